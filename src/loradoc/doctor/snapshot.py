@@ -1,0 +1,248 @@
+"""The Snapshot: the one description of a machine.
+
+Plain data with a schema version; every other field optional. ``probe()`` fills
+it on a real machine, a saved JSON file fills it for replay (``--from``), and a
+bug report can fill just the few fields it knows (a GPU name, a driver, a torch
+version). Everything after the probe is a pure function of
+(Snapshot, Matrix, config), so the doctor is testable without a GPU.
+
+Conventions:
+- ``None`` means *unknown*. An empty list means *probed, none found*.
+- ``complete`` is True only when ``probe()`` wrote the snapshot: then a package
+  missing from ``packages`` is known to be absent, not merely unknown.
+- Secrets never enter a snapshot: tokens and API keys are recorded as presence
+  booleans only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from loradoc.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class GPU:
+    index: int | None = None
+    name: str | None = None
+    compute_capability: str | None = None  # "8.0"; from the probe, or the matrix's name table
+    memory_mib: int | None = None
+    vendor: str | None = None  # "nvidia", "amd"
+
+
+@dataclass
+class Driver:
+    version: str | None = None  # "535.104.05"
+    cuda_max: str | None = None  # highest CUDA the driver supports, "12.2"
+    source: str | None = None  # where the version was read: sysfs, proc, nvml, nvidia-smi
+    kernel_module_version: str | None = None  # /sys/module/nvidia/version or /proc
+    userspace_version: str | None = None  # NVML / nvidia-smi; differs from the module after an upgrade without reboot
+
+
+@dataclass
+class Nvcc:
+    version: str | None = None  # "12.4"
+    path: str | None = None
+    cuda_home: str | None = None
+
+
+@dataclass
+class Package:
+    """An installed distribution and the build facts read from its files (never by importing it)."""
+
+    version: str | None = None  # full version with local tag, "2.5.1+cu124"
+    requires: list[str] = field(default_factory=list)  # Requires-Dist lines that name torch
+    cuda: str | None = None  # CUDA the build targets ("12.4"); torch: torch.version.cuda
+    hip: str | None = None  # torch ROCm builds
+    cxx11_abi: bool | None = None
+    built_for_torch: str | None = None  # xformers cpp_lib.json / flash-attn wheel name
+    built_for_python: str | None = None
+    archs: list[str] = field(default_factory=list)  # CUDA archs the binary carries
+    cuda_libs: list[str] = field(default_factory=list)  # bitsandbytes: "cuda121", "cuda124", ...
+    wheel: str | None = None  # wheel file name, from direct_url.json
+    installer: str | None = None  # "pip", "uv", "conda", from INSTALLER
+    location: str | None = None
+
+
+@dataclass
+class AccelerateConfig:
+    path: str | None = None
+    num_processes: int | None = None
+    mixed_precision: str | None = None  # "no", "fp16", "bf16", "fp8"
+    distributed_type: str | None = None
+    use_cpu: bool | None = None
+    gpu_ids: str | None = None
+
+
+@dataclass
+class Environment:
+    hf_token: bool | None = None  # presence only
+    wandb_api_key: bool | None = None  # presence only (env var or netrc)
+    wandb_mode: str | None = None  # WANDB_MODE, if set
+    interactive: bool | None = None  # stdin and stdout are a terminal
+    cuda_visible_devices: str | None = None
+    in_container: bool | None = None
+
+
+@dataclass
+class Snapshot:
+    schema_version: int = SCHEMA_VERSION
+    complete: bool = False
+    created: str | None = None  # ISO 8601, UTC
+    loradoc_version: str | None = None
+    os: str | None = None  # "Linux", "Windows", "Darwin"
+    os_release: str | None = None
+    arch: str | None = None  # "x86_64", "aarch64"
+    python: str | None = None  # "3.11.7"
+    python_executable: str | None = None
+    in_venv: bool | None = None
+    glibc: str | None = None  # "2.36"
+    cpu_count: int | None = None
+    memory_mib: int | None = None
+    driver: Driver | None = None
+    gpus: list[GPU] | None = None
+    nvcc: Nvcc | None = None
+    rocm: bool | None = None
+    packages: dict[str, Package] | None = None  # keys are canonical names: "torch", "flash-attn"
+    accelerate_config: AccelerateConfig | None = None
+    env: Environment | None = None
+    notes: list[str] = field(default_factory=list)  # what the probe could not read, and why
+
+    # -- queries that every rule needs -------------------------------------------------
+    def package(self, name: str) -> Package | None:
+        if not self.packages:
+            return None
+        return self.packages.get(canonical_name(name))
+
+    def has_gpu(self) -> bool | None:
+        """True/False when known, None when the snapshot does not say."""
+        if self.gpus is None:
+            return None if self.driver is None else bool(self.driver.version)
+        return len(self.gpus) > 0
+
+    # -- JSON --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _prune(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a crash never leaves a half-written snapshot."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            tmp.write_text(self.to_json(), encoding="utf-8")
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"{target}: cannot write snapshot ({exc.strerror or exc})") from exc
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "snapshot") -> Snapshot:
+        if not isinstance(data, dict):
+            raise UserError(f"{source}: a snapshot is a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise UserError(
+                f"{source}: schema_version {version!r} is not supported (this loradoc reads {SCHEMA_VERSION})"
+            )
+        return _build(cls, data, source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Snapshot:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{p}: snapshot file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{p}: cannot read snapshot ({exc})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(
+                f"{p}:{exc.lineno}: not valid JSON ({exc.msg}); save a snapshot with `loradoc doctor check --save FILE`"
+            ) from None
+        return cls.from_dict(data, source=str(p))
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalisation: ``Flash_Attn`` -> ``flash-attn``."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _prune(value: Any) -> Any:
+    """Drop unknown (None) fields and empty lists so saved snapshots stay short."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = _prune(v)
+            if v is None or v == [] and k not in ("gpus",):
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key, raw in data.items():
+        if key not in names:
+            raise UserError(f"{where}: unknown field {key!r} in {cls.__name__.lower()}")
+        kwargs[key] = _coerce(hints[key], raw, f"{where}: {key}")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, raw: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], raw, where)
+    if origin is list:
+        if not isinstance(raw, list):
+            raise UserError(f"{where}: expected a list, got {type(raw).__name__}")
+        return [_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(raw)]
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise UserError(f"{where}: expected an object, got {type(raw).__name__}")
+        return {canonical_name(str(k)): _coerce(args[1], v, f"{where}.{k}") for k, v in raw.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(raw, dict):
+            raise UserError(f"{where}: expected an object, got {type(raw).__name__}")
+        return _build(tp, raw, where)  # type: ignore[arg-type]
+    if tp is bool:
+        if not isinstance(raw, bool):
+            raise UserError(f"{where}: expected true or false, got {raw!r}")
+        return raw
+    if tp is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise UserError(f"{where}: expected an integer, got {raw!r}")
+        return raw
+    if tp is str:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return str(raw)  # "cuda_max": 12.4 in a hand-written report
+        if not isinstance(raw, str):
+            raise UserError(f"{where}: expected a string, got {raw!r}")
+        return raw
+    return raw

@@ -1,0 +1,42 @@
+"""User-facing errors: one clear line, a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad config, missing file, bad flag).
+
+    The CLI prints ``error: <message>`` on one line and exits with ``exit_code``.
+    The message names the file, key or line, and the fix.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(UserError):
+    """One or more problems in a training config, all reported at once."""
+
+    def __init__(self, problems: list[str], *, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            text = head + self.problems[0]
+        else:
+            text = head + f"{len(self.problems)} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+class MatrixError(UserError):
+    """The compat matrix data is malformed (names the entry)."""
+
+    exit_code = 3

@@ -1,0 +1,1 @@
+"""loradoc.train."""
