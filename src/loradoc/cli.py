@@ -36,7 +36,8 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns a UserError into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="loradoc", standalone_mode=False)
+        # With standalone_mode=False, click returns the code of a ctx.exit(N) instead of raising it.
+        result = cli.main(args=argv, prog_name="loradoc", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
@@ -48,4 +49,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)

@@ -1,1 +1,45 @@
-"""loradoc.doctor.rules."""
+"""The doctor's rules: one small module per kind of problem.
+
+Each rule is a function ``(ctx: Context) -> list[Finding]`` registered with ``@rule(codes...)``
+in ``registry.py``; importing this package registers them all in ``RULES`` (run in this
+order). Adding a rule never touches another: write a module, import it below, document its
+codes in docs/findings.md.
+"""
+
+from __future__ import annotations
+
+from loradoc.doctor.rules import (  # noqa: F401 - imported to register their rules
+    accelerate,
+    bitsandbytes,
+    driver,
+    flash_attn,
+    gpu_arch,
+    nvcc,
+    precision,
+    python_platform,
+    requirements,
+    torch_install,
+    wandb,
+    xformers,
+)
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import RULES, Rule
+
+# Codes emitted outside the rules: by diagnose() itself, and by `doctor explain` for errors
+# that no snapshot fact predicts.
+DIAGNOSE_CODES = ("ok", "internal-rule-error")
+EXPLAIN_CODES = (
+    "eval-split-too-small-for-packing",
+    "nvcc-missing",
+    "build-isolation-hides-torch",
+    "extension-cuda-major-mismatch",
+    "no-known-error",
+)
+
+__all__ = ["DIAGNOSE_CODES", "EXPLAIN_CODES", "RULES", "Context", "Rule", "all_codes"]
+
+
+def all_codes() -> list[str]:
+    """Every finding code loradoc can emit (each documented in docs/findings.md)."""
+    codes = [c for r in RULES for c in r.codes] + list(DIAGNOSE_CODES) + list(EXPLAIN_CODES)
+    return list(dict.fromkeys(codes))

@@ -1,0 +1,151 @@
+"""Pick torch builds that fit a machine: the driver must run the build's CUDA *and* the build
+must carry code for every GPU (nobody but unsloth's shell installer checks both), the
+Python must have a wheel, and glibc must meet the wheel tag.
+
+``torch_choices`` ranks every fitting build; ``best_torch`` takes the first. Both are pure
+functions of the matrix and the facts passed in, so ``doctor check`` (fixes) and ``doctor
+install`` (plans) agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from loradoc.compat.queries import Matrix, norm_os
+from loradoc.compat.versions import cuda_tuple, parse_version, public, variant_cuda
+
+
+@dataclass(frozen=True)
+class TorchChoice:
+    version: str
+    variant: str  # "cu126", "cpu"
+    cuda: str | None
+    command: str
+    via_minor_compat: bool = False  # the driver runs it only with limited features
+    via_ptx: bool = False  # some GPU runs it only through PTX JIT
+    experimental: bool = False
+    driver_known: bool = True
+    arch_verified: bool = True
+
+    @property
+    def index_url(self) -> str | None:
+        return None if "--index-url" not in self.command else self.command.rsplit(" ", 1)[-1]
+
+
+def _glibc_ok(have: str | None, floor: str | None) -> bool:
+    hv, fv = parse_version(have), parse_version(floor)
+    return hv is None or fv is None or hv >= fv
+
+
+def torch_choices(
+    m: Matrix,
+    *,
+    os: str | None = "linux",
+    machine: str | None = None,
+    python: str | None = None,
+    glibc: str | None = None,
+    driver: str | None = None,
+    cuda_max: str | None = None,
+    ccs: Sequence[str | None] = (),
+    version: str | None = None,
+    gpu: bool | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[TorchChoice]:
+    """Every torch build that fits, best first.
+
+    ``version`` pins the release (its variants are ranked); otherwise releases are scanned
+    newest first. ``ccs`` are the GPUs' compute capabilities (None entries are ignored).
+    ``gpu`` False (or macOS) asks for CPU builds; None infers a GPU from the driver facts, and
+    with none of those answers with PyPI's own default build (a plain ``pip install``).
+    Within a release: full driver compatibility before minor-version compatibility, native
+    SASS before PTX JIT, stable before experimental; then the highest CUDA the driver fully
+    runs (or, under minor-version compatibility, the lowest above it). With nothing known
+    about the driver, PyPI's default build comes first.
+    """
+    system = norm_os(os) or "linux"
+    known_ccs = [c for c in ccs if c]
+    if gpu is None and (driver or cuda_max or known_ccs):
+        gpu = True
+    if version is not None:
+        versions = [public(version)] if m.is_known_torch(version) else []
+    else:
+        versions = list(reversed(m.torch_versions()))
+    out: list[TorchChoice] = []
+    for v in versions:
+        if v is None:
+            continue
+        if m.python_supported(v, python) is False:
+            continue
+        if system == "linux" and not _glibc_ok(glibc, m.glibc_floor(v)):
+            continue
+        rel = m.torch_release(v)
+        if (
+            system == "darwin"
+            and (machine or "").lower() in ("x86_64", "amd64")
+            and rel
+            and not rel.macos_x86_64
+        ):
+            continue
+        if gpu is None and system != "darwin":  # nothing known: what PyPI gives
+            variant = m.default_variant(v, system, machine) or "pypi"
+            names = " ".join((f"torch=={v}", *extra))
+            out.append(
+                TorchChoice(v, variant, variant_cuda(variant), f"pip install {names}", driver_known=False)
+            )
+            continue
+        if not gpu or system == "darwin":
+            out.append(TorchChoice(v, "cpu", None, m.torch_install_command(v, "cpu", os=system, extra=extra)))
+            continue
+        out.extend(_rank(m, v, system, machine, driver, cuda_max, known_ccs, extra))
+    return out
+
+
+def _rank(
+    m: Matrix,
+    version: str,
+    system: str,
+    machine: str | None,
+    driver: str | None,
+    cuda_max: str | None,
+    ccs: Iterable[str],
+    extra: tuple[str, ...],
+) -> list[TorchChoice]:
+    default = m.default_variant(version, "linux", machine)
+    scored: list[tuple[tuple[object, ...], TorchChoice]] = []
+    for variant in m.variants_for(version, machine=machine):
+        cuda = variant_cuda(variant)
+        cov = m.coverage(cuda, system, driver=driver, cuda_max=cuda_max)
+        if cov.ok is False:
+            continue
+        entry = m.archs_for(version, variant, machine)
+        if entry is None:
+            continue
+        support = [m.arch_support(entry, cc, system) for cc in ccs]
+        if None in support:
+            continue
+        choice = TorchChoice(
+            version=version,
+            variant=variant,
+            cuda=cuda,
+            command=m.torch_install_command(version, variant, os=system, extra=extra),
+            via_minor_compat=cov.via_minor_compat,
+            via_ptx="ptx" in support,
+            experimental=m.is_experimental(version, variant),
+            driver_known=cov.ok is not None,
+            arch_verified=entry.verified,
+        )
+        ct = cuda_tuple(cuda) or (0, 0)
+        cuda_rank = ct if cov.via_minor_compat else (-ct[0], -ct[1])
+        unknown_pref = cov.ok is None and variant != default
+        scored.append(
+            ((choice.via_minor_compat, choice.via_ptx, choice.experimental, unknown_pref, cuda_rank), choice)
+        )
+    scored.sort(key=lambda pair: pair[0])
+    return [c for _, c in scored]
+
+
+def best_torch(m: Matrix, **facts: object) -> TorchChoice | None:
+    """The first of ``torch_choices(m, **facts)``, or None when nothing fits."""
+    choices = torch_choices(m, **facts)  # type: ignore[arg-type]
+    return choices[0] if choices else None

@@ -1,0 +1,645 @@
+"""Load and validate the compat matrix once.
+
+``load_matrix()`` reads the data shipped inside the wheel (``loradoc.compat_data``:
+``matrix.toml`` and ``errors.toml``); ``load_matrix(path)`` reads another matrix file (its
+``errors.toml`` sibling when present, else the shipped one). A malformed matrix raises
+``MatrixError`` naming the file and the entry, e.g.
+``compat/matrix.toml: torch."2.5": cuda variant 'cu999' has no driver floor``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from loradoc.compat import schema as s
+from loradoc.compat.queries import Matrix
+from loradoc.compat.versions import cc_tuple, cuda_tuple, driver_tuple, parse_version, variant_cuda
+from loradoc.errors import MatrixError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+PACKAGED_NAME = "compat/matrix.toml"
+PACKAGED_ERRORS = "compat/errors.toml"
+T = TypeVar("T")
+_CITED = re.compile(r"\[([A-Z][A-Z0-9-]*)\]")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_CODE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_BNB_LIB = re.compile(r"^(cpu|xpu|cuda\d{3})$")
+_HF_PACKAGES = ("transformers", "peft", "accelerate", "trl", "datasets")
+
+
+class Table:
+    """One TOML table being read: typed getters, and an error for keys nobody read."""
+
+    def __init__(self, origin: str, where: str, data: Any) -> None:
+        self.origin, self.where = origin, where
+        if not isinstance(data, dict):
+            self.fail(f"expected a table, got {type(data).__name__}")
+        self.data: dict[str, Any] = data
+        self.seen: set[str] = set()
+
+    def fail(self, msg: str) -> NoReturn:
+        raise MatrixError(f"{self.origin}: {self.where}: {msg}")
+
+    def _get(self, key: str, kind: type | tuple[type, ...], required: bool) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if required:
+                self.fail(f"missing {key!r}")
+            return None
+        value = self.data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.fail(f"{key!r} should be {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def text(self, key: str) -> str:
+        return str(self._get(key, str, True))
+
+    def opt_str(self, key: str) -> str | None:
+        value = self._get(key, str, False)
+        return None if value is None else str(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, bool, False)
+        return default if value is None else bool(value)
+
+    def integer(self, key: str) -> int:
+        return int(self._get(key, int, True))
+
+    def strs(self, key: str, *, required: bool = False) -> tuple[str, ...]:
+        value = self._get(key, list, required) or []
+        if not all(isinstance(v, str) for v in value):
+            self.fail(f"{key!r} should be a list of strings")
+        return tuple(value)
+
+    def source(self) -> str:
+        text = self._get("source", str, False)
+        if not text or not str(text).strip():
+            self.fail("has no source")
+        return str(text)
+
+    def version(self, key: str, value: str | None = None) -> str:
+        text = self.text(key) if value is None else value
+        if parse_version(text) is None:
+            self.fail(f"{key} {text!r} is not a valid version")
+        return text
+
+    def spec(self, key: str, *, required: bool = True, allow_empty: bool = False) -> str | None:
+        text = self.text(key) if required else self.opt_str(key)
+        if text is None or (allow_empty and text == ""):
+            return text
+        try:
+            SpecifierSet(text)
+        except InvalidSpecifier:
+            self.fail(f"{key} {text!r} is not a valid version specifier")
+        return text
+
+    def cc(self, label: str, value: str) -> str:
+        if cc_tuple(value) is None or "." not in value:
+            self.fail(f"{label} {value!r} is not a compute capability like '8.6'")
+        return value
+
+    def sub(self, key: str, where: str | None = None) -> Table:
+        return Table(self.origin, where or f"{self.where}.{key}", self._get(key, dict, True))
+
+    def items(self, key: str, required: bool = True) -> list[Any]:
+        return list(self._get(key, list, required) or [])
+
+    def done(self) -> None:
+        extra = sorted(set(self.data) - self.seen)
+        if extra:
+            self.fail(f"unknown key {extra[0]!r}")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", bool: "true or false", int: "an integer", list: "a list", dict: "a table"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def _each(origin: str, label: str, items: list[Any], build: Callable[[Table], T]) -> tuple[T, ...]:
+    out = []
+    for i, raw in enumerate(items):
+        t = Table(origin, f"{label}[{i}]", raw)
+        out.append(build(t))
+        t.done()
+    return tuple(out)
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+def _torch_release(series: str, t: Table) -> s.TorchRelease:
+    if not re.fullmatch(r"\d+\.\d+", series):
+        t.fail('key should be a torch major.minor like "2.5"')
+    releases = []
+    for i, raw in enumerate(t.items("releases")):
+        r = Table(t.origin, f"{t.where}.releases[{i}]", raw)
+        version = r.version("version")
+        pv = parse_version(version)
+        if pv is None or f"{pv.release[0]}.{pv.release[1]}" != series:
+            t.fail(f"release {version!r} does not belong to series {series}")
+        releases.append(s.TorchPatch(version=version, date=r.opt_str("date")))
+        r.done()
+    if not releases:
+        t.fail("lists no releases")
+    python = t.strs("python", required=True)
+    for p in python + t.strs("free_threaded"):
+        if not re.fullmatch(r"3\.\d+", p):
+            t.fail(f"python {p!r} should look like '3.11'")
+    rel = s.TorchRelease(
+        series=series,
+        releases=tuple(releases),
+        requires_python=str(t.spec("requires_python")),
+        python=python,
+        variants=t.strs("variants", required=True),
+        experimental=t.strs("experimental"),
+        free_threaded=t.strs("free_threaded"),
+        variants_verified=t.flag("variants_verified", True),
+        pypi_default=t.text("pypi_default"),
+        pypi_default_detail=t.opt_str("pypi_default_detail"),
+        rocm=t.opt_str("rocm"),
+        platform_tag=t.text("platform_tag"),
+        glibc=t.version("glibc"),
+        cxx11_abi=bool(t._get("cxx11_abi", bool, True)),
+        cxx11_abi_variants=t.strs("cxx11_abi_variants"),
+        macos_x86_64=t.flag("macos_x86_64", False),
+        aarch64_platform_tag=t.opt_str("aarch64_platform_tag"),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+    for v in rel.all_variants + (rel.pypi_default,) + rel.cxx11_abi_variants:
+        if v != "cpu" and variant_cuda(v) is None:
+            t.fail(f"cuda variant {v!r} is not a name like 'cu124'")
+    if rel.pypi_default != "cpu" and rel.pypi_default not in rel.all_variants:
+        # PyPI's default build is always also on the PyTorch index
+        t.fail(f"pypi_default {rel.pypi_default!r} is not among its variants")
+    return rel
+
+
+def _toolkit(t: Table) -> s.ToolkitDriver:
+    version = t.text("version")
+    if cuda_tuple(version) is None:
+        t.fail(f"version {version!r} is not a CUDA version like '12.4'")
+    linux, windows = t.text("linux"), t.opt_str("windows")
+    for d in (linux, windows):
+        if d is not None and driver_tuple(d) is None:
+            t.fail(f"driver {d!r} is not a driver version")
+    return s.ToolkitDriver(
+        version=version,
+        release=t.text("release"),
+        linux=linux,
+        windows=windows,
+        verified=t.flag("verified", True),
+        source=t.source(),
+    )
+
+
+def _minor_compat(major: str, t: Table) -> s.MinorCompat:
+    if not major.isdigit():
+        t.fail('key should be a CUDA major like "12"')
+    return s.MinorCompat(
+        major=int(major),
+        linux=t.text("linux"),
+        windows=t.text("windows"),
+        upper=t.opt_str("upper"),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+
+
+def _arch(t: Table) -> s.ArchEntry:
+    entry = s.ArchEntry(
+        torch=str(t.spec("torch")),
+        variant=t.text("variant"),
+        machine=t.opt_str("machine") or "x86_64",
+        sass=tuple(t.cc("sass", c) for c in t.strs("sass", required=True)),
+        ptx=tuple(t.cc("ptx", c) for c in t.strs("ptx")),
+        ptx_linux_only=t.flag("ptx_linux_only", False),
+        verified=t.flag("verified", True),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+    if entry.machine not in ("x86_64", "aarch64"):
+        t.fail(f"machine {entry.machine!r} should be x86_64 or aarch64")
+    return entry
+
+
+def _gpu_table(t: Table) -> s.GpuTable:
+    cc_table = t.sub("cc")
+    for name in cc_table.data:
+        cc_table.seen.add(name)
+        value = cc_table.data[name]
+        if not isinstance(value, str):
+            cc_table.fail(f"{name!r} should map to a string like '8.0'")
+        cc_table.cc(repr(name), value)
+    return s.GpuTable(name=t.text("name"), cc=dict(cc_table.data), source=t.source())
+
+
+def _precision(t: Table) -> s.PrecisionInfo:
+    return s.PrecisionInfo(
+        bf16_min_cc=t.cc("bf16_min_cc", t.text("bf16_min_cc")),
+        tf32_min_cc=t.cc("tf32_min_cc", t.text("tf32_min_cc")),
+        fp8_min_cc=t.cc("fp8_min_cc", t.text("fp8_min_cc")),
+        source=t.source(),
+    )
+
+
+def _xformers(t: Table) -> s.XformersInfo:
+    def release(r: Table) -> s.XformersRelease:
+        major = r.opt_str("cuda_major")
+        if major is not None and not major.isdigit():
+            r.fail(f"cuda_major {major!r} should be a number like '12'")
+        return s.XformersRelease(
+            version=r.version("version"),
+            date=r.opt_str("date"),
+            torch=str(r.spec("torch")),
+            python=str(r.spec("python")),
+            abi3=r.flag("abi3", False),
+            windows=r.flag("windows", True),
+            platform_tag=r.opt_str("platform_tag"),
+            built_with_torch=r.opt_str("built_with_torch"),
+            built_with_cuda=r.opt_str("built_with_cuda"),
+            built_with_nvcc=r.opt_str("built_with_nvcc"),
+            built_archs=r.opt_str("built_archs"),
+            cuda_major=int(major) if major else None,
+            cuda_major_verified=r.flag("cuda_major_verified", True),
+            note=r.opt_str("note"),
+            source=r.source(),
+        )
+
+    def pin(r: Table) -> s.XformersGitPin:
+        commit = r.text("commit")
+        if not _COMMIT.match(commit):
+            r.fail(f"commit {commit!r} must be a full 40-hex commit, never a branch or tag")
+        return s.XformersGitPin(
+            torch=r.version("torch"),
+            commit=commit,
+            until=r.opt_str("until"),
+            verified=r.flag("verified", True),
+            note=r.opt_str("note"),
+            source=r.source(),
+        )
+
+    info = s.XformersInfo(
+        stable_abi_since=t.version("stable_abi_since"),
+        index_variants=t.strs("index_variants"),
+        index_url=t.text("index_url"),
+        source_build=t.text("source_build"),
+        source_build_needs=t.opt_str("source_build_needs"),
+        note=t.opt_str("note"),
+        source=t.source(),
+        releases=_each(t.origin, "xformers.release", t.items("release"), release),
+        git_pins=_each(t.origin, "xformers.git_pin", t.items("git_pin", required=False), pin),
+    )
+    if "{commit}" not in info.source_build:
+        t.fail("source_build must contain {commit}")
+    known = {r.version for r in info.releases}
+    for i, p in enumerate(info.git_pins):
+        if p.until and p.until not in known:
+            raise MatrixError(f"{t.origin}: xformers.git_pin[{i}]: until {p.until!r} is not a listed release")
+    return info
+
+
+def _flash_attn(t: Table) -> s.FlashAttnInfo:
+    def release(r: Table) -> s.FlashAttnRelease:
+        versions = tuple(r.version("versions", v) for v in r.strs("versions", required=True))
+        cuda = r.strs("cuda", required=True)
+        tag = r.text("cuda_tag")
+        if tag not in ("major_minor", "major"):
+            r.fail(f"cuda_tag {tag!r} should be 'major_minor' or 'major'")
+        builds = []
+        for i, raw in enumerate(r.items("builds")):
+            b = Table(r.origin, f"{r.where}.builds[{i}]", raw)
+            torch = b.strs("torch", required=True)
+            for mm in torch:
+                if not re.fullmatch(r"\d+\.\d+", mm):
+                    b.fail(f"torch {mm!r} should be a major.minor like '2.4'")
+            bcuda = b.strs("cuda") or cuda
+            if not set(bcuda) <= set(cuda):
+                b.fail(f"cuda {list(bcuda)} is not a subset of the release's {list(cuda)}")
+            abi = b._get("abi", list, True)
+            if not abi or not all(isinstance(a, bool) for a in abi):
+                b.fail("abi should be a non-empty list of true/false")
+            builds.append(s.FlashAttnBuild(torch=torch, cuda=bcuda, abi=tuple(abi)))
+            b.done()
+        return s.FlashAttnRelease(
+            versions=versions,
+            python=str(r.spec("python")),
+            cuda=cuda,
+            cuda_tag=tag,
+            builds=tuple(builds),
+            verified=r.flag("verified", True),
+            note=r.opt_str("note"),
+            source=r.source(),
+        )
+
+    info = s.FlashAttnInfo(
+        min_cc=t.cc("min_cc", t.text("min_cc")),
+        wheel_url=t.text("wheel_url"),
+        wheel_filename=t.text("wheel_filename"),
+        source_build=t.text("source_build"),
+        source_build_needs=t.opt_str("source_build_needs"),
+        windows=t.flag("windows", False),
+        note=t.opt_str("note"),
+        source=t.source(),
+        releases=_each(t.origin, "flash_attn.release", t.items("release"), release),
+    )
+    for placeholder in ("{version}", "{cuda}", "{torch}", "{abi}", "{py}"):
+        if placeholder not in info.wheel_filename:
+            t.fail(f"wheel_filename must contain {placeholder}")
+    return info
+
+
+def _bitsandbytes(t: Table) -> s.BnbInfo:
+    def target(r: Table) -> s.BnbTarget:
+        return s.BnbTarget(
+            cuda=str(r.spec("cuda")),
+            min_cc=r.cc("min_cc", r.text("min_cc")),
+            max_cc=r.cc("max_cc", r.text("max_cc")),
+            source=r.source(),
+        )
+
+    def release(r: Table) -> s.BnbRelease:
+        libs = r.strs("cuda_libs") if "cuda_libs" in r.data else None
+        for lib in libs or ():
+            if not _BNB_LIB.match(lib):
+                r.fail(f"cuda_libs entry {lib!r} should look like 'cuda124', 'cpu' or 'xpu'")
+        return s.BnbRelease(
+            versions=str(r.spec("versions")),
+            date=r.opt_str("date"),
+            torch=r.spec("torch", required=False, allow_empty=True),
+            python=r.spec("python", required=False),
+            cuda_libs=libs,
+            pure_python=r.flag("pure_python", False),
+            note=r.opt_str("note"),
+            source=r.source(),
+        )
+
+    return s.BnbInfo(
+        torch_cuda_selection_since=t.version("torch_cuda_selection_since"),
+        min_cc=t.cc("min_cc", t.text("min_cc")),
+        min_cc_int8=t.cc("min_cc_int8", t.text("min_cc_int8")),
+        note=t.opt_str("note"),
+        source=t.source(),
+        targets=_each(t.origin, "bitsandbytes.targets", t.items("targets"), target),
+        releases=_each(t.origin, "bitsandbytes.release", t.items("release"), release),
+    )
+
+
+def _hf(t: Table) -> s.HfFloor:
+    package = t.text("package")
+    if package not in _HF_PACKAGES:
+        t.fail(f"package {package!r} is not one of {', '.join(_HF_PACKAGES)}")
+    return s.HfFloor(
+        package=package,
+        versions=str(t.spec("versions")),
+        torch=str(t.spec("torch", allow_empty=True)),
+        torch_extra=t.flag("torch_extra", False),
+        runtime_torch_floor=t.flag("runtime_torch_floor", False),
+        python=str(t.spec("python")),
+        requires=t.strs("requires"),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+
+
+def _error(t: Table) -> s.ErrorPattern:
+    entry = s.ErrorPattern(
+        id=t.text("id"),
+        code=t.text("code"),
+        related=t.strs("related"),
+        pattern_texts=t.strs("patterns", required=True),
+        context_texts=t.strs("context"),
+        unless_texts=t.strs("unless"),
+        meaning=t.text("meaning"),
+        fix=t.text("fix"),
+        source=t.source(),
+    )
+    for code in (entry.code, *entry.related):
+        if not _CODE.match(code):
+            t.fail(f"code {code!r} should be kebab-case")
+    if not entry.pattern_texts:
+        t.fail("has no patterns")
+    return entry
+
+
+def check_error_regexes(m: Matrix) -> None:
+    """Compile every regex of the error table; MatrixError names the first that fails.
+    (Not part of every load: only ``doctor explain`` uses them.)"""
+    for i, e in enumerate(m.errors):
+        for key, texts in (
+            ("patterns", e.pattern_texts),
+            ("context", e.context_texts),
+            ("unless", e.unless_texts),
+        ):
+            for text in texts:
+                try:
+                    re.compile(text)
+                except re.error as exc:
+                    raise MatrixError(
+                        f"{m.errors_origin}: error[{i}]: {key} regex {text!r} does not compile ({exc})"
+                    ) from None
+
+
+# -- whole file -------------------------------------------------------------------------------
+
+
+def parse_matrix(
+    data: dict[str, Any],
+    origin: str,
+    errors: dict[str, Any] | None = None,
+    errors_origin: str = PACKAGED_ERRORS,
+) -> Matrix:
+    """Build and validate a Matrix from parsed TOML (``errors`` is the parsed errors.toml)."""
+    top = Table(origin, "matrix", data)
+    version = top.integer("schema_version")
+    if version != 1:
+        top.fail(f"schema_version {version} is not supported (this loradoc reads 1)")
+    sources = top.sub("sources", "sources")
+    for key, value in sources.data.items():
+        sources.seen.add(key)
+        if not isinstance(value, str) or not value.strip():
+            sources.fail(f"{key!r} needs a description")
+    index = top.sub("torch_index", "torch_index")
+    torch_tbl = top.sub("torch", "torch")
+    releases = []
+    for series, raw in torch_tbl.data.items():
+        torch_tbl.seen.add(series)
+        t = Table(origin, f'torch."{series}"', raw)
+        releases.append(_torch_release(series, t))
+        t.done()
+    releases.sort(key=lambda r: tuple(int(x) for x in r.series.split(".")))
+    mc_tbl = top.sub("minor_compat", "minor_compat")
+    minor = []
+    for major, raw in mc_tbl.data.items():
+        mc_tbl.seen.add(major)
+        t = Table(origin, f'minor_compat."{major}"', raw)
+        minor.append(_minor_compat(major, t))
+        t.done()
+    rules = top.sub("arch_rules", "arch_rules")
+    exact_only = tuple(rules.cc("exact_only", c) for c in rules.strs("exact_only"))
+    rules.opt_str("note")
+    rules.source()
+    matrix = Matrix(
+        origin=origin,
+        schema_version=version,
+        collected=top.text("collected"),
+        sources=dict(sources.data),
+        index_url_pattern=index.text("url"),
+        index_packages=index.strs("packages"),
+        torch=tuple(releases),
+        toolkits=_each(origin, "cuda_toolkit", top.items("cuda_toolkit"), _toolkit),
+        minor_compat=tuple(minor),
+        exact_only_ccs=exact_only,
+        archs=_each(origin, "archs", top.items("archs"), _arch),
+        gpu_tables=_each(origin, "gpu_table", top.items("gpu_table"), _gpu_table),
+        precision=_finish(top.sub("precision", "precision"), _precision),
+        xformers=_finish(top.sub("xformers", "xformers"), _xformers),
+        flash_attn=_finish(top.sub("flash_attn", "flash_attn"), _flash_attn),
+        bitsandbytes=_finish(top.sub("bitsandbytes", "bitsandbytes"), _bitsandbytes),
+        hf=_each(origin, "hf", top.items("hf"), _hf),
+        errors=_errors(errors, errors_origin),
+        errors_origin=errors_origin,
+    )
+    index.source()
+    for t in (index, rules):
+        t.done()
+    top.done()
+    _cross_check(matrix, data)
+    return matrix
+
+
+def _finish(t: Table, build: Callable[[Table], T]) -> T:
+    out = build(t)
+    t.done()
+    return out
+
+
+def _errors(data: dict[str, Any] | None, where: str) -> tuple[s.ErrorPattern, ...]:
+    if data is None:
+        return ()
+    top = Table(where, "errors", data)
+    if top.integer("schema_version") != 1:
+        top.fail("schema_version should be 1")
+    out = _each(where, "error", top.items("error"), _error)
+    top.done()
+    return out
+
+
+def _cross_check(m: Matrix, data: dict[str, Any]) -> None:
+    """Facts that refer to each other must agree."""
+    origin = m.origin
+
+    def fail(where: str, msg: str) -> None:
+        raise MatrixError(f"{origin}: {where}: {msg}")
+
+    for where, text in _all_sources(data):
+        for key in _CITED.findall(text):
+            if key not in m.sources:
+                fail(where, f"source cites [{key}], which [sources] does not define")
+    majors = {mc.major for mc in m.minor_compat}
+    floors = {t.version for t in m.toolkits}
+    for rel in m.torch:
+        where = f'torch."{rel.series}"'
+        for v in rel.all_variants:
+            cuda = variant_cuda(v)
+            if cuda not in floors:
+                fail(where, f"cuda variant {v!r} has no driver floor")
+            t = cuda_tuple(cuda)
+            if t is None or t[0] not in majors:
+                fail(
+                    where,
+                    f"cuda variant {v!r} has no minor-compatibility floor for CUDA {t[0] if t else '?'}",
+                )
+            for version in rel.versions:
+                if m.archs_for(version, v) is None:
+                    fail(where, f"cuda variant {v!r} of {version} has no [[archs]] entry")
+    for i, a in enumerate(m.archs):
+        if variant_cuda(a.variant) not in floors:
+            fail(f"archs[{i}]", f"cuda variant {a.variant!r} has no driver floor")
+    for v in m.xformers.index_variants:
+        if variant_cuda(v) not in floors:
+            fail("xformers", f"index variant {v!r} has no driver floor")
+    for i, fa in enumerate(m.flash_attn.releases):
+        for c in fa.cuda:
+            if c not in floors:
+                fail(f"flash_attn.release[{i}]", f"cuda {c!r} has no driver floor")
+    seen: dict[str, str] = {}
+    for table in m.gpu_tables:
+        for name in table.cc:
+            key = " ".join(name.upper().split())
+            if key in seen:
+                fail(f"gpu_table {table.name!r}", f"{name!r} is listed twice (also in {seen[key]!r})")
+            seen[key] = table.name
+
+
+def _all_sources(data: Any, where: str = "matrix") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k == "source" and isinstance(v, str):
+                out.append((where, v))
+            elif k != "sources":
+                out.extend(_all_sources(v, f"{where}.{k}"))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out.extend(_all_sources(v, f"{where}[{i}]"))
+    return out
+
+
+def _read_toml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixError(f"{origin}: not valid TOML ({exc})") from None
+
+
+def _packaged_text(name: str) -> str:
+    """A data file of ``loradoc.compat_data``: read straight from its directory when installed
+    as files (importlib.resources costs ~20 ms of imports), else through
+    ``importlib.resources.files`` (zip installs)."""
+    import loradoc.compat_data as data
+
+    here = Path(data.__file__).with_name(name) if data.__file__ else None
+    if here is not None and here.is_file():
+        return here.read_text(encoding="utf-8")
+    from importlib import resources
+
+    return resources.files("loradoc.compat_data").joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str | None) -> Matrix:
+    if path is None:
+        text, err_text = _packaged_text("matrix.toml"), _packaged_text("errors.toml")
+        return parse_matrix(
+            _read_toml(text, PACKAGED_NAME), PACKAGED_NAME, _read_toml(err_text, PACKAGED_ERRORS)
+        )
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MatrixError(f"{p}: cannot read the matrix ({exc.strerror or exc})") from None
+    sibling = p.with_name("errors.toml")
+    if sibling.is_file():
+        err_origin, err_text = str(sibling), sibling.read_text(encoding="utf-8")
+    else:
+        err_origin, err_text = PACKAGED_ERRORS, _packaged_text("errors.toml")
+    return parse_matrix(_read_toml(text, str(p)), str(p), _read_toml(err_text, err_origin), err_origin)
+
+
+def load_matrix(path: str | Path | None = None) -> Matrix:
+    """The compat matrix, loaded and validated once per path (cached)."""
+    return _load_cached(None if path is None else str(path))

@@ -1,0 +1,361 @@
+"""Questions other code asks the compat matrix.
+
+``Matrix`` is the loaded data (``schema.MatrixData``) plus query methods. Every answer comes
+from the data: no version number is written here. Versions may carry a local tag
+(``"2.5.1+cu124"``); ``os`` is ``"linux"``, ``"windows"`` or ``"darwin"`` (any case, and
+``platform.system()`` spellings work too); ``machine`` is ``"x86_64"`` or ``"aarch64"``.
+Unknown inputs give ``None`` (or an empty list), never an exception.
+
+The package-level queries (xformers, flash-attn, bitsandbytes, Hugging Face floors) live in
+``queries_packages.py`` and are mixed in here.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from loradoc.compat.queries_packages import PackageQueries
+from loradoc.compat.schema import ArchEntry, MatrixData, MinorCompat, TorchRelease
+from loradoc.compat.versions import (
+    cc_tuple,
+    cuda_str,
+    cuda_tuple,
+    driver_at_least,
+    local_tag,
+    parse_version,
+    public,
+    python_mm,
+    series,
+    variant_cuda,
+)
+
+
+@functools.lru_cache(maxsize=512)
+def spec(text: str) -> SpecifierSet:
+    """A cached SpecifierSet; an invalid one matches nothing."""
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return SpecifierSet("<0")
+
+
+def spec_contains(text: str, version: str | Version | None) -> bool:
+    """Whether ``version`` (its public part) satisfies the specifier ``text`` ("" = anything)."""
+    if version is None:
+        return False
+    v = version if isinstance(version, Version) else parse_version(version)
+    if v is None:
+        return False
+    return not text or spec(text).contains(Version(v.public), prereleases=True)
+
+
+def norm_os(os_name: str | None) -> str | None:
+    """``"Linux"`` -> ``"linux"``; ``"win32"``/``"Windows"`` -> ``"windows"``; macOS -> ``"darwin"``."""
+    if not os_name:
+        return None
+    text = os_name.strip().lower()
+    if text.startswith("win"):
+        return "windows"
+    if text in ("darwin", "macos", "mac", "osx"):
+        return "darwin"
+    if text.startswith("linux"):
+        return "linux"
+    return text
+
+
+def norm_machine(machine: str | None) -> str:
+    text = (machine or "x86_64").strip().lower()
+    return "aarch64" if text in ("aarch64", "arm64") else "x86_64"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Whether a driver runs a CUDA runtime: ``ok`` None when the driver is unknown."""
+
+    ok: bool | None
+    via_minor_compat: bool = False
+    basis: str | None = None  # "driver" or "cuda_max"
+
+
+_WORD_GLUE = re.compile(r"\b(RTX|GTX)(\d)")
+
+
+def gpu_name_tokens(name: str) -> tuple[str, ...]:
+    """``"NVIDIA GeForce RTX4090"`` -> ``("NVIDIA", "GEFORCE", "RTX", "4090")``."""
+    text = re.sub(r"[-_/,()]", " ", name.upper())
+    return tuple(_WORD_GLUE.sub(r"\1 \2", text).split())
+
+
+class Matrix(MatrixData, PackageQueries):
+    """The compat matrix with its queries. Build it with ``loradoc.compat.load_matrix()``."""
+
+    # -- torch releases ------------------------------------------------------------------------
+    def torch_release(self, version: str | None) -> TorchRelease | None:
+        """The release series ("2.5") a torch version belongs to, or None if unknown."""
+        key = series(version)
+        return next((r for r in self.torch if r.series == key), None)
+
+    def torch_versions(self) -> list[str]:
+        """Every listed torch release, oldest first."""
+        return [v for r in self.torch for v in r.versions]
+
+    def latest_torch(self) -> str:
+        return self.torch[-1].versions[-1]
+
+    def is_known_torch(self, version: str | None) -> bool:
+        """True when this exact release (ignoring the local tag) is listed."""
+        rel = self.torch_release(version)
+        return bool(rel) and public(version) in rel.versions  # type: ignore[union-attr]
+
+    def variants_for(
+        self, torch_version: str | None, *, experimental: bool = True, machine: str | None = None
+    ) -> list[str]:
+        """CUDA variants on download.pytorch.org for this torch, lowest CUDA first."""
+        rel = self.torch_release(torch_version)
+        if rel is None:
+            return []
+        names = rel.all_variants if experimental else rel.variants
+        if norm_machine(machine) == "aarch64":
+            names = tuple(v for v in names if self.archs_for(torch_version, v, "aarch64"))
+        return sorted(names, key=lambda v: cuda_tuple(variant_cuda(v)) or (0, 0))
+
+    def is_experimental(self, torch_version: str | None, variant: str) -> bool:
+        rel = self.torch_release(torch_version)
+        return bool(rel) and variant in rel.experimental  # type: ignore[union-attr]
+
+    def default_variant(
+        self, torch_version: str | None, os: str | None = "linux", machine: str | None = None
+    ) -> str | None:
+        """What a plain ``pip install torch==X`` from PyPI gets: a CUDA variant on Linux x86_64,
+        ``"cpu"`` on Windows and macOS; None when unknown."""
+        rel = self.torch_release(torch_version)
+        if rel is None:
+            return None
+        system = norm_os(os)
+        if system in ("windows", "darwin"):
+            return "cpu"
+        if norm_machine(machine) == "aarch64":
+            return None
+        return rel.pypi_default
+
+    def index_url(self, variant: str) -> str:
+        """``"cu121"`` -> ``https://download.pytorch.org/whl/cu121``."""
+        return self.index_url_pattern.format(variant=variant)
+
+    def torch_install_command(
+        self, version: str, variant: str, *, os: str | None = "linux", extra: tuple[str, ...] = ()
+    ) -> str:
+        """The exact pip command for one torch build (``extra``: torchvision etc., unpinned, so
+        pip picks the ones matching the pinned torch from the same index)."""
+        names = " ".join((f"torch=={public(version) or version}", *extra))
+        if norm_os(os) == "darwin":
+            return f"pip install {names}"
+        return f"pip install {names} --index-url {self.index_url(variant)}"
+
+    def python_supported(self, torch_version: str | None, python: str | None) -> bool | None:
+        """Whether the torch release has a wheel for this CPython (None if either is unknown)."""
+        rel = self.torch_release(torch_version)
+        mm = python_mm(python)
+        if rel is None or mm is None:
+            return None
+        return mm in rel.python
+
+    def torch_cxx11_abi(self, torch_version: str | None, variant: str | None = None) -> bool | None:
+        """The C++ ABI of the Linux build (``torch._C._GLIBCXX_USE_CXX11_ABI``)."""
+        rel = self.torch_release(torch_version)
+        if rel is None:
+            return None
+        variant = variant or local_tag(torch_version)
+        if variant and variant in rel.cxx11_abi_variants:
+            return not rel.cxx11_abi
+        return rel.cxx11_abi
+
+    def glibc_floor(self, torch_version: str | None) -> str | None:
+        rel = self.torch_release(torch_version)
+        return rel.glibc if rel else None
+
+    def torch_variant_of(
+        self,
+        version: str | None,
+        *,
+        cuda: str | None = None,
+        hip: str | None = None,
+        os: str | None = None,
+        machine: str | None = None,
+        complete: bool = False,
+    ) -> tuple[str | None, bool]:
+        """The build variant of an installed torch and whether it was inferred.
+
+        Order: ``torch.version.cuda`` (``cuda``), the local tag (``+cu124``, ``+cpu``), ROCm
+        (``hip``), then PyPI's default for the platform (inferred). ``complete`` means the
+        probe read ``torch/version.py``, so a missing ``cuda`` there means a CPU build.
+        """
+        if cuda:
+            t = cuda_tuple(cuda)
+            return (f"cu{t[0]}{t[1]}" if t else None), False
+        tag = local_tag(version)
+        if tag and (tag == "cpu" or variant_cuda(tag) or tag.startswith("rocm")):
+            return tag, False
+        if hip:
+            return "rocm" + str(hip).split("-")[0], False
+        if complete:
+            return "cpu", False
+        return self.default_variant(version, os or "linux", machine), True
+
+    # -- CUDA and the driver -------------------------------------------------------------------
+    def min_driver(self, cuda: str | None, os: str | None = "linux") -> str | None:
+        """The driver bundled with CUDA X.Y GA (full compatibility); None when not listed."""
+        t = cuda_tuple(cuda)
+        if t is None:
+            return None
+        want = cuda_str(t)
+        system = norm_os(os) or "linux"
+        for row in self.toolkits:  # GA rows come first for each version
+            if row.version == want:
+                return row.windows if system == "windows" else row.linux
+        return None
+
+    def minor_compat_for(self, cuda_major: int | str | None) -> MinorCompat | None:
+        if cuda_major is None:
+            return None
+        t = cuda_tuple(str(cuda_major))
+        major = t[0] if t else None
+        return next((mc for mc in self.minor_compat if mc.major == major), None)
+
+    def minor_compat_floor(self, cuda: str | None, os: str | None = "linux") -> str | None:
+        """The lowest driver that runs any CUDA X.y runtime with limited features."""
+        mc = self.minor_compat_for(cuda)
+        if mc is None:
+            return None
+        return mc.windows if norm_os(os) == "windows" else mc.linux
+
+    def driver_covers(
+        self, driver: str | None, cuda: str | None, os: str | None = "linux"
+    ) -> tuple[bool, bool]:
+        """``(ok, via_minor_compat)``: whether ``driver`` runs a CUDA ``cuda`` runtime, and whether
+        only through minor-version compatibility (limited features, no newer PTX JIT)."""
+        if not driver or cuda_tuple(cuda) is None:
+            return (False, False)
+        full = self.min_driver(cuda, os)
+        if full and driver_at_least(driver, full):
+            return (True, False)
+        floor = self.minor_compat_floor(cuda, os)
+        if floor and driver_at_least(driver, floor):
+            return (True, full is not None)
+        return (False, False)
+
+    def cuda_max_covers(self, cuda_max: str | None, cuda: str | None) -> tuple[bool, bool]:
+        """The same question from the driver's maximum CUDA (nvidia-smi's "CUDA Version")."""
+        have, want = cuda_tuple(cuda_max), cuda_tuple(cuda)
+        if have is None or want is None:
+            return (False, False)
+        if have >= want:
+            return (True, False)
+        if have[0] == want[0] and self.minor_compat_for(want[0]) is not None:
+            return (True, True)
+        return (False, False)
+
+    def coverage(
+        self,
+        cuda: str | None,
+        os: str | None = "linux",
+        *,
+        driver: str | None = None,
+        cuda_max: str | None = None,
+    ) -> Coverage:
+        """Driver coverage from whatever is known (the driver version wins over its max CUDA)."""
+        if driver:
+            ok, minor = self.driver_covers(driver, cuda, os)
+            return Coverage(ok, minor, "driver")
+        if cuda_max:
+            ok, minor = self.cuda_max_covers(cuda_max, cuda)
+            return Coverage(ok, minor, "cuda_max")
+        return Coverage(None)
+
+    def driver_max_cuda(self, driver: str | None, os: str | None = "linux") -> str | None:
+        """The highest CUDA whose bundled driver is at most ``driver`` (an estimate of
+        nvidia-smi's "CUDA Version" when only the driver version is known)."""
+        if not driver:
+            return None
+        system = norm_os(os) or "linux"
+        best: tuple[int, int] | None = None
+        for row in self.toolkits:
+            floor = row.windows if system == "windows" else row.linux
+            if floor is None:
+                mc = self.minor_compat_for(row.version)
+                floor = mc.windows if mc and system == "windows" else None
+                if floor is None:
+                    continue
+                t = cuda_tuple(row.version)
+                if t and t[1] != 0:  # without a floor per minor, claim only X.0
+                    continue
+            t = cuda_tuple(row.version)
+            if t and driver_at_least(driver, floor) and (best is None or t > best):
+                best = t
+        return cuda_str(best) if best else None
+
+    # -- GPU architectures ---------------------------------------------------------------------
+    def archs_for(
+        self, torch_version: str | None, variant: str | None, machine: str | None = None
+    ) -> ArchEntry | None:
+        """The SASS/PTX list of one torch build, or None when the matrix does not know it."""
+        if not torch_version or not variant:
+            return None
+        arch = norm_machine(machine)
+        for entry in self.archs:
+            if (
+                entry.variant == variant
+                and entry.machine == arch
+                and spec_contains(entry.torch, torch_version)
+            ):
+                return entry
+        return None
+
+    def arch_support(self, entry: ArchEntry, cc: str | None, os: str | None = "linux") -> str | None:
+        """How a build runs on a GPU of compute capability ``cc``: ``"sass"`` (native code),
+        ``"ptx"`` (JIT-compiled at first use), or None (no kernel image)."""
+        dev = cc_tuple(cc)
+        if dev is None:
+            return None
+        dev_exact = cc_tuple(cc) in {cc_tuple(c) for c in self.exact_only_ccs}
+        for code in entry.sass:
+            t = cc_tuple(code)
+            if t == dev:
+                return "sass"
+            if t is None or dev_exact or code in self.exact_only_ccs:
+                continue
+            if t[0] == dev[0] and t[1] <= dev[1]:
+                return "sass"
+        ptx_shipped = entry.ptx and not (entry.ptx_linux_only and norm_os(os) == "windows")
+        if ptx_shipped and any((cc_tuple(p) or (99, 9)) <= dev for p in entry.ptx):
+            return "ptx"
+        return None
+
+    @functools.cached_property
+    def _gpu_keys(self) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+        keys = [
+            (gpu_name_tokens(name), cc, name) for table in self.gpu_tables for name, cc in table.cc.items()
+        ]
+        return tuple(sorted(keys, key=lambda k: (-len(k[0]), -len(" ".join(k[0])))))
+
+    def gpu_cc(self, name: str | None) -> str | None:
+        """Compute capability from a GPU's product name ("NVIDIA A100-SXM4-80GB" -> "8.0").
+        Whole words must match; the longest listed name wins."""
+        match = self.gpu_lookup(name)
+        return match[1] if match else None
+
+    def gpu_lookup(self, name: str | None) -> tuple[str, str] | None:
+        """``(table name, compute capability)`` for a GPU's product name, or None."""
+        if not name:
+            return None
+        tokens = gpu_name_tokens(name)
+        for key, cc, listed in self._gpu_keys:
+            n = len(key)
+            if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
+                return (listed, cc)
+        return None

@@ -1,0 +1,243 @@
+"""Queries about the packages that bind to a torch build: xformers, flash-attn,
+bitsandbytes, and the Hugging Face floors. Mixed into ``queries.Matrix``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from loradoc.compat.schema import (
+    BnbInfo,
+    BnbRelease,
+    BnbTarget,
+    FlashAttnInfo,
+    FlashAttnRelease,
+    HfFloor,
+    XformersGitPin,
+    XformersInfo,
+    XformersRelease,
+)
+from loradoc.compat.versions import cuda_tuple, parse_version, public, python_mm, series
+
+
+def _contains(spec_text: str | None, version: str | None) -> bool:
+    """Whether a version's public part satisfies a specifier ("" or None = anything)."""
+    if not spec_text:
+        return True
+    v = parse_version(version)
+    if v is None:
+        return False
+    return SpecifierSet(spec_text).contains(Version(v.public), prereleases=True)
+
+
+def _lower_bound(spec_text: str) -> str | None:
+    """``">=0.46.0,<=0.47.0"`` -> ``"0.46.0"``; ``"==0.45.5"`` -> ``"0.45.5"``."""
+    for s in SpecifierSet(spec_text):
+        if s.operator in ("==", ">=", "~=", "==="):
+            return s.version
+    return None
+
+
+@dataclass(frozen=True)
+class FlashAttnWheel:
+    version: str
+    filename: str
+    url: str
+    torch: str  # major.minor
+    cuda_tag: str  # "122", "12"
+    abi: bool
+    python_tag: str  # "cp311"
+    verified: bool
+
+    @property
+    def command(self) -> str:
+        return f"pip install {self.url}"
+
+
+class PackageQueries:
+    """Mixin: reads the package sections of the matrix."""
+
+    xformers: XformersInfo
+    flash_attn: FlashAttnInfo
+    bitsandbytes: BnbInfo
+    hf: tuple[HfFloor, ...]
+
+    # -- xformers ------------------------------------------------------------------------------
+    def xformers_release(self, version: str | None) -> XformersRelease | None:
+        want = public(version)
+        return next((r for r in self.xformers.releases if r.version == want), None)
+
+    def xformers_for_torch(
+        self, torch_version: str | None, python: str | None = None
+    ) -> XformersRelease | None:
+        """The newest xformers release whose torch requirement the torch version meets (and
+        whose wheels cover ``python`` when given)."""
+        if public(torch_version) is None:
+            return None
+        for rel in reversed(self.xformers.releases):
+            if not _contains(rel.torch, torch_version):
+                continue
+            if python and python_mm(python) and not _contains(rel.python, python_mm(python)):
+                continue
+            return rel
+        return None
+
+    def xformers_stable_abi(self, xformers_version: str | None) -> bool | None:
+        """True when this xformers uses torch's stable ABI (it then runs on later torch)."""
+        v = parse_version(xformers_version)
+        if v is None:
+            return None
+        return Version(v.public) >= Version(self.xformers.stable_abi_since)
+
+    def xformers_git_pin(self, torch_version: str | None) -> XformersGitPin | None:
+        """A source-build commit for a torch release that had no xformers wheel."""
+        want = public(torch_version)
+        return next((p for p in self.xformers.git_pins if p.torch == want), None)
+
+    def xformers_install_command(self, release: XformersRelease, torch_variant: str | None = None) -> str:
+        """``pip install xformers==X``, from the PyTorch index of ``torch_variant`` when xformers
+        publishes there (so the CUDA major matches torch's)."""
+        if torch_variant and torch_variant in self.xformers.index_variants:
+            url = self.xformers.index_url.format(variant=torch_variant)
+            return f"pip install xformers=={release.version} --index-url {url}"
+        return f"pip install xformers=={release.version}"
+
+    def xformers_source_build_command(self, pin: XformersGitPin) -> str:
+        return self.xformers.source_build.format(commit=pin.commit)
+
+    # -- flash-attn ----------------------------------------------------------------------------
+    def flash_attn_release(self, version: str | None) -> FlashAttnRelease | None:
+        want = public(version)
+        return next((r for r in self.flash_attn.releases if want in r.versions), None)
+
+    def flash_attn_wheel(
+        self,
+        torch: str | None,
+        cuda: str | None,
+        abi: bool | None,
+        python: str | None,
+        version: str | None = None,
+    ) -> FlashAttnWheel | None:
+        """The prebuilt flash-attn wheel for torch major.minor, torch's CUDA (``torch.version.cuda``,
+        not nvcc), the torch C++ ABI and CPython; newest release unless ``version`` is given."""
+        mm, ct, py = series(torch), cuda_tuple(cuda), python_mm(python)
+        if mm is None or ct is None or abi is None or py is None:
+            return None
+        releases: Sequence[FlashAttnRelease | None]
+        if version:
+            releases = [self.flash_attn_release(version)]
+        else:  # newest first, releases with a verified matrix before unverified ones
+            newest = list(reversed(self.flash_attn.releases))
+            releases = [r for r in newest if r.verified] + [r for r in newest if not r.verified]
+        for rel in releases:
+            if rel is None or not _contains(rel.python, py):
+                continue
+            for build in rel.builds:
+                if mm not in build.torch or abi not in build.abi:
+                    continue
+                built = [c for c in build.cuda if (cuda_tuple(c) or (0, 0))[0] == ct[0]]
+                if not built:
+                    continue
+                bt = cuda_tuple(built[-1]) or ct
+                tag = f"{bt[0]}{bt[1]}" if rel.cuda_tag == "major_minor" else f"{bt[0]}"
+                ver = public(version) or rel.versions[-1]
+                pytag = "cp" + py.replace(".", "")
+                name = self.flash_attn.wheel_filename.format(
+                    version=ver, cuda=tag, torch=mm, abi="TRUE" if abi else "FALSE", py=pytag[2:]
+                )
+                url = self.flash_attn.wheel_url.format(version=ver, filename=name)
+                return FlashAttnWheel(ver, name, url, mm, tag, abi, pytag, rel.verified)
+        return None
+
+    def flash_attn_supports_cc(self, cc: str | None) -> bool | None:
+        t, floor = cuda_tuple(cc), cuda_tuple(self.flash_attn.min_cc)
+        if t is None or floor is None:
+            return None
+        return t >= floor
+
+    # -- bitsandbytes --------------------------------------------------------------------------
+    def bnb_release(self, version: str | None) -> BnbRelease | None:
+        if parse_version(version) is None:
+            return None
+        return next((r for r in self.bitsandbytes.releases if _contains(r.versions, version)), None)
+
+    def bnb_selects_by_torch(self, version: str | None) -> bool | None:
+        """True when this bitsandbytes picks its native library from torch's CUDA."""
+        v = parse_version(version)
+        if v is None:
+            return None
+        return Version(v.public) >= Version(self.bitsandbytes.torch_cuda_selection_since)
+
+    @staticmethod
+    def bnb_library_for(torch_cuda: str | None, libs: tuple[str, ...] | list[str]) -> str | None:
+        """The library bitsandbytes loads for torch's CUDA: exact match, else the highest of the
+        same major below, else the lowest of the same major above; never across majors."""
+        want = cuda_tuple(torch_cuda)
+        if want is None:
+            return None
+        have: list[tuple[tuple[int, int], str]] = []
+        for lib in libs:
+            digits = lib.removeprefix("cuda")
+            if lib.startswith("cuda") and digits.isdigit() and len(digits) >= 3:
+                have.append(((int(digits[:-1]), int(digits[-1])), lib))
+        same = sorted(h for h in have if h[0][0] == want[0])
+        exact = [lib for t, lib in same if t == want]
+        below = [lib for t, lib in same if t < want]
+        above = [lib for t, lib in same if t > want]
+        picked = exact or below[-1:] or above[:1]
+        return picked[0] if picked else None
+
+    def bnb_target(self, cuda: str | None) -> BnbTarget | None:
+        """The GPU range the Linux x86_64 library for this CUDA was built for."""
+        t = cuda_tuple(cuda)
+        if t is None:
+            return None
+        text = f"{t[0]}.{t[1]}"
+        return next((x for x in self.bitsandbytes.targets if _contains(x.cuda, text)), None)
+
+    def bnb_for_cuda(
+        self, cuda: str | None, torch_version: str | None = None, python: str | None = None
+    ) -> BnbRelease | None:
+        """The newest listed release shipping a library for ``cuda``'s major that accepts this
+        torch and Python."""
+        for rel in reversed(self.bitsandbytes.releases):
+            if not rel.cuda_libs or self.bnb_library_for(cuda, rel.cuda_libs) is None:
+                continue
+            if torch_version and rel.torch and not _contains(rel.torch, torch_version):
+                continue
+            if python and rel.python and not _contains(rel.python, python_mm(python)):
+                continue
+            return rel
+        return None
+
+    @staticmethod
+    def bnb_install_command(rel: BnbRelease) -> str:
+        low = _lower_bound(rel.versions)
+        return f'pip install -U "bitsandbytes>={low}"' if low else "pip install -U bitsandbytes"
+
+    # -- Hugging Face packages -----------------------------------------------------------------
+    def hf_floor(self, package: str, version: str | None) -> HfFloor | None:
+        """The metadata row (torch floor, Python floor) for one installed package version."""
+        if parse_version(version) is None:
+            return None
+        return next((r for r in self.hf if r.package == package and _contains(r.versions, version)), None)
+
+    def hf_compatible(self, package: str, torch_version: str | None) -> HfFloor | None:
+        """The newest listed row of ``package`` whose torch requirement this torch meets."""
+        for row in reversed(self.hf):
+            if row.package == package and (not row.torch or _contains(row.torch, torch_version)):
+                return row
+        return None
+
+    @staticmethod
+    def hf_pin_below(row: HfFloor) -> str | None:
+        """A pip requirement that stays within ``row`` (``"transformers<5.20"``)."""
+        for s in SpecifierSet(row.versions):
+            if s.operator in ("<", "<="):
+                return f"{row.package}{s.operator}{s.version}"
+            if s.operator == "==":
+                return f"{row.package}=={s.version}"
+        return None

@@ -1,0 +1,280 @@
+"""Typed, frozen records for the compat matrix (``compat/matrix.toml``, ``compat/errors.toml``).
+
+The loader (``load.py``) builds these once and validates them; the queries (``queries.py``)
+answer questions about them. Field meanings are documented in ``compat/README.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TorchPatch:
+    version: str
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class TorchRelease:
+    """One torch minor series ("2.5") and the facts shared by its patch releases."""
+
+    series: str
+    releases: tuple[TorchPatch, ...]
+    requires_python: str
+    python: tuple[str, ...]  # CPython "3.X" with a Linux x86_64 wheel
+    variants: tuple[str, ...]  # stable CUDA variants on download.pytorch.org
+    pypi_default: str  # the variant a plain `pip install torch==X` gets on Linux x86_64
+    platform_tag: str
+    glibc: str
+    cxx11_abi: bool
+    source: str
+    experimental: tuple[str, ...] = ()
+    free_threaded: tuple[str, ...] = ()
+    variants_verified: bool = True
+    pypi_default_detail: str | None = None
+    rocm: str | None = None
+    cxx11_abi_variants: tuple[str, ...] = ()  # variants whose ABI differs from `cxx11_abi`
+    macos_x86_64: bool = False
+    aarch64_platform_tag: str | None = None
+    note: str | None = None
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(p.version for p in self.releases)
+
+    @property
+    def all_variants(self) -> tuple[str, ...]:
+        return self.variants + self.experimental
+
+
+@dataclass(frozen=True)
+class ToolkitDriver:
+    """CUDA toolkit release -> the driver bundled with it (full compatibility)."""
+
+    version: str  # "12.4"
+    release: str  # "GA", "U1"
+    linux: str
+    source: str
+    windows: str | None = None
+    verified: bool = True
+
+
+@dataclass(frozen=True)
+class MinorCompat:
+    major: int
+    linux: str
+    windows: str
+    source: str
+    upper: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchEntry:
+    """SASS/PTX compute capabilities of the torch builds `torch` (a specifier) x `variant`."""
+
+    torch: str
+    variant: str
+    sass: tuple[str, ...]
+    source: str
+    machine: str = "x86_64"
+    ptx: tuple[str, ...] = ()
+    ptx_linux_only: bool = False
+    verified: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class GpuTable:
+    name: str
+    cc: Mapping[str, str]
+    source: str
+
+
+@dataclass(frozen=True)
+class PrecisionInfo:
+    bf16_min_cc: str
+    tf32_min_cc: str
+    fp8_min_cc: str
+    source: str
+
+
+@dataclass(frozen=True)
+class XformersRelease:
+    version: str
+    torch: str  # specifier: "==2.1.0" or ">=2.10"
+    python: str  # specifier
+    source: str
+    date: str | None = None
+    abi3: bool = False
+    windows: bool = True
+    platform_tag: str | None = None
+    built_with_torch: str | None = None
+    built_with_cuda: str | None = None
+    built_with_nvcc: str | None = None
+    built_archs: str | None = None
+    cuda_major: int | None = None
+    cuda_major_verified: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class XformersGitPin:
+    torch: str
+    commit: str
+    source: str
+    until: str | None = None
+    verified: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class XformersInfo:
+    stable_abi_since: str
+    index_variants: tuple[str, ...]
+    index_url: str
+    source_build: str
+    source: str
+    releases: tuple[XformersRelease, ...]
+    git_pins: tuple[XformersGitPin, ...] = ()
+    source_build_needs: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FlashAttnBuild:
+    torch: tuple[str, ...]  # torch major.minor
+    cuda: tuple[str, ...]  # CUDA the wheels were built with
+    abi: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class FlashAttnRelease:
+    versions: tuple[str, ...]
+    python: str
+    cuda: tuple[str, ...]
+    cuda_tag: str  # "major_minor" (cu122) or "major" (cu12)
+    builds: tuple[FlashAttnBuild, ...]
+    source: str
+    verified: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FlashAttnInfo:
+    min_cc: str
+    wheel_url: str
+    wheel_filename: str
+    source_build: str
+    source: str
+    releases: tuple[FlashAttnRelease, ...]
+    windows: bool = False
+    source_build_needs: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class BnbTarget:
+    cuda: str  # specifier on the CUDA version of the library
+    min_cc: str
+    max_cc: str
+    source: str
+
+
+@dataclass(frozen=True)
+class BnbRelease:
+    versions: str  # specifier on the bitsandbytes version
+    source: str
+    date: str | None = None
+    torch: str | None = None  # specifier; "" = unversioned; None = not declared
+    python: str | None = None
+    cuda_libs: tuple[str, ...] | None = None  # None: not known
+    pure_python: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class BnbInfo:
+    torch_cuda_selection_since: str
+    min_cc: str
+    min_cc_int8: str
+    source: str
+    targets: tuple[BnbTarget, ...]
+    releases: tuple[BnbRelease, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class HfFloor:
+    package: str
+    versions: str  # specifier on the package version
+    torch: str  # specifier on torch; "" = unversioned
+    python: str
+    source: str
+    torch_extra: bool = False
+    runtime_torch_floor: bool = False
+    requires: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+@dataclass(frozen=True)
+class ErrorPattern:
+    """One canonical error of errors.toml. Its regexes are kept as text and compiled on first
+    use (only ``doctor explain`` needs them; compiling all of them costs ~30 ms); the loader
+    checks they compile in ``load.check_error_regexes``, which ``doctor explain`` runs first."""
+
+    id: str
+    code: str
+    pattern_texts: tuple[str, ...]
+    meaning: str
+    fix: str
+    source: str
+    related: tuple[str, ...] = ()
+    context_texts: tuple[str, ...] = ()
+    unless_texts: tuple[str, ...] = ()
+
+    @property
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(_compile(t) for t in self.pattern_texts)
+
+    @property
+    def context(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(_compile(t) for t in self.context_texts)
+
+    @property
+    def unless(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(_compile(t) for t in self.unless_texts)
+
+
+@dataclass(frozen=True)
+class MatrixData:
+    """Everything in the matrix files, typed. `origin` names the file in error messages."""
+
+    origin: str
+    schema_version: int
+    collected: str
+    sources: Mapping[str, str]
+    index_url_pattern: str
+    index_packages: tuple[str, ...]
+    torch: tuple[TorchRelease, ...]  # ascending
+    toolkits: tuple[ToolkitDriver, ...]
+    minor_compat: tuple[MinorCompat, ...]
+    exact_only_ccs: tuple[str, ...]
+    archs: tuple[ArchEntry, ...]
+    gpu_tables: tuple[GpuTable, ...]
+    precision: PrecisionInfo
+    xformers: XformersInfo
+    flash_attn: FlashAttnInfo
+    bitsandbytes: BnbInfo
+    hf: tuple[HfFloor, ...]
+    errors: tuple[ErrorPattern, ...] = field(default=())
+    errors_origin: str = "compat/errors.toml"

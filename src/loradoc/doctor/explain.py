@@ -1,0 +1,201 @@
+"""``doctor explain``: recognise canonical errors in a pasted log and answer with findings.
+
+1. Each ``[[error]]`` of ``compat/errors.toml`` is matched against the text; its named groups
+   are facts about the machine that produced the log (``found version 12080`` is the
+   driver's maximum CUDA, ``sm_120`` a GPU's compute capability, ...).
+2. Those facts fill the *unknown* fields of a copy of the snapshot (the snapshot wins where it
+   knows), and the error implies the config that triggered it (bf16, flash attention).
+3. ``diagnose`` runs on that; its findings for the recognised codes are the precise answer.
+   When the facts are too thin, the error table's meaning and fix answer instead, made as
+   precise as the facts allow (e.g. a torch variant the reported driver covers).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from loradoc.compat.queries import Matrix
+from loradoc.compat.schema import ErrorPattern
+from loradoc.compat.versions import (
+    cc_str,
+    cc_tuple,
+    cuda_from_driver_api,
+    cuda_tuple,
+    local_tag,
+    parse_version,
+)
+from loradoc.doctor.diagnose import diagnose
+from loradoc.doctor.findings import Finding, Severity
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.snapshot import GPU, Driver, Nvcc, Package, Snapshot
+
+# Which way round the C++ ABI of a flash-attn wheel was, by error-table entry.
+_FA_WHEEL_ABI = {
+    "flash-attn-cxx11-wheel-on-old-abi-torch": True,
+    "flash-attn-old-abi-wheel-on-cxx11-torch": False,
+}
+_SECRETS = (
+    re.compile(r"hf_[A-Za-z0-9]{10,}"),
+    re.compile(r"\b[0-9a-f]{40}\b"),
+    re.compile(r"(?i)(api[_-]?key|token)=\S+"),
+)
+
+
+@dataclass
+class Recognised:
+    entry: ErrorPattern
+    groups: dict[str, str] = field(default_factory=dict)
+    line: str = ""
+
+
+def recognise(text: str, matrix: Matrix) -> list[Recognised]:
+    """The error-table entries the text matches (one per finding code, in table order)."""
+    from loradoc.compat.load import check_error_regexes
+
+    check_error_regexes(matrix)
+    out: list[Recognised] = []
+    codes: set[str] = set()
+    for entry in matrix.errors:
+        if entry.code in codes:
+            continue
+        if any(u.search(text) for u in entry.unless) or not all(c.search(text) for c in entry.context):
+            continue
+        hits = [m for m in (p.search(text) for p in entry.patterns) if m]
+        if not hits:
+            continue
+        groups: dict[str, str] = {}
+        for m in hits:
+            groups.update({k: v.strip() for k, v in m.groupdict().items() if v})
+        out.append(Recognised(entry, groups, _line_of(text, hits[0].start())))
+        codes.add(entry.code)
+    return out
+
+
+def _line_of(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    line = text[start : end if end != -1 else len(text)].strip()
+    for secret in _SECRETS:
+        line = secret.sub("***", line)
+    return line[:240]
+
+
+# -- facts from the log ---------------------------------------------------------------------------
+
+
+def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, SimpleNamespace]:
+    """A copy of the snapshot with the log's facts filled in where the snapshot is silent, and
+    the training-config settings the errors imply."""
+    snap = copy.deepcopy(snapshot)
+    config = SimpleNamespace()
+    packages = snap.packages if snap.packages is not None else {}
+    for r in found:
+        g, eid = r.groups, r.entry.id
+        if "found" in g:
+            snap.driver = snap.driver or Driver()
+            if not snap.driver.cuda_max:
+                snap.driver.cuda_max = cuda_from_driver_api(g["found"])
+        cc = g.get("cc") or (cc_str(cc_tuple(g["sm"])) if cc_tuple(g.get("sm")) else None)  # type: ignore[arg-type]
+        if "cc_major" in g:
+            cc = f"{g['cc_major']}.{g.get('cc_minor', '0')}"
+        if cc and not snap.gpus:
+            snap.gpus = [GPU(index=0, name=g.get("gpu") or None, compute_capability=cc, vendor="nvidia")]
+        torch_seen = g.get("have_torch")
+        if torch_seen and parse_version(torch_seen) and "torch" not in packages:
+            packages["torch"] = Package(version=torch_seen)
+        if "built_torch" in g:
+            xf = packages.setdefault("xformers", Package())
+            xf.built_for_torch = xf.built_for_torch or g["built_torch"]
+            t = cuda_tuple(g.get("built_cuda"))
+            xf.cuda = xf.cuda or (f"{t[0]}.{t[1]}" if t else None)
+            xf.built_for_python = xf.built_for_python or g.get("built_python")
+        if eid in _FA_WHEEL_ABI:
+            fa = packages.setdefault("flash-attn", Package())
+            if fa.cxx11_abi is None:
+                fa.cxx11_abi = _FA_WHEEL_ABI[eid]
+        if eid == "nvcc-major-mismatch" and g.get("detected"):
+            snap.nvcc = snap.nvcc or Nvcc()
+            snap.nvcc.version = snap.nvcc.version or g["detected"]
+            tp = packages.get("torch")
+            if tp is not None and not tp.cuda and g.get("compiled"):
+                tp.cuda = g["compiled"]
+        if eid == "torch-not-compiled-with-cuda":
+            tp = packages.get("torch")
+            if tp is not None and tp.version and not local_tag(tp.version) and not tp.cuda:
+                tp.version += "+cpu"
+        if r.entry.code == "bf16-unsupported-gpu":
+            config.bf16 = True
+        if r.entry.code in ("flash-attn-gpu-too-old", "flash-attn-missing"):
+            config.flash_attention = True
+    if packages:
+        snap.packages = packages
+    return snap, config
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+def _generic(r: Recognised, ctx: Context) -> Finding:
+    """The error table's answer, made as precise as the log and snapshot allow."""
+    e, g = r.entry, r.groups
+    facts = []
+    fix: str | None = e.fix
+    if "found" in g:
+        facts.append(f"the driver supports CUDA <= {cuda_from_driver_api(g['found'])}")
+    if g.get("cc") or g.get("sm"):
+        facts.append(f"GPU compute capability {g.get('cc') or cc_str(cc_tuple(g['sm']))}")  # type: ignore[arg-type]
+    if "detected" in g and "compiled" in g:
+        facts.append(f"nvcc CUDA {g['detected']}, torch CUDA {g['compiled']}")
+        t = cuda_tuple(g["compiled"])
+        if t:
+            fix = f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}  (a CUDA {t[0]}.x toolkit), or {e.fix}"
+    if "cuda_major" in g:
+        facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
+    if e.code in (
+        "driver-too-old-for-torch-cuda",
+        "gpu-arch-unsupported-by-torch-build",
+        "torch-missing",
+        "torch-cpu-build-on-gpu-machine",
+    ):
+        choice = ctx.best_torch(ctx.torch.public if ctx.torch else None)
+        if choice is not None and (ctx.driver_version or ctx.cuda_max or ctx.ccs):
+            fix = choice.command
+    message = e.meaning + (f" ({'; '.join(facts)})" if facts else "")
+    severity = Severity.ERROR
+    return Finding(e.code, severity, message, fix, {"recognised": e.id, "log": r.line, "source": e.source})
+
+
+def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list[Finding]:
+    """Findings for the canonical errors in ``text``, made precise by ``snapshot``."""
+    if matrix is None:
+        from loradoc.compat.load import load_matrix
+
+        matrix = load_matrix()
+    found = recognise(text, matrix)
+    if not found:
+        return [
+            Finding(
+                "no-known-error",
+                Severity.INFO,
+                "no known error found in the text; `loradoc doctor check` diagnoses the machine itself",
+            )
+        ]
+    enriched, config = _enrich(snapshot, found)
+    diagnosis = diagnose(enriched, matrix, config if vars(config) else None)
+    ctx = Context(enriched, matrix, config)
+    out: list[Finding] = []
+    for r in found:
+        codes = {r.entry.code, *r.entry.related}
+        precise = [f for f in diagnosis if f.code in codes and f.severity is not Severity.INFO]
+        if precise:
+            for f in precise:
+                details: dict[str, Any] = {**f.details, "recognised": r.entry.id, "log": r.line}
+                out.append(Finding(f.code, Severity.ERROR, f.message, f.fix, details))
+        else:
+            out.append(_generic(r, ctx))
+    unique = list({(f.code, f.message): f for f in out}.values())
+    return sorted(unique, key=lambda f: f.severity.rank)

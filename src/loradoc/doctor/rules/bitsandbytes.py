@@ -1,0 +1,103 @@
+"""bitsandbytes: a native library for torch's CUDA, and a GPU new enough for the quantisation asked."""
+
+from __future__ import annotations
+
+from loradoc.compat.versions import cc_at_least, cuda_tuple
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import gpu_labels, join
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import error, rule, warning
+
+
+def _quantised(ctx: Context) -> str | None:
+    """'8bit' / '4bit' when the config loads the model through bitsandbytes."""
+    if ctx.cfg_flag("load_in_8bit") is True:
+        return "8bit"
+    if ctx.cfg_flag("load_in_4bit") is True or str(ctx.cfg("adapter") or "").lower() == "qlora":
+        return "4bit"
+    return None
+
+
+def _upgrade(ctx: Context) -> str:
+    t, m = ctx.torch, ctx.matrix
+    rel = m.bnb_for_cuda(t.cuda, t.public, ctx.snapshot.python) if t and t.cuda else None
+    return m.bnb_install_command(rel) if rel else "pip install -U bitsandbytes"
+
+
+@rule("bitsandbytes-cuda-setup", "bitsandbytes-missing")
+def bnb_library(ctx: Context) -> list[Finding]:
+    m, t, p = ctx.matrix, ctx.torch, ctx.pkg("bitsandbytes")
+    quant = _quantised(ctx)
+    if p is None or not p.version:
+        if quant and ctx.installed("bitsandbytes") is False:
+            return [
+                error(
+                    "bitsandbytes-missing",
+                    f"the training config loads the model in {quant} but bitsandbytes is not installed",
+                    _upgrade(ctx),
+                )
+            ]
+        return []
+    if t is None or not t.cuda or ctx.has_nvidia_gpu is False:
+        return []
+    if m.bnb_selects_by_torch(p.version) is False:
+        return [
+            warning(
+                "bitsandbytes-cuda-setup",
+                f"bitsandbytes {p.version} picks its CUDA library from the system's CUDA, not torch's (CUDA {t.cuda}); "
+                "when they differ it fails with 'CUDA Setup failed despite GPU being available'",
+                _upgrade(ctx),
+            )
+        ]
+    rel = m.bnb_release(p.version)
+    libs = tuple(p.cuda_libs) or (rel.cuda_libs if rel and rel.cuda_libs else ())
+    cuda_libs = [lib for lib in libs if lib.startswith("cuda")]
+    if not cuda_libs or m.bnb_library_for(t.cuda, cuda_libs) is not None:
+        return []
+    return [
+        error(
+            "bitsandbytes-cuda-setup",
+            f"bitsandbytes {p.version} ships no library for torch's CUDA {t.cuda} (it has {join(cuda_libs)}): "
+            "it fails with 'CUDA VERSION MISMATCH' / native library not available",
+            _upgrade(ctx),
+        )
+    ]
+
+
+@rule("bitsandbytes-gpu-too-old")
+def bnb_gpu(ctx: Context) -> list[Finding]:
+    m, t, quant = ctx.matrix, ctx.torch, _quantised(ctx)
+    if quant is None or not ctx.gpus:
+        return []
+    bnb = m.bitsandbytes
+    floor = bnb.min_cc_int8 if quant == "8bit" else bnb.min_cc
+    p = ctx.pkg("bitsandbytes")
+    lib_cuda = None
+    if p is not None and t is not None and t.cuda:
+        rel = m.bnb_release(p.version)
+        libs = tuple(p.cuda_libs) or (rel.cuda_libs if rel and rel.cuda_libs else ())
+        lib = m.bnb_library_for(t.cuda, [x for x in libs if x.startswith("cuda")])
+        if lib:
+            d = lib.removeprefix("cuda")
+            lib_cuda = f"{int(d[:-1])}.{d[-1]}"
+    elif t is not None and t.cuda and cuda_tuple(t.cuda):
+        lib_cuda = t.cuda
+    target = m.bnb_target(lib_cuda)
+    if target is not None and cc_at_least(target.min_cc, floor):
+        floor = target.min_cc
+    old = [g for g in ctx.gpus if cc_at_least(g.cc, floor) is False]
+    if not old:
+        return []
+    what = "LLM.int8() (load_in_8bit)" if quant == "8bit" else "4-bit quantisation (load_in_4bit)"
+    built = (
+        f" as built for CUDA {lib_cuda}" if target is not None and target.min_cc == floor and lib_cuda else ""
+    )
+    return [
+        error(
+            "bitsandbytes-gpu-too-old",
+            f"bitsandbytes {what} needs compute capability >= {floor}{built}; this machine has {gpu_labels(old)}",
+            "set load_in_8bit: false and load_in_4bit: true (4-bit needs less)"
+            if quant == "8bit" and cc_at_least(old[0].cc, bnb.min_cc)
+            else "train a plain LoRA (adapter: lora, no load_in_4bit / load_in_8bit)",
+        )
+    ]

@@ -1,0 +1,57 @@
+"""Small helpers the rules share: labels for messages, and the torch fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from loradoc.compat.choose import TorchChoice
+from loradoc.doctor.rules.context import Context, GpuFact
+
+
+def join(items: Iterable[str]) -> str:
+    items = list(dict.fromkeys(items))
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def gpu_labels(gpus: Iterable[GpuFact]) -> str:
+    return join(g.label for g in gpus)
+
+
+def driver_label(ctx: Context) -> str:
+    """``driver 535.104.05 (max CUDA 12.2)``, or what part of it is known."""
+    if ctx.driver_version and ctx.cuda_max:
+        return f"driver {ctx.driver_version} (max CUDA {ctx.cuda_max})"
+    if ctx.driver_version:
+        return f"driver {ctx.driver_version}"
+    if ctx.cuda_max:
+        return f"a driver with max CUDA {ctx.cuda_max}"
+    return "the driver"
+
+
+def choice_details(choice: TorchChoice | None) -> dict[str, Any]:
+    if choice is None:
+        return {}
+    notes = []
+    if choice.via_minor_compat:
+        notes.append(
+            f"the driver runs CUDA {choice.cuda} through minor-version compatibility (limited features)"
+        )
+    if choice.via_ptx:
+        notes.append("a GPU runs this build through PTX JIT (slow first start)")
+    if choice.experimental:
+        notes.append(f"{choice.variant} is an experimental build of torch {choice.version}")
+    if not choice.arch_verified:
+        notes.append("the arch list of this build is UNVERIFIED in the matrix")
+    out: dict[str, Any] = {"suggested_torch": choice.version, "suggested_variant": choice.variant}
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def torch_fix(ctx: Context, version: str | None = None) -> tuple[str | None, dict[str, Any]]:
+    """The install command of the best-fitting torch (keeping ``version`` when it can)."""
+    choice = ctx.best_torch(version)
+    return (choice.command if choice else None), choice_details(choice)

@@ -1,0 +1,211 @@
+"""What every rule reads: the snapshot, the matrix and the optional training config, plus the
+facts derived from them once (the torch build, GPUs with compute capabilities filled in
+from the matrix's name table, the driver's maximum CUDA).
+
+Every derived fact may be None: snapshots from bug reports are partial, and a rule that
+lacks a fact it needs returns no finding rather than guessing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loradoc.compat.choose import TorchChoice, torch_choices
+from loradoc.compat.queries import Matrix, norm_machine, norm_os
+from loradoc.compat.versions import cc_tuple, parse_version, public, python_mm, variant_cuda
+from loradoc.doctor.snapshot import Package, Snapshot
+
+# Companion packages reinstalled from the same index as torch so their CUDA variant matches.
+TORCH_COMPANIONS = ("torchvision", "torchaudio")
+
+
+@dataclass(frozen=True)
+class GpuFact:
+    index: int | None
+    name: str | None
+    cc: str | None
+    cc_source: str  # "probe", "matrix" (from the name table) or "unknown"
+
+    @property
+    def label(self) -> str:
+        name = self.name or (f"GPU {self.index}" if self.index is not None else "the GPU")
+        return f"{name} (sm {self.cc})" if self.cc else name
+
+
+@dataclass(frozen=True)
+class TorchFact:
+    version: str  # as installed, with local tag
+    public: str
+    variant: str | None  # "cu124", "cpu", "rocm6.2"; None when unknown
+    cuda: str | None  # "12.4"
+    inferred: bool  # variant guessed from PyPI's default for the platform
+    known_release: bool  # the matrix lists this release
+    cxx11_abi: bool | None
+
+    @property
+    def label(self) -> str:
+        if self.variant and "+" not in self.version:
+            return f"{self.version} ({self.variant}{', assumed' if self.inferred else ''})"
+        return self.version
+
+
+class Context:
+    """Read-only view shared by the rules of one diagnosis."""
+
+    def __init__(self, snapshot: Snapshot, matrix: Matrix, config: Any = None) -> None:
+        self.snapshot = snapshot
+        self.matrix = matrix
+        self.config = config
+
+    # -- platform ------------------------------------------------------------------------------
+    @functools.cached_property
+    def os(self) -> str | None:
+        return norm_os(self.snapshot.os)
+
+    @property
+    def os_or_linux(self) -> str:
+        return self.os or "linux"
+
+    @functools.cached_property
+    def machine(self) -> str:
+        return norm_machine(self.snapshot.arch)
+
+    @functools.cached_property
+    def python_mm(self) -> str | None:
+        return python_mm(self.snapshot.python)
+
+    # -- driver and GPUs -----------------------------------------------------------------------
+    @property
+    def driver_version(self) -> str | None:
+        d = self.snapshot.driver
+        return (d.version or d.userspace_version or d.kernel_module_version) if d else None
+
+    @functools.cached_property
+    def cuda_max(self) -> str | None:
+        """The driver's highest CUDA: reported, else estimated from the driver version."""
+        d = self.snapshot.driver
+        if d and d.cuda_max:
+            return d.cuda_max
+        return self.matrix.driver_max_cuda(self.driver_version, self.os_or_linux)
+
+    @functools.cached_property
+    def gpus(self) -> list[GpuFact]:
+        """NVIDIA GPUs, each with a compute capability when the probe or the name table knows it."""
+        out = []
+        for g in self.snapshot.gpus or []:
+            if g.vendor not in (None, "nvidia"):
+                continue
+            if cc_tuple(g.compute_capability):
+                out.append(GpuFact(g.index, g.name, g.compute_capability, "probe"))
+                continue
+            cc = self.matrix.gpu_cc(g.name)
+            out.append(GpuFact(g.index, g.name, cc, "matrix" if cc else "unknown"))
+        return out
+
+    @property
+    def ccs(self) -> list[str]:
+        return [g.cc for g in self.gpus if g.cc]
+
+    @functools.cached_property
+    def has_nvidia_gpu(self) -> bool | None:
+        """True/False when known; None when the snapshot says nothing about GPUs or a driver."""
+        if self.gpus:
+            return True
+        if self.snapshot.gpus is not None:
+            others = [g for g in self.snapshot.gpus if g.vendor not in (None, "nvidia")]
+            return False if not self.driver_version or others else None
+        d = self.snapshot.driver
+        return True if (self.driver_version or (d and d.cuda_max)) else None
+
+    # -- packages ------------------------------------------------------------------------------
+    def pkg(self, name: str) -> Package | None:
+        return self.snapshot.package(name)
+
+    def installed(self, name: str) -> bool | None:
+        """True when listed, False when a complete snapshot lacks it, None when unknown."""
+        p = self.pkg(name)
+        if p is not None:
+            return True
+        return False if self.snapshot.complete and self.snapshot.packages is not None else None
+
+    @functools.cached_property
+    def torch(self) -> TorchFact | None:
+        p = self.pkg("torch")
+        if p is None or not p.version or parse_version(p.version) is None:
+            return None
+        variant, inferred = self.matrix.torch_variant_of(
+            p.version,
+            cuda=p.cuda,
+            hip=p.hip,
+            os=self.snapshot.os,
+            machine=self.snapshot.arch,
+            complete=self.snapshot.complete,
+        )
+        abi = p.cxx11_abi
+        if abi is None and self.os_or_linux == "linux":
+            abi = self.matrix.torch_cxx11_abi(p.version, variant)
+        return TorchFact(
+            version=p.version,
+            public=public(p.version) or p.version,
+            variant=variant,
+            cuda=p.cuda or variant_cuda(variant),
+            inferred=inferred,
+            known_release=self.matrix.is_known_torch(p.version),
+            cxx11_abi=abi,
+        )
+
+    @property
+    def companions(self) -> tuple[str, ...]:
+        return tuple(n for n in TORCH_COMPANIONS if self.pkg(n) is not None)
+
+    # -- config --------------------------------------------------------------------------------
+    def cfg(self, key: str, default: Any = None) -> Any:
+        """A training-config value by its Axolotl key name (None when there is no config)."""
+        if self.config is None:
+            return default
+        if isinstance(self.config, Mapping):
+            return self.config.get(key, default)
+        return getattr(self.config, key, default)
+
+    def cfg_flag(self, key: str) -> bool | str | None:
+        """True / False / "auto" / None for boolean-or-auto keys (bf16, fp16, tf32, ...)."""
+        value = self.cfg(key)
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("true", "yes", "1"):
+                return True
+            if low in ("false", "no", "0", ""):
+                return False
+            return low
+        if value is None:
+            return None
+        return bool(value)
+
+    # -- fixes ---------------------------------------------------------------------------------
+    def torch_choices(self, version: str | None = None, *, ccs: list[str] | None = None) -> list[TorchChoice]:
+        """Torch builds that fit this machine (see compat.choose), for ``version`` or any."""
+        return torch_choices(
+            self.matrix,
+            os=self.os_or_linux,
+            machine=self.machine,
+            python=self.snapshot.python,
+            glibc=self.snapshot.glibc,
+            driver=self.driver_version,
+            cuda_max=self.cuda_max if not self.driver_version else None,
+            ccs=self.ccs if ccs is None else ccs,
+            version=version,
+            gpu=self.has_nvidia_gpu,
+            extra=self.companions,
+        )
+
+    def best_torch(self, version: str | None = None) -> TorchChoice | None:
+        """The best fitting build, keeping ``version`` when one of its builds fits."""
+        if version:
+            same = self.torch_choices(version)
+            if same:
+                return same[0]
+        any_version = self.torch_choices()
+        return any_version[0] if any_version else None

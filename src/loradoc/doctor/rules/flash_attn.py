@@ -1,0 +1,119 @@
+"""flash-attn: its wheel must match torch's major.minor, C++ ABI and CUDA major, and the GPU
+must be Ampere or newer."""
+
+from __future__ import annotations
+
+import re
+
+from loradoc.compat.versions import cuda_tuple, python_mm, series
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import gpu_labels
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import error, rule, warning
+
+_WHEEL = re.compile(
+    r"flash_attn-(?P<version>[^+\-]+)\+cu(?P<cuda>\d+)torch(?P<torch>\d+\.\d+)"
+    r"cxx11abi(?P<abi>TRUE|FALSE)-cp(?P<py>\d+)"
+)
+
+
+def parse_wheel_name(name: str | None) -> dict[str, str] | None:
+    """``flash_attn-2.8.3+cu12torch2.6cxx11abiFALSE-cp311-...`` -> its parts, or None."""
+    m = _WHEEL.search(name or "")
+    return m.groupdict() if m else None
+
+
+def requested(ctx: Context) -> bool:
+    impl = str(ctx.cfg("attn_implementation") or "")
+    return ctx.cfg_flag("flash_attention") is True or impl.startswith("flash_attention")
+
+
+def _install_fix(ctx: Context) -> str:
+    m, t = ctx.matrix, ctx.torch
+    if t is not None and t.cuda:
+        wheel = m.flash_attn_wheel(t.public, t.cuda, t.cxx11_abi, ctx.snapshot.python)
+        if wheel is not None:
+            return wheel.command
+    return "MAX_JOBS=4 pip install flash-attn --no-build-isolation  (a source build: needs nvcc of torch's CUDA major)"
+
+
+@rule("flash-attn-gpu-too-old", "flash-attn-missing")
+def flash_attn_gpu(ctx: Context) -> list[Finding]:
+    m, p = ctx.matrix, ctx.pkg("flash-attn")
+    wanted = requested(ctx)
+    if not wanted and p is None:
+        return []
+    floor = m.flash_attn.min_cc
+    old = [g for g in ctx.gpus if g.cc and m.flash_attn_supports_cc(g.cc) is False]
+    out: list[Finding] = []
+    if old:
+        make = error if wanted else warning
+        fix = (
+            "set flash_attention: false and sdp_attention: true in the training config"
+            if wanted
+            else "use PyTorch SDPA (sdp_attention: true) or xformers on this GPU"
+        )
+        out.append(
+            make(
+                "flash-attn-gpu-too-old",
+                f"flash-attn needs compute capability >= {floor} (Ampere or newer) but this machine has "
+                f"{gpu_labels(old)}: 'FlashAttention only supports Ampere GPUs or newer.'",
+                fix,
+            )
+        )
+    elif wanted and ctx.has_nvidia_gpu is False:
+        out.append(
+            error(
+                "flash-attn-gpu-too-old",
+                "the training config asks for flash attention but this machine has no NVIDIA GPU",
+                "set flash_attention: false (sdp_attention works on the CPU)",
+            )
+        )
+    if wanted and p is None and ctx.installed("flash-attn") is False and not out:
+        out.append(
+            error(
+                "flash-attn-missing",
+                "the training config asks for flash attention but flash-attn is not installed",
+                _install_fix(ctx),
+            )
+        )
+    return out
+
+
+@rule("flash-attn-abi-or-torch-mismatch")
+def flash_attn_build(ctx: Context) -> list[Finding]:
+    p, t = ctx.pkg("flash-attn"), ctx.torch
+    if p is None or t is None or t.variant in (None, "cpu"):
+        return []
+    parts = parse_wheel_name(p.wheel) or {}
+    built_torch = parts.get("torch") or series(p.built_for_torch)
+    abi = {"TRUE": True, "FALSE": False}.get(parts.get("abi", ""), p.cxx11_abi)
+    cuda_major = None
+    if parts.get("cuda"):
+        cuda_major = int(parts["cuda"][:2])
+    elif cuda_tuple(p.cuda):
+        cuda_major = cuda_tuple(p.cuda)[0]  # type: ignore[index]
+    py = parts.get("py") or (python_mm(p.built_for_python) or "").replace(".", "")
+    problems: list[str] = []
+    if built_torch and built_torch != series(t.public):
+        problems.append(f"it was built for torch {built_torch}")
+    if abi is not None and t.cxx11_abi is not None and abi != t.cxx11_abi:
+        problems.append(
+            f"it was built with cxx11abi{'TRUE' if abi else 'FALSE'} but torch uses "
+            f"cxx11abi{'TRUE' if t.cxx11_abi else 'FALSE'} (undefined symbol _ZN3c105Error...)"
+        )
+    torch_major = (cuda_tuple(t.cuda) or (None,))[0]
+    if cuda_major is not None and torch_major is not None and cuda_major != torch_major:
+        problems.append(f"it was built for CUDA {cuda_major} but torch uses CUDA {t.cuda}")
+    if py and ctx.python_mm and py != ctx.python_mm.replace(".", ""):
+        problems.append(f"it was built for cp{py}, not Python {ctx.python_mm}")
+    if not problems:
+        return []
+    return [
+        error(
+            "flash-attn-abi-or-torch-mismatch",
+            f"flash-attn {p.version or '(version unknown)'} does not fit torch {t.label}: {'; '.join(problems)}",
+            _install_fix(ctx),
+            wheel=p.wheel,
+        )
+    ]

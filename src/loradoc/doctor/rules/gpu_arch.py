@@ -1,0 +1,88 @@
+"""Does the installed torch build carry code for every GPU? What do we know about the GPUs?"""
+
+from __future__ import annotations
+
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import gpu_labels, join, torch_fix
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import error, info, rule, warning
+
+
+@rule("gpu-arch-unsupported-by-torch-build", "gpu-arch-ptx-jit")
+def torch_archs(ctx: Context) -> list[Finding]:
+    t, m = ctx.torch, ctx.matrix
+    if t is None or t.cuda is None or not ctx.gpus:
+        return []
+    entry = m.archs_for(t.public, t.variant, ctx.machine)
+    if entry is None:
+        return []
+    missing, jit = [], []
+    for gpu in ctx.gpus:
+        support = m.arch_support(entry, gpu.cc, ctx.os_or_linux) if gpu.cc else "unknown"
+        if support is None:
+            missing.append(gpu)
+        elif support == "ptx":
+            jit.append(gpu)
+    built = "sm " + ", ".join(entry.sass) + (f" (+PTX {', '.join(entry.ptx)})" if entry.ptx else "")
+    details = {
+        "torch_archs": list(entry.sass),
+        "torch_ptx": list(entry.ptx),
+        "archs_verified": entry.verified,
+    }
+    out: list[Finding] = []
+    if missing:
+        fix, more = torch_fix(ctx, t.public)
+        ccs = sorted({g.cc for g in missing if g.cc})
+        source = f'build torch from source with TORCH_CUDA_ARCH_LIST="{";".join(ccs)}"'
+        unverified = "" if entry.verified else " (arch list UNVERIFIED in the matrix)"
+        out.append(
+            error(
+                "gpu-arch-unsupported-by-torch-build",
+                f"torch {t.label} carries code for {built}{unverified}, not for {gpu_labels(missing)}: "
+                "CUDA fails with 'no kernel image is available for execution on the device'",
+                fix or source,
+                alternative=source if fix else None,
+                **details,
+                **more,
+            )
+        )
+    if jit:
+        fix, more = torch_fix(ctx, t.public)
+        out.append(
+            warning(
+                "gpu-arch-ptx-jit",
+                f"torch {t.label} has no native code for {gpu_labels(jit)}, only PTX ({', '.join(entry.ptx)}): "
+                "kernels are JIT-compiled at first use (slow start) and fail under minor-version compatibility",
+                fix
+                if more.get("suggested_variant") != t.variant or more.get("suggested_torch") != t.public
+                else None,
+                **details,
+            )
+        )
+    return out
+
+
+@rule("gpu-cc-unknown", "no-nvidia-gpu")
+def gpu_facts(ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    unknown = [g for g in ctx.gpus if not g.cc]
+    if unknown:
+        names = join(g.name or f"GPU {g.index}" for g in unknown)
+        out.append(
+            info(
+                "gpu-cc-unknown",
+                f"the compute capability of {names} is unknown (not reported, and not in the matrix's GPU table): "
+                "architecture checks skip it",
+                "run `loradoc doctor check` on that machine (the probe reads it), or add the GPU to "
+                "[[gpu_table]] in compat/matrix.toml",
+            )
+        )
+    if ctx.snapshot.gpus is not None and ctx.has_nvidia_gpu is False:
+        out.append(
+            info(
+                "no-nvidia-gpu",
+                "no NVIDIA GPU found: training runs on the CPU (slowly); GPU checks were skipped",
+                None,
+            )
+        )
+    return out

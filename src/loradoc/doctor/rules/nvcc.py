@@ -1,0 +1,37 @@
+"""nvcc (the CUDA toolkit that builds extensions) against torch's CUDA."""
+
+from __future__ import annotations
+
+from loradoc.compat.versions import cuda_tuple, variant_cuda
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import choice_details
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import rule, warning
+
+
+@rule("nvcc-torch-cuda-mismatch")
+def nvcc_vs_torch(ctx: Context) -> list[Finding]:
+    n, t = ctx.snapshot.nvcc, ctx.torch
+    if n is None or not n.version or t is None or not t.cuda:
+        return []
+    have, want = cuda_tuple(n.version), cuda_tuple(t.cuda)
+    if have is None or want is None or have[0] == want[0]:
+        return []
+    same_major = [
+        c
+        for c in ctx.torch_choices(t.public)
+        if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == have[0]
+    ]
+    where = f" ({n.path})" if n.path else ""
+    toolkit = f"export CUDA_HOME=/usr/local/cuda-{want[0]}.{want[1]}  (a CUDA {want[0]}.x toolkit)"
+    return [
+        warning(
+            "nvcc-torch-cuda-mismatch",
+            f"nvcc {n.version}{where} and torch {t.label} (CUDA {t.cuda}) differ in CUDA major: building "
+            f"flash-attn, xformers or other extensions fails with 'The detected CUDA version ({n.version}) "
+            f"mismatches the version that was used to compile PyTorch ({t.cuda})'",
+            toolkit,
+            alternative=same_major[0].command if same_major else None,
+            **choice_details(same_major[0] if same_major else None),
+        )
+    ]

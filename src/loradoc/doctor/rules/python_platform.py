@@ -1,0 +1,84 @@
+"""Python and glibc against the torch wheels."""
+
+from __future__ import annotations
+
+from packaging.version import Version
+
+from loradoc.compat.versions import parse_version
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import torch_fix
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import error, info, rule, warning
+
+
+@rule("python-unsupported-by-torch")
+def python_vs_torch(ctx: Context) -> list[Finding]:
+    py, m, t = ctx.python_mm, ctx.matrix, ctx.torch
+    if py is None:
+        return []
+    if t is not None and t.known_release:
+        rel = m.torch_release(t.public)
+        if rel is None or m.python_supported(t.public, py) is not False:
+            return []
+        fix, details = torch_fix(ctx)
+        return [
+            error(
+                "python-unsupported-by-torch",
+                f"torch {t.version} has wheels for Python {rel.python[0]} to {rel.python[-1]}, not Python {py}",
+                fix or f"use Python {rel.python[-1]}",
+                **details,
+            )
+        ]
+    if t is None and not any(m.python_supported(v, py) for v in m.torch_versions()):
+        newest = m.torch[-1]
+        return [
+            error(
+                "python-unsupported-by-torch",
+                f"no torch release in the matrix ({m.torch_versions()[0]} to {m.latest_torch()}) has wheels for "
+                f"Python {py}",
+                f"use Python {newest.python[-1]} (torch {newest.versions[-1]} supports {newest.python[0]} to "
+                f"{newest.python[-1]})",
+            )
+        ]
+    return []
+
+
+@rule("glibc-too-old-for-torch")
+def glibc_vs_torch(ctx: Context) -> list[Finding]:
+    m, t = ctx.matrix, ctx.torch
+    have = parse_version(ctx.snapshot.glibc)
+    if ctx.os_or_linux != "linux" or have is None:
+        return []
+    if t is not None and t.known_release:
+        floor = m.glibc_floor(t.public)
+        if floor and have < Version(floor):
+            rel = m.torch_release(t.public)
+            fix, details = torch_fix(ctx)
+            return [
+                error(
+                    "glibc-too-old-for-torch",
+                    f"torch {t.version} ships {rel.platform_tag if rel else 'a'} wheels that need glibc >= {floor}; "
+                    f"this system has glibc {ctx.snapshot.glibc}",
+                    fix or "use a newer Linux distribution (or a container with glibc >= " + floor + ")",
+                    **details,
+                )
+            ]
+    blocked = [r for r in m.torch if have < Version(r.glibc)]
+    if not blocked:
+        return []
+    first = blocked[0]
+    usable = [r for r in m.torch if have >= Version(r.glibc)]
+    limit = (
+        f"torch {usable[-1].versions[-1]} is the newest it can install"
+        if usable
+        else "no listed torch installs"
+    )
+    make = warning if t is None else info
+    return [
+        make(
+            "glibc-too-old-for-torch",
+            f"glibc {ctx.snapshot.glibc} is below the {first.glibc} that torch >= {first.versions[0]} wheels "
+            f"({first.platform_tag}) need: {limit}",
+            f"use a Linux distribution (or container image) with glibc >= {first.glibc} for newer torch",
+        )
+    ]

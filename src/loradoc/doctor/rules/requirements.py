@@ -1,0 +1,163 @@
+"""Installed packages' requirements on torch, including what `pip check` cannot see.
+
+PEP 440 lets ``torch==2.4.1`` match ``2.4.1+cu121``, so a torchvision built for cu118 next to
+a cu121 torch passes ``pip check``; the local tags (or the build's recorded CUDA) tell.
+Packages whose requirements the snapshot does not list fall back to the matrix's floors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from loradoc.compat.queries import spec_contains
+from loradoc.compat.versions import cuda_variant, local_tag, parse_version, variant_cuda
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.context import Context, TorchFact
+from loradoc.doctor.rules.registry import error, rule, warning
+from loradoc.doctor.snapshot import Package, canonical_name
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
+# Packages with a rule of their own for their torch binding.
+_OWN_RULE = {"torch", "xformers", "flash-attn"}
+_PLATFORM = {"linux": ("Linux", "linux"), "windows": ("Windows", "win32"), "darwin": ("Darwin", "darwin")}
+
+
+def _marker_env(ctx: Context) -> dict[str, str]:
+    system, platform = _PLATFORM.get(ctx.os_or_linux, ("Linux", "linux"))
+    env = {"platform_system": system, "sys_platform": platform, "extra": "", "platform_machine": ctx.machine}
+    if ctx.snapshot.python:
+        env["python_full_version"] = ctx.snapshot.python
+    if ctx.python_mm:
+        env["python_version"] = ctx.python_mm
+    return env
+
+
+def _torch_requirements(ctx: Context, p: Package) -> list[Requirement]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    env = _marker_env(ctx)
+    out = []
+    for line in p.requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonical_name(req.name) != "torch":
+            continue
+        try:
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue  # an extra's requirement, or another platform's
+        except Exception:  # noqa: BLE001 - an unknown marker variable: skip the line
+            continue
+        out.append(req)
+    return out
+
+
+def _build_variant(p: Package) -> str | None:
+    tag = local_tag(p.version)
+    if tag and (tag == "cpu" or variant_cuda(tag)):
+        return tag
+    return cuda_variant(p.cuda) if p.cuda else None
+
+
+def _fix(ctx: Context, name: str, req: str, t: TorchFact) -> str | None:
+    m = ctx.matrix
+    if name in ("torchvision", "torchaudio") and t.variant and t.variant != "cpu":
+        return f"pip install torch=={t.public} {name} --index-url {m.index_url(t.variant)}"
+    if any(r.package == name for r in m.hf):
+        row = m.hf_compatible(name, t.public)
+        pin = m.hf_pin_below(row) if row else None
+        if pin:
+            return f'pip install "{pin}"'
+    if name == "bitsandbytes":
+        rel = next(
+            (r for r in reversed(m.bitsandbytes.releases) if r.torch and spec_contains(r.torch, t.public)),
+            None,
+        )
+        if rel is not None:
+            return f'pip install "bitsandbytes{rel.versions}"'
+    fitting = [c for c in ctx.torch_choices() if spec_contains(req, c.version)]
+    return fitting[0].command if fitting else None
+
+
+@rule("package-requires-other-torch")
+def requirements_vs_torch(ctx: Context) -> list[Finding]:
+    t, m = ctx.torch, ctx.matrix
+    if t is None or not ctx.snapshot.packages:
+        return []
+    out: list[Finding] = []
+    installed = parse_version(t.version)
+    for name, p in sorted(ctx.snapshot.packages.items()):
+        if name in _OWN_RULE or not p.version:
+            continue
+        reqs = _torch_requirements(ctx, p)
+        specs = [str(r.specifier) for r in reqs]
+        from_matrix = False
+        if not p.requires:
+            row = m.hf_floor(name, p.version)
+            if row and row.torch and not row.torch_extra:
+                specs, from_matrix = [row.torch], True
+        for spec in specs:
+            if not spec:
+                continue
+            try:
+                ok = SpecifierSet(spec).contains(installed, prereleases=True)  # type: ignore[arg-type]
+            except InvalidSpecifier:
+                continue
+            source = " (per the compat matrix)" if from_matrix else ""
+            if not ok:
+                out.append(
+                    error(
+                        "package-requires-other-torch",
+                        f"{name} {p.version} requires torch{spec}{source} but torch {t.version} is installed",
+                        _fix(ctx, name, spec, t),
+                    )
+                )
+                continue
+            dep = _build_variant(p)
+            pinned = "==" in spec or "===" in spec
+            if pinned and dep and t.variant and not t.inferred and dep != t.variant:
+                out.append(
+                    error(
+                        "package-requires-other-torch",
+                        f"{name} {p.version} was built for torch{spec}+{dep} but torch is {t.version}: "
+                        f"pip check misses this because torch{spec} also matches any +cuXXX local tag",
+                        _fix(ctx, name, spec, t),
+                    )
+                )
+    return out
+
+
+@rule("transformers-disables-torch")
+def transformers_runtime_floor(ctx: Context) -> list[Finding]:
+    t, m, p = ctx.torch, ctx.matrix, ctx.pkg("transformers")
+    if t is None or p is None or not p.version:
+        return []
+    row = m.hf_floor("transformers", p.version)
+    if row is None or not row.torch or spec_contains(row.torch, t.public):
+        return []
+    compat = m.hf_compatible("transformers", t.public)
+    pin = m.hf_pin_below(compat) if compat else None
+    fix = f'pip install "{pin}"' if pin else None
+    if row.runtime_torch_floor:
+        return [
+            error(
+                "transformers-disables-torch",
+                f"transformers {p.version} needs torch{row.torch} and disables torch {t.version} at import "
+                f"('Disabling PyTorch because PyTorch {row.torch} is required'): models and Trainer act as if "
+                "torch were missing",
+                fix,
+            )
+        ]
+    return [
+        warning(
+            "package-requires-other-torch",
+            f"transformers {p.version} declares torch{row.torch} (its torch extra) but torch {t.version} is "
+            "installed",
+            fix,
+        )
+    ]

@@ -1,0 +1,99 @@
+"""xformers binds to one torch release (before its stable-ABI releases) and one CUDA major."""
+
+from __future__ import annotations
+
+from packaging.version import Version
+
+from loradoc.compat.queries import spec_contains
+from loradoc.compat.versions import cuda_tuple, local_tag, public, python_mm, variant_cuda
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.context import Context, TorchFact
+from loradoc.doctor.rules.registry import error, rule, warning
+
+
+def _fix(ctx: Context, t: TorchFact | None) -> str | None:
+    """Install the xformers matching the installed torch, or build it at a pinned commit."""
+    m = ctx.matrix
+    if t is None:
+        return "pip install xformers"
+    rel = m.xformers_for_torch(t.public, ctx.snapshot.python)
+    if rel is not None:
+        torch_major = (cuda_tuple(t.cuda) or (None,))[0]
+        needs_index = t.variant != m.default_variant(t.public, ctx.os_or_linux) or (
+            rel.cuda_major is not None and torch_major is not None and rel.cuda_major != torch_major
+        )
+        return m.xformers_install_command(rel, t.variant if needs_index else None)
+    pin = m.xformers_git_pin(t.public)
+    archs = ";".join(sorted(set(ctx.ccs)))
+    prefix = f'TORCH_CUDA_ARCH_LIST="{archs}" ' if archs else ""
+    if pin is not None:
+        return prefix + m.xformers_source_build_command(pin)
+    return None
+
+
+def _xformers_cuda_major(ctx: Context) -> tuple[int | None, bool]:
+    """The CUDA major xformers was built for, and whether that is only an inference."""
+    p = ctx.pkg("xformers")
+    if p is None:
+        return None, False
+    if p.cuda and cuda_tuple(p.cuda):
+        return cuda_tuple(p.cuda)[0], False  # type: ignore[index]
+    tag = variant_cuda(local_tag(p.version))
+    if tag:
+        return cuda_tuple(tag)[0], False  # type: ignore[index]
+    rel = ctx.matrix.xformers_release(p.version)
+    if rel is not None and rel.cuda_major is not None:
+        return rel.cuda_major, not rel.cuda_major_verified
+    return None, False
+
+
+@rule("xformers-torch-mismatch", "xformers-unavailable")
+def xformers_vs_torch(ctx: Context) -> list[Finding]:
+    m, t, p = ctx.matrix, ctx.torch, ctx.pkg("xformers")
+    requested = ctx.cfg_flag("xformers_attention") is True
+    if p is None:
+        if requested and ctx.installed("xformers") is False:
+            return [
+                error(
+                    "xformers-unavailable",
+                    "the training config sets xformers_attention: true but xformers is not installed",
+                    _fix(ctx, t) or "set xformers_attention: false and sdp_attention: true",
+                )
+            ]
+        return []
+    if t is None or t.variant in (None, "cpu"):
+        return []
+    problems: list[str] = []
+    inferred = False
+    rel = m.xformers_release(p.version)
+    if p.built_for_torch:
+        built = public(p.built_for_torch) or p.built_for_torch
+        if m.xformers_stable_abi(p.version):
+            if Version(t.public) < Version(built):
+                problems.append(f"it was built for torch {p.built_for_torch} and needs that or later")
+        elif built != t.public:
+            problems.append(f"it was built for torch {p.built_for_torch}")
+    elif rel is not None and not spec_contains(rel.torch, t.public):
+        problems.append(f"it requires torch{rel.torch}")
+    xf_major, guessed = _xformers_cuda_major(ctx)
+    torch_major = (cuda_tuple(t.cuda) or (None,))[0]
+    if xf_major is not None and torch_major is not None and xf_major != torch_major:
+        problems.append(f"it links CUDA {xf_major} but torch uses CUDA {t.cuda}")
+        inferred = guessed
+    abi3 = rel.abi3 if rel else False
+    if p.built_for_python and ctx.python_mm and not abi3 and python_mm(p.built_for_python) != ctx.python_mm:
+        problems.append(f"it was built for Python {p.built_for_python}, not {ctx.python_mm}")
+    if not problems:
+        return []
+    make = warning if inferred and len(problems) == 1 and not requested else error
+    suffix = " (inferred from the wheel's libcudart, UNVERIFIED at runtime)" if inferred else ""
+    fix = _fix(ctx, t)
+    return [
+        make(
+            "xformers-torch-mismatch",
+            f"xformers {p.version or '(version unknown)'} does not fit torch {t.label}: {'; '.join(problems)}{suffix}; its C++/CUDA "
+            "extensions will not load",
+            fix or f"install a torch that has an xformers wheel (e.g. torch{m.xformers.releases[-1].torch})",
+            built_for_torch=p.built_for_torch,
+        )
+    ]

@@ -1,0 +1,192 @@
+"""`doctor explain` on real error texts (tests/doctor/logs/), with and without a snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from doctor_helpers import by_code, one, snap
+
+from loradoc.compat import load_matrix
+from loradoc.doctor.explain import explain, recognise
+from loradoc.doctor.findings import Finding, Severity
+from loradoc.doctor.snapshot import Snapshot
+
+LOGS = Path(__file__).parent / "logs"
+EMPTY = Snapshot()
+
+# log file -> the finding code it must produce (with an empty snapshot)
+CANONICAL = {
+    "driver_too_old": "driver-too-old-for-torch-cuda",
+    "no_kernel_image_213": "gpu-arch-unsupported-by-torch-build",
+    "sm120_not_compatible": "gpu-arch-unsupported-by-torch-build",
+    "xformers_built_for": "xformers-torch-mismatch",
+    "flash_attn_undefined_symbol": "flash-attn-abi-or-torch-mismatch",
+    "torch_not_compiled": "torch-cpu-build-on-gpu-machine",
+    "bnb_cuda_mismatch": "bitsandbytes-cuda-setup",
+    "bnb_setup_failed": "bitsandbytes-cuda-setup",
+    "nvcc_mismatch": "nvcc-torch-cuda-mismatch",
+    "cuda_home_missing": "nvcc-missing",
+    "build_isolation": "build-isolation-hides-torch",
+    "no_torch": "torch-missing",
+    "libcudart12": "extension-cuda-major-mismatch",
+    "bf16": "bf16-unsupported-gpu",
+    "eval_split": "eval-split-too-small-for-packing",
+    "flash_ampere": "flash-attn-gpu-too-old",
+    "nvml_mismatch": "driver-reboot-needed",
+    "ptx_toolchain": "driver-minor-version-compat",
+}
+
+
+def log(name: str) -> str:
+    return (LOGS / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def ex(name: str, snapshot: Snapshot = EMPTY) -> list[Finding]:
+    return explain(log(name), snapshot, load_matrix())
+
+
+def test_every_log_has_an_expectation() -> None:
+    assert {p.stem for p in LOGS.glob("*.txt")} == set(CANONICAL) | {"unrelated"}
+
+
+@pytest.mark.parametrize("name", sorted(CANONICAL))
+def test_canonical_errors_are_recognised(name: str) -> None:
+    findings = ex(name)
+    f = one(findings, CANONICAL[name])
+    assert f.severity is Severity.ERROR and f.fix and f.message
+    assert f.details["recognised"]
+    assert f.details["log"] and "\n" not in f.details["log"]
+
+
+def test_unrelated_text_says_so_and_never_echoes_tokens() -> None:
+    findings = ex("unrelated")
+    assert [f.code for f in findings] == ["no-known-error"]
+    assert all(f.severity is Severity.INFO for f in findings)
+
+
+def test_secrets_in_the_matched_line_are_masked() -> None:
+    text = "RuntimeError: Torch not compiled with CUDA enabled token=hf_abcdefghijklmnopqrstuvwxyz"
+    f = explain(text, EMPTY, load_matrix())[0]
+    assert "hf_abc" not in f.details["log"] and "***" in f.details["log"]
+
+
+def test_found_version_becomes_the_drivers_max_cuda() -> None:
+    f = one(ex("driver_too_old"), "driver-too-old-for-torch-cuda")
+    assert "CUDA <= 12.8" in f.message
+    # nothing else known: the newest torch with a build that driver runs
+    assert f.fix == "pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu126"
+
+
+def test_driver_error_made_precise_by_the_snapshot() -> None:
+    f = one(ex("driver_too_old", snap("driver_too_old_cu130")), "driver-too-old-for-torch-cuda")
+    assert "torch 2.11.0 (cu130)" in f.message and "570.133.20" in f.message
+    assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    assert f.details["recognised"] == "cuda-driver-insufficient"
+
+
+def test_no_kernel_image_uses_the_gpu_named_in_the_warning() -> None:
+    s = Snapshot.from_dict(
+        {"os": "Linux", "python": "3.12.3", "packages": {"torch": {"version": "2.13.0", "cuda": "13.0"}}}
+    )
+    f = one(ex("no_kernel_image_213", s), "gpu-arch-unsupported-by-torch-build")
+    assert "GTX 1080 Ti (sm 6.1)" in f.message
+    assert f.fix == "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+
+
+def test_sm120_warning_gives_the_gpu_and_a_blackwell_build() -> None:
+    s = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "python": "3.10.12",
+            "driver": {"version": "570.124.06"},
+            "packages": {"torch": {"version": "2.6.0+cu124"}},
+        }
+    )
+    f = one(ex("sm120_not_compatible", s), "gpu-arch-unsupported-by-torch-build")
+    assert "RTX 5090 (sm 12.0)" in f.message
+    assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+
+
+def test_xformers_build_info_is_read_from_the_log() -> None:
+    f = one(ex("xformers_built_for"), "xformers-torch-mismatch")
+    assert "built for torch 2.1.0+cu121" in f.message and "2.1.1+cu121" in f.message
+    assert f.fix == "pip install xformers==0.0.23"
+
+
+def test_flash_attn_abi_direction_from_the_symbol() -> None:
+    s = Snapshot.from_dict(
+        {"os": "Linux", "python": "3.10.12", "packages": {"torch": {"version": "2.6.0+cu124"}}}
+    )
+    f = one(ex("flash_attn_undefined_symbol", s), "flash-attn-abi-or-torch-mismatch")
+    assert "cxx11abiTRUE but torch uses cxx11abiFALSE" in f.message
+    assert f.fix.endswith("flash_attn-2.8.3.post1+cu12torch2.6cxx11abiFALSE-cp310-cp310-linux_x86_64.whl")  # type: ignore[union-attr]
+
+
+def test_torch_not_compiled_on_the_windows_box() -> None:
+    f = one(ex("torch_not_compiled", snap("windows_pypi_cpu_torch")), "torch-cpu-build-on-gpu-machine")
+    assert f.fix == "pip install torch==2.5.1 torchvision --index-url https://download.pytorch.org/whl/cu124"
+
+
+def test_torch_not_compiled_on_linux_with_a_pypi_version() -> None:
+    s = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "driver": {"version": "550.54.15"},
+            "gpus": [{"name": "NVIDIA A10G"}],
+            "packages": {"torch": {"version": "2.5.1"}},
+        }
+    )
+    f = one(ex("torch_not_compiled", s), "torch-cpu-build-on-gpu-machine")
+    assert "2.5.1+cpu" in f.message and f.fix.endswith("/whl/cu124")  # type: ignore[union-attr]
+
+
+def test_bitsandbytes_mismatch_with_snapshot() -> None:
+    f = one(ex("bnb_cuda_mismatch", snap("bnb_old_on_cuda13")), "bitsandbytes-cuda-setup")
+    assert f.fix == 'pip install -U "bitsandbytes>=0.50.0"' and "0.45.5" in f.message
+
+
+def test_nvcc_mismatch_without_snapshot_names_both_versions() -> None:
+    f = one(ex("nvcc_mismatch"), "nvcc-torch-cuda-mismatch")
+    assert "nvcc CUDA 11.8, torch CUDA 12.1" in f.message
+    assert f.fix.startswith("export CUDA_HOME=/usr/local/cuda-12.1")  # type: ignore[union-attr]
+
+
+def test_build_isolation_is_not_mistaken_for_missing_torch() -> None:
+    findings = ex("build_isolation")
+    assert by_code(findings, "build-isolation-hides-torch") and not by_code(findings, "torch-missing")
+    assert "--no-build-isolation" in one(findings, "build-isolation-hides-torch").fix  # type: ignore[operator]
+
+
+def test_missing_torch_with_a_snapshot() -> None:
+    f = one(ex("no_torch", snap("torch_missing_a100")), "torch-missing")
+    assert f.fix == "pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu126"
+
+
+def test_libcudart_answers_with_the_xformers_finding_when_the_snapshot_shows_it() -> None:
+    s = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "python": "3.12.3",
+            "packages": {"torch": {"version": "2.11.0", "cuda": "13.0"}, "xformers": {"version": "0.0.35"}},
+        }
+    )
+    findings = ex("libcudart12", s)
+    assert one(findings, "xformers-torch-mismatch").severity is Severity.ERROR
+    assert not by_code(findings, "extension-cuda-major-mismatch")
+
+
+def test_bf16_on_a_t4() -> None:
+    f = one(ex("bf16", snap("t4_colab")), "bf16-unsupported-gpu")
+    assert "Tesla T4 (sm 7.5)" in f.message
+
+
+def test_eval_split_fix() -> None:
+    f = one(ex("eval_split"), "eval-split-too-small-for-packing")
+    assert "eval_sample_packing: false" in f.fix  # type: ignore[operator]
+
+
+def test_several_errors_in_one_log() -> None:
+    text = log("xformers_built_for") + "\n" + log("bf16")
+    found = {r.entry.code for r in recognise(text, load_matrix())}
+    assert found == {"xformers-torch-mismatch", "bf16-unsupported-gpu"}

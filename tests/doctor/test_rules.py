@@ -1,0 +1,447 @@
+"""Each rule on hand-written snapshots: healthy boxes, each failure kind, sparse bug reports.
+
+EXPECTED lists, per snapshot file, the codes diagnose() must emit (and nothing else of
+severity error/warning). test_every_code_is_exercised checks every registered code appears
+in some test here or in test_explain.py.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from doctor_helpers import SNAPSHOTS, by_code, codes, one, run
+
+from loradoc.doctor.findings import Severity
+
+EXPECTED: dict[str, set[str]] = {
+    "healthy_a100": {"ok", "pypi-torch-needs-newer-driver"},
+    "cpu_laptop": {"ok", "no-nvidia-gpu"},
+    "empty": {"ok"},
+    "name_only": {"ok"},
+    "driver_too_old_cu130": {"driver-too-old-for-torch-cuda", "pypi-torch-needs-newer-driver"},
+    "windows_pypi_cpu_torch": {"torch-cpu-build-on-gpu-machine"},
+    "rtx5090_torch26": {"gpu-arch-unsupported-by-torch-build", "pypi-torch-needs-newer-driver"},
+    "pascal_cu128": {"gpu-arch-unsupported-by-torch-build", "pypi-torch-needs-newer-driver"},
+    "v100_bug_report": {
+        "gpu-arch-unsupported-by-torch-build",
+        "driver-minor-version-compat",
+        "pypi-torch-needs-newer-driver",
+    },
+    "xformers_wrong_torch": {"xformers-torch-mismatch", "pypi-torch-needs-newer-driver"},
+    "flash_attn_abi": {"flash-attn-abi-or-torch-mismatch", "pypi-torch-needs-newer-driver"},
+    "bnb_old_on_cuda13": {"bitsandbytes-cuda-setup"},
+    "nvcc_11_torch_12": {"nvcc-torch-cuda-mismatch", "pypi-torch-needs-newer-driver"},
+    "torchvision_cu118_on_cu121": {"package-requires-other-torch", "pypi-torch-needs-newer-driver"},
+    "transformers_524_torch25": {"transformers-disables-torch", "pypi-torch-needs-newer-driver"},
+    "torch215_python310": {"python-unsupported-by-torch"},
+    "reboot_needed": {"driver-reboot-needed", "pypi-torch-needs-newer-driver"},
+    "torch_missing_a100": {"torch-missing", "pypi-torch-needs-newer-driver"},
+    "old_glibc": {"glibc-too-old-for-torch", "driver-minor-version-compat", "pypi-torch-needs-newer-driver"},
+    "minor_compat_535_cu124": {"driver-minor-version-compat", "pypi-torch-needs-newer-driver"},
+    "unknown_gpu_future_torch": {"ok", "gpu-cc-unknown", "torch-not-in-matrix"},
+    "t4_colab": {"accelerate-config-conflict", "pypi-torch-needs-newer-driver", "flash-attn-gpu-too-old"},
+}
+
+
+def test_every_snapshot_file_has_expectations() -> None:
+    assert {p.stem for p in SNAPSHOTS.glob("*.json")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_snapshot_codes(name: str) -> None:
+    findings = run(name)
+    assert codes(findings) == EXPECTED[name], [f"{f.code}: {f.message}" for f in findings]
+    assert not by_code(findings, "internal-rule-error")
+    for f in findings:
+        assert f.message and "\n" not in f.message
+        if f.severity is Severity.ERROR:
+            assert f.fix, f"{f.code} has no fix"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_findings_are_sorted_by_severity(name: str) -> None:
+    ranks = [f.severity.rank for f in run(name)]
+    assert ranks == sorted(ranks)
+
+
+# -- precise fixes ------------------------------------------------------------------------------
+
+
+def test_healthy_box_is_ok() -> None:
+    ok = one(run("healthy_a100"), "ok")
+    assert "torch 2.5.1+cu124" in ok.message and "A100" in ok.message and "550.54.15" in ok.message
+
+
+def test_driver_too_old_keeps_the_version_and_picks_a_covered_variant() -> None:
+    f = one(run("driver_too_old_cu130"), "driver-too-old-for-torch-cuda")
+    assert f.severity is Severity.ERROR
+    assert (
+        "torch 2.11.0 (cu130)" in f.message and "driver 570.133.20" in f.message and "580.65.06" in f.message
+    )
+    assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    assert f.details["alternative"] == "upgrade the NVIDIA driver to >= 580.65.06"
+
+
+def test_pypi_torch_on_windows_is_cpu_only() -> None:
+    f = one(run("windows_pypi_cpu_torch"), "torch-cpu-build-on-gpu-machine")
+    assert "PyPI's Windows wheels are CPU-only" in f.message
+    assert f.fix == "pip install torch==2.5.1 torchvision --index-url https://download.pytorch.org/whl/cu124"
+
+
+def test_cpu_build_on_linux_gpu_box() -> None:
+    s = {
+        "os": "Linux",
+        "driver": {"version": "550.54.15"},
+        "gpus": [{"name": "NVIDIA L4"}],
+        "packages": {"torch": {"version": "2.6.0+cpu"}},
+    }
+    f = one(run(s), "torch-cpu-build-on-gpu-machine")
+    assert f.fix == "pip install torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124"
+
+
+def test_blackwell_needs_a_newer_torch() -> None:
+    f = one(run("rtx5090_torch26"), "gpu-arch-unsupported-by-torch-build")
+    assert "RTX 5090 (sm 12.0)" in f.message and "no kernel image" in f.message
+    assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    assert f.details["alternative"] == 'build torch from source with TORCH_CUDA_ARCH_LIST="12.0"'
+
+
+def test_pascal_on_cu128_moves_to_cu126_of_the_same_release() -> None:
+    f = one(run("pascal_cu128"), "gpu-arch-unsupported-by-torch-build")
+    assert f.fix == "pip install torch==2.7.1 --index-url https://download.pytorch.org/whl/cu126"
+
+
+def test_sparse_bug_report_fills_cc_from_the_name_table() -> None:
+    f = one(run("v100_bug_report"), "gpu-arch-unsupported-by-torch-build")
+    assert "Tesla V100-SXM2-16GB (sm 7.0)" in f.message
+    assert f.fix == "pip install torch==2.7.1 --index-url https://download.pytorch.org/whl/cu118"
+    assert "UNVERIFIED" in " ".join(f.details.get("notes", []))  # cu118's pip arch list is unverified
+
+
+def test_ptx_only_gpu_is_a_warning() -> None:
+    s = {
+        "os": "Linux",
+        "driver": {"version": "590.48.01"},
+        "gpus": [{"name": "NVIDIA Future", "compute_capability": "13.0"}],
+        "packages": {"torch": {"version": "2.13.0+cu130"}},
+    }
+    f = one(run(s), "gpu-arch-ptx-jit")
+    assert f.severity is Severity.WARNING and "PTX" in f.message
+    windows = dict(s, os="Windows")
+    assert by_code(run(windows), "gpu-arch-unsupported-by-torch-build")  # no PTX in Windows cu13x wheels
+
+
+def test_xformers_built_for_another_torch() -> None:
+    f = one(run("xformers_wrong_torch"), "xformers-torch-mismatch")
+    assert "built for torch 2.4.1+cu121" in f.message
+    assert f.fix == "pip install xformers==0.0.29.post1"
+
+
+def test_xformers_pin_without_build_info() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.11.4",
+        "packages": {"torch": {"version": "2.5.1+cu124"}, "xformers": {"version": "0.0.27.post2"}},
+    }
+    f = one(run(s), "xformers-torch-mismatch")
+    assert "requires torch==2.4.0" in f.message
+
+
+def test_xformers_cuda12_wheel_on_cuda13_torch_is_flagged_as_inferred() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.12.3",
+        "packages": {"torch": {"version": "2.11.0", "cuda": "13.0"}, "xformers": {"version": "0.0.35"}},
+    }
+    f = one(run(s), "xformers-torch-mismatch")
+    assert f.severity is Severity.WARNING and "UNVERIFIED" in f.message
+    assert f.fix == "pip install xformers==0.0.35 --index-url https://download.pytorch.org/whl/cu130"
+
+
+def test_stable_abi_xformers_accepts_later_torch() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.12.3",
+        "packages": {
+            "torch": {"version": "2.12.0+cu126", "cuda": "12.6"},
+            "xformers": {"version": "0.0.34", "built_for_torch": "2.10.0+cu128", "cuda": "12.8"},
+        },
+    }
+    assert not by_code(run(s), "xformers-torch-mismatch")
+
+
+def test_xformers_for_torch_2_1_0_has_a_wheel_and_a_pin() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.10.12",
+        "packages": {"torch": {"version": "2.1.0+cu121"}, "xformers": {"version": "0.0.22"}},
+    }
+    f = one(run(s), "xformers-torch-mismatch")
+    assert f.fix == "pip install xformers==0.0.22.post7"
+
+
+def test_xformers_requested_but_missing() -> None:
+    s = {
+        "complete": True,
+        "os": "Linux",
+        "python": "3.11.4",
+        "packages": {"torch": {"version": "2.5.1+cu124", "cuda": "12.4"}},
+    }
+    f = one(run(s, SimpleNamespace(xformers_attention=True)), "xformers-unavailable")
+    assert (
+        f.fix == "pip install xformers==0.0.29.post1 --index-url https://download.pytorch.org/whl/cu124"
+        or f.fix == "pip install xformers==0.0.29.post1"
+    )
+    assert not by_code(run(s), "xformers-unavailable")
+
+
+def test_flash_attn_abi_mismatch_names_the_right_wheel() -> None:
+    f = one(run("flash_attn_abi"), "flash-attn-abi-or-torch-mismatch")
+    assert "cxx11abiTRUE but torch uses cxx11abiFALSE" in f.message
+    assert f.fix.endswith("flash_attn-2.8.3.post1+cu12torch2.6cxx11abiFALSE-cp311-cp311-linux_x86_64.whl")  # type: ignore[union-attr]
+
+
+def test_flash_attn_built_for_another_torch_minor() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.11.7",
+        "packages": {
+            "torch": {"version": "2.7.1+cu126", "cuda": "12.6"},
+            "flash-attn": {
+                "version": "2.7.4.post1",
+                "wheel": "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiTRUE-cp311-cp311-linux_x86_64.whl",
+            },
+        },
+    }
+    f = one(run(s), "flash-attn-abi-or-torch-mismatch")
+    assert "built for torch 2.6" in f.message
+    assert "cu12torch2.7cxx11abiTRUE-cp311" in f.fix  # type: ignore[operator]
+
+
+def test_flash_attn_old_gpu_without_and_with_config() -> None:
+    plain = one(run("t4_colab"), "flash-attn-gpu-too-old")
+    assert plain.severity is Severity.WARNING
+    wanted = one(run("t4_colab", SimpleNamespace(flash_attention=True)), "flash-attn-gpu-too-old")
+    assert wanted.severity is Severity.ERROR and "Tesla T4 (sm 7.5)" in wanted.message
+    assert wanted.fix == "set flash_attention: false and sdp_attention: true in the training config"
+
+
+def test_flash_attn_requested_but_missing() -> None:
+    s = {
+        "complete": True,
+        "os": "Linux",
+        "python": "3.12.3",
+        "gpus": [{"name": "NVIDIA H100 80GB HBM3"}],
+        "driver": {"version": "570.86.10"},
+        "packages": {"torch": {"version": "2.7.1+cu126", "cuda": "12.6"}},
+    }
+    f = one(run(s, SimpleNamespace(attn_implementation="flash_attention_2")), "flash-attn-missing")
+    assert f.fix == (
+        "pip install https://github.com/Dao-AILab/flash-attention/releases/download/v2.8.3.post1/"
+        "flash_attn-2.8.3.post1+cu12torch2.7cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    )
+
+
+def test_flash_attention_on_a_cpu_machine() -> None:
+    f = one(run("cpu_laptop", SimpleNamespace(flash_attention=True)), "flash-attn-gpu-too-old")
+    assert "no NVIDIA GPU" in f.message
+
+
+def test_bf16_and_tf32_on_turing() -> None:
+    cfg = SimpleNamespace(bf16=True, tf32=True)
+    findings = run("t4_colab", cfg)
+    bf16 = one(findings, "bf16-unsupported-gpu")
+    assert bf16.severity is Severity.ERROR and bf16.fix.startswith("set bf16: false and fp16: true")  # type: ignore[union-attr]
+    assert one(findings, "tf32-unsupported-gpu").severity is Severity.WARNING
+    auto = one(run("t4_colab", SimpleNamespace(bf16="auto")), "bf16-unsupported-gpu")
+    assert auto.severity is Severity.INFO
+    assert not by_code(run("healthy_a100", SimpleNamespace(bf16=True, tf32=True)), "bf16-unsupported-gpu")
+
+
+def test_bitsandbytes_without_a_library_for_cuda13() -> None:
+    f = one(run("bnb_old_on_cuda13"), "bitsandbytes-cuda-setup")
+    assert "torch's CUDA 13.0" in f.message and "cuda128" in f.message
+    assert f.fix == 'pip install -U "bitsandbytes>=0.50.0"'
+
+
+def test_old_bitsandbytes_reads_system_cuda() -> None:
+    s = {
+        "os": "Linux",
+        "driver": {"version": "550.54.15"},
+        "gpus": [{"name": "NVIDIA A10G"}],
+        "packages": {"torch": {"version": "2.1.2+cu121"}, "bitsandbytes": {"version": "0.42.0"}},
+    }
+    f = one(run(s), "bitsandbytes-cuda-setup")
+    assert f.severity is Severity.WARNING and "system's CUDA" in f.message
+
+
+def test_bitsandbytes_missing_and_gpu_floors() -> None:
+    s = {
+        "complete": True,
+        "os": "Linux",
+        "python": "3.11.2",
+        "driver": {"version": "550.54.15"},
+        "gpus": [{"name": "Tesla P100-PCIE-16GB"}],
+        "packages": {"torch": {"version": "2.5.1+cu124", "cuda": "12.4"}},
+    }
+    missing = one(run(s, SimpleNamespace(load_in_4bit=True)), "bitsandbytes-missing")
+    assert missing.fix == 'pip install -U "bitsandbytes>=0.50.0"'
+    old = one(run(s, SimpleNamespace(load_in_8bit=True)), "bitsandbytes-gpu-too-old")
+    assert "LLM.int8()" in old.message and ">= 7.5" in old.message and "sm 6.0" in old.message
+    assert not by_code(
+        run(s, SimpleNamespace(load_in_4bit=True)), "bitsandbytes-gpu-too-old"
+    )  # 4-bit: 6.0 is enough
+
+
+def test_bitsandbytes_cuda13_library_needs_turing() -> None:
+    s = {
+        "os": "Linux",
+        "driver": {"version": "580.95.05"},
+        "gpus": [{"name": "Tesla V100-SXM2-32GB"}],
+        "packages": {"torch": {"version": "2.13.0+cu130"}, "bitsandbytes": {"version": "0.50.1"}},
+    }
+    f = one(run(s, SimpleNamespace(adapter="qlora")), "bitsandbytes-gpu-too-old")
+    assert ">= 7.5 as built for CUDA 13.0" in f.message
+
+
+def test_nvcc_major_mismatch() -> None:
+    f = one(run("nvcc_11_torch_12"), "nvcc-torch-cuda-mismatch")
+    assert f.severity is Severity.WARNING
+    assert (
+        "The detected CUDA version (11.8) mismatches the version that was used to compile PyTorch (12.4)"
+        in f.message
+    )
+    assert f.fix.startswith("export CUDA_HOME=/usr/local/cuda-12.4")  # type: ignore[union-attr]
+    assert (
+        f.details["alternative"]
+        == "pip install torch==2.5.1 --index-url https://download.pytorch.org/whl/cu118"
+    )
+    minor = {"packages": {"torch": {"version": "2.5.1+cu124"}}, "nvcc": {"version": "12.1"}}
+    assert not by_code(run(minor), "nvcc-torch-cuda-mismatch")
+
+
+def test_pip_check_blind_spot_for_local_tags() -> None:
+    f = one(run("torchvision_cu118_on_cu121"), "package-requires-other-torch")
+    assert (
+        "torchvision 0.19.1+cu118" in f.message
+        and "torch is 2.4.1+cu121" in f.message
+        and "pip check" in f.message
+    )
+    assert f.fix == "pip install torch==2.4.1 torchvision --index-url https://download.pytorch.org/whl/cu121"
+
+
+def test_requirement_not_met_and_markers() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.11.7",
+        "packages": {
+            "torch": {"version": "2.2.2+cu121"},
+            "bitsandbytes": {"version": "0.48.2", "requires": ["torch<3,>=2.3"]},
+            "transformers": {"version": "4.57.1", "requires": ['torch>=2.2; extra == "torch"']},
+            "winonly": {"version": "1.0", "requires": ['torch>=9; sys_platform == "win32"']},
+        },
+    }
+    findings = run(s)
+    f = one(findings, "package-requires-other-torch")
+    assert "bitsandbytes 0.48.2 requires torch<3,>=2.3" in f.message
+    assert f.fix == 'pip install "bitsandbytes>=0.46.0,<=0.47.0"'
+
+
+def test_matrix_floor_when_requirements_are_unknown() -> None:
+    s = {"packages": {"torch": {"version": "1.13.1"}, "accelerate": {"version": "1.15.0"}}}
+    f = one(run(s), "package-requires-other-torch")
+    assert "per the compat matrix" in f.message
+
+
+def test_transformers_disables_old_torch() -> None:
+    f = one(run("transformers_524_torch25"), "transformers-disables-torch")
+    assert "Disabling PyTorch" in f.message
+    assert f.fix == 'pip install "transformers<5.20"'
+
+
+def test_transformers_extra_floor_is_a_warning() -> None:
+    s = {"packages": {"torch": {"version": "2.3.1+cu121"}, "transformers": {"version": "5.10.0"}}}
+    f = one(run(s), "package-requires-other-torch")
+    assert f.severity is Severity.WARNING and "torch extra" in f.message
+
+
+def test_python_unsupported() -> None:
+    f = one(run("torch215_python310"), "python-unsupported-by-torch")
+    assert "3.11 to 3.15" in f.message and "Python 3.10" in f.message
+    assert f.fix == "pip install torch==2.14.1"
+    none = one(run({"python": "3.7.17", "complete": True, "packages": {}}), "python-unsupported-by-torch")
+    assert "no torch release" in none.message
+
+
+def test_glibc() -> None:
+    f = one(run("old_glibc"), "glibc-too-old-for-torch")
+    assert (
+        f.severity is Severity.ERROR
+        and f.fix == "pip install torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124"
+    )
+    limit = one(
+        run({"os": "Linux", "glibc": "2.17", "complete": True, "packages": {}}), "glibc-too-old-for-torch"
+    )
+    assert limit.severity is Severity.WARNING and "torch 2.6.0 is the newest" in limit.message
+
+
+def test_reboot_needed() -> None:
+    f = one(run("reboot_needed"), "driver-reboot-needed")
+    assert "550.54.15" in f.message and "550.90.07" in f.message
+
+
+def test_torch_missing_suggests_a_fitting_build() -> None:
+    f = one(run("torch_missing_a100"), "torch-missing")
+    assert f.fix == "pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu126"
+    assert f.details["notes"] == [
+        "the driver runs CUDA 12.6 through minor-version compatibility (limited features)"
+    ]
+    assert not by_code(run({"packages": {}}), "torch-missing")  # incomplete snapshot: unknown, not missing
+
+
+def test_wandb_key() -> None:
+    cfg = SimpleNamespace(wandb_project="demo")
+    f = one(run("t4_colab", cfg), "wandb-key-missing")
+    assert f.severity is Severity.WARNING and "not interactive" in f.message and "offline" in f.message
+    assert "ask once" in one(run("cpu_laptop", cfg), "wandb-key-missing").message
+    assert not by_code(
+        run("t4_colab", SimpleNamespace(wandb_project="demo", wandb_mode="offline")), "wandb-key-missing"
+    )
+    assert not by_code(run("healthy_a100", cfg), "wandb-key-missing")
+    assert one(run("t4_colab", cfg), "wandb-not-installed").fix.startswith('pip install "loradoc[wandb]"')  # type: ignore[union-attr]
+
+
+def test_accelerate_config_conflicts() -> None:
+    findings = by_code(
+        run("t4_colab", SimpleNamespace(num_processes=1, fp16=True)), "accelerate-config-conflict"
+    )
+    messages = " | ".join(f.message for f in findings)
+    assert "num_processes: 4 but this machine has 1 GPU(s)" in messages
+    assert "mixed_precision: bf16 but Tesla T4 (sm 7.5) lacks it" in messages
+    assert "MULTI_GPU" in messages
+    assert "training config sets num_processes: 1" in messages
+    assert "asks for fp16 but" in messages
+    assert any(
+        f.fix == "set mixed_precision: fp16 in /root/.cache/huggingface/accelerate/default_config.yaml "
+        "(or run `accelerate config` again)"
+        for f in findings
+    )
+    assert not by_code(
+        run("healthy_a100", SimpleNamespace(bf16=True, num_processes=2)), "accelerate-config-conflict"
+    )
+
+
+def test_config_can_be_a_mapping_too() -> None:
+    assert by_code(run("t4_colab", {"bf16": True}), "bf16-unsupported-gpu")
+
+
+def test_torch_not_in_matrix_and_unknown_gpu() -> None:
+    findings = run("unknown_gpu_future_torch")
+    assert "2.16.0+cu132" in one(findings, "torch-not-in-matrix").message
+    assert "NVIDIA Imaginary X1" in one(findings, "gpu-cc-unknown").message
+
+
+def test_cpu_laptop_says_so_plainly() -> None:
+    f = one(run("cpu_laptop"), "no-nvidia-gpu")
+    assert f.message.startswith("no NVIDIA GPU found")
