@@ -1,0 +1,430 @@
+"""Before any heavy import: fit the config to the machine, and check that it can run there.
+
+- :func:`resolve` turns machine-dependent settings into concrete values and
+  records each as an automatic change: ``bf16: auto`` (bf16 on GPUs with compute
+  capability >= 8.0, fp16 on older GPUs, fp32 without a CUDA GPU), ``tf32``, and
+  the attention backend (what the run will load, and why).
+- :func:`run_preflight` runs the doctor's rules with this config
+  (``loradoc.doctor.diagnose.diagnose(snapshot, matrix, config=cfg)``) and adds
+  the config-against-machine checks below; errors stop the run.
+- :func:`plan_lines` describes what the run will do, for ``--dry-run``.
+
+Precision and attention that cannot work on the machine stop in :func:`resolve`
+with a UserError from the run's own decision functions. Finding codes raised
+here (all prefixed ``config-``): config-quantization-needs-cuda,
+config-optimizer-needs-cuda, config-bitsandbytes-missing, config-deepspeed-missing,
+config-too-many-processes, config-trust-remote-code, config-path-missing,
+config-base-model-incomplete. A code the doctor already reported is not repeated.
+
+Local paths are checked on the machine loradoc runs on: errors there, but only
+warnings when planning from a saved snapshot of another machine (``--from``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from loradoc.compat.versions import cc_tuple
+from loradoc.doctor.findings import Finding, Severity
+from loradoc.doctor.snapshot import Snapshot
+from loradoc.train.config_schema import BNB_OPTIMIZERS, TrainConfig
+
+# transformers derives per-example masks for packed rows from position_ids (for
+# sdpa and eager) from 4.54.0 on: find_packed_sequence_indices first appears in
+# 4.54.0 (shared/reference/trainer-anchors.md §1.2, measured on 4.53.0 and 4.54.0).
+# The run itself checks for the function (attention.packed_mask_supported); a snapshot
+# only has the version.
+PACKING_MASKS_TRANSFORMERS = Version("4.54.0")
+_MASK_PACKING_ATTN = ("sdpa", "eager", "flex_attention")
+_DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt", ".arrow", ".tsv", ".gz", ".zst")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+# -- machine facts ---------------------------------------------------------------------------
+def _cuda(snapshot: Snapshot) -> bool | None:
+    """Can training use a CUDA GPU here? None when the snapshot does not say."""
+    has = snapshot.has_gpu()
+    if not has:
+        return has
+    torch = snapshot.package("torch")
+    # a CPU build of torch on a GPU machine trains on the CPU
+    return not (torch is not None and torch.version and torch.cuda is None and torch.hip is None)
+
+
+def _min_capability(snapshot: Snapshot) -> tuple[int, int] | None:
+    """The lowest compute capability among the GPUs (the run must suit all of them)."""
+    known = [cc for g in snapshot.gpus or [] if (cc := cc_tuple(g.compute_capability))]
+    return min(known) if known else None
+
+
+def _version(snapshot: Snapshot, name: str) -> Version | None:
+    pkg = snapshot.package(name)
+    if pkg is None or not pkg.version:
+        return None
+    try:
+        return Version(pkg.version)
+    except InvalidVersion:
+        return None
+
+
+def _missing(snapshot: Snapshot, name: str) -> bool:
+    """True only when a complete probe shows the package is not installed."""
+    return bool(snapshot.complete) and snapshot.package(name) is None
+
+
+# -- resolve ---------------------------------------------------------------------------------
+def resolve(cfg: TrainConfig, snapshot: Snapshot) -> None:
+    """Fit precision and attention to the machine in ``snapshot``; every change is noted on ``cfg``.
+
+    Uses the same decisions as the run (``model.resolve_precision``,
+    ``attention.choose_attention``), fed from the snapshot instead of live probes,
+    so a plan made elsewhere (``--from``) says what the run will do.
+    """
+    from loradoc.compat.load import load_matrix
+    from loradoc.train.attention import choose_attention
+    from loradoc.train.model import resolve_precision
+
+    cuda = _cuda(snapshot)
+    capability = _min_capability(snapshot) if cuda else None
+    resolve_precision(cfg, capability=capability, say=lambda _line: None)
+    tf32_floor = load_matrix().precision.tf32_min_cc
+    if cfg.tf32 is True and not (capability and capability >= (cc_tuple(tf32_floor) or (99, 0))):
+        cfg.note_change("tf32", False, f"TF32 needs a CUDA GPU with compute capability >= {tf32_floor}")
+    device = "cuda" if cuda else "cpu"
+    choice = choose_attention(
+        cfg.attn_implementation,
+        packing=cfg.sample_packing,
+        device=device,
+        available=_attention_backends(snapshot, device),
+        mask_supported=_packed_masks(snapshot),
+    )
+    if choice.impl != cfg.attn_implementation:
+        cfg.note_change("attn_implementation", choice.impl, choice.reason)
+
+
+def _attention_backends(snapshot: Snapshot, device: str) -> set[str]:
+    """What ``attention.detect_attention_backends`` would find on the snapshot's machine.
+
+    flash-attn counts only where every GPU meets its compute-capability floor (from the matrix).
+    """
+    from loradoc.compat.load import load_matrix
+    from loradoc.train.attention import VARLEN
+
+    found = {VARLEN, "sdpa", "eager"}
+    if device == "cuda":
+        if snapshot.package("xformers") is not None:
+            found.add("xformers")
+        matrix = load_matrix()
+        if all(matrix.flash_attn_supports_cc(g.compute_capability) is not False for g in snapshot.gpus or []):
+            for impl, pkg in (("flash_attention_2", "flash-attn"), ("flash_attention_3", "flash-attn-3")):
+                if snapshot.package(pkg) is not None:
+                    found.add(impl)
+    torch = _version(snapshot, "torch")
+    if torch is None or torch.release >= (2, 5):  # torch.nn.attention.flex_attention
+        found.add("flex_attention")
+    return found
+
+
+def _packed_masks(snapshot: Snapshot) -> bool:
+    tf = _version(snapshot, "transformers")
+    if tf is None:
+        return not _missing(snapshot, "transformers")  # unknown: the run checks the installed code again
+    return tf >= PACKING_MASKS_TRANSFORMERS
+
+
+# -- preflight -------------------------------------------------------------------------------
+def run_preflight(cfg: TrainConfig, snapshot: Snapshot, *, this_machine: bool = True) -> list[Finding]:
+    """The doctor's rules with this config, then the config-against-machine checks.
+
+    ``this_machine=False`` (the snapshot describes another machine) turns missing
+    local paths into warnings: they are checked here, not where the run will be.
+    """
+    findings: list[Finding] = []
+    try:
+        from loradoc.doctor.diagnose import diagnose
+    except ImportError:
+        findings.append(
+            Finding(
+                "config-doctor-unavailable",
+                Severity.INFO,
+                "the doctor's rules are not available; config checks only",
+            )
+        )
+    else:
+        findings.extend(diagnose(snapshot, None, config=cfg))
+    seen = {f.code for f in findings}
+    findings.extend(f for f in config_checks(cfg, snapshot) if f.code not in seen)
+    findings.extend(path_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING))
+    return sorted(findings, key=lambda f: f.severity.rank)
+
+
+def _looks_local(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~")) or value in (".", "..")
+
+
+def path_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[Finding]:
+    """Local inputs that do not exist, and a local base_model folder without a config or weights."""
+    out: list[Finding] = []
+    elsewhere = "" if severity is Severity.ERROR else " on this machine"
+
+    def missing(key: str, value: str) -> None:
+        out.append(
+            Finding(
+                "config-path-missing",
+                severity,
+                f"{key}: no such file or folder{elsewhere}: {value}",
+                "fix the path (relative paths are read from the config's folder, then the working directory)",
+            )
+        )
+
+    for key in ("base_model", "base_model_config", "tokenizer_config", "lora_model_dir"):
+        value = getattr(cfg, key)
+        if isinstance(value, str) and _looks_local(value) and not os.path.exists(value):
+            missing(key, value)
+    for key in ("deepspeed", "resume_from_checkpoint"):
+        value = getattr(cfg, key)
+        if isinstance(value, str) and not os.path.exists(value):
+            missing(key, value)
+    for key in ("datasets", "test_datasets"):
+        for i, spec in enumerate(getattr(cfg, key) or []):
+            local = _looks_local(spec.path) or spec.path.lower().endswith(_DATA_SUFFIXES)
+            if local and not os.path.exists(spec.path):
+                missing(f"{key}[{i}].path", spec.path)
+    model = Path(cfg.base_model)
+    if model.is_dir():
+        names = [p.name for p in model.iterdir()]
+        lacks = []
+        if "config.json" not in names and not cfg.base_model_config:
+            lacks.append("config.json")
+        if not any(n.endswith(_WEIGHT_SUFFIXES) for n in names):
+            lacks.append("weights (*.safetensors)")
+        if lacks:
+            out.append(
+                Finding(
+                    "config-base-model-incomplete",
+                    severity,
+                    f"base_model folder {cfg.base_model} has no {' and no '.join(lacks)}",
+                    "point base_model at a folder saved with save_pretrained(), or at a hub id",
+                )
+            )
+    return out
+
+
+def config_checks(cfg: TrainConfig, snapshot: Snapshot) -> list[Finding]:
+    out: list[Finding] = []
+    cuda = _cuda(snapshot)
+    sev = Severity.ERROR if cuda is False else Severity.WARNING  # unknown machine: warn, do not stop
+
+    def add(code: str, message: str, fix: str | None, severity: Severity = Severity.ERROR) -> None:
+        out.append(Finding(code, severity, message, fix))
+
+    quant = "load_in_4bit" if cfg.load_in_4bit else "load_in_8bit" if cfg.load_in_8bit else None
+    if quant and not cuda:
+        add(
+            "config-quantization-needs-cuda",
+            f"{quant} needs a CUDA GPU with bitsandbytes; run on a GPU machine or remove {quant}",
+            f"remove {quant}{' and set adapter: lora' if quant == 'load_in_4bit' else ''}, or run on a GPU machine",
+            sev,
+        )
+    if cfg.optimizer in BNB_OPTIMIZERS and not cuda:
+        add(
+            "config-optimizer-needs-cuda",
+            f"optimizer {cfg.optimizer} needs bitsandbytes on a CUDA GPU",
+            "set optimizer: adamw_torch, or run on a GPU machine",
+            sev,
+        )
+    if (quant or cfg.optimizer in BNB_OPTIMIZERS) and cuda and _missing(snapshot, "bitsandbytes"):
+        what = quant or f"optimizer {cfg.optimizer}"
+        add(
+            "config-bitsandbytes-missing",
+            f"{what} needs bitsandbytes, which is not installed",
+            "pip install bitsandbytes",
+        )
+    if cfg.deepspeed is not None and _missing(snapshot, "deepspeed"):
+        add(
+            "config-deepspeed-missing",
+            "deepspeed is set but the deepspeed package is not installed",
+            "pip install deepspeed",
+        )
+    n_gpus = len(snapshot.gpus or [])
+    if cuda and cfg.num_processes and n_gpus and cfg.num_processes > n_gpus:
+        add(
+            "config-too-many-processes",
+            f"num_processes {cfg.num_processes} but the machine has {n_gpus} GPU{'s' if n_gpus > 1 else ''}",
+            f"--num-processes {n_gpus}",
+        )
+    if cfg.trust_remote_code:
+        add(
+            "config-trust-remote-code",
+            f"trust_remote_code: true runs Python code from {cfg.base_model} on this machine",
+            "read that code first, or remove trust_remote_code if the model works without it",
+            Severity.WARNING,
+        )
+    return out
+
+
+# -- plan ------------------------------------------------------------------------------------
+def plan_lines(cfg: TrainConfig, snapshot: Snapshot | None = None) -> list[str]:
+    """What the run will do, one aspect per line (for --dry-run)."""
+    rows: list[tuple[str, str]] = []
+    where = "local" if os.path.isdir(cfg.base_model) else "hub"
+    model = f"{cfg.base_model} ({where})"
+    if cfg.model_type:
+        model += f", {cfg.model_type}"
+    if cfg.tokenizer_type or cfg.tokenizer_config:
+        model += f", tokenizer {cfg.tokenizer_config or ''}{' ' if cfg.tokenizer_config else ''}{cfg.tokenizer_type or ''}".rstrip()
+    if cfg.trust_remote_code:
+        model += ", runs the repository's code"
+    rows.append(("model", model))
+    quant = " on a 4-bit NF4 base" if cfg.load_in_4bit else " on an 8-bit base" if cfg.load_in_8bit else ""
+    rows.append(
+        (
+            "adapter",
+            f"{cfg.adapter} r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout:g}{quant}",
+        )
+    )
+    rows.append(("trains", _trainable(cfg)))
+    rows.append(("data", "; ".join(_dataset_text(d) for d in cfg.datasets)))
+    rows.append(("eval data", _eval_text(cfg)))
+    over = {"drop": "dropped", "truncate": "truncated", "raise": "an error"}[cfg.excess_length_strategy]
+    rows.append(
+        ("length", f"sequence_len {cfg.sequence_len}; longer examples are {over} (counted at data load)")
+    )
+    rows.append(("packing", _packing_text(cfg)))
+    rows.append(("precision", _precision_text(cfg)))
+    rows.append(("attention", cfg.attn_implementation or "sdpa"))
+    rows.append(("batch", _batch_text(cfg)))
+    rows.append(("schedule", _schedule_text(cfg)))
+    rows.append(
+        (
+            "eval / save",
+            f"eval {_cadence(cfg.eval_steps, cfg.evals_per_epoch) if cfg.eval_enabled else 'off'}; "
+            f"checkpoint {_cadence(cfg.save_steps, cfg.saves_per_epoch)}"
+            f"{f', keep {cfg.save_total_limit}' if cfg.save_total_limit else ''}",
+        )
+    )
+    rows.append(("output", str(Path(cfg.output_dir).absolute())))
+    if cfg.resume_from_checkpoint:
+        rows.append(
+            (
+                "resume",
+                "newest checkpoint in output_dir"
+                if cfg.resume_from_checkpoint is True
+                else str(cfg.resume_from_checkpoint),
+            )
+        )
+    rows.append(("W&B", _wandb_text(cfg)))
+    width = max(len(k) for k, _ in rows)
+    return [f"  {k.ljust(width)}  {v}" for k, v in rows]
+
+
+def _trainable(cfg: TrainConfig) -> str:
+    if cfg.lora_target_linear:
+        text = "LoRA on every linear layer except the output head"
+    elif isinstance(cfg.lora_target_modules, str):
+        text = f"LoRA on modules matching {cfg.lora_target_modules!r}"
+    elif cfg.lora_target_modules:
+        text = "LoRA on " + ", ".join(cfg.lora_target_modules)
+    else:
+        text = "LoRA on peft's default modules for the architecture (q_proj, v_proj on Llama)"
+    if cfg.lora_modules_to_save:
+        text += "; in full: " + ", ".join(cfg.lora_modules_to_save)
+    if cfg.lora_model_dir:
+        text += f"; starting from the adapter in {cfg.lora_model_dir}"
+    return text
+
+
+def _dataset_text(d: object) -> str:
+    from loradoc.train.config_schema import DatasetSpec
+
+    assert isinstance(d, DatasetSpec)
+    where = "local" if os.path.exists(d.path) else "hub"
+    extra = f", split {d.split}" if d.split != "train" else ""
+    return f"{d.path} ({d.type}, {where}{extra})"
+
+
+def _eval_text(cfg: TrainConfig) -> str:
+    if cfg.test_datasets:
+        return "; ".join(_dataset_text(d) for d in cfg.test_datasets)
+    if cfg.val_set_size >= 1:
+        return f"{int(cfg.val_set_size)} examples held out of the training data"
+    if cfg.val_set_size > 0:
+        return f"{cfg.val_set_size:.0%} of the training data held out"
+    return "none"
+
+
+def _packing_text(cfg: TrainConfig) -> str:
+    if not cfg.sample_packing:
+        pad = "padded to sequence_len" if cfg.pad_to_sequence_len else "padded per batch"
+        return f"off (one example per row, {pad})"
+    attn = cfg.attn_implementation or "sdpa"
+    how = (
+        "per-example masks from position_ids"
+        if attn in _MASK_PACKING_ATTN
+        else "per-example boundaries (varlen)"
+    )
+    if not cfg.eval_enabled:
+        ev = "no eval"
+    elif cfg.eval_sample_packing is False:
+        ev = "eval packing off (config)"
+    else:
+        ev = "eval packing on unless the eval split is too small (decided at data load)"
+    return f"on, {attn} with {how}; {ev}"
+
+
+def _precision_text(cfg: TrainConfig) -> str:
+    if cfg.bf16 == "auto":
+        mp = "bf16 if the GPU has it (decided on the machine)"
+    else:
+        mp = cfg.mixed_precision()
+        mp = {"no": "fp32", "bf16": "bf16 mixed precision", "fp16": "fp16 mixed precision"}[mp]
+    tf32 = {True: "on", False: "off", "auto": "where available"}[cfg.tf32]
+    gc = "; gradient checkpointing" if cfg.gradient_checkpointing else ""
+    return f"{mp}; tf32 {tf32}{gc}"
+
+
+def _batch_text(cfg: TrainConfig) -> str:
+    procs = cfg.world_size()
+    unit = "packed rows" if cfg.sample_packing else "examples"
+    return (
+        f"{cfg.micro_batch_size} micro x {cfg.gradient_accumulation_steps} accumulation x {procs} "
+        f"process{'es' if procs > 1 else ''} = {cfg.global_batch()} {unit} per optimizer step"
+    )
+
+
+def _schedule_text(cfg: TrainConfig) -> str:
+    steps = (
+        f"{cfg.max_steps} steps"
+        if cfg.max_steps
+        else f"{cfg.num_epochs:g} epoch(s), steps decided at data load"
+    )
+    if cfg.warmup_steps is not None:
+        warm = f", warmup {cfg.warmup_steps} steps"
+    elif cfg.warmup_ratio:
+        warm = f", warmup {cfg.warmup_ratio:.0%} of steps"
+    else:
+        warm = ""
+    return f"{steps}; {cfg.optimizer}, lr {cfg.learning_rate:g}, {cfg.lr_scheduler}{warm}, weight decay {cfg.weight_decay:g}"
+
+
+def _cadence(steps: float | None, per_epoch: int | None) -> str:
+    if per_epoch:
+        return f"{per_epoch}x per epoch"
+    if steps is not None:
+        return f"every {steps:.0%} of the run" if steps < 1 else f"every {int(steps)} steps"
+    return "at the end of each epoch"
+
+
+def _wandb_text(cfg: TrainConfig) -> str:
+    if not cfg.wandb_enabled:
+        return "off" + ("" if cfg.wandb_project else " (wandb_project unset)")
+    parts = [f"project {cfg.wandb_project}"]
+    if cfg.wandb_entity:
+        parts.append(f"entity {cfg.wandb_entity}")
+    if cfg.wandb_name:
+        parts.append(f"run {cfg.wandb_name}")
+    parts.append(f"mode {cfg.wandb_mode or 'online (offline without a key in a non-interactive run)'}")
+    return "on: " + ", ".join(parts)

@@ -1,0 +1,310 @@
+"""``loradoc train CFG --dry-run``: resolve for a machine, preflight, plan; and the hand-off to training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from config_cli_helpers import A100, CPU, REPO, run_cli
+
+from loradoc.doctor.findings import Severity
+from loradoc.doctor.snapshot import Snapshot
+from loradoc.train.config import config_from_dict
+from loradoc.train.preflight import path_checks, resolve, run_preflight
+
+
+def write_cfg(tmp_path: Path, **extra: Any) -> Path:
+    doc: dict[str, Any] = {
+        "base_model": "org/model",
+        "adapter": "lora",
+        "datasets": [{"path": "org/data", "type": "alpaca"}],
+        "sample_packing": True,
+        "val_set_size": 0.1,
+        "output_dir": "out",
+    }
+    doc.update(extra)
+    path = tmp_path / "cfg.yml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def snapshot_like(tmp_path: Path, base: Path, **gpu: Any) -> Path:
+    """A copy of a snapshot fixture with the GPU fields changed (e.g. a T4)."""
+    data = json.loads(base.read_text())
+    data["gpus"][0].update(gpu)
+    out = tmp_path / "snap.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
+# -- resolving for a machine -------------------------------------------------------------------
+def test_gpu_plan_resolves_bf16_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snap = json.loads(A100.read_text())
+    snap["env"]["wandb_api_key"] = True
+    (tmp_path / "snap.json").write_text(json.dumps(snap))
+    result = run_cli(
+        capsys,
+        "train",
+        write_cfg(tmp_path, wandb_project="demo"),
+        "--dry-run",
+        "--from",
+        tmp_path / "snap.json",
+    )
+    assert result.code == 0, result.err
+    assert "changed: bf16: auto -> true (" in result.err and "8.0" in result.err
+    assert "changed: attn_implementation: unset -> flash_attention_2" in result.err
+    assert "bf16 mixed precision" in result.out
+    assert "eval packing on unless the eval split is too small (decided at data load)" in result.out
+    assert "W&B          on: project demo" in result.out
+    assert "output       " + str(tmp_path / "out") not in result.out  # nothing named out beside the config
+    assert "nothing was downloaded or trained" in result.out
+
+
+def test_older_gpu_gets_fp16(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t4 = snapshot_like(tmp_path, A100, name="Tesla T4", compute_capability="7.5", memory_mib=15360)
+    result = run_cli(capsys, "train", write_cfg(tmp_path), "--dry-run", "--from", t4)
+    assert result.code == 0, result.err
+    assert "changed: bf16: auto -> false" in result.err and "changed: fp16: false -> true" in result.err
+    assert "fp16 mixed precision" in result.out
+    assert "flash_attention_2" not in result.out  # flash-attn is installed, but a T4 is too old for it
+
+
+def test_explicit_bf16_on_an_older_gpu_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t4 = snapshot_like(tmp_path, A100, name="Tesla T4", compute_capability="7.5")
+    result = run_cli(capsys, "train", write_cfg(tmp_path, bf16=True), "--dry-run", "--from", t4)
+    assert result.code != 0 and len(result.error_lines) == 1
+    assert "bf16" in result.error_lines[0] and "7.5" in result.error_lines[0]
+
+
+def test_cpu_machine_trains_in_fp32_with_per_example_attention(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    result = run_cli(capsys, "train", write_cfg(tmp_path, tf32=True), "--dry-run", "--from", CPU)
+    assert result.code == 0, result.err
+    assert "changed: bf16: auto -> false (" in result.err and "fp32" in result.err
+    assert "changed: tf32: true -> false" in result.err
+    assert "changed: attn_implementation: unset -> loradoc_varlen" in result.err
+    assert "precision    fp32; tf32 off" in result.out
+
+
+def test_4bit_on_a_cpu_machine_is_a_preflight_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_cfg(tmp_path, adapter="qlora", load_in_4bit=True)
+    result = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
+    assert result.code == 1
+    assert (
+        "error: load_in_4bit needs a CUDA GPU with bitsandbytes; run on a GPU machine or remove load_in_4bit "
+        "[config-quantization-needs-cuda]"
+    ) in result.error_lines
+    assert "plan for" in result.out and "dry run:" not in result.out
+
+
+def test_too_many_processes_for_the_gpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys, "train", write_cfg(tmp_path), "--dry-run", "--from", A100, "--num-processes", "4"
+    )
+    assert result.code == 1
+    assert result.error_lines == [
+        "error: num_processes 4 but the machine has 1 GPU [config-too-many-processes]"
+    ]
+
+
+def test_num_processes_on_a_cpu_machine_scales_the_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli(
+        capsys,
+        "train",
+        write_cfg(tmp_path, micro_batch_size=2),
+        "--dry-run",
+        "--from",
+        CPU,
+        "--num_processes",
+        "2",
+    )
+    assert result.code == 0, result.err
+    assert "2 micro x 1 accumulation x 2 processes = 4 packed rows per optimizer step" in result.out
+
+
+def test_overrides_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--learning-rate", "1e-4", "--num_epochs=2", "--warmup_steps", "5", "--wandb_project="]
+    result = run_cli(
+        capsys, "train", write_cfg(tmp_path, wandb_project="x"), "--dry-run", "--from", CPU, *args
+    )
+    assert result.code == 0, result.err
+    assert "2 epoch(s)" in result.out and "lr 0.0001" in result.out and "warmup 5 steps" in result.out
+    assert "W&B          off" in result.out
+
+
+def test_unknown_override_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys, "train", write_cfg(tmp_path), "--dry-run", "--from", CPU, "--lerning_rate", "1e-4"
+    )
+    assert result.code == 2
+    assert result.error_lines == [
+        f"error: {tmp_path / 'cfg.yml'}: unknown option --lerning_rate (did you mean --learning_rate?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"schema_version": 99}', "schema_version 99 is not supported"),
+        ("[]", "a snapshot is a JSON object"),
+    ],
+)
+def test_a_corrupt_snapshot_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    snap = tmp_path / "snap.json"
+    snap.write_text(content)
+    result = run_cli(capsys, "train", write_cfg(tmp_path), "--dry-run", "--from", snap)
+    assert result.code != 0 and len(result.error_lines) == 1 and expected in result.error_lines[0]
+
+
+# -- local paths -------------------------------------------------------------------------------
+def test_missing_local_paths_warn_when_planning_for_another_machine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_cfg(tmp_path, datasets=[{"path": "data/train.jsonl", "type": "alpaca"}], base_model="./model")
+    result = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
+    assert result.code == 0, result.err
+    assert "warning: datasets[0].path: no such file or folder on this machine: data/train.jsonl" in result.err
+    assert "warning: base_model: no such file or folder on this machine: ./model" in result.err
+
+
+def test_missing_local_paths_are_errors_on_this_machine(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    cfg = config_from_dict(
+        {
+            "base_model": str(tmp_path / "model"),
+            "adapter": "lora",
+            "datasets": [{"path": "./nope.jsonl", "type": "alpaca"}],
+            "deepspeed": "ds.json",
+        },
+        echo=False,
+    )
+    found = {(f.code, f.severity, f.message) for f in path_checks(cfg)}
+    assert found == {
+        ("config-path-missing", Severity.ERROR, "datasets[0].path: no such file or folder: ./nope.jsonl"),
+        ("config-path-missing", Severity.ERROR, "deepspeed: no such file or folder: ds.json"),
+        (
+            "config-base-model-incomplete",
+            Severity.ERROR,
+            f"base_model folder {tmp_path / 'model'} has no weights (*.safetensors)",
+        ),
+    }
+
+
+def test_probe_of_this_machine_refuses_a_missing_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("loradoc.doctor.probe", reason="the doctor's probe is not in this tree yet")
+    cfg = write_cfg(tmp_path, datasets=[{"path": "missing.jsonl", "type": "alpaca"}])
+    result = run_cli(capsys, "train", cfg, "--dry-run")
+    assert result.code == 1
+    assert (
+        "error: datasets[0].path: no such file or folder: missing.jsonl [config-path-missing]"
+        in result.error_lines
+    )
+
+
+# -- resolve and preflight as functions --------------------------------------------------------
+def test_resolve_on_a_gpu_machine_with_a_cpu_build_of_torch() -> None:
+    snap = Snapshot.load(A100)
+    assert snap.packages is not None
+    snap.packages["torch"].version, snap.packages["torch"].cuda = "2.5.1+cpu", None
+    cfg = config_from_dict(
+        {"base_model": "a/b", "adapter": "lora", "datasets": [{"path": "a/d", "type": "alpaca"}]}, echo=False
+    )
+    resolve(cfg, snap)
+    assert cfg.mixed_precision() == "no" and cfg.attn_implementation == "sdpa"
+
+
+def test_unknown_machine_warns_instead_of_stopping() -> None:
+    cfg = config_from_dict(
+        {
+            "base_model": "a/b",
+            "adapter": "qlora",
+            "load_in_4bit": True,
+            "datasets": [{"path": "a/d", "type": "alpaca"}],
+        },
+        echo=False,
+    )
+    findings = run_preflight(cfg, Snapshot(), this_machine=False)
+    quant = [f for f in findings if f.code == "config-quantization-needs-cuda"]
+    assert quant and quant[0].severity is Severity.WARNING
+
+
+def test_bitsandbytes_missing_on_a_gpu_machine() -> None:
+    snap = Snapshot.load(A100)
+    assert snap.packages is not None
+    del snap.packages["bitsandbytes"]
+    cfg = config_from_dict(
+        {
+            "base_model": "a/b",
+            "adapter": "lora",
+            "optimizer": "adamw_bnb_8bit",
+            "datasets": [{"path": "a/d", "type": "alpaca"}],
+        },
+        echo=False,
+    )
+    codes = {f.code: f for f in run_preflight(cfg, snap)}
+    assert codes["config-bitsandbytes-missing"].fix == "pip install bitsandbytes"
+
+
+# -- training hand-off -------------------------------------------------------------------------
+def _fake_run_module(monkeypatch: pytest.MonkeyPatch, code: int) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+
+    def run_training(cfg: Any, *, snapshot: Any, findings: Any) -> int:
+        calls.append({"cfg": cfg, "snapshot": snapshot, "findings": findings})
+        return code
+
+    module = types.ModuleType("loradoc.train.run")
+    module.run_training = run_training  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "loradoc.train.run", module)
+    return calls
+
+
+def test_without_dry_run_the_resolved_config_goes_to_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _fake_run_module(monkeypatch, 3)
+    result = run_cli(capsys, "train", write_cfg(tmp_path), "--from", CPU, "--max_steps", "7")
+    assert result.code == 3
+    (call,) = calls
+    assert call["cfg"].max_steps == 7 and call["cfg"].bf16 is False
+    assert call["snapshot"].cpu_count == 2
+    assert all(f.severity is not Severity.ERROR for f in call["findings"])
+
+
+def test_preflight_errors_stop_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _fake_run_module(monkeypatch, 0)
+    result = run_cli(capsys, "train", write_cfg(tmp_path, adapter="qlora", load_in_4bit=True), "--from", CPU)
+    assert result.code == 1 and calls == []
+
+
+def test_dry_run_imports_nothing_heavy(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from loradoc.cli import main\n"
+        "try:\n"
+        f"    main(['train', {str(write_cfg(tmp_path))!r}, '--dry-run', '--from', {str(CPU)!r}])\n"
+        "except SystemExit as e:\n"
+        "    heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'peft', 'accelerate', 'wandb') if m in sys.modules)\n"
+        "    print('EXIT', e.code, heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "EXIT 0 []" in done.stdout, done.stdout + done.stderr
