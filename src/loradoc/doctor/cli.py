@@ -130,3 +130,6 @@ def _read_log(file: str | None) -> str:
         raise UserError(f"{path}: cannot read the log ({exc.strerror or exc})") from None
 
 
+from loradoc.doctor.install_cli import install_cmd  # noqa: E402  (doctor install, issue 4)
+
+doctor.add_command(install_cmd)
