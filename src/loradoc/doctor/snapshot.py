@@ -44,7 +44,9 @@ class Driver:
     cuda_max: str | None = None  # highest CUDA the driver supports, "12.2"
     source: str | None = None  # where the version was read: sysfs, proc, nvml, nvidia-smi
     kernel_module_version: str | None = None  # /sys/module/nvidia/version or /proc
-    userspace_version: str | None = None  # NVML / nvidia-smi; differs from the module after an upgrade without reboot
+    userspace_version: str | None = (
+        None  # NVML / nvidia-smi; differs from the module after an upgrade without reboot
+    )
 
 
 @dataclass
