@@ -393,6 +393,10 @@ class TrainConfig:
     resume_from_checkpoint: bool | str | None = _f(
         None, doc="true: the newest checkpoint in output_dir; or a checkpoint path"
     )
+    overwrite_output_dir: bool = _f(
+        False,
+        doc="loradoc: replace an earlier loradoc run in output_dir (a folder holding other files is never emptied)",
+    )
     seed: int = _f(42, doc="seed for shuffling, packing order, dropout and LoRA init")
     # -- Weights & Biases ----------------------------------------------------------------
     use_wandb: bool | None = _f(None, doc="W&B on/off (default: on exactly when wandb_project is set)")

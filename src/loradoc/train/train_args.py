@@ -1,0 +1,122 @@
+"""The config's training keys mapped onto transformers' ``TrainingArguments``.
+
+Cadence keys: ``evals_per_epoch``/``saves_per_epoch`` become a step interval
+(optimizer steps per epoch // per-epoch count, at least 1); ``eval_steps``/
+``save_steps`` pass through (a fraction below 1 is a share of all steps, as in
+transformers); with neither, once per epoch (and transformers evaluates and
+saves at the last step of a step-based cadence).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from loradoc.errors import UserError
+
+
+@dataclass(frozen=True)
+class Cadence:
+    strategy: str  # "no", "steps", "epoch"
+    steps: float | None = None
+
+    def describe(self) -> str:
+        if self.strategy == "steps":
+            return (
+                f"every {self.steps:g} steps"
+                if self.steps and self.steps >= 1
+                else f"every {self.steps:.0%} of steps"
+            )
+        return {"epoch": "every epoch", "no": "never"}[self.strategy]
+
+
+def cadence(steps: float | None, per_epoch: int | None, steps_per_epoch: int) -> Cadence:
+    if steps:
+        return Cadence("steps", float(steps) if steps < 1 else int(steps))
+    if per_epoch:
+        return Cadence("steps", max(1, steps_per_epoch // int(per_epoch)))
+    return Cadence("epoch")
+
+
+def total_steps(cfg: Any, steps_per_epoch: int) -> int:
+    if getattr(cfg, "max_steps", None):
+        return int(cfg.max_steps)
+    return max(1, math.ceil(float(cfg.num_epochs) * steps_per_epoch))
+
+
+def warmup(cfg: Any) -> float:
+    """TrainingArguments.warmup_steps: an int count, or a fraction below 1 of all steps."""
+    if getattr(cfg, "warmup_steps", None):
+        return int(cfg.warmup_steps)
+    ratio = getattr(cfg, "warmup_ratio", None)
+    return float(ratio) if ratio else 0
+
+
+def training_arguments(
+    cfg: Any,
+    *,
+    precision: str,
+    steps_per_epoch: int,
+    has_eval: bool,
+    report_to: list[str],
+    world_size: int,
+    use_cpu: bool = False,
+) -> Any:
+    """``TrainingArguments`` for this run (the caller has resolved precision and the data)."""
+    from transformers import TrainingArguments
+
+    evals = cadence(getattr(cfg, "eval_steps", None), getattr(cfg, "evals_per_epoch", None), steps_per_epoch)
+    saves = cadence(getattr(cfg, "save_steps", None), getattr(cfg, "saves_per_epoch", None), steps_per_epoch)
+    if not has_eval:
+        evals = Cadence("no")
+    kwargs: dict[str, Any] = {
+        "output_dir": str(cfg.output_dir),
+        "per_device_train_batch_size": int(cfg.micro_batch_size),
+        "per_device_eval_batch_size": int(getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size),
+        "gradient_accumulation_steps": int(cfg.gradient_accumulation_steps),
+        "num_train_epochs": float(cfg.num_epochs),
+        "max_steps": int(cfg.max_steps) if getattr(cfg, "max_steps", None) else -1,
+        "learning_rate": float(cfg.learning_rate),
+        "lr_scheduler_type": str(cfg.lr_scheduler),
+        "warmup_steps": warmup(cfg),
+        "weight_decay": float(cfg.weight_decay or 0.0),
+        "max_grad_norm": float(cfg.max_grad_norm if cfg.max_grad_norm is not None else 1.0),
+        "optim": str(cfg.optimizer),
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "logging_strategy": "steps",
+        "logging_steps": int(cfg.logging_steps or 1),
+        "logging_first_step": True,
+        "eval_strategy": evals.strategy,
+        "save_strategy": saves.strategy,
+        "save_total_limit": getattr(cfg, "save_total_limit", None),
+        "seed": int(cfg.seed),
+        "data_seed": int(cfg.seed),
+        "report_to": report_to or "none",
+        "run_name": getattr(cfg, "wandb_name", None) or None,
+        "remove_unused_columns": False,
+        "label_names": ["labels"],
+        "include_num_input_tokens_seen": "no",
+        "dataloader_num_workers": 0,
+        "average_tokens_across_devices": True,
+        "disable_tqdm": True,
+    }
+    if evals.strategy == "steps":
+        kwargs["eval_steps"] = evals.steps
+    if saves.strategy == "steps":
+        kwargs["save_steps"] = saves.steps
+    tf32 = getattr(cfg, "tf32", None)
+    if tf32 is True:
+        kwargs["tf32"] = True
+    for key in ("adam_beta1", "adam_beta2", "adam_epsilon"):
+        if getattr(cfg, key, None) is not None:
+            kwargs[key] = float(getattr(cfg, key))
+    if use_cpu:
+        kwargs["use_cpu"] = True
+    if world_size > 1:
+        kwargs["ddp_find_unused_parameters"] = False
+    try:
+        return TrainingArguments(**kwargs)
+    except (ValueError, ImportError) as exc:
+        raise UserError(f"training settings rejected by transformers: {str(exc).splitlines()[0]}") from exc

@@ -1,0 +1,215 @@
+"""Tokenizer, precision and LoRA loading on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from loradoc.errors import UserError
+from loradoc.train.model import (
+    apply_special_tokens,
+    linear_module_names,
+    load_model,
+    load_tokenizer,
+    resolve_precision,
+)
+
+LLAMA_LINEAR = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+
+
+def model_cfg(model_dir: Path, **kw: Any) -> SimpleNamespace:
+    changes: list[tuple[str, Any, str]] = []
+    ns = SimpleNamespace(
+        base_model=str(model_dir),
+        tokenizer_config=None,
+        trust_remote_code=False,
+        special_tokens=None,
+        bf16="auto",
+        fp16=False,
+        tf32=False,
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        lora_target_linear=True,
+        lora_target_modules=None,
+        lora_modules_to_save=None,
+        lora_model_dir=None,
+        load_in_4bit=False,
+        load_in_8bit=False,
+        gradient_checkpointing=False,
+        changes=changes,
+    )
+    for k, v in kw.items():
+        setattr(ns, k, v)
+
+    def note_change(key: str, value: Any, reason: str, echo: bool | None = None) -> None:
+        changes.append((key, value, reason))
+        setattr(ns, key, value)
+
+    ns.note_change = note_change
+    return ns
+
+
+def test_pad_token_falls_back_to_eos(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tok.pad_token = None
+    assert tok.pad_token is None
+    said: list[str] = []
+    assert apply_special_tokens(tok, {}, say=said.append) == 0
+    assert tok.pad_token == "</s>" and "using its EOS token '</s>'" in said[0]
+    # an explicit pad token wins, and a new token is reported
+    tok2 = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    said.clear()
+    added = apply_special_tokens(tok2, {"pad_token": "<|pad|>"}, say=said.append)
+    assert added == 1 and tok2.pad_token == "<|pad|>" and "1 new token" in said[0]
+
+
+def test_load_tokenizer_errors_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"^base_model: .*nowhere: cannot load a tokenizer"):
+        load_tokenizer(model_cfg(tmp_path / "nowhere"), say=print)
+
+
+@pytest.mark.parametrize(
+    ("capability", "expected", "bf16", "fp16"),
+    [
+        (None, "fp32", False, False),
+        ((7, 5), "fp16", False, True),
+        ((8, 0), "bf16", True, False),
+        ((9, 0), "bf16", True, False),
+    ],
+)
+def test_bf16_auto(tmp_path: Path, capability: Any, expected: str, bf16: bool, fp16: bool) -> None:
+    cfg = model_cfg(tmp_path)
+    said: list[str] = []
+    assert resolve_precision(cfg, capability=capability, say=said.append) == expected
+    assert (cfg.bf16, cfg.fp16) == (bf16, fp16)
+    assert cfg.changes[0][0] == "bf16" and said[-1].startswith(f"precision: {expected}")
+
+
+def test_precision_refusals(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="fp16: true needs a CUDA GPU"):
+        resolve_precision(model_cfg(tmp_path, bf16=False, fp16=True), capability=None, say=print)
+    with pytest.raises(UserError, match="compute capability 8.0"):
+        resolve_precision(model_cfg(tmp_path, bf16=True), capability=(7, 0), say=print)
+    # tf32: auto is resolved and recorded
+    cfg = model_cfg(tmp_path, tf32="auto")
+    resolve_precision(cfg, capability=(8, 6), say=print)
+    assert cfg.tf32 is True
+
+
+def test_linear_modules_exclude_the_output_head(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    assert linear_module_names(model) == LLAMA_LINEAR
+
+
+def test_lora_on_all_linear_layers(tiny_model_dir: Path, tiny_tokenizer: Any) -> None:
+    cfg = model_cfg(tiny_model_dir)
+    said: list[str] = []
+    model = load_model(cfg, tiny_tokenizer, attention="sdpa", precision="fp32", packing=True, say=said.append)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    adapted = {n.split(".")[-4] for n in trainable}
+    assert adapted == set(LLAMA_LINEAR)
+    assert model.config.use_cache is False
+    assert model.peft_config["default"].r == 4
+    assert any("LoRA r=4" in s for s in said) and any("trainable" in s for s in said)
+
+
+def test_explicit_targets_modules_to_save_and_checkpointing(
+    tiny_model_dir: Path, tiny_tokenizer: Any
+) -> None:
+    cfg = model_cfg(
+        tiny_model_dir,
+        lora_target_linear=None,
+        lora_target_modules=["q_proj", "v_proj"],
+        lora_modules_to_save=["lm_head"],
+        gradient_checkpointing=True,
+    )
+    model = load_model(cfg, tiny_tokenizer, attention="eager", precision="fp32", packing=False, say=print)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert {n.split(".")[-4] for n in trainable if "lora_" in n} == {"q_proj", "v_proj"}
+    assert any("lm_head.modules_to_save" in n for n in trainable)
+    assert model.base_model.model.is_activation_checkpointing
+    assert model.config.use_cache is False
+    with pytest.raises(UserError, match="lora_target_modules"):
+        load_model(
+            model_cfg(tiny_model_dir, lora_target_linear=None, lora_target_modules=["nope"]),
+            tiny_tokenizer,
+            attention="sdpa",
+            precision="fp32",
+            packing=False,
+            say=print,
+        )
+
+
+def test_resume_adapter_from_lora_model_dir(
+    tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    import torch
+
+    first = load_model(
+        model_cfg(tiny_model_dir),
+        tiny_tokenizer,
+        attention="sdpa",
+        precision="fp32",
+        packing=False,
+        say=print,
+    )
+    with torch.no_grad():
+        for name, p in first.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.01)
+    first.save_pretrained(str(tmp_path / "adapter"))
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == 4
+    said: list[str] = []
+    again = load_model(
+        model_cfg(tiny_model_dir, lora_model_dir=str(tmp_path / "adapter")),
+        tiny_tokenizer,
+        attention="sdpa",
+        precision="fp32",
+        packing=False,
+        say=said.append,
+    )
+    b = {n: p for n, p in again.named_parameters() if "lora_B" in n}
+    assert b and all(torch.allclose(p, torch.full_like(p, 0.01)) for p in b.values())
+    assert all(p.requires_grad for p in b.values())
+    assert "resumed from" in said[0]
+    with pytest.raises(UserError, match="no adapter_config.json"):
+        load_model(
+            model_cfg(tiny_model_dir, lora_model_dir=str(tmp_path)),
+            tiny_tokenizer,
+            attention="sdpa",
+            precision="fp32",
+            packing=False,
+            say=print,
+        )
+
+
+def test_missing_weights_is_a_user_error(tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path) -> None:
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in tiny_model_dir.iterdir():
+        if not f.name.endswith(".safetensors"):
+            shutil.copy(f, bare / f.name)
+    with pytest.raises(UserError, match=r"^base_model: .*bare: cannot load the model"):
+        load_model(
+            model_cfg(bare), tiny_tokenizer, attention="sdpa", precision="fp32", packing=False, say=print
+        )
+
+
+def test_new_special_tokens_resize_the_embeddings(tiny_model_dir: Path) -> None:
+    cfg = model_cfg(tiny_model_dir, special_tokens={"additional_special_tokens": ["<|tool|>"]})
+    tok = load_tokenizer(cfg, say=lambda s: None)
+    model = load_model(cfg, tok, attention="sdpa", precision="fp32", packing=False, say=lambda s: None)
+    assert model.get_input_embeddings().weight.shape[0] == len(tok) == 421
+    assert model.config.pad_token_id == tok.pad_token_id

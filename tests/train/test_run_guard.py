@@ -1,0 +1,90 @@
+"""output_dir and resume checks that run before anything heavy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from loradoc.errors import UserError
+from loradoc.train.run import check_output_dir, last_checkpoint
+
+
+def gcfg(out: Path, **kw: Any) -> SimpleNamespace:
+    return SimpleNamespace(output_dir=str(out), resume_from_checkpoint=kw.pop("resume", None), **kw)
+
+
+def _checkpoint(out: Path, step: int) -> Path:
+    ck = out / f"checkpoint-{step}"
+    ck.mkdir(parents=True)
+    (ck / "trainer_state.json").write_text("{}")
+    return ck
+
+
+def test_new_or_empty_folder_is_fine(tmp_path: Path) -> None:
+    assert check_output_dir(gcfg(tmp_path / "new")) is None
+    (tmp_path / "empty").mkdir()
+    assert check_output_dir(gcfg(tmp_path / "empty")) is None
+    # a start that stopped before training (only the resolved config) may be rerun
+    (tmp_path / "started").mkdir()
+    (tmp_path / "started" / "resolved_config.yml").write_text("a: 1\n")
+    assert check_output_dir(gcfg(tmp_path / "started")) is None
+
+
+def test_a_finished_run_is_refused_unless_resumed_or_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "resolved_config.yml").write_text("a: 1\n")
+    (out / "adapter_model.safetensors").write_bytes(b"x")
+    _checkpoint(out, 2)
+    with pytest.raises(
+        UserError, match=r"already holds a run .*resume_from_checkpoint: true.*overwrite_output_dir"
+    ):
+        check_output_dir(gcfg(out))
+    said: list[str] = []
+    assert check_output_dir(gcfg(out, overwrite_output_dir=True), say=said.append) is None
+    assert not out.exists() and "emptied" in said[0]
+
+
+def test_foreign_folder_is_never_emptied(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    for kw in ({}, {"overwrite_output_dir": True}):
+        with pytest.raises(UserError, match="is not empty and is not a loradoc run"):
+            check_output_dir(gcfg(out, **kw))
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_resume_finds_the_newest_complete_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _checkpoint(out, 2)
+    _checkpoint(out, 10)
+    (out / "checkpoint-12").mkdir()  # incomplete: no trainer_state.json
+    assert last_checkpoint(out) == out / "checkpoint-10"
+    assert check_output_dir(gcfg(out, resume=True)) == str(out / "checkpoint-10")
+    assert check_output_dir(gcfg(out, resume=str(out / "checkpoint-2"))) == str(out / "checkpoint-2")
+    with pytest.raises(UserError, match="not a checkpoint folder"):
+        check_output_dir(gcfg(out, resume=str(out / "checkpoint-12")))
+    with pytest.raises(UserError, match="holds no checkpoint"):
+        check_output_dir(gcfg(tmp_path / "nothing", resume=True))
+
+
+def test_overwrite_output_dir_is_a_config_key(tmp_path: Path) -> None:
+    import yaml
+
+    from loradoc.train.config import load_config
+
+    (tmp_path / "d.jsonl").write_text('{"text": "x"}\n')
+    doc = {
+        "base_model": "some/model",
+        "datasets": [{"path": "d.jsonl", "type": "completion"}],
+        "adapter": "lora",
+        "output_dir": "out",
+        "overwrite_output_dir": True,
+    }
+    (tmp_path / "c.yml").write_text(yaml.safe_dump(doc))
+    cfg = load_config(tmp_path / "c.yml", {}, echo=False)
+    assert cfg.overwrite_output_dir is True
