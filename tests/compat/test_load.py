@@ -68,6 +68,7 @@ def test_every_fact_has_a_source(matrix: Matrix) -> None:
         matrix.xformers,
         matrix.flash_attn,
         matrix.bitsandbytes,
+        matrix.transformers,
     ]
     assert all(r.source.strip() for r in records)
 
@@ -178,6 +179,11 @@ BROKEN = [
         'package = "peft"\nversions = ">=0.10,<0.14"',
         'package = "pefty"\nversions = ">=0.10,<0.14"',
         r"hf\[\d+\]: package 'pefty' is not one of",
+    ),
+    (
+        'packed_sequence_detection_min = "4.54.0"',
+        'packed_sequence_detection_min = "four"',
+        r"transformers: packed_sequence_detection_min 'four' is not a valid version",
     ),
     ("schema_version = 1\n", "schema_version = 2\n", r"schema_version 2 is not supported"),
     ('[torch."2.0"]', '[torch."2.0"]\n[torch."2.0"]', r"not valid TOML"),

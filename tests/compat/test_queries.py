@@ -300,3 +300,12 @@ class TestPackages:
         assert matrix.hf_floor("trl", "1.16.0").python == ">=3.11"  # type: ignore[union-attr]
         compat = matrix.hf_compatible("transformers", "2.5.1")
         assert compat is not None and matrix.hf_pin_below(compat) == "transformers<5.20"
+
+    def test_transformers_packed_sequence_detection(self, matrix: Matrix) -> None:
+        assert matrix.transformers.packed_sequence_detection_min == "4.54.0"
+        assert "trainer-anchors" in matrix.transformers.source
+        assert matrix.transformers_masks_packed_rows("4.53.0") is False
+        assert matrix.transformers_masks_packed_rows("4.54.0") is True
+        assert matrix.transformers_masks_packed_rows("5.24.0.dev0") is True
+        assert matrix.transformers_masks_packed_rows(None) is None
+        assert matrix.transformers_masks_packed_rows("not a version") is None

@@ -64,3 +64,39 @@ def test_exit_code() -> None:
     assert exit_code(run("healthy_a100")) == 0
     assert exit_code(run("minor_compat_535_cu124")) == 0  # warnings only
     assert exit_code(run("driver_too_old_cu130")) == 1
+
+
+def test_one_command_for_two_findings_is_printed_once() -> None:
+    s = snap("torch_missing_a100")
+    lines = render_text(run(s), s, load_matrix()).splitlines()
+    command = "    pip install torch==2.14.1 --index-url https://download.pytorch.org/whl/cu126"
+    assert lines.count(command) == 1
+    at = lines.index(command)
+    assert lines[at - 1] == "  torch-missing, pypi-torch-needs-newer-driver:"
+    assert (
+        lines[at + 1]
+        == "    note: the driver runs CUDA 12.6 through minor-version compatibility (limited features)"
+    )
+
+
+def test_different_alternatives_keep_their_own_fix() -> None:
+    s = snap("v100_bug_report")
+    lines = render_text(run(s), s, load_matrix()).splitlines()
+    assert "  gpu-arch-unsupported-by-torch-build:" in lines and "  driver-minor-version-compat:" in lines
+
+
+def test_header_says_when_a_full_probe_found_no_driver() -> None:
+    laptop = "\n".join(header_lines(snap("cpu_laptop"), load_matrix()))
+    assert "driver  not found" in laptop
+
+
+def test_several_fixes_of_one_code_share_a_heading() -> None:
+    s = snap("t4_colab")
+    lines = render_text(run(s), s, load_matrix()).splitlines()
+    assert lines.count("  accelerate-config-conflict:") == 1
+    at = lines.index("  accelerate-config-conflict:")
+    assert [x.split(" in ")[0] for x in lines[at + 1 : at + 4]] == [
+        "    set num_processes: 1",
+        "    set mixed_precision: fp16",
+        "    set distributed_type: NO",
+    ]

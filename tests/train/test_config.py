@@ -156,6 +156,26 @@ def test_accepted_vocabulary() -> None:
     assert build(wandb_watch=False).wandb_watch == "false"
 
 
+def test_problems_read_top_to_bottom_and_a_bad_value_is_not_also_a_contradiction(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "base_model: org/model\nadapter: lora\nlora_rr: 8\nlearning_rate: fast\noptimiser: adamw_torch\n"
+        "attn_implementation: flash_attn2\nxformers_attention: true\n"
+        "datasets:\n  - path: org/data\n    type: alpacca\n",
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, echo=False)
+    lines = [int(p.split(":")[0].removeprefix("line ")) for p in exc.value.problems]
+    assert lines == [3, 4, 5, 6, 10]
+    assert not [p for p in exc.value.problems if "contradicts" in p]
+    path = write(tmp_path, "attn_implementation: sdpa\nxformers_attention: true\n" + yaml.safe_dump(base()))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, echo=False)
+    assert exc.value.problems == [
+        "line 1: attn_implementation: sdpa contradicts xformers_attention: true (which means xformers); keep one"
+    ]
+
+
 # -- unknown, unsupported, ignored, secret -----------------------------------------------------
 def test_unknown_key_suggests_the_nearest_with_its_line(tmp_path: Path) -> None:
     path = write(

@@ -99,10 +99,10 @@ def test_4bit_on_a_cpu_machine_is_a_preflight_error(
     cfg = write_cfg(tmp_path, adapter="qlora", load_in_4bit=True)
     result = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
     assert result.code == 1
-    assert (
+    assert result.error_lines == [  # only this: installing bitsandbytes cannot help on a CPU machine
         "error: load_in_4bit needs a CUDA GPU with bitsandbytes; run on a GPU machine or remove load_in_4bit "
         "[config-quantization-needs-cuda]"
-    ) in result.error_lines
+    ]
     assert "plan for" in result.out and "dry run:" not in result.out
 
 
@@ -258,15 +258,43 @@ def test_bitsandbytes_missing_on_a_gpu_machine() -> None:
         },
         echo=False,
     )
-    codes = {f.code: f for f in run_preflight(cfg, snap)}
-    assert codes["config-bitsandbytes-missing"].fix == "pip install bitsandbytes"
+    findings = run_preflight(cfg, snap)
+    missing = [f for f in findings if "bitsandbytes" in f.message and f.severity is Severity.ERROR]
+    assert [f.code for f in missing] == ["bitsandbytes-missing"]  # reported once, by the doctor's rule
+    assert missing[0].fix is not None and missing[0].fix.startswith("pip install -U")
+
+
+def test_packing_masks_threshold_comes_from_the_matrix(tmp_path: Path) -> None:
+    from loradoc.compat import load_matrix
+    from loradoc.errors import UserError
+
+    floor = load_matrix().transformers.packed_sequence_detection_min
+    snap = Snapshot.load(CPU)
+    assert snap.packages is not None
+    cfg = config_from_dict(
+        {
+            "base_model": "a/b",
+            "adapter": "lora",
+            "sample_packing": True,
+            "attn_implementation": "sdpa",
+            "datasets": [{"path": "a/d", "type": "alpaca"}],
+        },
+        echo=False,
+    )
+    snap.packages["transformers"].version = floor
+    resolve(cfg, snap)
+    assert cfg.attn_implementation == "sdpa"
+    below = floor.rsplit(".", 2)[0] + "." + str(int(floor.split(".")[1]) - 1) + ".0"
+    snap.packages["transformers"].version = below
+    with pytest.raises(UserError, match="cannot keep packed examples apart"):
+        resolve(cfg, snap)
 
 
 # -- training hand-off -------------------------------------------------------------------------
 def _fake_run_module(monkeypatch: pytest.MonkeyPatch, code: int) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
-    def run_training(cfg: Any, *, snapshot: Any, findings: Any) -> int:
+    def run_training(cfg: Any, *, snapshot: Any, findings: Any, **_: Any) -> int:
         calls.append({"cfg": cfg, "snapshot": snapshot, "findings": findings})
         return code
 

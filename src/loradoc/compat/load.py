@@ -415,6 +415,14 @@ def _hf(t: Table) -> s.HfFloor:
     )
 
 
+def _transformers(t: Table) -> s.TransformersInfo:
+    return s.TransformersInfo(
+        packed_sequence_detection_min=t.version("packed_sequence_detection_min"),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+
+
 def _error(t: Table) -> s.ErrorPattern:
     entry = s.ErrorPattern(
         id=t.text("id"),
@@ -510,6 +518,7 @@ def parse_matrix(
         flash_attn=_finish(top.sub("flash_attn", "flash_attn"), _flash_attn),
         bitsandbytes=_finish(top.sub("bitsandbytes", "bitsandbytes"), _bitsandbytes),
         hf=_each(origin, "hf", top.items("hf"), _hf),
+        transformers=_finish(top.sub("transformers", "transformers"), _transformers),
         errors=_errors(errors, errors_origin),
         errors_origin=errors_origin,
     )

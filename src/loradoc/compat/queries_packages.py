@@ -16,6 +16,7 @@ from loradoc.compat.schema import (
     FlashAttnInfo,
     FlashAttnRelease,
     HfFloor,
+    TransformersInfo,
     XformersGitPin,
     XformersInfo,
     XformersRelease,
@@ -64,6 +65,7 @@ class PackageQueries:
     flash_attn: FlashAttnInfo
     bitsandbytes: BnbInfo
     hf: tuple[HfFloor, ...]
+    transformers: TransformersInfo
 
     # -- xformers ------------------------------------------------------------------------------
     def xformers_release(self, version: str | None) -> XformersRelease | None:
@@ -241,3 +243,11 @@ class PackageQueries:
             if s.operator == "==":
                 return f"{row.package}=={s.version}"
         return None
+
+    def transformers_masks_packed_rows(self, version: str | None) -> bool | None:
+        """Whether this transformers keeps packed examples apart for sdpa, eager and
+        flex_attention (a per-example mask from restarting position_ids); None when unknown."""
+        v = parse_version(version)
+        if v is None:
+            return None
+        return Version(v.public) >= Version(self.transformers.packed_sequence_detection_min)

@@ -227,6 +227,15 @@ def _compile(text: str) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
+class TransformersInfo:
+    """transformers features the training relies on, by the first release that has them."""
+
+    packed_sequence_detection_min: str  # masking_utils.find_packed_sequence_indices
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class ErrorPattern:
     """One canonical error of errors.toml. Its regexes are kept as text and compiled on first
     use (only ``doctor explain`` needs them; compiling all of them costs ~30 ms); the loader
@@ -276,5 +285,6 @@ class MatrixData:
     flash_attn: FlashAttnInfo
     bitsandbytes: BnbInfo
     hf: tuple[HfFloor, ...]
+    transformers: TransformersInfo
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"

@@ -130,7 +130,7 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
         if r.entry.code == "bf16-unsupported-gpu":
             config.bf16 = True
         if r.entry.code in ("flash-attn-gpu-too-old", "flash-attn-missing"):
-            config.flash_attention = True
+            config.attn_implementation = "flash_attention_2"
     if packages:
         snap.packages = packages
     return snap, config
@@ -164,7 +164,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         choice = ctx.best_torch(ctx.torch.public if ctx.torch else None)
         if choice is not None and (ctx.driver_version or ctx.cuda_max or ctx.ccs):
             fix = choice.command
-    message = e.meaning + (f" ({'; '.join(facts)})" if facts else "")
+    message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     severity = Severity.ERROR
     return Finding(e.code, severity, message, fix, {"recognised": e.id, "log": r.line, "source": e.source})
 

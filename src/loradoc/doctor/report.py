@@ -1,7 +1,7 @@
 """Render findings: a short text report for people, JSON for CI.
 
 Text: a header (GPUs, driver and its maximum CUDA, torch build, Python and platform), one line
-per finding grouped by severity, then the fixes. JSON:
+per finding grouped by severity, then the fixes (a command shared by several findings once). JSON:
 ``{"schema_version", "ok", "counts", "findings", "snapshot"}``; ``ok`` is true when there is
 no error. Neither form carries secrets: the snapshot holds only their presence.
 """
@@ -38,6 +38,8 @@ def header_lines(snapshot: Snapshot, matrix: Matrix) -> list[str]:
         driver = f"{ctx.driver_version} (max CUDA {ctx.cuda_max}, estimated from the driver version)"
     elif ctx.driver_version or ctx.cuda_max:
         driver = driver_label(ctx).removeprefix("driver ")
+    elif snapshot.complete and snapshot.driver is None:
+        driver = "not found"
     else:
         driver = "unknown"
     rows.append(("driver", driver))
@@ -74,18 +76,31 @@ def render_text(
             continue
         lines.append(_TITLES[severity])
         lines.extend(f"  {f.code.ljust(width)}  {f.message}" for f in group)
-    fixes = [f for f in findings if f.fix]
+    fixes = _fix_lines(findings)
     if fixes:
         lines.extend(["", "FIXES"])
-        for f in fixes:
-            lines.append(f"  {f.code}:")
-            lines.append(f"    {f.fix}")
-            alternative = f.details.get("alternative")
-            if alternative:
-                lines.append(f"    or: {alternative}")
-            for note in f.details.get("notes", []):
-                lines.append(f"    note: {note}")
+        for codes, body in fixes.items():
+            lines.append(f"  {', '.join(codes)}:")
+            lines.extend(body)
     return "\n".join(lines) + "\n"
+
+
+def _fix_lines(findings: Sequence[Finding]) -> dict[tuple[str, ...], list[str]]:
+    """The fixes under their finding codes: a command shared by several findings once, and the
+    several fixes of one code (accelerate-config-conflict) under one heading."""
+    same_fix: dict[tuple[str, str | None], list[Finding]] = {}
+    for f in findings:
+        if f.fix:
+            same_fix.setdefault((f.fix, f.details.get("alternative")), []).append(f)
+    out: dict[tuple[str, ...], list[str]] = {}
+    for (fix, alternative), group in same_fix.items():
+        body = out.setdefault(tuple(dict.fromkeys(f.code for f in group)), [])
+        body.append(f"    {fix}")
+        if alternative:
+            body.append(f"    or: {alternative}")
+        notes = [n for f in group for n in f.details.get("notes", [])]
+        body.extend(f"    note: {note}" for note in dict.fromkeys(notes))
+    return out
 
 
 def report_dict(findings: Sequence[Finding], snapshot: Snapshot) -> dict[str, Any]:

@@ -66,13 +66,6 @@ _TOP_HINTS = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k i
 _DS_KEYS = tuple(f for f in typing.get_type_hints(DatasetSpec) if not f.startswith("_"))
 _DS_HINTS = typing.get_type_hints(DatasetSpec)
 _REQUIRED = ("base_model", "datasets")
-_LEGACY_ATTENTION = {
-    "flash_attention": "flash_attention_2",
-    "xformers_attention": "xformers",
-    "sdp_attention": "sdpa",
-    "flex_attention": "flex_attention",
-    "eager_attention": "eager",
-}
 _RESERVED = "_loradoc"  # the record block of a resolved_config.yml; read back and ignored
 
 
@@ -119,7 +112,7 @@ def config_from_dict(
     merged.update(overrides or {})
     cfg = b.build(merged, data)
     if b.problems:
-        raise ConfigError(b.problems, source=source)
+        raise ConfigError(sorted(b.problems, key=_line_number), source=source)
     assert cfg is not None
     cfg.source = source
     cfg.base_dir = str(base_dir) if base_dir else None
@@ -132,6 +125,14 @@ def config_from_dict(
             setattr(cfg, key, given[0])
         cfg.note_change(key, value, reason)
     return cfg
+
+
+def _line_number(problem: str) -> float:
+    """Problems read top to bottom: by their ``line N:`` prefix, the rest (overrides, keys that
+    disagree) after them in the order found."""
+    head, sep, _ = problem.partition(": ")
+    number = head.removeprefix("line ")
+    return int(number) if sep and head.startswith("line ") and number.isdigit() else float("inf")
 
 
 def parse_overrides(args: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -228,7 +229,7 @@ class _Builder:
         values = self._convert_all(raw, original)
         explicit = frozenset(values)
         eff = {**_defaults(), **values}
-        self._normalise(eff, values, explicit)
+        self._normalise(eff, values, explicit, original)
         self._validate(eff, original)
         self._resolve_paths(values)
         if self.problems:
@@ -424,21 +425,26 @@ class _Builder:
         return DatasetSpec(**kwargs)
 
     # -- normalising ---------------------------------------------------------------------
-    def _normalise(self, eff: dict[str, Any], values: dict[str, Any], explicit: frozenset[str]) -> None:
-        legacy_on = [k for k in _LEGACY_ATTENTION if eff.get(k) is True]
-        for key in _LEGACY_ATTENTION:  # folded into attn_implementation: the built config holds only that
+    def _normalise(
+        self, eff: dict[str, Any], values: dict[str, Any], explicit: frozenset[str], original: dict[Any, Any]
+    ) -> None:
+        legacy_on = [k for k in S.LEGACY_ATTENTION if eff.get(k) is True]
+        for key in S.LEGACY_ATTENTION:  # folded into attn_implementation: the built config holds only that
             values.pop(key, None)
         if len(legacy_on) > 1:
             self.problems.append(f"{' and '.join(legacy_on)} are both set; keep one attention setting")
         elif legacy_on:
-            wanted = _LEGACY_ATTENTION[legacy_on[0]]
+            wanted = S.LEGACY_ATTENTION[legacy_on[0]]
             current = eff.get("attn_implementation")
             if current is None:
                 eff["attn_implementation"] = wanted
+                # the doctor reads the legacy key back from this reason (doctor.rules.context)
                 self.pending.append(("attn_implementation", wanted, f"legacy {legacy_on[0]}: true"))
-            elif current != wanted:
-                self.problems.append(
-                    f"attn_implementation: {current} contradicts {legacy_on[0]}: true (which means {wanted}); keep one"
+            elif current != wanted and current in S.ATTN_IMPLEMENTATIONS:  # else: its value is the problem
+                self.problem(
+                    original if "attn_implementation" in original else None,
+                    "attn_implementation",
+                    f"{current} contradicts {legacy_on[0]}: true (which means {wanted}); keep one",
                 )
         if eff.get("chat_template_jinja") and eff.get("chat_template") is None:
             eff["chat_template"] = "jinja"

@@ -32,6 +32,15 @@ EXCESS_LENGTH_STRATEGIES = ("drop", "truncate", "raise")
 # Attention backends loradoc can load (one list, kept in loradoc.train.attention, which
 # also decides how each keeps packed examples apart); "auto" means unset.
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = tuple(KNOWN_ATTENTION)
+# Axolotl's legacy attention flags and the attn_implementation each means. Loading folds a
+# `key: true` into attn_implementation and unsets the key; the doctor reads both spellings.
+LEGACY_ATTENTION: dict[str, str] = {
+    "flash_attention": "flash_attention_2",
+    "xformers_attention": "xformers",
+    "sdp_attention": "sdpa",
+    "flex_attention": "flex_attention",
+    "eager_attention": "eager",
+}
 # Optimizer names transformers' Trainer builds from the name alone (OptimizerNames, transformers 5.24).
 OPTIMIZERS = (
     "adamw_torch",

@@ -5,16 +5,14 @@
   capability >= 8.0, fp16 on older GPUs, fp32 without a CUDA GPU), ``tf32``, and
   the attention backend (what the run will load, and why).
 - :func:`run_preflight` runs the doctor's rules with this config
-  (``loradoc.doctor.diagnose.diagnose(snapshot, matrix, config=cfg)``) and adds
-  the config-against-machine checks below; errors stop the run.
+  (``loradoc.doctor.diagnose.diagnose(snapshot, matrix, config=cfg)``: the stack,
+  and what the config asks of the machine, e.g. ``config-quantization-needs-cuda``)
+  and adds the local path checks below; errors stop the run.
 - :func:`plan_lines` describes what the run will do, for ``--dry-run``.
 
 Precision and attention that cannot work on the machine stop in :func:`resolve`
 with a UserError from the run's own decision functions. Finding codes raised
-here (all prefixed ``config-``): config-quantization-needs-cuda,
-config-optimizer-needs-cuda, config-bitsandbytes-missing, config-deepspeed-missing,
-config-too-many-processes, config-trust-remote-code, config-path-missing,
-config-base-model-incomplete. A code the doctor already reported is not repeated.
+here: config-path-missing, config-base-model-incomplete (docs/findings.md).
 
 Local paths are checked on the machine loradoc runs on: errors there, but only
 warnings when planning from a saved snapshot of another machine (``--from``).
@@ -29,31 +27,16 @@ from packaging.version import InvalidVersion, Version
 
 from loradoc.compat.versions import cc_tuple
 from loradoc.doctor.findings import Finding, Severity
+from loradoc.doctor.rules.context import trains_on_gpu
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.train.config_schema import BNB_OPTIMIZERS, TrainConfig
+from loradoc.train.config_schema import TrainConfig
 
-# transformers derives per-example masks for packed rows from position_ids (for
-# sdpa and eager) from 4.54.0 on: find_packed_sequence_indices first appears in
-# 4.54.0 (shared/reference/trainer-anchors.md §1.2, measured on 4.53.0 and 4.54.0).
-# The run itself checks for the function (attention.packed_mask_supported); a snapshot
-# only has the version.
-PACKING_MASKS_TRANSFORMERS = Version("4.54.0")
 _MASK_PACKING_ATTN = ("sdpa", "eager", "flex_attention")
 _DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt", ".arrow", ".tsv", ".gz", ".zst")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 # -- machine facts ---------------------------------------------------------------------------
-def _cuda(snapshot: Snapshot) -> bool | None:
-    """Can training use a CUDA GPU here? None when the snapshot does not say."""
-    has = snapshot.has_gpu()
-    if not has:
-        return has
-    torch = snapshot.package("torch")
-    # a CPU build of torch on a GPU machine trains on the CPU
-    return not (torch is not None and torch.version and torch.cuda is None and torch.hip is None)
-
-
 def _min_capability(snapshot: Snapshot) -> tuple[int, int] | None:
     """The lowest compute capability among the GPUs (the run must suit all of them)."""
     known = [cc for g in snapshot.gpus or [] if (cc := cc_tuple(g.compute_capability))]
@@ -87,7 +70,7 @@ def resolve(cfg: TrainConfig, snapshot: Snapshot) -> None:
     from loradoc.train.attention import choose_attention
     from loradoc.train.model import resolve_precision
 
-    cuda = _cuda(snapshot)
+    cuda = trains_on_gpu(snapshot)
     capability = _min_capability(snapshot) if cuda else None
     resolve_precision(cfg, capability=capability, say=lambda _line: None)
     tf32_floor = load_matrix().precision.tf32_min_cc
@@ -129,36 +112,31 @@ def _attention_backends(snapshot: Snapshot, device: str) -> set[str]:
 
 
 def _packed_masks(snapshot: Snapshot) -> bool:
-    tf = _version(snapshot, "transformers")
-    if tf is None:
-        return not _missing(snapshot, "transformers")  # unknown: the run checks the installed code again
-    return tf >= PACKING_MASKS_TRANSFORMERS
+    """Whether the snapshot's transformers masks packed rows per example (sdpa/eager/flex);
+    the first release that does is a matrix fact. Unknown counts as yes: the run checks the
+    installed code again (``attention.packed_mask_supported``)."""
+    from loradoc.compat.load import load_matrix
+
+    pkg = snapshot.package("transformers")
+    if pkg is None or not pkg.version:
+        return not _missing(snapshot, "transformers")
+    return load_matrix().transformers_masks_packed_rows(pkg.version) is not False
 
 
 # -- preflight -------------------------------------------------------------------------------
 def run_preflight(cfg: TrainConfig, snapshot: Snapshot, *, this_machine: bool = True) -> list[Finding]:
-    """The doctor's rules with this config, then the config-against-machine checks.
+    """The doctor's rules with this config, then the local path checks.
 
     ``this_machine=False`` (the snapshot describes another machine) turns missing
     local paths into warnings: they are checked here, not where the run will be.
     """
-    findings: list[Finding] = []
-    try:
-        from loradoc.doctor.diagnose import diagnose
-    except ImportError:
-        findings.append(
-            Finding(
-                "config-doctor-unavailable",
-                Severity.INFO,
-                "the doctor's rules are not available; config checks only",
-            )
-        )
-    else:
-        findings.extend(diagnose(snapshot, None, config=cfg))
-    seen = {f.code for f in findings}
-    findings.extend(f for f in config_checks(cfg, snapshot) if f.code not in seen)
-    findings.extend(path_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING))
-    return sorted(findings, key=lambda f: f.severity.rank)
+    from loradoc.doctor.diagnose import diagnose
+
+    findings = diagnose(snapshot, None, config=cfg)
+    paths = path_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING)
+    if paths:  # diagnose's "no problems found" no longer holds
+        findings = [f for f in findings if f.code != "ok"]
+    return sorted(findings + paths, key=lambda f: f.severity.rank)
 
 
 def _looks_local(value: str) -> bool:
@@ -210,59 +188,6 @@ def path_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[F
                     "point base_model at a folder saved with save_pretrained(), or at a hub id",
                 )
             )
-    return out
-
-
-def config_checks(cfg: TrainConfig, snapshot: Snapshot) -> list[Finding]:
-    out: list[Finding] = []
-    cuda = _cuda(snapshot)
-    sev = Severity.ERROR if cuda is False else Severity.WARNING  # unknown machine: warn, do not stop
-
-    def add(code: str, message: str, fix: str | None, severity: Severity = Severity.ERROR) -> None:
-        out.append(Finding(code, severity, message, fix))
-
-    quant = "load_in_4bit" if cfg.load_in_4bit else "load_in_8bit" if cfg.load_in_8bit else None
-    if quant and not cuda:
-        add(
-            "config-quantization-needs-cuda",
-            f"{quant} needs a CUDA GPU with bitsandbytes; run on a GPU machine or remove {quant}",
-            f"remove {quant}{' and set adapter: lora' if quant == 'load_in_4bit' else ''}, or run on a GPU machine",
-            sev,
-        )
-    if cfg.optimizer in BNB_OPTIMIZERS and not cuda:
-        add(
-            "config-optimizer-needs-cuda",
-            f"optimizer {cfg.optimizer} needs bitsandbytes on a CUDA GPU",
-            "set optimizer: adamw_torch, or run on a GPU machine",
-            sev,
-        )
-    if (quant or cfg.optimizer in BNB_OPTIMIZERS) and cuda and _missing(snapshot, "bitsandbytes"):
-        what = quant or f"optimizer {cfg.optimizer}"
-        add(
-            "config-bitsandbytes-missing",
-            f"{what} needs bitsandbytes, which is not installed",
-            "pip install bitsandbytes",
-        )
-    if cfg.deepspeed is not None and _missing(snapshot, "deepspeed"):
-        add(
-            "config-deepspeed-missing",
-            "deepspeed is set but the deepspeed package is not installed",
-            "pip install deepspeed",
-        )
-    n_gpus = len(snapshot.gpus or [])
-    if cuda and cfg.num_processes and n_gpus and cfg.num_processes > n_gpus:
-        add(
-            "config-too-many-processes",
-            f"num_processes {cfg.num_processes} but the machine has {n_gpus} GPU{'s' if n_gpus > 1 else ''}",
-            f"--num-processes {n_gpus}",
-        )
-    if cfg.trust_remote_code:
-        add(
-            "config-trust-remote-code",
-            f"trust_remote_code: true runs Python code from {cfg.base_model} on this machine",
-            "read that code first, or remove trust_remote_code if the model works without it",
-            Severity.WARNING,
-        )
     return out
 
 

@@ -19,15 +19,19 @@ from loradoc.doctor.rules import (  # noqa: F401 - imported to register their ru
     python_platform,
     requirements,
     torch_install,
+    train_config,
     wandb,
     xformers,
 )
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import RULES, Rule
 
-# Codes emitted outside the rules: by diagnose() itself, and by `doctor explain` for errors
-# that no snapshot fact predicts.
+# Codes emitted outside the rules: by diagnose() itself, by `doctor explain` for errors that
+# no snapshot fact predicts, and by `loradoc train`'s preflight for local paths (checked on the
+# machine that runs it, so not a function of the snapshot). tests/doctor/test_findings_docs.py
+# reads the source to keep these lists whole.
 DIAGNOSE_CODES = ("ok", "internal-rule-error")
+PREFLIGHT_CODES = ("config-path-missing", "config-base-model-incomplete")
 EXPLAIN_CODES = (
     "eval-split-too-small-for-packing",
     "nvcc-missing",
@@ -36,10 +40,10 @@ EXPLAIN_CODES = (
     "no-known-error",
 )
 
-__all__ = ["DIAGNOSE_CODES", "EXPLAIN_CODES", "RULES", "Context", "Rule", "all_codes"]
+__all__ = ["DIAGNOSE_CODES", "EXPLAIN_CODES", "PREFLIGHT_CODES", "RULES", "Context", "Rule", "all_codes"]
 
 
 def all_codes() -> list[str]:
     """Every finding code loradoc can emit (each documented in docs/findings.md)."""
-    codes = [c for r in RULES for c in r.codes] + list(DIAGNOSE_CODES) + list(EXPLAIN_CODES)
+    codes = [c for r in RULES for c in r.codes] + [*DIAGNOSE_CODES, *EXPLAIN_CODES, *PREFLIGHT_CODES]
     return list(dict.fromkeys(codes))

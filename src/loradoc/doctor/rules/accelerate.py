@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from loradoc.compat.versions import cc_at_least
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.common import gpu_labels
+from loradoc.doctor.rules.common import count, gpu_labels
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
 
@@ -25,7 +25,7 @@ def accelerate_conflicts(ctx: Context) -> list[Finding]:
         out.append(
             error(
                 CODE,
-                f"{where} sets num_processes: {ac.num_processes} but this machine has {n_gpus} GPU(s)",
+                f"{where} sets num_processes: {ac.num_processes} but this machine has {count(n_gpus, 'GPU')}",
                 f"set num_processes: {max(n_gpus, 1)} in {where} ({rewrite})",
             )
         )
@@ -34,7 +34,7 @@ def accelerate_conflicts(ctx: Context) -> list[Finding]:
         out.append(
             warning(
                 CODE,
-                f"{where} sets distributed_type: MULTI_GPU but this machine has {n_gpus} GPU(s)",
+                f"{where} sets distributed_type: MULTI_GPU but this machine has {count(n_gpus, 'GPU')}",
                 f"set distributed_type: {'NO' if n_gpus else 'NO and use_cpu: true'} in {where} ({rewrite})",
             )
         )

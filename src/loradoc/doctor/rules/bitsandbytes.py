@@ -1,9 +1,15 @@
-"""bitsandbytes: a native library for torch's CUDA, and a GPU new enough for the quantisation asked."""
+"""bitsandbytes: a CUDA GPU to run on, the package itself, a native library for torch's CUDA,
+and a GPU new enough for the quantisation asked.
+
+What needs bitsandbytes comes from the training config: ``load_in_8bit``/``load_in_4bit``
+(``adapter: qlora``) and the 8-bit/paged optimizers. Without a GPU to train on, that is the one
+finding (``config-*-needs-cuda``): installing bitsandbytes cannot help there.
+"""
 
 from __future__ import annotations
 
 from loradoc.compat.versions import cc_at_least, cuda_tuple
-from loradoc.doctor.findings import Finding
+from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import gpu_labels, join
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
@@ -18,6 +24,57 @@ def _quantised(ctx: Context) -> str | None:
     return None
 
 
+def _bnb_optimizer(ctx: Context) -> str | None:
+    """The config's optimizer when bitsandbytes implements it (adamw_bnb_8bit, paged_adamw_8bit, ...)."""
+    name = ctx.cfg("optimizer")
+    if not isinstance(name, str) or ctx.config is None:
+        return None
+    from loradoc.train.config_schema import BNB_OPTIMIZERS  # the training config's own list
+
+    return name if name in BNB_OPTIMIZERS else None
+
+
+def _needs(ctx: Context) -> str | None:
+    """What in the config needs bitsandbytes, in words: '4bit', 'optimizer paged_adamw_8bit'."""
+    quant = _quantised(ctx)
+    if quant:
+        return quant
+    optimizer = _bnb_optimizer(ctx)
+    return f"optimizer {optimizer}" if optimizer else None
+
+
+@rule("config-quantization-needs-cuda", "config-optimizer-needs-cuda")
+def bnb_needs_gpu(ctx: Context) -> list[Finding]:
+    """bitsandbytes runs on a CUDA GPU: an error on a machine without one (a CPU build of torch
+    counts as none), a warning when the snapshot does not say."""
+    if ctx.gpu_training is True:
+        return []
+    severity = Severity.ERROR if ctx.gpu_training is False else Severity.WARNING
+    out: list[Finding] = []
+    quant = _quantised(ctx)
+    if quant:
+        key = f"load_in_{quant}"
+        out.append(
+            Finding(
+                "config-quantization-needs-cuda",
+                severity,
+                f"{key} needs a CUDA GPU with bitsandbytes; run on a GPU machine or remove {key}",
+                f"remove {key}{' and set adapter: lora' if quant == '4bit' else ''}, or run on a GPU machine",
+            )
+        )
+    optimizer = _bnb_optimizer(ctx)
+    if optimizer:
+        out.append(
+            Finding(
+                "config-optimizer-needs-cuda",
+                severity,
+                f"optimizer {optimizer} needs bitsandbytes on a CUDA GPU",
+                "set optimizer: adamw_torch, or run on a GPU machine",
+            )
+        )
+    return out
+
+
 def _upgrade(ctx: Context) -> str:
     t, m = ctx.torch, ctx.matrix
     rel = m.bnb_for_cuda(t.cuda, t.public, ctx.snapshot.python) if t and t.cuda else None
@@ -27,13 +84,15 @@ def _upgrade(ctx: Context) -> str:
 @rule("bitsandbytes-cuda-setup", "bitsandbytes-missing")
 def bnb_library(ctx: Context) -> list[Finding]:
     m, t, p = ctx.matrix, ctx.torch, ctx.pkg("bitsandbytes")
-    quant = _quantised(ctx)
     if p is None or not p.version:
-        if quant and ctx.installed("bitsandbytes") is False:
+        needs = _needs(ctx)
+        # without a GPU to train on, bnb_needs_gpu says so; installing cannot help there
+        if needs and ctx.gpu_training is True and ctx.installed("bitsandbytes") is False:
+            what = f"loads the model in {needs}" if _quantised(ctx) else f"uses the {needs}"
             return [
                 error(
                     "bitsandbytes-missing",
-                    f"the training config loads the model in {quant} but bitsandbytes is not installed",
+                    f"the training config {what} but bitsandbytes is not installed",
                     _upgrade(ctx),
                 )
             ]

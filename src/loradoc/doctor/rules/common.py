@@ -16,6 +16,11 @@ def join(items: Iterable[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def count(n: int, noun: str) -> str:
+    """``count(1, "GPU")`` -> ``"1 GPU"``; ``count(2, "GPU")`` -> ``"2 GPUs"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def gpu_labels(gpus: Iterable[GpuFact]) -> str:
     return join(g.label for g in gpus)
 

@@ -22,6 +22,65 @@ from loradoc.doctor.snapshot import Package, Snapshot
 TORCH_COMPANIONS = ("torchvision", "torchaudio")
 
 
+def trains_on_gpu(snapshot: Snapshot) -> bool | None:
+    """Can training use a CUDA (or ROCm) GPU here? None when the snapshot does not say.
+
+    A CPU build of torch on a GPU machine trains on the CPU.
+    """
+    has = snapshot.has_gpu()
+    if not has:
+        return has
+    torch = snapshot.package("torch")
+    return not (torch is not None and torch.version and torch.cuda is None and torch.hip is None)
+
+
+def _config_value(config: Any, key: str) -> Any:
+    if isinstance(config, Mapping):
+        return config.get(key)
+    return getattr(config, key, None)
+
+
+def _legacy_attention() -> dict[str, str]:
+    # The training config's own table; imported here so `doctor check` without --config never
+    # loads the training package.
+    from loradoc.train.config_schema import LEGACY_ATTENTION
+
+    return LEGACY_ATTENTION
+
+
+def config_attention(config: Any) -> tuple[str, str | None] | None:
+    """The attention implementation a training config asks for, and the legacy key that asked.
+
+    ``attn_implementation`` first: a loaded TrainConfig holds only that (loading folds
+    Axolotl's ``xformers_attention: true`` and friends into it and unsets them). Otherwise the
+    legacy flag itself (a plain mapping, or any object with Axolotl's key names). The second
+    item names the legacy key when one asked, so a fix can say what to replace. None: no
+    config, or it asks for no particular attention.
+    """
+    if config is None:
+        return None
+    legacy = _legacy_attention()
+    flag = next((k for k in legacy if _config_value(config, k) in (True, "true")), None)
+    value = _config_value(config, "attn_implementation")
+    if not (isinstance(value, str) and value.strip() and value.strip().lower() != "auto"):
+        return (legacy[flag], flag) if flag else None
+    impl = value.strip()
+    flag = flag or _folded_legacy_key(config, legacy)
+    return impl, flag if flag and legacy[flag] == impl else None
+
+
+def _folded_legacy_key(config: Any, legacy: Mapping[str, str]) -> str | None:
+    """The legacy key a loaded config folded into attn_implementation, from its recorded change
+    (reason ``legacy xformers_attention: true``, written by ``loradoc.train.config``)."""
+    for change in _config_value(config, "auto_changes") or ():
+        if getattr(change, "key", None) == "attn_implementation":
+            reason = str(getattr(change, "reason", ""))
+            found = next((k for k in legacy if f"legacy {k}: true" in reason), None)
+            if found:
+                return found
+    return None
+
+
 @dataclass(frozen=True)
 class GpuFact:
     index: int | None
@@ -161,7 +220,25 @@ class Context:
     def companions(self) -> tuple[str, ...]:
         return tuple(n for n in TORCH_COMPANIONS if self.pkg(n) is not None)
 
+    @functools.cached_property
+    def gpu_training(self) -> bool | None:
+        """Whether training can use a GPU here (see :func:`trains_on_gpu`); None when unknown."""
+        return trains_on_gpu(self.snapshot)
+
     # -- config --------------------------------------------------------------------------------
+    @functools.cached_property
+    def attention(self) -> str | None:
+        """The attention implementation the training config asks for ("xformers", "sdpa", ...)."""
+        asked = config_attention(self.config)
+        return asked[0] if asked else None
+
+    def attention_fix(self, impl: str = "sdpa") -> str:
+        """The config change that switches attention to ``impl``, naming a legacy key to replace."""
+        asked = config_attention(self.config)
+        if asked and asked[1]:
+            return f"replace {asked[1]}: true with attn_implementation: {impl} in the training config"
+        return f"set attn_implementation: {impl} in the training config"
+
     def cfg(self, key: str, default: Any = None) -> Any:
         """A training-config value by its Axolotl key name (None when there is no config)."""
         if self.config is None:

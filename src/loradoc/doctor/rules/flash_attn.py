@@ -24,8 +24,7 @@ def parse_wheel_name(name: str | None) -> dict[str, str] | None:
 
 
 def requested(ctx: Context) -> bool:
-    impl = str(ctx.cfg("attn_implementation") or "")
-    return ctx.cfg_flag("flash_attention") is True or impl.startswith("flash_attention")
+    return (ctx.attention or "").startswith("flash_attention")
 
 
 def _install_fix(ctx: Context) -> str:
@@ -49,9 +48,9 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
     if old:
         make = error if wanted else warning
         fix = (
-            "set flash_attention: false and sdp_attention: true in the training config"
+            ctx.attention_fix("sdpa")
             if wanted
-            else "use PyTorch SDPA (sdp_attention: true) or xformers on this GPU"
+            else "use attn_implementation: sdpa (PyTorch's SDPA) on this GPU"
         )
         out.append(
             make(
@@ -66,10 +65,16 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
             error(
                 "flash-attn-gpu-too-old",
                 "the training config asks for flash attention but this machine has no NVIDIA GPU",
-                "set flash_attention: false (sdp_attention works on the CPU)",
+                ctx.attention_fix("sdpa") + " (sdpa works on the CPU)",
             )
         )
-    if wanted and p is None and ctx.installed("flash-attn") is False and not out:
+    # flash_attention_3 comes from another package (flash-attn-3), which the matrix does not cover
+    if (
+        ctx.attention == "flash_attention_2"
+        and p is None
+        and ctx.installed("flash-attn") is False
+        and not out
+    ):
         out.append(
             error(
                 "flash-attn-missing",

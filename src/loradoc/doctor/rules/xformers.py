@@ -50,14 +50,23 @@ def _xformers_cuda_major(ctx: Context) -> tuple[int | None, bool]:
 @rule("xformers-torch-mismatch", "xformers-unavailable")
 def xformers_vs_torch(ctx: Context) -> list[Finding]:
     m, t, p = ctx.matrix, ctx.torch, ctx.pkg("xformers")
-    requested = ctx.cfg_flag("xformers_attention") is True
+    requested = ctx.attention == "xformers"
     if p is None:
+        if requested and ctx.gpu_training is False:
+            return [
+                error(
+                    "xformers-unavailable",
+                    "the training config asks for xformers attention, whose kernels need a CUDA GPU, "
+                    "but this machine trains on the CPU",
+                    ctx.attention_fix("sdpa") + " (sdpa works on the CPU)",
+                )
+            ]
         if requested and ctx.installed("xformers") is False:
             return [
                 error(
                     "xformers-unavailable",
-                    "the training config sets xformers_attention: true but xformers is not installed",
-                    _fix(ctx, t) or "set xformers_attention: false and sdp_attention: true",
+                    "the training config asks for xformers attention but xformers is not installed",
+                    _fix(ctx, t) or ctx.attention_fix("sdpa"),
                 )
             ]
         return []
