@@ -153,13 +153,13 @@ def _load_config(path: str) -> Any:
 
 def add_config_needs(wants: Wants, cfg: Any, *, source: str) -> None:
     """Add what a training config's attention, quantisation and tracking keys need."""
-    attn = getattr(cfg, "attn_implementation", None)
-    if attn in _ATTN_NEEDS:
-        wants.extensions.setdefault(_ATTN_NEEDS[attn], f"{source}: attn_implementation: {attn}")
-    if getattr(cfg, "flash_attention", None):
-        wants.extensions.setdefault("flash-attn", f"{source}: flash_attention: true")
-    if getattr(cfg, "xformers_attention", None):
-        wants.extensions.setdefault("xformers", f"{source}: xformers_attention: true")
+    from loradoc.doctor.rules.context import config_attention
+
+    asked = config_attention(cfg)  # attn_implementation, or a legacy Axolotl flag that asked
+    if asked and asked[0] in _ATTN_NEEDS:
+        impl, legacy_key = asked
+        key = f"{legacy_key}: true" if legacy_key else f"attn_implementation: {impl}"
+        wants.extensions.setdefault(_ATTN_NEEDS[impl], f"{source}: {key}")
     for key in ("load_in_4bit", "load_in_8bit"):
         if getattr(cfg, key, None):
             wants.extensions.setdefault("bitsandbytes", f"{source}: {key}: true")
