@@ -406,6 +406,7 @@ def _hf(t: Table) -> s.HfFloor:
         package=package,
         versions=str(t.spec("versions")),
         torch=str(t.spec("torch", allow_empty=True)),
+        torch_declared=t.flag("torch_declared", True),
         torch_extra=t.flag("torch_extra", False),
         runtime_torch_floor=t.flag("runtime_torch_floor", False),
         python=str(t.spec("python")),

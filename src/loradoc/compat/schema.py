@@ -212,9 +212,10 @@ class BnbInfo:
 class HfFloor:
     package: str
     versions: str  # specifier on the package version
-    torch: str  # specifier on torch; "" = unversioned
+    torch: str  # specifier on torch; "" = unversioned (or undeclared, see torch_declared)
     python: str
     source: str
+    torch_declared: bool = True  # False: the package's metadata names no torch requirement at all
     torch_extra: bool = False
     runtime_torch_floor: bool = False
     requires: tuple[str, ...] = ()

@@ -352,7 +352,8 @@ def bnb_ranges(m: MatrixData) -> list[RangeFact]:
 def _hf_build(f: HfFloor, v: str) -> list[Check]:
     src = source_key(f.source, "PIP")
     extra = "torch" if f.torch_extra else ""
-    checks: list[Check] = [RequiresCheck(f.package, v, "torch", f.torch, src, extra=extra)]
+    torch_spec = f.torch if f.torch_declared else None  # None: expect no requirement on torch
+    checks: list[Check] = [RequiresCheck(f.package, v, "torch", torch_spec, src, extra=extra)]
     if f.python:
         checks.append(RequiresPythonCheck(f.package, v, f.python, src))
     for line in f.requires:
