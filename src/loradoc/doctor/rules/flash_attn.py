@@ -7,7 +7,7 @@ import re
 
 from loradoc.compat.versions import cuda_tuple, python_mm, series
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.common import gpu_labels
+from loradoc.doctor.rules.common import FALLBACK, gpu_labels
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
 
@@ -46,7 +46,7 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
     old = [g for g in ctx.gpus if g.cc and m.flash_attn_supports_cc(g.cc) is False]
     out: list[Finding] = []
     if old:
-        make = error if wanted else warning
+        make = warning  # loradoc train falls back to per-example attention; the doctor says so
         fix = (
             ctx.attention_fix("sdpa")
             if wanted
@@ -56,15 +56,16 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
             make(
                 "flash-attn-gpu-too-old",
                 f"flash-attn needs compute capability >= {floor} (Ampere or newer) but this machine has "
-                f"{gpu_labels(old)}: 'FlashAttention only supports Ampere GPUs or newer.'",
+                f"{gpu_labels(old)}: 'FlashAttention only supports Ampere GPUs or newer.'"
+                + (FALLBACK if wanted else ""),
                 fix,
             )
         )
     elif wanted and ctx.has_nvidia_gpu is False:
         out.append(
-            error(
+            warning(
                 "flash-attn-gpu-too-old",
-                "the training config asks for flash attention but this machine has no NVIDIA GPU",
+                "the training config asks for flash attention but this machine has no NVIDIA GPU" + FALLBACK,
                 ctx.attention_fix("sdpa") + " (sdpa works on the CPU)",
             )
         )
@@ -76,9 +77,9 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
         and not out
     ):
         out.append(
-            error(
+            warning(
                 "flash-attn-missing",
-                "the training config asks for flash attention but flash-attn is not installed",
+                "the training config asks for flash attention but flash-attn is not installed" + FALLBACK,
                 _install_fix(ctx),
             )
         )

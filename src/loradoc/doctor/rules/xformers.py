@@ -7,6 +7,7 @@ from packaging.version import Version
 from loradoc.compat.queries import spec_contains
 from loradoc.compat.versions import cuda_tuple, local_tag, public, python_mm, variant_cuda
 from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import FALLBACK
 from loradoc.doctor.rules.context import Context, TorchFact
 from loradoc.doctor.rules.registry import error, rule, warning
 
@@ -54,18 +55,18 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
     if p is None:
         if requested and ctx.gpu_training is False:
             return [
-                error(
+                warning(
                     "xformers-unavailable",
                     "the training config asks for xformers attention, whose kernels need a CUDA GPU, "
-                    "but this machine trains on the CPU",
+                    "but this machine trains on the CPU" + FALLBACK,
                     ctx.attention_fix("sdpa") + " (sdpa works on the CPU)",
                 )
             ]
         if requested and ctx.installed("xformers") is False:
             return [
-                error(
+                warning(
                     "xformers-unavailable",
-                    "the training config asks for xformers attention but xformers is not installed",
+                    "the training config asks for xformers attention but xformers is not installed" + FALLBACK,
                     _fix(ctx, t) or ctx.attention_fix("sdpa"),
                 )
             ]
