@@ -284,3 +284,15 @@ def data_config(tmp_path: Path, datasets: list[dict[str, Any]], **kw: Any) -> Si
 def data_config_fixture() -> Callable[..., SimpleNamespace]:
     """``data_config(tmp_path, [{"path": ..., "type": ...}], **keys)``."""
     return data_config
+
+
+@pytest.fixture
+def one_torch_thread() -> Any:
+    """Run torch on one thread for the test (restored after): on a shared 2-core machine a second
+    OpenMP thread that spins waiting for a busy core makes tiny-model steps ~20x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

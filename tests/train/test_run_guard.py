@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
+from loradoc.train.checkpoint import write_marker
 from loradoc.train.run import check_output_dir, last_checkpoint
 
 
@@ -20,6 +21,7 @@ def _checkpoint(out: Path, step: int) -> Path:
     ck = out / f"checkpoint-{step}"
     ck.mkdir(parents=True)
     (ck / "trainer_state.json").write_text("{}")
+    write_marker(ck, step=step)
     return ck
 
 
@@ -63,8 +65,13 @@ def test_resume_finds_the_newest_complete_checkpoint(tmp_path: Path) -> None:
     _checkpoint(out, 2)
     _checkpoint(out, 10)
     (out / "checkpoint-12").mkdir()  # incomplete: no trainer_state.json
-    assert last_checkpoint(out) == out / "checkpoint-10"
-    assert check_output_dir(gcfg(out, resume=True)) == str(out / "checkpoint-10")
+    said: list[str] = []
+    assert last_checkpoint(out, say=said.append) == out / "checkpoint-10"
+    assert said == [
+        "resume: skipping checkpoint-12 (no trainer_state.json and no loradoc_complete.json: the save did not finish)"
+    ]
+    assert check_output_dir(gcfg(out, resume=True), say=said.append) == str(out / "checkpoint-10")
+    assert (out / "checkpoint-12.incomplete").is_dir() and not (out / "checkpoint-12").exists()
     assert check_output_dir(gcfg(out, resume=str(out / "checkpoint-2"))) == str(out / "checkpoint-2")
     with pytest.raises(UserError, match="not a checkpoint folder"):
         check_output_dir(gcfg(out, resume=str(out / "checkpoint-12")))
@@ -88,3 +95,26 @@ def test_overwrite_output_dir_is_a_config_key(tmp_path: Path) -> None:
     (tmp_path / "c.yml").write_text(yaml.safe_dump(doc))
     cfg = load_config(tmp_path / "c.yml", {}, echo=False)
     assert cfg.overwrite_output_dir is True
+
+
+def test_only_the_main_process_changes_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "resolved_config.yml").write_text("a: 1\n")
+    (out / "adapter_model.safetensors").write_bytes(b"x")
+    # a worker (not rank 0) with overwrite_output_dir: checks, empties nothing
+    assert check_output_dir(gcfg(out, overwrite_output_dir=True), main=False) is None
+    assert (out / "adapter_model.safetensors").is_file()
+    _checkpoint(out, 2)
+    (out / "checkpoint-3").mkdir()
+    assert check_output_dir(gcfg(out, resume=True), main=False) == str(out / "checkpoint-2")
+    assert (out / "checkpoint-3").is_dir()  # set aside by the main process only
+    assert check_output_dir(gcfg(out, resume=True)) == str(out / "checkpoint-2")
+    assert not (out / "checkpoint-3").exists() and (out / "checkpoint-3.incomplete").is_dir()
+
+
+def test_an_output_dir_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(UserError, match=r"a_file/out/deeper cannot be created \(.*a_file is a file\)"):
+        check_output_dir(gcfg(tmp_path / "a_file" / "out" / "deeper"))
+    assert (tmp_path / "a_file").read_text() == "x"

@@ -52,11 +52,15 @@ def train(
     from loradoc.train.config import load_config, parse_overrides
     from loradoc.train.preflight import plan_lines, resolve, run_preflight
 
-    main_process = os.environ.get("RANK", "0") == "0"
+    # workers started by `--num-processes` stay quiet until training: their parent printed the plan
+    main_process = os.environ.get("RANK", "0") == "0" and not os.environ.get("LORADOC_PLAN_SHOWN")
     overrides = parse_overrides(ctx.args)
     if num_processes is not None:
         overrides["num_processes"] = num_processes
     cfg = load_config(config, overrides, echo=main_process)
+    from loradoc.train.launch import command_words, note_launcher_world, train_or_launch
+
+    note_launcher_world(cfg, echo=main_process)
     snapshot = Snapshot.load(snapshot_path) if snapshot_path else _probe()
     resolve(cfg, snapshot)
     findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None)
@@ -72,9 +76,8 @@ def train(
         if main_process:
             click.echo("dry run: the config is valid for this machine; nothing was downloaded or trained")
         return
-    from loradoc.train.run import run_training
-
-    ctx.exit(run_training(cfg, snapshot=snapshot, findings=findings))
+    words = command_words(config, ctx.args, snapshot_path, num_processes)
+    ctx.exit(train_or_launch(cfg, words, snapshot=snapshot, findings=findings))
 
 
 def _probe() -> Snapshot:

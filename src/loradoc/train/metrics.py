@@ -85,6 +85,15 @@ class TokenMeter:
         self.input_tokens += inputs
         self.supervised_tokens += supervised
 
+    def restore(self, inputs: int, supervised: int, seconds: float, *, own: bool) -> None:
+        """Continue the counts of a resumed run: ``inputs``/``supervised``/``seconds`` are its totals
+        over all processes. ``own``: this process carries them (one process only, so sums stay right)."""
+        if own:
+            self.input_tokens += inputs
+            self.supervised_tokens += supervised
+            self.train_seconds += seconds
+        self._last = (inputs, supervised, self.seconds())
+
     def window(self, total_inputs: int, total_supervised: int) -> dict[str, float]:
         """Rates since the previous call, from totals over all processes."""
         now = self.seconds()

@@ -31,6 +31,18 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:300] if lines else type(exc).__name__
 
 
+def _remote_code_error(key: str, source: str, exc: BaseException) -> UserError | None:
+    """transformers refused to run a repository's own code (trust_remote_code is off): say so in one line."""
+    text = str(exc)
+    if "trust_remote_code" not in text or "custom code" not in text:
+        return None
+    return UserError(
+        f"{key}: {source} needs its own Python code to load (auto_map in its config), and loradoc does not "
+        "run it unless the config says trust_remote_code: true; read that code first, or use a model "
+        "transformers supports natively"
+    )
+
+
 # --- tokenizer ----------------------------------------------------------------------------
 
 
@@ -42,7 +54,9 @@ def load_tokenizer(cfg: Any, *, say: Say = print) -> Any:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=bool(cfg.trust_remote_code))
     except Exception as exc:  # missing folder, no tokenizer files, hub errors
         key = "tokenizer_config" if getattr(cfg, "tokenizer_config", None) else "base_model"
-        raise UserError(f"{key}: {source}: cannot load a tokenizer ({_first_line(exc)})") from exc
+        raise _remote_code_error(key, source, exc) or UserError(
+            f"{key}: {source}: cannot load a tokenizer ({_first_line(exc)})"
+        ) from exc
     apply_special_tokens(tok, getattr(cfg, "special_tokens", None) or {}, say=say)
     return tok
 
@@ -209,7 +223,9 @@ def load_base_model(cfg: Any, *, attention: str, precision: str) -> Any:
     except UserError:
         raise
     except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"base_model: {cfg.base_model}: cannot load the model ({_first_line(exc)})") from exc
+        raise _remote_code_error("base_model", cfg.base_model, exc) or UserError(
+            f"base_model: {cfg.base_model}: cannot load the model ({_first_line(exc)})"
+        ) from exc
 
 
 def _local_cuda_index() -> int:

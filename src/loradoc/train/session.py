@@ -1,4 +1,11 @@
-"""The heavy half of ``run_training``: data, model, Trainer, outputs (training path only)."""
+"""The heavy half of ``run_training``: data, model, Trainer, outputs (training path only).
+
+Several processes: each runs this with its rank (accelerate's ``PartialState``); training
+bins are split by the sampler, eval micro-batches by ``eval_shard`` (each counted once);
+only the main process prints and writes outputs. SIGINT/SIGTERM during ``trainer.train``
+end the run after the current step with a complete checkpoint and exit 130/143
+(``signals``, ``callbacks.StopOnSignalCallback``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
+
 from loradoc.errors import UserError
 from loradoc.train.run import write_json_atomic
+from loradoc.train.signals import StopRequest, stop_on_signals
 from loradoc.train.wandb_setup import WandbPlan, finish_wandb
 
 Say = Callable[[str], None]
@@ -26,12 +36,15 @@ def _device() -> str:
 
 
 class TrainingSession:
-    def __init__(self, cfg: Any, *, wandb_plan: WandbPlan, resume: str | None) -> None:
+    def __init__(
+        self, cfg: Any, *, wandb_plan: WandbPlan, resume: str | None, command: list[str] | None = None
+    ) -> None:
         from accelerate import PartialState
 
         self.cfg = cfg
         self.plan = wandb_plan
         self.resume = resume
+        self.command = command
         self.device = _device()
         # cpu=True is what lets accelerate see a multi-process CPU launch (gloo); on GPUs it stays off
         self.state = PartialState(cpu=self.device == "cpu")
@@ -40,11 +53,14 @@ class TrainingSession:
         self.rank = int(self.state.process_index)
         self.out = Path(cfg.output_dir).expanduser()
         self.started = time.time()
+        self.stop = StopRequest(main=self.main)
+        if self.world != (getattr(cfg, "num_processes", None) or 1):
+            cfg.note_change(
+                "num_processes", self.world, f"the run was started with {self.world}", echo=self.main
+            )
 
     def say(self, msg: str) -> None:
         if self.main:
-            import click
-
             click.echo(msg)
 
     # -- steps -----------------------------------------------------------------------------
@@ -72,10 +88,39 @@ class TrainingSession:
             cfg.save_resolved(self.out / "resolved_config.yml")
         if self.resume:
             self.say(f"resuming from {self.resume}")
-        result = trainer.train(resume_from_checkpoint=self.resume)
+        with stop_on_signals(self.stop):  # SIGINT/SIGTERM: finish the step, checkpoint, stop
+            result = trainer.train(resume_from_checkpoint=self.resume)
         trainer.meter.pause()
+        if self.stop.requested and trainer.state.global_step < trainer.state.max_steps:
+            return self._stopped(trainer, self.stop)
         self._save_outputs(trainer, tokenizer, data, result, precision, attention)
         return 0
+
+    def _stopped(self, trainer: Any, stop: StopRequest) -> int:
+        """After a signal: the checkpoint is written; say where and how to go on. No final outputs."""
+        from loradoc.train.checkpoint import checkpoint_problem
+        from loradoc.train.signals import resume_command
+
+        if not self.main:
+            return stop.exit_code
+        finish_wandb(self.plan, say=self.say)
+        step = int(trainer.state.global_step)
+        folder = self.out / f"checkpoint-{step}"
+        problem = checkpoint_problem(folder) if folder.is_dir() else "it was not written"
+        command = resume_command(self.command, getattr(self.cfg, "source", None))
+        if problem is None:
+            click.echo(
+                f"stopped by {stop.name} after step {step} of {trainer.state.max_steps}: checkpoint saved in "
+                f"{folder}\nresume with: {command}",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"stopped by {stop.name} after step {step}, but its checkpoint is not complete ({problem}); "
+                f"resume from the previous one with: {command}",
+                err=True,
+            )
+        return stop.exit_code
 
     def _precision_and_attention(self) -> tuple[str, Any]:
         from loradoc.train.attention import choose_attention, detect_attention_backends
@@ -137,7 +182,10 @@ class TrainingSession:
                 else (getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size)
             )
             pad_full = getattr(cfg, "pad_to_sequence_len", None)
-            return build_dataloader(
+            # training: the sampler gives each rank its bins; eval: every rank builds the whole
+            # loader and takes its share of micro-batches, so no eval bin counts twice (eval_shard)
+            sharded_sampler = shuffle or self.world == 1
+            loader = build_dataloader(
                 dataset,
                 packing=packing,
                 sequence_len=int(cfg.sequence_len),
@@ -145,11 +193,16 @@ class TrainingSession:
                 pad_token_id=int(tokenizer.pad_token_id),
                 seed=int(cfg.seed),
                 attention=attention.impl,
-                num_replicas=self.world,
-                rank=self.rank,
+                num_replicas=self.world if sharded_sampler else 1,
+                rank=self.rank if sharded_sampler else 0,
                 shuffle=shuffle,
                 pad_to_sequence_len=bool(packing if pad_full is None else pad_full),
             )
+            if sharded_sampler:
+                return loader
+            from loradoc.train.eval_shard import ShardedEvalLoader
+
+            return ShardedEvalLoader(loader, rank=self.rank, world=self.world)
 
         return make
 
@@ -158,7 +211,12 @@ class TrainingSession:
     ) -> Any:
         from transformers import PrinterCallback, ProgressCallback
 
-        from loradoc.train.callbacks import MetricsFileCallback, ProgressBarCallback
+        from loradoc.train.callbacks import (
+            CheckpointMarkerCallback,
+            MetricsFileCallback,
+            ProgressBarCallback,
+            StopOnSignalCallback,
+        )
         from loradoc.train.train_args import training_arguments
         from loradoc.train.trainer import LoradocTrainer
 
@@ -191,6 +249,11 @@ class TrainingSession:
             train_packing=bool(cfg.sample_packing),
             eval_packing=eval_packing,
         )
+        if args.fsdp and not trainer.is_fsdp_enabled:
+            self.say(
+                "fsdp: not active in this run (accelerate shards with FSDP on GPUs only); "
+                f"training with {'DDP' if self.world > 1 else 'one process'} instead"
+            )
         if not trainer.model_accepts_loss_kwargs:
             raise UserError(
                 f"{type(model).__name__} does not take the loss normalisation arguments (num_items_in_batch), so "
@@ -200,6 +263,12 @@ class TrainingSession:
             trainer.remove_callback(cb)
         trainer.add_callback(MetricsFileCallback(self.out / "metrics.jsonl"))
         trainer.add_callback(ProgressBarCallback())
+        trainer.add_callback(CheckpointMarkerCallback(trainer.meter))
+        trainer.add_callback(StopOnSignalCallback(self.stop))
+        if self.resume:
+            from loradoc.train.checkpoint import load_token_counts
+
+            trainer.meter.restore(*load_token_counts(Path(self.resume)), own=self.main)
         return trainer
 
     # -- outputs ---------------------------------------------------------------------------

@@ -53,6 +53,42 @@ def warmup(cfg: Any) -> float:
     return float(ratio) if ratio else 0
 
 
+# Axolotl's fsdp_config names (after transformers strips the fsdp_ prefix) -> transformers' names
+_FSDP_RENAMES = {"offload_params": "cpu_offload"}
+
+
+def sharding_arguments(cfg: Any) -> dict[str, Any]:
+    """``deepspeed`` / ``fsdp`` + ``fsdp_config`` for TrainingArguments, as Axolotl configs write them.
+
+    transformers sets up accelerate's DeepSpeed or FSDP plugin from these in each
+    worker; loradoc only translates Axolotl's spellings: ``fsdp: [full_shard, auto_wrap]``
+    (transformers' legacy option words), ``fsdp_version`` (``fsdp_config.version``),
+    ``fsdp_offload_params`` (``cpu_offload``) and ``fsdp_sharding_strategy`` (an option word).
+    """
+    out: dict[str, Any] = {}
+    deepspeed = getattr(cfg, "deepspeed", None)
+    if deepspeed:
+        out["deepspeed"] = deepspeed
+    fsdp = list(getattr(cfg, "fsdp", None) or [])
+    settings = dict(getattr(cfg, "fsdp_config", None) or {})
+    if not fsdp and not settings:
+        return out
+    config: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = key[5:] if key.startswith("fsdp_") else key
+        if name == "sharding_strategy" and isinstance(value, str):
+            fsdp.append(value.lower())
+            continue
+        if name == "version":
+            value = int(value)
+        config[_FSDP_RENAMES.get(name, name)] = value
+    if getattr(cfg, "fsdp_version", None):
+        config["version"] = int(cfg.fsdp_version)
+    out["fsdp"] = " ".join(dict.fromkeys(fsdp)) if fsdp else True
+    out["fsdp_config"] = config
+    return out
+
+
 def training_arguments(
     cfg: Any,
     *,
@@ -116,6 +152,7 @@ def training_arguments(
         kwargs["use_cpu"] = True
     if world_size > 1:
         kwargs["ddp_find_unused_parameters"] = False
+    kwargs.update(sharding_arguments(cfg))
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, ImportError) as exc:

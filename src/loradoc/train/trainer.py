@@ -13,7 +13,8 @@
   over all processes and tokens/s to every training log.
 - Eval loss is token-weighted over the whole eval split (sum of token losses /
   supervised tokens), the same normalisation as training, so packed and unpacked
-  eval report the same number.
+  eval report the same number. Under several processes each eval batch is seen by
+  one rank only (``eval_shard``), so the sums add up to the split exactly once.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ class LoradocTrainer(Trainer):
             outputs = model(**inputs)
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs[0]
         loss = loss.detach().float()
-        if tokens > 0:
-            self._eval_sum += float(loss) * tokens
-            self._eval_tokens += tokens
+        if tokens == 0:  # nothing supervised (an eval_shard stand-in): no weight, and no NaN
+            return (torch.zeros((), device=loss.device), None, None)
+        self._eval_sum += float(loss) * tokens
+        self._eval_tokens += tokens
         return (loss, None, None)

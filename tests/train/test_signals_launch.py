@@ -1,0 +1,132 @@
+"""The pieces around interruption and multi-process runs, without training: the signal
+handlers, the resume command, the launcher command, and the eval split between ranks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from loradoc.train import signals as sig
+from loradoc.train.launch import (
+    command_words,
+    launch_command,
+    launched_world_size,
+    note_launcher_world,
+    wants_launch,
+)
+from loradoc.train.signals import StopRequest, resume_command, stop_on_signals
+
+
+def test_a_signal_is_recorded_once_and_the_old_handlers_come_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = {s: signal.getsignal(s) for s in sig.STOP_SIGNALS}
+    request = StopRequest(main=False)
+    with stop_on_signals(request):
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt: recorded
+        os.kill(os.getpid(), signal.SIGTERM)  # a second one at once: the same request
+        assert request.signum == signal.SIGINT and request.exit_code == 130 and request.name == "SIGINT"
+    assert {s: signal.getsignal(s) for s in sig.STOP_SIGNALS} == before
+    monkeypatch.setattr(sig, "ABORT_AFTER_S", 0.0)
+    request = StopRequest(main=False)
+    with pytest.raises(KeyboardInterrupt), stop_on_signals(request):  # asked twice, apart: stop at once
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (None, "loradoc train cfg.yml --resume_from_checkpoint true"),
+        (
+            ["train", "my cfg.yml", "--lr", "1e-4"],
+            "loradoc train 'my cfg.yml' --lr 1e-4 --resume_from_checkpoint true",
+        ),
+        (
+            ["train", "c.yml", "--resume_from_checkpoint", "out/checkpoint-2", "--x", "1"],
+            "loradoc train c.yml --x 1 --resume_from_checkpoint true",
+        ),
+        (
+            ["train", "c.yml", "--resume-from-checkpoint=true"],
+            "loradoc train c.yml --resume_from_checkpoint true",
+        ),
+        (
+            ["train", "c.yml", "--resume_from_checkpoint", "--num-processes", "2"],
+            "loradoc train c.yml --num-processes 2 --resume_from_checkpoint true",
+        ),
+    ],
+)
+def test_resume_command(words: list[str] | None, expected: str) -> None:
+    assert resume_command(words, "cfg.yml") == expected
+
+
+def test_launch_command_uses_this_python_and_accelerates_torchrun_path() -> None:
+    cmd = launch_command(["train", "c.yml", "--num-processes", "2"], 2)
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert "--multi_gpu" in cmd and cmd[cmd.index("--num_processes") + 1] == "2"
+    assert cmd[-6:] == ["-m", "loradoc", "train", "c.yml", "--num-processes", "2"]
+    assert command_words("c.yml", ["--lr", "1"], "snap.json", 4) == [
+        "train",
+        "c.yml",
+        "--from",
+        "snap.json",
+        "--lr",
+        "1",
+        "--num-processes",
+        "4",
+    ]
+
+
+def test_launch_only_outside_a_launcher_and_record_the_real_world_size() -> None:
+    cfg = SimpleNamespace(num_processes=2)
+    assert wants_launch(cfg, environ={}) and not wants_launch(SimpleNamespace(num_processes=None), environ={})
+    inside = {"LOCAL_RANK": "0", "WORLD_SIZE": "3", "RANK": "0"}
+    assert launched_world_size(inside) == 3 and not wants_launch(cfg, environ=inside)
+    changes: list[Any] = []
+    cfg.note_change = lambda key, value, reason, echo=None: changes.append((key, value, reason))
+    note_launcher_world(cfg, echo=False, environ=inside)
+    assert changes == [("num_processes", 3, "the launcher started 3 processes")]
+
+
+@pytest.mark.parametrize(("batches", "world"), [(5, 2), (4, 2), (1, 3), (7, 3)])
+def test_eval_batches_split_between_ranks_each_once(batches: int, world: int) -> None:
+    from loradoc.train.eval_shard import RankBatches
+
+    inner = [[[i]] for i in range(batches)]  # micro-batch i holds one bin: [i]
+    seen: list[int] = []
+    lengths = set()
+    for rank in range(world):
+        shard = RankBatches(inner, rank=rank, world=world)
+        got = list(shard)
+        lengths.add(len(got))
+        assert len(got) == len(shard)
+        seen += [b[0][0] for b in got[: shard.real_batches]]
+        assert all(b == inner[0] for b in got[shard.real_batches :])  # stand-ins
+    assert sorted(seen) == list(range(batches)) and len(lengths) == 1
+
+
+def test_stand_in_batches_carry_no_labels(tiny_tokenizer: Any) -> None:
+    import torch
+
+    from loradoc.train.dataloader import build_dataloader
+    from loradoc.train.eval_shard import ShardedEvalLoader
+
+    rows = [{"input_ids": [1, 5, 6, 7], "labels": [-100, 5, 6, 7], "length": 4} for _ in range(3)]
+    loader = build_dataloader(
+        rows,
+        packing=False,
+        sequence_len=16,
+        micro_batch_size=1,
+        pad_token_id=0,
+        seed=0,
+        attention="sdpa",
+        shuffle=False,
+    )
+    out = list(ShardedEvalLoader(loader, rank=1, world=2))  # batches 1 and a stand-in
+    assert len(out) == 2
+    assert out[0]["labels"].ne(-100).sum() == 3
+    assert torch.all(out[1]["labels"] == -100) and out[1].token_counts.supervised == 0
