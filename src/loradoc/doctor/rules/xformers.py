@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from packaging.version import Version
-
 from loradoc.compat.queries import spec_contains
-from loradoc.compat.versions import cuda_tuple, local_tag, public, python_mm, variant_cuda
+from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public, python_mm, variant_cuda
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import FALLBACK
 from loradoc.doctor.rules.context import Context, TorchFact
@@ -79,7 +77,8 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
     if p.built_for_torch:
         built = public(p.built_for_torch) or p.built_for_torch
         if m.xformers_stable_abi(p.version):
-            if Version(t.public) < Version(built):
+            have, need = parse_version(t.public), parse_version(built)
+            if have is not None and need is not None and have < need:
                 problems.append(f"it was built for torch {p.built_for_torch} and needs that or later")
         elif built != t.public:
             problems.append(f"it was built for torch {p.built_for_torch}")
