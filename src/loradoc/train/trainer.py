@@ -9,7 +9,8 @@
   its supervised tokens divided by ``num_items_in_batch``, the supervised tokens
   of the whole accumulation window (over all processes), so accumulation equals
   one big batch. ``model_accepts_loss_kwargs`` must be true for that (checked).
-- ``training_step`` counts input and supervised tokens; ``log`` adds the totals
+- ``training_step`` counts input and supervised tokens, and asks the model for logits
+  at trained positions only (``supervised_logits``); ``log`` adds the totals
   over all processes and tokens/s to every training log.
 - Eval loss is token-weighted over the whole eval split (sum of token losses /
   supervised tokens), the same normalisation as training, so packed and unpacked
@@ -27,6 +28,7 @@ from transformers import Trainer
 
 from loradoc.train.collator import pop_token_counts
 from loradoc.train.metrics import IGNORE, TokenMeter, batch_token_counts
+from loradoc.train.supervised_logits import keep_supervised_positions, supports_supervised_logits
 
 LoaderFactory = Callable[..., Any]
 
@@ -49,6 +51,8 @@ class LoradocTrainer(Trainer):
         self._eval_tokens = 0
         pad = getattr(self.processing_class, "pad_token_id", None)
         self._pad_id: int | None = int(pad) if pad is not None else None
+        # LM head only at trained positions (same loss, fewer logits); see supervised_logits
+        self.supervised_logits = supports_supervised_logits(self.model)
 
     # -- data ------------------------------------------------------------------------------
     def get_train_dataloader(self) -> Any:
@@ -70,6 +74,8 @@ class LoradocTrainer(Trainer):
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         self.meter.start()
         self.meter.add(*batch_token_counts(inputs, self._pad_id))
+        if self.supervised_logits:
+            keep_supervised_positions(inputs)
         return super().training_step(model, inputs, num_items_in_batch)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
