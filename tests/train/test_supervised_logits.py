@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_packed_equivalence import BINS, tiny_llama
 
 from loradoc.train.attention import VARLEN
 from loradoc.train.collator import PackedCollator
 from loradoc.train.supervised_logits import keep_supervised_positions, supports_supervised_logits
-from test_packed_equivalence import BINS, tiny_llama
 
 
 def _loss_and_grads(model: torch.nn.Module, batch: dict, n_items: int) -> tuple[float, list[torch.Tensor]]:
@@ -48,4 +48,6 @@ def test_wrong_alignment_would_be_caught() -> None:
     wrong["logits_to_keep"] = keep
     wrong["shift_labels"] = batch["labels"][keep]
     wrong_loss, _ = _loss_and_grads(model, wrong, n_items)
-    assert abs(wrong_loss - full_loss) > 1e-3  # random init: losses sit near ln(vocab), so 1e-3 is far above the 1e-6 match
+    assert (
+        abs(wrong_loss - full_loss) > 1e-3
+    )  # random init: losses sit near ln(vocab), so 1e-3 is far above the 1e-6 match
