@@ -130,7 +130,21 @@ def test_num_processes_on_a_cpu_machine_scales_the_batch(
         "2",
     )
     assert result.code == 0, result.err
-    assert "2 micro x 1 accumulation x 2 processes = 4 packed rows per optimizer step" in result.out
+    # on the CPU the packed rows go one per forward (preflight._one_row_per_forward_on_cpu)
+    assert "1 micro x 2 accumulation x 2 processes = 4 packed rows per optimizer step" in result.out
+    assert "changed: micro_batch_size: 2 -> 1" in result.err
+
+
+def test_one_packed_row_per_forward_only_on_the_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_cfg(tmp_path, micro_batch_size=4, gradient_accumulation_steps=2)
+    cpu = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
+    assert cpu.code == 0, cpu.err
+    assert "1 micro x 8 accumulation x 1 process = 8 packed rows per optimizer step" in cpu.out
+    assert "changed: gradient_accumulation_steps: 2 -> 8" in cpu.err
+    gpu = run_cli(capsys, "train", cfg, "--dry-run", "--from", A100)
+    assert gpu.code == 0, gpu.err
+    assert "4 micro x 2 accumulation x 1 process = 8 packed rows per optimizer step" in gpu.out
+    assert "micro_batch_size" not in gpu.err
 
 
 def test_overrides_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -300,6 +314,7 @@ def _fake_run_module(monkeypatch: pytest.MonkeyPatch, code: int) -> list[dict[st
 
     module = types.ModuleType("loradoc.train.run")
     module.run_training = run_training  # type: ignore[attr-defined]
+    module.is_main_process = lambda: True  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "loradoc.train.run", module)
     return calls
 
