@@ -13,6 +13,7 @@ loradoc.train.tinybase so that tests and `loradoc` can call it too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -38,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even when the folder is up to date")
     args = parser.parse_args(argv)
 
-    spec = TinyBaseSpec()
-    if args.steps is not None:
-        spec = with_steps(spec, args.steps)
-    if args.seed is not None:
-        spec = TinyBaseSpec(**{**spec.__dict__, "seed": args.seed})
     try:
+        spec = TinyBaseSpec()
+        if args.steps is not None:
+            spec = with_steps(spec, args.steps)
+        if args.seed is not None:
+            spec = dataclasses.replace(spec, seed=args.seed)
         build_tiny_base(args.out, args.corpus, spec, force=args.force)
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

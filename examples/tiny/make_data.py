@@ -3,20 +3,20 @@
     python examples/tiny/make_data.py            # rewrites both files, deterministically
 
 Three small tasks with a fixed answer format, so that a tiny base model that has only
-read prose (corpus/*.txt) visibly picks up the format in a couple of minutes of LoRA:
+read prose (corpus/*.txt) visibly picks up the format in a minute of LoRA:
 
   greet   "Say hello to Mira."                         -> "Hello, Mira! It is nice to meet you."
   list    "Make a shopping list with: eggs, honey."    -> "Shopping list:\n- eggs\n- honey"
-  topic   instruction + a passage of the corpus as `input` -> "This text is about bread."
+  topic   instruction + a passage of the corpus as `input` -> "This text is about baking bread."
 
 The topic passages are 1 to 10 sentences of one corpus file, so lengths run from
-~60 to ~400 tokens and packing has something to do. Names, list items and passage
+78 to 417 tokens and packing has something to do. Names, list items and passage
 sentences are split into train and eval pools, so every eval prompt is held out
 (eval passages come from the last fifth of each corpus file).
 
-A model of this size learns the formats and the topics quickly; copying a name it
-has never seen (greet) or the exact items (list) is harder for it, and the
-before/after samples show how far it got.
+A model of this size learns the three formats within one epoch; copying a name or
+an item out of the prompt is beyond it, and the topic is right only now and then
+(see README.md). The before/after samples show how far it got.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from loradoc.train.samples import (  # noqa: E402
     SampleResult,
     format_samples_markdown,
     format_samples_text,
+    prompts_from_rows,
     sample_before_after,
     write_samples_md,
 )
@@ -132,3 +133,31 @@ def test_format_samples_text_shows_the_end_of_the_prompt() -> None:
     first, *rest = out.splitlines()
     assert first.startswith("sample 1: ...") and first.endswith("Greet Ada. ### Response:")
     assert rest == ["  before:   x | y", "  after:    Hello, Ada!"]
+
+
+def test_prompts_from_rows_split_at_the_answer() -> None:
+    from loradoc.train.prompts import AlpacaFormat, CompletionFormat
+
+    rows = [
+        {"instruction": "Say hello to Zoe.", "input": "", "output": "Hello, Zoe!"},
+        {"instruction": "no output"},  # does not render: skipped
+        {"instruction": "Name the topic.", "input": "Bread needs yeast.", "output": "Bread."},
+        {"instruction": "Greet Ada.", "input": "", "output": "Hello, Ada!"},
+    ]
+    fmt = AlpacaFormat("instruct")
+    prompts, expected = prompts_from_rows(fmt, rows, limit=2)
+    assert prompts == [
+        fmt.prompt("Say hello to Zoe.", ""),
+        fmt.prompt("Name the topic.", "Bread needs yeast."),
+    ]
+    assert expected == ["Hello, Zoe!", "Bread."]
+    assert prompts[0].endswith("### Response:\n")
+    # completion data has no prompt to answer: nothing to sample
+    assert prompts_from_rows(CompletionFormat("text"), [{"text": "The river."}], limit=3) == ([], [])
+
+
+def test_a_prompt_that_starts_with_bos_gets_no_second_one(tiny: tuple[object, object]) -> None:
+    base, tokenizer = tiny
+    model = with_lora(base)
+    plain, with_bos = sample_before_after(model, tokenizer, ["The river", "<s>The river"], max_new_tokens=6)
+    assert (plain.before, plain.after) == (with_bos.before, with_bos.after)

@@ -116,7 +116,7 @@ def test_a_changed_corpus_rebuilds(tmp_path: Path) -> None:
     (corpus / "a.txt").write_text("The cat sat on the mat. " * 40)
     spec = tinybase.with_steps(tinybase.TinyBaseSpec(), 2)
     first = tinybase.build_tiny_base(tmp_path / "m", corpus, spec, log=lambda _: None)
-    assert not tinybase.build_tiny_base(tmp_path / "m", corpus, spec, log=lambda _: None).seconds
+    assert tinybase.build_tiny_base(tmp_path / "m", corpus, spec, log=lambda _: None).reused
     (corpus / "a.txt").write_text("The dog sat on the log. " * 40)
     second = tinybase.build_tiny_base(tmp_path / "m", corpus, spec, log=lambda _: None)
     assert not second.reused and second.build_hash != first.build_hash
@@ -141,8 +141,8 @@ def test_user_mistakes_are_one_line_errors(
         tinybase.build_tiny_base(tmp_path / "m", empty)
     with pytest.raises(UserError, match="corpus folder not found"):
         tinybase.build_tiny_base(tmp_path / "m", tmp_path / "nowhere")
-    with pytest.raises(UserError, match="--steps must be at least 1"):
-        tinybase.with_steps(tinybase.TinyBaseSpec(), 0)
+    assert build_base.main(["--out", str(tmp_path / "m"), "--steps", "0"]) == 2
+    assert capsys.readouterr().err == "error: --steps must be at least 1 (got 0)\n"
 
 
 # --- the data and the config ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,9 @@ def _generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> s
     import torch
 
     device = next(model.parameters()).device
-    enc = tokenizer(prompt, return_tensors="pt")
+    # a prompt rendered by a chat template may already start with <s>: do not add a second one
+    bos = getattr(tokenizer, "bos_token", None)
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=not (bos and prompt.startswith(bos)))
     input_ids = enc["input_ids"].to(device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     kwargs: dict[str, Any] = {
@@ -79,6 +81,33 @@ def _generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> s
         out = model.generate(**kwargs)
     new_tokens = out[0, input_ids.shape[1] :]
     return str(tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
+
+
+def prompts_from_rows(fmt: Any, rows: Iterable[Mapping[str, Any]], limit: int) -> tuple[list[str], list[str]]:
+    """Up to ``limit`` (prompt, expected answer) pairs from raw rows, in the run's prompt format.
+
+    ``fmt`` is the dataset's ``PromptFormat``. Each row is rendered as for training
+    with ``train_on_inputs=False``; the prompt is the text before the first
+    supervised span and the expected answer is that span. Rows that do not render,
+    and rows with nothing before the answer (``completion`` data), are skipped.
+    """
+    from loradoc.train.prompts import RowProblem
+
+    prompts: list[str] = []
+    expected: list[str] = []
+    for row in rows:
+        if len(prompts) >= limit:
+            break
+        try:
+            rendered = fmt.render(row, train_on_inputs=False)
+        except RowProblem:
+            continue
+        if not rendered.spans or rendered.spans[0][0] == 0:
+            continue
+        start, end = rendered.spans[0]
+        prompts.append(rendered.text[:start])
+        expected.append(rendered.text[start:end].strip())
+    return prompts, expected
 
 
 def sample_before_after(
