@@ -42,6 +42,7 @@ from throughput_workload import QUICK, BenchSpec, build_workload  # noqa: E402
 
 TARGET_VS_NAIVE = 2.5
 TARGET_VS_GROUPED = 1.2
+CLEAN_CPU = 0.9  # a run whose threads were on a core at least this share of the time counts as undisturbed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -203,6 +204,7 @@ def summarise(runs: list[dict[str, dict[str, Any]]], modes: list[str]) -> dict[s
         per_mode[mode]["input_tok_s_all"] = [x["input_tok_s"] for x in rs]
         per_mode[mode]["peak_rss_mb_all"] = [x["peak_rss_mb"] for x in rs]
     ratios: dict[str, Any] = {}
+    clean = [r for r in runs if all(r[m].get("cpu_utilisation", 0) >= CLEAN_CPU for m in modes)]
     if "packed" in modes:
         for base, target in (("naive", TARGET_VS_NAIVE), ("group_by_length", TARGET_VS_GROUPED)):
             if base not in modes:
@@ -218,8 +220,12 @@ def summarise(runs: list[dict[str, dict[str, Any]]], modes: list[str]) -> dict[s
                 "target": target,
                 "meets_target": statistics.median(each) >= target,
                 "rss_at_or_below": statistics.median(rss) <= 1.0,
+                # repeats in which no mode lost more than 10% of its thread time to other jobs
+                "supervised_tok_s_clean": [
+                    round(r["packed"]["supervised_tok_s"] / r[base]["supervised_tok_s"], 3) for r in clean
+                ],
             }
-    return {"per_mode": per_mode, "ratios": ratios}
+    return {"per_mode": per_mode, "ratios": ratios, "clean_repeats": len(clean)}
 
 
 def print_run(rep: int, mode: str, r: dict[str, Any]) -> None:
@@ -257,6 +263,11 @@ def print_table(summary: dict[str, Any], runs: list[dict[str, dict[str, Any]]], 
             f"target >= {r['target']}: {verdict}); input tok/s x{r['input_tok_s']:.2f}; "
             f"peak RSS x{r['peak_rss']:.2f} ({rss} the baseline)"
         )
+        if len(runs) > 1:
+            print(
+                f"    undisturbed repeats (every mode cpu >= {CLEAN_CPU}): {summary['clean_repeats']} of "
+                f"{len(runs)}; their ratios: {r['supervised_tok_s_clean'] or 'none'}"
+            )
 
 
 def print_equivalence(eq: dict[str, Any]) -> None:
@@ -301,15 +312,15 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in facts["versions"].items())
     )
     print(f"load average at start: {facts['load_average_start']} (the machine may be shared)")
-    busy = (
-        facts["load_average_start"][0] + spec.threads > (facts["usable_cores"] or facts["cores"] or 1) + 0.5
-    )
+    cores = facts["usable_cores"] or facts["cores"] or 1
+    busy = facts["load_average_start"][0] + spec.threads > cores + 0.5
     if busy and not args.quick:
         print(
-            f"WARNING: the machine is busy (load {facts['load_average_start'][0]} on {facts['usable_cores']} cores): "
-            f"{spec.threads} torch threads per process will wait on each other whenever another job holds a "
-            "core, which slows small steps (the packed rows) most; the figures below are not a measurement. "
-            "Rerun on an idle machine (or compare with --threads 1)."
+            f"WARNING: the machine is busy (load {facts['load_average_start'][0]} on {cores} cores): other jobs "
+            "take the cores in bursts, so wall-clock figures vary between repeats; the cpu column (share of the "
+            "mode's thread time spent on a core) shows which runs were disturbed. With more than one torch "
+            "thread per process the threads also wait on each other, which slows small steps (the packed rows) "
+            "most. Measure on an idle machine."
         )
 
     tmp = None
