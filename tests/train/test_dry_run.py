@@ -135,7 +135,9 @@ def test_num_processes_on_a_cpu_machine_scales_the_batch(
     assert "changed: micro_batch_size: 2 -> 1" in result.err
 
 
-def test_one_packed_row_per_forward_only_on_the_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_packed_row_per_forward_only_on_the_cpu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write_cfg(tmp_path, micro_batch_size=4, gradient_accumulation_steps=2)
     cpu = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
     assert cpu.code == 0, cpu.err

@@ -61,6 +61,7 @@ def torch_fix(ctx: Context, version: str | None = None) -> tuple[str | None, dic
     choice = ctx.best_torch(version)
     return (choice.command if choice else None), choice_details(choice)
 
+
 # What `loradoc train` does when the attention a config asks for cannot run here
 # (loradoc.train.attention.choose_attention): the doctor says the same, as a warning.
 FALLBACK = "; loradoc train falls back to loradoc_varlen (per-example attention, same results)"

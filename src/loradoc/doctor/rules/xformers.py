@@ -64,7 +64,8 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
             return [
                 warning(
                     "xformers-unavailable",
-                    "the training config asks for xformers attention but xformers is not installed" + FALLBACK,
+                    "the training config asks for xformers attention but xformers is not installed"
+                    + FALLBACK,
                     _fix(ctx, t) or ctx.attention_fix("sdpa"),
                 )
             ]
