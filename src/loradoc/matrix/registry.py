@@ -165,6 +165,10 @@ class Registry:
                 "--quiet",
                 "--report",
                 str(report),
+                # pip < 23.3 allows --platform/--python-version only with --target;
+                # with --dry-run nothing is written there
+                "--target",
+                str(Path(tmp) / "target"),
                 *self._target_args(target),
                 *self.index.pip_args(),
                 requirement,
