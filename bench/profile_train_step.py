@@ -27,6 +27,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,14 @@ def main() -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--steps", type=int, default=None, help="per mode, spread over the epoch (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the spec's, 2)")
+    p.add_argument(
+        "--packed-mbs", type=int, default=None, help="packed rows per step (default: the spec's, 1)"
+    )
     p.add_argument("--breakdown", action="store_true", help="add a torch.profiler split of one step per mode")
     args = p.parse_args()
     workdir = args.workdir.resolve()
-    build_workload(workdir, BenchSpec())
+    spec = BenchSpec()
+    build_workload(workdir, replace(spec, packed_mbs=args.packed_mbs or spec.packed_mbs))
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
     print(f"load average at start: {[round(x, 2) for x in os.getloadavg()]}")
     runners = [Runner(m, workdir) for m in args.modes.split(",")]
