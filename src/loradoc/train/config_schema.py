@@ -41,8 +41,9 @@ LEGACY_ATTENTION: dict[str, str] = {
     "flex_attention": "flex_attention",
     "eager_attention": "eager",
 }
-# Optimizer names transformers' Trainer builds from the name alone (OptimizerNames, transformers 5.24).
-OPTIMIZERS = (
+# Optimizer names transformers' Trainer builds from the name alone (OptimizerNames, transformers 5.24),
+# in three groups; the middle one is implemented by bitsandbytes (transformers' trainer_optimizer.py).
+_TORCH_OPTIMIZERS = (
     "adamw_torch",
     "adamw_torch_fused",
     "adamw_torch_4bit",
@@ -51,6 +52,8 @@ OPTIMIZERS = (
     "sgd",
     "adagrad",
     "rmsprop",
+)
+_BNB_OPTIMIZERS = (
     "adamw_bnb_8bit",
     "adamw_8bit",
     "paged_adamw_32bit",
@@ -66,32 +69,16 @@ OPTIMIZERS = (
     "rmsprop_bnb",
     "rmsprop_bnb_8bit",
     "rmsprop_bnb_32bit",
+)
+_OTHER_OPTIMIZERS = (
     "schedule_free_radam",
     "schedule_free_adamw",
     "schedule_free_sgd",
     "stable_adamw",
     "grokadamw",
 )
-# The optimizers above that are implemented by bitsandbytes (transformers' trainer_optimizer.py).
-BNB_OPTIMIZERS = frozenset(
-    {
-        "adamw_bnb_8bit",
-        "adamw_8bit",
-        "paged_adamw_32bit",
-        "paged_adamw_8bit",
-        "lion_8bit",
-        "lion_32bit",
-        "paged_lion_32bit",
-        "paged_lion_8bit",
-        "ademamix",
-        "ademamix_8bit",
-        "paged_ademamix_32bit",
-        "paged_ademamix_8bit",
-        "rmsprop_bnb",
-        "rmsprop_bnb_8bit",
-        "rmsprop_bnb_32bit",
-    }
-)
+OPTIMIZERS = _TORCH_OPTIMIZERS + _BNB_OPTIMIZERS + _OTHER_OPTIMIZERS
+BNB_OPTIMIZERS = frozenset(_BNB_OPTIMIZERS)
 # transformers' SchedulerType values (5.24).
 LR_SCHEDULERS = (
     "linear",
