@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from loradoc.matrix.registry_types import FOUND, NOT_FOUND, Index, Lookup, Release, Target, VersionList
+from loradoc.matrix.registry_types import FOUND, NOT_FOUND, Index, Release, Target, VersionList
 from loradoc.matrix.verify import (
     DEFAULT_PYTHONS,
     MISMATCH,
@@ -22,7 +22,8 @@ from loradoc.matrix.verify import (
     Listing,
     Question,
     Result,
-    not_answered,
+    found_lookup,
+    found_release,
     py_key,
     spec_includes,
     spec_text,
@@ -65,11 +66,11 @@ class RequiresCheck:
         return [self._ask()]
 
     def judge(self, answers: Answers) -> Result:
-        answer = answers.get(self._ask())
-        bad = not_answered(self.fact, self.source, answer)
-        if bad or not isinstance(answer, Lookup) or answer.release is None:
-            return bad or Result(self.fact, self.source, UNVERIFIED, "no answer")
-        req = answer.release.requirement_for(self.dependency, answer.target, self.extra)
+        found = found_release(self.fact, self.source, answers.get(self._ask()))
+        if isinstance(found, Result):
+            return found
+        answer, release = found
+        req = release.requirement_for(self.dependency, answer.target, self.extra)
         got = req.specifier if req is not None else None
         observed = f"{self.dependency} {spec_text(got)}" if req else f"no requirement on {self.dependency}"
         same = spec_includes(got, self.expected) if self.includes else specs_equal(self.expected, got)
@@ -99,11 +100,11 @@ class RequiresPythonCheck:
         return [self._ask()]
 
     def judge(self, answers: Answers) -> Result:
-        answer = answers.get(self._ask())
-        bad = not_answered(self.fact, self.source, answer)
-        if bad or not isinstance(answer, Lookup) or answer.release is None:
-            return bad or Result(self.fact, self.source, UNVERIFIED, "no answer")
-        got = answer.release.requires_python
+        found = found_release(self.fact, self.source, answers.get(self._ask()))
+        if isinstance(found, Result):
+            return found
+        answer, release = found
+        got = release.requires_python
         got_spec = SpecifierSet(got) if got else None
         status = OK if specs_equal(self.expected, got_spec) else MISMATCH
         return Result(self.fact, self.source, status, f"Requires-Python {spec_text(got)}", where_of(answer))
@@ -320,11 +321,11 @@ class WheelTagCheck:
         return [self._ask()]
 
     def judge(self, answers: Answers) -> Result:
-        answer = answers.get(self._ask())
-        bad = not_answered(self.fact, self.source, answer)
-        if bad or not isinstance(answer, Lookup) or answer.release is None:
-            return bad or Result(self.fact, self.source, UNVERIFIED, "no answer")
-        filename = answer.release.filename or ""
+        found = found_release(self.fact, self.source, answers.get(self._ask()))
+        if isinstance(found, Result):
+            return found
+        answer, release = found
+        filename = release.filename or ""
         tags = set()
         parts = filename.removesuffix(".whl").split("-")
         for part in parts[-3:]:
@@ -371,11 +372,11 @@ class DefaultVariantCheck:
         return [self._ask()]
 
     def judge(self, answers: Answers) -> Result:
-        answer = answers.get(self._ask())
-        bad = not_answered(self.fact, self.source, answer)
-        if bad or not isinstance(answer, Lookup) or answer.release is None:
-            return bad or Result(self.fact, self.source, UNVERIFIED, "no answer")
-        variant, evidence = torch_default_variant(answer.release, answer.target)
+        found = found_release(self.fact, self.source, answers.get(self._ask()))
+        if isinstance(found, Result):
+            return found
+        answer, release = found
+        variant, evidence = torch_default_variant(release, answer.target)
         status = OK if variant == self.expected else MISMATCH
         return Result(self.fact, self.source, status, f"{variant} ({evidence})", where_of(answer))
 
@@ -398,10 +399,9 @@ class ExistsCheck:
         return [self._ask()]
 
     def judge(self, answers: Answers) -> Result:
-        answer = answers.get(self._ask())
-        bad = not_answered(self.fact, self.source, answer)
-        if bad or not isinstance(answer, Lookup):
-            return bad or Result(self.fact, self.source, UNVERIFIED, "no answer")
+        answer = found_lookup(self.fact, self.source, answers.get(self._ask()))
+        if isinstance(answer, Result):
+            return answer
         return Result(self.fact, self.source, OK, "found", where_of(answer))
 
 

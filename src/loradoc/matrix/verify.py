@@ -39,6 +39,7 @@ from loradoc.matrix.registry import (
     Target,
     VersionList,
 )
+from loradoc.matrix.registry_types import Release
 
 OK = "ok"
 MISMATCH = "mismatch"
@@ -170,6 +171,27 @@ def not_answered(fact: str, source: str, answer: Answer | None) -> Result | None
     if answer.status == NOT_FOUND and isinstance(answer, VersionList):
         return Result(fact, source, MISMATCH, f"no {answer.name} release on {answer.index}", answer.index)
     return Result(fact, source, UNVERIFIED, f"{answer.status}: {answer.detail}", answer.index)
+
+
+def found_lookup(fact: str, source: str, answer: Answer | None) -> Lookup | Result:
+    """The found Lookup a single-question check judges, or the Result that ends the judging:
+    ``not_answered``'s verdict, or unverified when the answer is not a lookup."""
+    bad = not_answered(fact, source, answer)
+    if bad is not None:
+        return bad
+    if not isinstance(answer, Lookup):
+        return Result(fact, source, UNVERIFIED, "no answer")
+    return answer
+
+
+def found_release(fact: str, source: str, answer: Answer | None) -> tuple[Lookup, Release] | Result:
+    """``found_lookup``, also requiring the release metadata the check reads."""
+    got = found_lookup(fact, source, answer)
+    if isinstance(got, Result):
+        return got
+    if got.release is None:
+        return Result(fact, source, UNVERIFIED, "no answer")
+    return got, got.release
 
 
 # -- running ---------------------------------------------------------------------------
