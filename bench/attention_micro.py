@@ -40,7 +40,7 @@ def long_tailed_lengths(n: int, seed: int) -> np.ndarray:
 
 
 def packed_rows(rows: int, seq_len: int, seed: int) -> tuple[torch.Tensor, list[list[int]]]:
-    from loradoc.train.packing import epoch_packing
+    from loradoc.train.packing.bins import epoch_packing
 
     lengths = long_tailed_lengths(4000, seed)
     packing = epoch_packing(lengths, seq_len, seed=seed, epoch=0)
@@ -94,7 +94,7 @@ def attention_call(args: argparse.Namespace, impls: list[str]) -> None:
     from transformers.masking_utils import create_causal_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    from loradoc.train.attention import VARLEN
+    from loradoc.train.model.attention import VARLEN
 
     pos, bins = packed_rows(args.rows, args.seq_len, args.seed)
     lens = [x for b in bins for x in b]
@@ -187,9 +187,9 @@ def _grouped_order(lengths: np.ndarray, mbs: int, seed: int) -> list[list[int]]:
 
 
 def epoch_layouts(args: argparse.Namespace) -> None:
-    from loradoc.train.attention import VARLEN
-    from loradoc.train.collator import PackedCollator, PaddedCollator
-    from loradoc.train.sampler import BinBatchSampler
+    from loradoc.train.model.attention import VARLEN
+    from loradoc.train.packing.collator import PackedCollator, PaddedCollator
+    from loradoc.train.packing.sampler import BinBatchSampler
 
     examples = _examples(args.examples, args.seed)
     lengths = np.array([e["length"] for e in examples])
@@ -278,7 +278,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from loradoc.train.attention import VARLEN, register_attention
+    from loradoc.train.model.attention import VARLEN, register_attention
 
     register_attention()
     print(f"torch threads={args.threads}")

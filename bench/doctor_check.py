@@ -9,7 +9,7 @@ with bytecode caching on (see ``child_env``). Targets (issue 2): the doctor unde
     python bench/doctor_check.py [-n 7] [--collect-env-n 3] [--python PATH] [--strict]
 
 While ``loradoc doctor check`` is not yet available in the interpreter, the
-probe itself is timed instead (``python -c "from loradoc.doctor.probe import
+probe itself is timed instead (``python -c "from loradoc.doctor.probe.machine import
 probe; probe().to_json()"``) and the output says so.
 """
 
@@ -25,7 +25,7 @@ import time
 
 TARGET_SECONDS = 0.3
 TARGET_RATIO = 10.0
-PROBE_ONLY = "from loradoc.doctor.probe import probe; probe().to_json()"
+PROBE_ONLY = "from loradoc.doctor.probe.machine import probe; probe().to_json()"
 
 
 def doctor_command(python: str) -> tuple[list[str], str]:

@@ -32,9 +32,9 @@ SNAPSHOT = ROOT / "tests" / "doctor" / "install_snapshots" / "h100_driver580.jso
 
 def plan_times(runs: int) -> list[float]:
     from loradoc.compat.load import load_matrix
-    from loradoc.doctor.plan import plan
+    from loradoc.doctor.install.plan import plan
+    from loradoc.doctor.install.wants import from_options
     from loradoc.doctor.snapshot import Snapshot
-    from loradoc.doctor.wants import from_options
 
     matrix = load_matrix()
     snap = Snapshot.load(SNAPSHOT)

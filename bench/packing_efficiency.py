@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from loradoc.train.packing import epoch_packing
+from loradoc.train.packing.bins import epoch_packing
 
 
 def alpaca_like(n: int, seed: int) -> np.ndarray:

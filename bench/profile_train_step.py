@@ -58,7 +58,7 @@ def epoch_batches(mode: str, cfg: Any, spec: BenchSpec, tokenizer: Any, data: An
     from transformers import DataCollatorForSeq2Seq
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from loradoc.train.dataloader import build_dataloader
+    from loradoc.train.packing.dataloader import build_dataloader
 
     if mode in ("padded", "grouped"):
         rows = padded_dataset(data.train)
@@ -109,8 +109,8 @@ class Runner:
         import torch
         from transformers import set_seed
 
-        from loradoc.train.data import prepare_data
-        from loradoc.train.model import load_model, load_tokenizer
+        from loradoc.train.data.prepare import prepare_data
+        from loradoc.train.model.load import load_model, load_tokenizer
 
         self.mode = mode
         self.spec = BenchSpec(**json.loads((workdir / "spec.json").read_text())["spec"])

@@ -112,7 +112,7 @@ def quick_spec(**overrides: Any) -> BenchSpec:
 _ONSETS = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "br", "st", "tr"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "ea"]
 _CODAS = ["", "", "n", "r", "s", "t", "l", "m", "nd", "st"]
-# Tokens of the alpaca template (loradoc.train.prompts) with and without an input, measured.
+# Tokens of the alpaca template (loradoc.train.data.prompts) with and without an input, measured.
 _ALPACA_OVERHEAD = {False: 29, True: 42}  # template + BOS + EOS
 _TOKENS_PER_WORD = 1.16  # punctuation and rare words split
 
@@ -200,8 +200,8 @@ def build_model_dir(spec: BenchSpec, rows: list[dict[str, str]], out: Path) -> N
     from transformers import LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from loradoc.train.prompts import AlpacaFormat
-    from loradoc.train.tinybase import train_tokenizer
+    from loradoc.train.data.prompts import AlpacaFormat
+    from loradoc.train.model.tinybase import train_tokenizer
 
     fmt = AlpacaFormat()
     documents = [fmt.render(r, train_on_inputs=True).text for r in rows]
@@ -282,6 +282,6 @@ def build_workload(workdir: Path, spec: BenchSpec) -> Path:
 
 def load_bench_config(path: Path, **overrides: Any) -> Any:
     """The workload's config through loradoc's own loader (the real schema, defaults, checks)."""
-    from loradoc.train.config import load_config
+    from loradoc.config.load import load_config
 
     return load_config(path, overrides or None, echo=False)

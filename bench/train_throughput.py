@@ -160,9 +160,9 @@ def workload_facts(workdir: Path, spec: BenchSpec) -> dict[str, Any]:
     import numpy as np
     from throughput_workload import load_bench_config
 
-    from loradoc.train.data import prepare_data
-    from loradoc.train.model import load_tokenizer
-    from loradoc.train.packing import pack_lengths
+    from loradoc.train.data.prepare import prepare_data
+    from loradoc.train.model.load import load_tokenizer
+    from loradoc.train.packing.bins import pack_lengths
 
     cfg = load_bench_config(workdir / "config.yml")
     tok = load_tokenizer(cfg, say=lambda s: None)

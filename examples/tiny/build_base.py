@@ -7,7 +7,7 @@ A byte-level BPE tokenizer is trained on corpus/*.txt, a small LlamaForCausalLM 
 initialised from a fixed seed and pretrained briefly on the same text (plain torch
 loop, 2 CPU threads, deterministic). A folder that already holds a build of the
 same corpus, settings and builder code is reused. The logic lives in
-loradoc.train.tinybase so that tests and `loradoc` can call it too.
+loradoc.train.model.tinybase so that tests and `loradoc` can call it too.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ HERE = Path(__file__).resolve().parent
 
 try:
     from loradoc.errors import UserError
-    from loradoc.train.tinybase import TinyBaseSpec, build_tiny_base, with_steps
+    from loradoc.train.model.tinybase import TinyBaseSpec, build_tiny_base, with_steps
 except ImportError:  # a checkout that was not installed: use its src/ folder
     sys.path.insert(0, str(HERE.parents[1] / "src"))
     from loradoc.errors import UserError
-    from loradoc.train.tinybase import TinyBaseSpec, build_tiny_base, with_steps
+    from loradoc.train.model.tinybase import TinyBaseSpec, build_tiny_base, with_steps
 
 
 def main(argv: list[str] | None = None) -> int:

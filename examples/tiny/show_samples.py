@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=3, help="how many held-out prompts (default 3)")
     args = parser.parse_args(argv)
 
+    from loradoc.config.load import load_config
     from loradoc.errors import UserError
-    from loradoc.train.config import load_config
 
     try:
         cfg = load_config(args.config, echo=False)
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from loradoc.train.prompts import format_for
-    from loradoc.train.samples import prompts_from_rows, sample_before_after, write_samples_md
+    from loradoc.train.data.prompts import format_for
+    from loradoc.train.run.samples import prompts_from_rows, sample_before_after, write_samples_md
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)

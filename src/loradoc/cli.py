@@ -22,8 +22,8 @@ def cli() -> None:
 
 def _register() -> None:
     from loradoc.doctor.cli import doctor
-    from loradoc.matrix.cli import matrix
     from loradoc.train.cli import train
+    from loradoc.upkeep.cli import matrix
 
     cli.add_command(doctor)
     cli.add_command(train)

@@ -52,7 +52,7 @@ def test_check_exit_code_1_on_errors_and_json(capsys: pytest.CaptureFixture[str]
 
 
 def test_check_with_a_training_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("loradoc.train.config")
+    pytest.importorskip("loradoc.config.load")
     cfg = tmp_path / "cfg.yml"
     cfg.write_text(
         "base_model: tiny\nadapter: lora\nbf16: true\nflash_attention: true\nmicro_batch_size: 1\n"
@@ -148,12 +148,12 @@ def test_check_path_never_imports_heavy_packages() -> None:
     code = (
         "import sys\n"
         "from loradoc.cli import cli\n"
-        "from loradoc.doctor.probe import probe\n"
+        "from loradoc.doctor.probe.machine import probe\n"
         "from loradoc.doctor.diagnose import diagnose\n"
         "from loradoc.doctor.explain import explain\n"
         "from loradoc.doctor.report import render_text, render_json\n"
         "from loradoc.compat import load_matrix, best_torch\n"
-        "import loradoc.train.config\n"
+        "import loradoc.config.load\n"
         "s = probe(); m = load_matrix(); f = diagnose(s, m); render_text(f, s, m); render_json(f, s)\n"
         "explain(open(sys.argv[1]).read(), s, m)\n"
         "heavy = [n for n in ('torch', 'transformers', 'datasets', 'peft', 'accelerate', 'wandb', 'xformers') if n in sys.modules]\n"

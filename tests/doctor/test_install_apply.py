@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from install_helpers import freeze, isolated_pip_env, make_index, make_venv, make_wheel
 
-from loradoc.doctor.install import InstallFailed, apply
-from loradoc.doctor.install_env import index_unreachable, inspect_target, installed_set
-from loradoc.doctor.plan_types import InstallPlan, PipStep
+from loradoc.doctor.install.apply import InstallFailed, apply
+from loradoc.doctor.install.env import index_unreachable, inspect_target, installed_set
+from loradoc.doctor.install.steps import InstallPlan, PipStep
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +227,7 @@ echo "Build cuda_12.4.r12.4/compiler.34097967_0"
 def test_a_source_build_stops_on_the_wrong_nvcc_before_pip_runs(
     venv: Path, wheelhouse: Path, tmp_path: Path
 ) -> None:
-    from loradoc.doctor.plan_types import Need
+    from loradoc.doctor.install.steps import Need
 
     env = _env(wheelhouse)
     _reset(venv, env)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from install_helpers import make_venv
 
-from loradoc.doctor.install_env import index_unreachable
+from loradoc.doctor.install.env import index_unreachable
 
 
 def _torch_here() -> str:

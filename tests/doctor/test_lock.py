@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from install_helpers import isolated_pip_env, make_index, make_wheel, sha256
 
-from loradoc.doctor.lock import compile_lock, plan_lock, sources_give_hashes
-from loradoc.doctor.plan_types import InstallPlan, PipStep
+from loradoc.doctor.install.lock import compile_lock, plan_lock, sources_give_hashes
+from loradoc.doctor.install.steps import InstallPlan, PipStep
 from loradoc.errors import UserError
 
 

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 from loradoc.cli import cli
 from loradoc.compat.load import load_matrix
-from loradoc.doctor.plan import InstallPlan, plan
+from loradoc.doctor.install.plan import InstallPlan, plan
+from loradoc.doctor.install.wants import from_options
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.doctor.wants import from_options
 
 HERE = Path(__file__).parent / "install_snapshots"
 UPDATE = os.environ.get("LORADOC_UPDATE_GOLDEN") == "1"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from loradoc.compat.load import load_matrix
-from loradoc.doctor.plan import InstallPlan, plan
+from loradoc.doctor.install.plan import InstallPlan, plan
+from loradoc.doctor.install.wants import Wants, add_config_needs, from_options
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.doctor.wants import Wants, add_config_needs, from_options
 from loradoc.errors import UserError
 
 
@@ -170,7 +170,7 @@ def test_flash_attn_source_build_only_with_a_matching_nvcc() -> None:
 
 
 def test_config_file_through_the_real_loader(tmp_path: Any) -> None:
-    pytest.importorskip("loradoc.train.config")
+    pytest.importorskip("loradoc.config.load")
     cfg = tmp_path / "cfg.yml"
     cfg.write_text(
         "base_model: NousResearch/Meta-Llama-3-8B\nadapter: qlora\nload_in_4bit: true\n"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from loradoc.doctor.probe_elf import read_elf
-from loradoc.doctor.probe_packages import parse_metadata, probe_packages, torch_requirements
+from loradoc.doctor.probe.elf import read_elf
+from loradoc.doctor.probe.packages import parse_metadata, probe_packages, torch_requirements
 
 
 def dist(

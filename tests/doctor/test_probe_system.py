@@ -7,7 +7,7 @@ from pathlib import Path
 
 from probe_fakes import env_with, fake_nvcc, fake_root, fake_tool
 
-from loradoc.doctor.probe_system import (
+from loradoc.doctor.probe.system import (
     accelerate_config_path,
     netrc_has_password,
     parse_nvcc_version,

@@ -15,10 +15,10 @@ import pytest
 from doctor_helpers import SNAPSHOTS, by_code, codes, one, run, snap
 
 from loradoc.compat import load_matrix
+from loradoc.config.load import config_from_dict
+from loradoc.config.vocab import LEGACY_ATTENTION
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.train.config import config_from_dict
-from loradoc.train.config_schema import LEGACY_ATTENTION
 
 LEGACY_SUGGESTION = re.compile(rf"\b(?:{'|'.join(LEGACY_ATTENTION)}): (?:true|false)\b")
 CUDA_TORCH_NO_XFORMERS: dict[str, Any] = {

@@ -15,9 +15,9 @@ from matrixdata import REPO, small_matrix_data
 from loradoc.cli import cli
 from loradoc.compat.load import load_matrix, parse_matrix
 from loradoc.errors import MatrixError, UserError
-from loradoc.matrix.ci import strategy
-from loradoc.matrix.lock import check_locks, lock_inputs, read_marks, write_lock
-from loradoc.matrix.rows import load_rows, parse_rows
+from loradoc.upkeep.ci import strategy
+from loradoc.upkeep.lock import check_locks, lock_inputs, read_marks, write_lock
+from loradoc.upkeep.rows import load_rows, parse_rows
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 RUNNERS = {"cpu": ["ubuntu-latest"], "gpu": ["self-hosted", "gpu"], "cuda_label": "cuda-{major}"}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from loradoc.matrix.checks import RequiresCheck
-from loradoc.matrix.registry import UNREACHABLE, Index, Registry
-from loradoc.matrix.verify import run_checks
+from loradoc.upkeep.checks import RequiresCheck
+from loradoc.upkeep.registry import UNREACHABLE, Index, Registry
+from loradoc.upkeep.verify import run_checks
 
 
 @pytest.mark.network

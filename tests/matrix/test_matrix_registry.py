@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from fakeindex import make_index, make_wheel
 
-from loradoc.matrix import pip_run
-from loradoc.matrix import registry as reg
-from loradoc.matrix.checks import torch_default_variant
-from loradoc.matrix.facts import known_newest, range_ends
-from loradoc.matrix.registry import FOUND, NOT_FOUND, Index, Registry, Release, Target
-from loradoc.matrix.verify import spec_includes, spec_text, specs_equal
+from loradoc.upkeep import pip_run
+from loradoc.upkeep import registry as reg
+from loradoc.upkeep.checklist import known_newest, range_ends
+from loradoc.upkeep.checks import torch_default_variant
+from loradoc.upkeep.registry import FOUND, NOT_FOUND, Index, Registry, Release, Target
+from loradoc.upkeep.verify import spec_includes, spec_text, specs_equal
 
 
 def test_target_widens_manylinux_but_not_when_exact() -> None:

@@ -12,9 +12,9 @@ from matrixdata import UNREACHABLE_TORCH_INDEX, matrix_text_with_xformers
 
 from loradoc.cli import cli
 from loradoc.errors import UserError
-from loradoc.matrix.facts import Indexes
-from loradoc.matrix.registry import Index
-from loradoc.matrix.session import Session, new_releases, verify_matrix
+from loradoc.upkeep.checklist import Indexes
+from loradoc.upkeep.registry import Index
+from loradoc.upkeep.verify_run import Session, new_releases, verify_matrix
 
 
 def _session(fake_pypi: str, cache: Path) -> Session:

@@ -12,7 +12,7 @@ Fixtures:
   ``sharegpt.jsonl`` (from/value, human/gpt).
 - ``tiny_config_doc``: that config as a dict, for tests that write their own YAML.
 - ``make_train_config``: writes a YAML for the tiny model + data into a folder and loads it
-  with ``loradoc.train.config.load_config`` (any key can be overridden).
+  with ``loradoc.config.load.load_config`` (any key can be overridden).
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def make_train_config(tiny_model_dir: Path, tiny_data_dir: Path, tmp_path: Path)
     """``make_train_config(**overrides)`` -> a loaded TrainConfig for the tiny model in ``tmp_path``."""
 
     def make(**overrides: Any) -> Any:
-        from loradoc.train.config import load_config
+        from loradoc.config.load import load_config
 
         doc = tiny_config_dict(tiny_model_dir, tiny_data_dir, tmp_path)
         doc.update(overrides)

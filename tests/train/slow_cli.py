@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from loradoc.train import trainer as _trainer
+from loradoc.train.run import trainer as _trainer
 
 _step = _trainer.LoradocTrainer.training_step
 

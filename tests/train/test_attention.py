@@ -8,15 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from loradoc.errors import UserError
-from loradoc.train.attention import (
+from loradoc.train.model.attention import (
     VARLEN,
     AttentionChoice,
     choose_attention,
-    detect_attention_backends,
     packed_mask_supported,
     register_attention,
 )
-from loradoc.train.varlen import segment_layout, varlen_attention_forward, varlen_mask
+from loradoc.train.model.varlen import segment_layout, varlen_attention_forward, varlen_mask
 
 CPU = {VARLEN, "sdpa", "eager"}
 GPU_FA = CPU | {"flash_attention_2"}
@@ -77,10 +76,15 @@ def test_choose_attention_without_packing() -> None:
 
 
 def test_environment_detection() -> None:
-    found = detect_attention_backends("cpu")
-    assert {VARLEN, "sdpa", "eager"} <= found
-    assert "flash_attention_2" not in found
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+    from loradoc.doctor.probe.machine import probe
+
+    facts = machine_facts(probe(), load_matrix())
+    assert {VARLEN, "sdpa", "eager", "flex_attention"} <= facts.attention
+    assert facts.attention_missing["flash_attention_2"] in ("needs a CUDA GPU", "flash-attn is not installed")
     assert packed_mask_supported() is True  # the installed transformers has it
+    assert facts.packed_masks is True  # and the matrix agrees for its version
 
 
 # ---------------------------------------------------------------- kernel
@@ -248,7 +252,7 @@ def test_padded_batches_and_generation_fall_back_to_sdpa_exactly() -> None:
 
 
 def test_varlen_with_gradient_checkpointing_gives_the_same_gradients() -> None:
-    from loradoc.train.collator import PackedCollator
+    from loradoc.train.packing.collator import PackedCollator
 
     rng = np.random.default_rng(0)
     bins = [
@@ -275,7 +279,7 @@ def test_varlen_with_gradient_checkpointing_gives_the_same_gradients() -> None:
 def test_sliding_window_model_packed_equals_unpacked() -> None:
     from transformers import MistralConfig, MistralForCausalLM
 
-    from loradoc.train.collator import PackedCollator
+    from loradoc.train.packing.collator import PackedCollator
 
     register_attention()
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from loradoc.errors import UserError
-from loradoc.train.checkpoint import (
+from loradoc.train.run.checkpoint import (
     MARKER,
     checkpoint_problem,
     last_checkpoint,
@@ -100,8 +100,8 @@ def test_no_complete_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_crash_while_saving_is_never_resumed_from(
     tiny_config_doc: dict[str, Any], tmp_path: Path, one_torch_thread: None
 ) -> None:
-    from loradoc.train.config import load_config
-    from loradoc.train.run import run_training
+    from loradoc.config.load import load_config
+    from loradoc.train.run.start import run_training
 
     doc = {**tiny_config_doc, "max_steps": 6, "save_steps": 2}
     cfg_path = tmp_path / "lora.yml"

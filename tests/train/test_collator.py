@@ -10,7 +10,7 @@ import torch
 from transformers.masking_utils import find_packed_sequence_indices
 from transformers.modeling_flash_attention_utils import prepare_fa_kwargs_from_position_ids
 
-from loradoc.train.collator import (
+from loradoc.train.packing.collator import (
     Batch,
     PackedCollator,
     PaddedCollator,

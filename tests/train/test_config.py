@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from loradoc.config.load import TrainConfig, config_from_dict, load_config, parse_overrides
+from loradoc.config.unsupported import SECRET_HINT
 from loradoc.errors import ConfigError, UserError
-from loradoc.train.config import TrainConfig, config_from_dict, load_config, parse_overrides
-from loradoc.train.config_unsupported import SECRET_HINT
 
 
 def base(**extra: Any) -> dict[str, Any]:

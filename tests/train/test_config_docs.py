@@ -8,9 +8,9 @@ import re
 
 from config_cli_helpers import REPO
 
+from loradoc.config.schema import DatasetSpec, TrainConfig
+from loradoc.config.unsupported import AXOLOTL_KEYS, CUSTOM_KEYS, DATASET_KEYS
 from loradoc.train import preflight
-from loradoc.train.config_schema import DatasetSpec, TrainConfig
-from loradoc.train.config_unsupported import AXOLOTL_KEYS, CUSTOM_KEYS, DATASET_KEYS
 
 DOC = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
 DOCUMENTED = set(re.findall(r"`([a-z0-9_]+)`", DOC))
@@ -50,7 +50,7 @@ def test_every_preflight_code_is_in_the_table_and_in_findings_md() -> None:
 
 
 def test_every_refused_value_is_documented() -> None:
-    from loradoc.train.config_unsupported import UNSUPPORTED_VALUES
+    from loradoc.config.unsupported import UNSUPPORTED_VALUES
 
     for key, values in UNSUPPORTED_VALUES.items():
         for value in values:

@@ -16,22 +16,30 @@ from config_cli_helpers import A100, CPU
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loradoc.config import vocab as V
+from loradoc.config.document import parse_config_text
+from loradoc.config.load import TrainConfig, config_from_dict, parse_overrides
+from loradoc.config.unsupported import AXOLOTL_KEYS
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
-from loradoc.train import config_schema as S
-from loradoc.train.config import TrainConfig, config_from_dict, parse_overrides
-from loradoc.train.config_unsupported import AXOLOTL_KEYS
-from loradoc.train.config_yaml import parse_config_text
 from loradoc.train.preflight import plan_lines, resolve
+
+
+def facts_of(snapshot: Any) -> Any:
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+
+    return machine_facts(snapshot, load_matrix())
+
 
 SNAPSHOTS = {"cpu": Snapshot.load(CPU), "a100": Snapshot.load(A100)}
 WORDS = sorted(
     {
-        *S.ADAPTERS,
-        *S.DATASET_TYPES,
-        *S.OPTIMIZERS[:6],
-        *S.LR_SCHEDULERS[:4],
-        *S.ATTN_IMPLEMENTATIONS,
+        *V.ADAPTERS,
+        *V.DATASET_TYPES,
+        *V.OPTIMIZERS[:6],
+        *V.LR_SCHEDULERS[:4],
+        *V.ATTN_IMPLEMENTATIONS,
         "auto",
         "offload",
         "drop",
@@ -78,7 +86,7 @@ values = st.recursive(
 dataset = st.fixed_dictionaries(
     {
         "path": st.sampled_from(["org/data", "data.jsonl", ""]) | scalars,
-        "type": st.sampled_from(S.DATASET_TYPES) | scalars,
+        "type": st.sampled_from(V.DATASET_TYPES) | scalars,
     },
     optional={
         k: values
@@ -100,7 +108,7 @@ documents = st.builds(
             "base_model": st.sampled_from(["org/model", "./missing"]),
             "datasets": st.lists(dataset, min_size=1, max_size=2),
         },
-        optional={"adapter": st.sampled_from([*S.ADAPTERS, None, "lroa"])},
+        optional={"adapter": st.sampled_from([*V.ADAPTERS, None, "lroa"])},
     ),
     st.dictionaries(st.sampled_from(KEYS), values, max_size=6),
 )
@@ -130,13 +138,13 @@ def _typed(tp: Any) -> st.SearchStrategy[Any]:
 
 
 _CHOICES = {
-    "adapter": S.ADAPTERS,
-    "optimizer": S.OPTIMIZERS,
-    "lr_scheduler": S.LR_SCHEDULERS,
-    "attn_implementation": S.ATTN_IMPLEMENTATIONS,
-    "excess_length_strategy": S.EXCESS_LENGTH_STRATEGIES,
-    "chat_template": S.CHAT_TEMPLATE_NAMES[:6],
-    "wandb_mode": S.WANDB_MODES,
+    "adapter": V.ADAPTERS,
+    "optimizer": V.OPTIMIZERS,
+    "lr_scheduler": V.LR_SCHEDULERS,
+    "attn_implementation": V.ATTN_IMPLEMENTATIONS,
+    "excess_length_strategy": V.EXCESS_LENGTH_STRATEGIES,
+    "chat_template": V.CHAT_TEMPLATE_NAMES[:6],
+    "wandb_mode": V.WANDB_MODES,
 }
 _HINTS = typing.get_type_hints(TrainConfig)
 typed_documents = st.builds(
@@ -147,7 +155,7 @@ typed_documents = st.builds(
             "adapter": st.just("lora"),
             "datasets": st.lists(
                 st.fixed_dictionaries(
-                    {"path": st.just("org/data"), "type": st.sampled_from(S.DATASET_TYPES)}
+                    {"path": st.just("org/data"), "type": st.sampled_from(V.DATASET_TYPES)}
                 ),
                 min_size=1,
                 max_size=2,
@@ -186,7 +194,7 @@ def _check_accepted(cfg: TrainConfig) -> None:
     for snap in SNAPSHOTS.values():
         copy = config_from_dict(doc, echo=False)
         try:
-            resolve(copy, snap)
+            resolve(copy, facts_of(snap))
         except UserError:
             continue
         assert plan_lines(copy, snap)
@@ -264,7 +272,7 @@ def test_any_override_words(words: list[str]) -> None:
     "raw", [b"\xff\xfe\x00\x01", b"base_model: a\r\nadapter: lora\r\n", "\ufeffbase_model: x\n".encode()]
 )
 def test_odd_bytes_in_a_file(tmp_path: Path, raw: bytes) -> None:
-    from loradoc.train.config import load_config
+    from loradoc.config.load import load_config
 
     path = tmp_path / "odd.yml"
     path.write_bytes(raw)

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from test_config_fuzz import WORDS, dataset, documents, values
 
 from loradoc.cli import main
+from loradoc.config.load import config_from_dict, parse_overrides
 from loradoc.errors import UserError
-from loradoc.train.config import config_from_dict, parse_overrides
 
 FUZZ_CLI = settings(
     max_examples=int(os.environ.get("LORADOC_FUZZ_EXAMPLES", "120")),

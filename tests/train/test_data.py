@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
-from loradoc.train.data import IGNORE, prepare_data, split_indices
+from loradoc.train.data.prepare import IGNORE, prepare_data, split_indices
 
 
 def _trained(tok: Any, row: dict[str, Any]) -> str:

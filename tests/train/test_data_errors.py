@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
-from loradoc.train.data import prepare_data
+from loradoc.train.data.prepare import prepare_data
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_not_utf8(tmp_path: Path, run: Callable[..., Any], tiny_tokenizer: Any) 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
 def test_check_utf8_positions_across_chunks(tmp_path: Path, chunk: int) -> None:
-    from loradoc.train.data_load import check_utf8
+    from loradoc.train.data.read import check_utf8
 
     path = tmp_path / "x.txt"
     path.write_bytes("ab\nc\u00e9d\n\u20acxy".encode() + b"\xff\n")

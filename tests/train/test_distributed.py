@@ -23,6 +23,14 @@ from typing import Any
 import pytest
 import yaml
 
+
+def facts_of(snapshot: Any) -> Any:
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+
+    return machine_facts(snapshot, load_matrix())
+
+
 pytestmark = pytest.mark.slow
 
 TOL = 1e-5
@@ -38,8 +46,8 @@ def test_two_processes_match_one_with_the_same_global_batch(
     import torch
     from safetensors.torch import load_file
 
-    from loradoc.train.config import load_config
-    from loradoc.train.run import run_training
+    from loradoc.config.load import load_config
+    from loradoc.train.run.start import run_training
 
     # 5 eval examples (~70 tokens each) pack into 2 bins of 256: enough for 1 process x eval
     # batch 2, too few for 2 x 2, so the two-process run turns eval packing off (from the real
@@ -61,7 +69,7 @@ def test_two_processes_match_one_with_the_same_global_batch(
     from loradoc.doctor.snapshot import Snapshot
     from loradoc.train.preflight import resolve
 
-    resolve(one, Snapshot.load(Path(__file__).parent / "snapshots" / "cpu.json"))
+    resolve(one, facts_of(Snapshot.load(Path(__file__).parent / "snapshots" / "cpu.json")))
     assert run_training(one) == 0
 
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}

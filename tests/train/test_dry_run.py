@@ -13,10 +13,17 @@ import pytest
 import yaml
 from config_cli_helpers import A100, CPU, REPO, run_cli
 
+from loradoc.config.load import config_from_dict
 from loradoc.doctor.findings import Severity
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.train.config import config_from_dict
 from loradoc.train.preflight import path_checks, resolve, run_preflight
+
+
+def facts_of(snapshot: Any) -> Any:
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+
+    return machine_facts(snapshot, load_matrix())
 
 
 def write_cfg(tmp_path: Path, **extra: Any) -> Path:
@@ -224,7 +231,7 @@ def test_missing_local_paths_are_errors_on_this_machine(tmp_path: Path) -> None:
 def test_probe_of_this_machine_refuses_a_missing_dataset(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("loradoc.doctor.probe", reason="the doctor's probe is not in this tree yet")
+    pytest.importorskip("loradoc.doctor.probe.machine", reason="the doctor's probe is not in this tree yet")
     cfg = write_cfg(tmp_path, datasets=[{"path": "missing.jsonl", "type": "alpaca"}])
     result = run_cli(capsys, "train", cfg, "--dry-run")
     assert result.code == 1
@@ -242,7 +249,7 @@ def test_resolve_on_a_gpu_machine_with_a_cpu_build_of_torch() -> None:
     cfg = config_from_dict(
         {"base_model": "a/b", "adapter": "lora", "datasets": [{"path": "a/d", "type": "alpaca"}]}, echo=False
     )
-    resolve(cfg, snap)
+    resolve(cfg, facts_of(snap))
     assert cfg.mixed_precision() == "no" and cfg.attn_implementation == "sdpa"
 
 
@@ -298,26 +305,26 @@ def test_packing_masks_threshold_comes_from_the_matrix(tmp_path: Path) -> None:
         echo=False,
     )
     snap.packages["transformers"].version = floor
-    resolve(cfg, snap)
+    resolve(cfg, facts_of(snap))
     assert cfg.attn_implementation == "sdpa"
     below = floor.rsplit(".", 2)[0] + "." + str(int(floor.split(".")[1]) - 1) + ".0"
     snap.packages["transformers"].version = below
     with pytest.raises(UserError, match="cannot keep packed examples apart"):
-        resolve(cfg, snap)
+        resolve(cfg, facts_of(snap))
 
 
 # -- training hand-off -------------------------------------------------------------------------
 def _fake_run_module(monkeypatch: pytest.MonkeyPatch, code: int) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
-    def run_training(cfg: Any, *, snapshot: Any, findings: Any, **_: Any) -> int:
-        calls.append({"cfg": cfg, "snapshot": snapshot, "findings": findings})
+    def run_training(cfg: Any, *, snapshot: Any, **_: Any) -> int:
+        calls.append({"cfg": cfg, "snapshot": snapshot})
         return code
 
-    module = types.ModuleType("loradoc.train.run")
+    module = types.ModuleType("loradoc.train.run.start")
     module.run_training = run_training  # type: ignore[attr-defined]
     module.is_main_process = lambda: True  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "loradoc.train.run", module)
+    monkeypatch.setitem(sys.modules, "loradoc.train.run.start", module)
     return calls
 
 
@@ -329,8 +336,8 @@ def test_without_dry_run_the_resolved_config_goes_to_training(
     assert result.code == 3
     (call,) = calls
     assert call["cfg"].max_steps == 7 and call["cfg"].bf16 is False
-    assert call["snapshot"].cpu_count == 2
-    assert all(f.severity is not Severity.ERROR for f in call["findings"])
+    # a saved snapshot describes the machine planned for, not this one: the run probes its own
+    assert call["snapshot"] is None
 
 
 def test_preflight_errors_stop_before_training(

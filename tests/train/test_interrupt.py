@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from loradoc.train.checkpoint import MARKER, checkpoint_problem
+from loradoc.train.run.checkpoint import MARKER, checkpoint_problem
+
+
+def facts_of(snapshot: Any) -> Any:
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+
+    return machine_facts(snapshot, load_matrix())
+
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +71,8 @@ def test_sigint_saves_a_checkpoint_and_the_resumed_run_matches_an_unbroken_one(
     sig = signal.SIGINT
     from safetensors.torch import load_file
 
-    from loradoc.train.config import load_config
-    from loradoc.train.run import run_training
+    from loradoc.config.load import load_config
+    from loradoc.train.run.start import run_training
 
     doc = {**tiny_config_doc, **RUN}
     cfg_path = tmp_path / "lora.yml"
@@ -119,7 +127,7 @@ def test_sigint_saves_a_checkpoint_and_the_resumed_run_matches_an_unbroken_one(
     from loradoc.doctor.snapshot import Snapshot
     from loradoc.train.preflight import resolve
 
-    resolve(whole, Snapshot.load(Path(__file__).parent / "snapshots" / "cpu.json"))
+    resolve(whole, facts_of(Snapshot.load(Path(__file__).parent / "snapshots" / "cpu.json")))
     assert run_training(whole) == 0
     a = load_file(str(out / "adapter_model.safetensors"))
     b = load_file(str(tmp_path / "whole" / "adapter_model.safetensors"))
@@ -150,8 +158,8 @@ def test_sigterm_in_process_stops_after_the_step_and_restores_the_handlers(
 ) -> None:
     import threading
 
-    from loradoc.train import trainer as trainer_module
-    from loradoc.train.run import run_training
+    from loradoc.train.run import trainer as trainer_module
+    from loradoc.train.run.start import run_training
 
     step = trainer_module.LoradocTrainer.training_step
 

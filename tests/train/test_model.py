@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
-from loradoc.train.model import (
+from loradoc.train.model.load import (
     apply_special_tokens,
     linear_module_names,
     load_model,
     load_tokenizer,
-    resolve_precision,
 )
+from loradoc.train.preflight import resolve_precision
 
 LLAMA_LINEAR = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
 
@@ -75,31 +75,47 @@ def test_load_tokenizer_errors_name_the_key(tmp_path: Path) -> None:
         load_tokenizer(model_cfg(tmp_path / "nowhere"), say=print)
 
 
+def _facts(cc: str | None, *, gpu: bool = True) -> Any:
+    """The facts of a one-GPU machine with compute capability ``cc`` (``gpu=False``: a CPU laptop)."""
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+    from loradoc.doctor.snapshot import Snapshot
+
+    gpus = [{"index": 0, "name": "Some GPU", "vendor": "nvidia", "compute_capability": cc}] if gpu else []
+    return machine_facts(Snapshot.from_dict({"os": "Linux", "gpus": gpus}), load_matrix())
+
+
 @pytest.mark.parametrize(
-    ("capability", "expected", "bf16", "fp16"),
+    ("cc", "expected", "bf16", "fp16"),
     [
         (None, "fp32", False, False),
-        ((7, 5), "fp16", False, True),
-        ((8, 0), "bf16", True, False),
-        ((9, 0), "bf16", True, False),
+        ("7.5", "fp16", False, True),
+        ("8.0", "bf16", True, False),
+        ("9.0", "bf16", True, False),
     ],
 )
-def test_bf16_auto(tmp_path: Path, capability: Any, expected: str, bf16: bool, fp16: bool) -> None:
-    cfg = model_cfg(tmp_path)
+def test_bf16_auto(make_train_config: Any, cc: str | None, expected: str, bf16: bool, fp16: bool) -> None:
+    cfg = make_train_config(bf16="auto")
     said: list[str] = []
-    assert resolve_precision(cfg, capability=capability, say=said.append) == expected
+    assert resolve_precision(cfg, _facts(cc, gpu=cc is not None), say=said.append) == expected
     assert (cfg.bf16, cfg.fp16) == (bf16, fp16)
-    assert cfg.changes[0][0] == "bf16" and said[-1].startswith(f"precision: {expected}")
+    assert any(c.key == "bf16" and c.new is bf16 for c in cfg.auto_changes)
+    assert said[-1].startswith(f"precision: {expected}")
 
 
-def test_precision_refusals(tmp_path: Path) -> None:
+def test_bf16_auto_on_a_gpu_of_unknown_capability(make_train_config: Any) -> None:
+    cfg = make_train_config(bf16="auto")
+    assert resolve_precision(cfg, _facts(None), say=print) == "fp16"  # runs on every CUDA GPU
+
+
+def test_precision_refusals(make_train_config: Any) -> None:
     with pytest.raises(UserError, match="fp16: true needs a CUDA GPU"):
-        resolve_precision(model_cfg(tmp_path, bf16=False, fp16=True), capability=None, say=print)
+        resolve_precision(make_train_config(bf16=False, fp16=True), _facts(None, gpu=False), say=print)
     with pytest.raises(UserError, match="compute capability 8.0"):
-        resolve_precision(model_cfg(tmp_path, bf16=True), capability=(7, 0), say=print)
+        resolve_precision(make_train_config(bf16=True), _facts("7.0"), say=print)
     # tf32: auto is resolved and recorded
-    cfg = model_cfg(tmp_path, tf32="auto")
-    resolve_precision(cfg, capability=(8, 6), say=print)
+    cfg = make_train_config(tf32="auto")
+    resolve_precision(cfg, _facts("8.6"), say=print)
     assert cfg.tf32 is True
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import torch
 
-from loradoc.train.attention import VARLEN, register_attention
-from loradoc.train.collator import PackedCollator
-from loradoc.train.dataloader import build_dataloader
+from loradoc.train.model.attention import VARLEN, register_attention
+from loradoc.train.packing.collator import PackedCollator
+from loradoc.train.packing.dataloader import build_dataloader
 
 IMPLS = ["sdpa", "eager", VARLEN]
 VOCAB = 128

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loradoc.train.packing import (
+from loradoc.train.packing.bins import (
     batches_per_rank,
     check_lengths,
     epoch_packing,
@@ -17,7 +17,7 @@ from loradoc.train.packing import (
     eval_packing_decision,
     pack_lengths,
 )
-from loradoc.train.sampler import BinBatchSampler
+from loradoc.train.packing.sampler import BinBatchSampler
 
 
 def reference_bfd_free_space(lengths: list[int], capacity: int) -> list[int]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
-from loradoc.train.data import IGNORE, encode_rendered
-from loradoc.train.prompts import (
+from loradoc.train.data.prepare import IGNORE, encode_rendered
+from loradoc.train.data.prompts import (
     BUILTIN_CHAT_TEMPLATES,
     AlpacaFormat,
     ChatFormat,
@@ -206,7 +206,7 @@ def test_chat_template_jinja_from_a_file_and_per_dataset(
 ) -> None:
     import json
 
-    from loradoc.train.data import prepare_data
+    from loradoc.train.data.prepare import prepare_data
 
     template = tmp_path / "tpl.jinja"
     template.write_text(

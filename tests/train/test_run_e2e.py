@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_packed_run_writes_every_output(
     make_train_config: Callable[..., Any], tmp_path: Path, capsys: Any
 ) -> None:
-    from loradoc.train.run import run_training
+    from loradoc.train.run.start import run_training
 
     cfg = make_train_config(val_set_size=8, evals_per_epoch=2)
     assert run_training(cfg) == 0
@@ -77,7 +77,7 @@ def test_packed_run_writes_every_output(
 def test_eval_packing_turns_itself_off_for_a_tiny_eval_split(
     make_train_config: Callable[..., Any], capsys: Any
 ) -> None:
-    from loradoc.train.run import run_training
+    from loradoc.train.run.start import run_training
 
     # also exercises gradient checkpointing (non-reentrant) with the packed attention
     cfg = make_train_config(
@@ -100,7 +100,7 @@ def test_resume_from_a_checkpoint_ends_where_an_unbroken_run_ends(
     import torch
     from safetensors.torch import load_file
 
-    from loradoc.train.run import run_training
+    from loradoc.train.run.start import run_training
 
     whole = make_train_config(max_steps=4, save_steps=2, output_dir=str(tmp_path / "whole"))
     assert run_training(whole) == 0

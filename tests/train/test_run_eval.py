@@ -22,11 +22,11 @@ def test_packed_and_unpacked_eval_give_the_same_loss(
 ) -> None:
     import torch
 
-    from loradoc.train.data import prepare_data
-    from loradoc.train.dataloader import build_dataloader
-    from loradoc.train.model import load_model
-    from loradoc.train.train_args import training_arguments
-    from loradoc.train.trainer import LoradocTrainer
+    from loradoc.train.data.prepare import prepare_data
+    from loradoc.train.model.load import load_model
+    from loradoc.train.packing.dataloader import build_dataloader
+    from loradoc.train.run.train_args import training_arguments
+    from loradoc.train.run.trainer import LoradocTrainer
 
     data = prepare_data(
         data_config(

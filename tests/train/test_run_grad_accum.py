@@ -64,10 +64,10 @@ def _grads_after_one_window(
 ) -> dict[str, torch.Tensor]:
     from transformers import TrainerCallback, set_seed
 
-    from loradoc.train.dataloader import build_dataloader
-    from loradoc.train.model import load_model
-    from loradoc.train.train_args import training_arguments
-    from loradoc.train.trainer import LoradocTrainer
+    from loradoc.train.model.load import load_model
+    from loradoc.train.packing.dataloader import build_dataloader
+    from loradoc.train.run.train_args import training_arguments
+    from loradoc.train.run.trainer import LoradocTrainer
 
     set_seed(0)
     mcfg = SimpleNamespace(
@@ -134,7 +134,7 @@ def _reference(model_dir: Path, tok: Any, attention: str, *, per_batch_mean: boo
     """Token-weighted (or mean-of-means) gradient computed directly, one example at a time."""
     from transformers import set_seed
 
-    from loradoc.train.model import load_model
+    from loradoc.train.model.load import load_model
 
     set_seed(0)
     mcfg = SimpleNamespace(

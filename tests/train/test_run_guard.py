@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
-from loradoc.train.checkpoint import write_marker
-from loradoc.train.run import check_output_dir, last_checkpoint
+from loradoc.train.run.checkpoint import write_marker
+from loradoc.train.run.start import check_output_dir, last_checkpoint
 
 
 def gcfg(out: Path, **kw: Any) -> SimpleNamespace:
@@ -82,7 +82,7 @@ def test_resume_finds_the_newest_complete_checkpoint(tmp_path: Path) -> None:
 def test_overwrite_output_dir_is_a_config_key(tmp_path: Path) -> None:
     import yaml
 
-    from loradoc.train.config import load_config
+    from loradoc.config.load import load_config
 
     (tmp_path / "d.jsonl").write_text('{"text": "x"}\n')
     doc = {

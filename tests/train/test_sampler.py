@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from loradoc.train.packing import pack_lengths
-from loradoc.train.sampler import BinBatchSampler
+from loradoc.train.packing.bins import pack_lengths
+from loradoc.train.packing.sampler import BinBatchSampler
 
 
 def lengths_mix(n: int, seed: int = 0) -> np.ndarray:
@@ -140,7 +140,7 @@ def _rows(n: int, seed: int = 0) -> list[dict[str, object]]:
 def test_dataloader_rows_are_exactly_the_samplers_bins(arrow: bool) -> None:
     import datasets
 
-    from loradoc.train.dataloader import build_dataloader
+    from loradoc.train.packing.dataloader import build_dataloader
 
     rows = _rows(60)
     dataset = datasets.Dataset.from_list(rows) if arrow else rows
@@ -161,7 +161,7 @@ def test_dataloader_rows_are_exactly_the_samplers_bins(arrow: bool) -> None:
 
 
 def test_dataloader_with_a_worker_process_and_flash_kwargs() -> None:
-    from loradoc.train.dataloader import build_dataloader
+    from loradoc.train.packing.dataloader import build_dataloader
 
     rows = _rows(20, seed=1)
     loader = build_dataloader(
@@ -182,7 +182,7 @@ def test_dataloader_with_a_worker_process_and_flash_kwargs() -> None:
 
 def test_dataloader_refuses_to_pack_with_an_unknown_attention() -> None:
     from loradoc.errors import UserError
-    from loradoc.train.dataloader import build_dataloader
+    from loradoc.train.packing.dataloader import build_dataloader
 
     with pytest.raises(UserError, match="cannot keep packed examples apart"):
         build_dataloader(

@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
-from loradoc.train.samples import (  # noqa: E402
+from loradoc.train.model.tinybase import TinyBaseSpec, make_model, train_tokenizer  # noqa: E402
+from loradoc.train.run.samples import (  # noqa: E402
     SampleResult,
     format_samples_markdown,
     format_samples_text,
@@ -18,7 +19,6 @@ from loradoc.train.samples import (  # noqa: E402
     sample_before_after,
     write_samples_md,
 )
-from loradoc.train.tinybase import TinyBaseSpec, make_model, train_tokenizer  # noqa: E402
 
 TEXT = [
     "The miller walked along the river bank to look at the old gate.",
@@ -136,7 +136,7 @@ def test_format_samples_text_shows_the_end_of_the_prompt() -> None:
 
 
 def test_prompts_from_rows_split_at_the_answer() -> None:
-    from loradoc.train.prompts import AlpacaFormat, CompletionFormat
+    from loradoc.train.data.prompts import AlpacaFormat, CompletionFormat
 
     rows = [
         {"instruction": "Say hello to Zoe.", "input": "", "output": "Hello, Zoe!"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loradoc.train.train_args import sharding_arguments, training_arguments
+from loradoc.train.run.train_args import sharding_arguments, training_arguments
 
 
 def test_axolotl_fsdp_v2_keys_become_transformers_fsdp_config(make_train_config: Callable[..., Any]) -> None:

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from loradoc.train import signals as sig
-from loradoc.train.launch import (
+from loradoc.train.run import signals as sig
+from loradoc.train.run.launch import (
     command_words,
     launch_command,
     launched_world_size,
     note_launcher_world,
     wants_launch,
 )
-from loradoc.train.signals import StopRequest, resume_command, stop_on_signals
+from loradoc.train.run.signals import StopRequest, resume_command, stop_on_signals
 
 
 def test_a_signal_is_recorded_once_and_the_old_handlers_come_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,7 +94,7 @@ def test_launch_only_outside_a_launcher_and_record_the_real_world_size() -> None
 
 @pytest.mark.parametrize(("batches", "world"), [(5, 2), (4, 2), (1, 3), (7, 3)])
 def test_eval_batches_split_between_ranks_each_once(batches: int, world: int) -> None:
-    from loradoc.train.eval_shard import RankBatches
+    from loradoc.train.run.eval_shard import RankBatches
 
     inner = [[[i]] for i in range(batches)]  # micro-batch i holds one bin: [i]
     seen: list[int] = []
@@ -112,8 +112,8 @@ def test_eval_batches_split_between_ranks_each_once(batches: int, world: int) ->
 def test_stand_in_batches_carry_no_labels(tiny_tokenizer: Any) -> None:
     import torch
 
-    from loradoc.train.dataloader import build_dataloader
-    from loradoc.train.eval_shard import ShardedEvalLoader
+    from loradoc.train.packing.dataloader import build_dataloader
+    from loradoc.train.run.eval_shard import ShardedEvalLoader
 
     rows = [{"input_ids": [1, 5, 6, 7], "labels": [-100, 5, 6, 7], "length": 4} for _ in range(3)]
     loader = build_dataloader(

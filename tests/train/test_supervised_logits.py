@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_packed_equivalence import BINS, tiny_llama
 
-from loradoc.train.attention import VARLEN
-from loradoc.train.collator import PackedCollator
-from loradoc.train.supervised_logits import keep_supervised_positions, supports_supervised_logits
+from loradoc.train.model.attention import VARLEN
+from loradoc.train.model.supervised_logits import keep_supervised_positions, supports_supervised_logits
+from loradoc.train.packing.collator import PackedCollator
 
 
 def _loss_and_grads(model: torch.nn.Module, batch: dict, n_items: int) -> tuple[float, list[torch.Tensor]]:

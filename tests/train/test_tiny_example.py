@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from loradoc.errors import UserError  # noqa: E402
-from loradoc.train import tinybase  # noqa: E402
+from loradoc.train.model import tinybase  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "examples" / "tiny"
@@ -171,7 +171,7 @@ def test_committed_data_is_what_make_data_writes() -> None:
 
 
 def test_lora_yml_loads_with_paths_beside_it(tmp_path: Path) -> None:
-    config = pytest.importorskip("loradoc.train.config")
+    config = pytest.importorskip("loradoc.config.load")
     # a copy without the model: the config still loads; paths resolve beside the file
     shutil.copytree(TINY / "data", tmp_path / "data")
     shutil.copy(TINY / "lora.yml", tmp_path / "lora.yml")
@@ -187,7 +187,7 @@ def test_lora_yml_loads_with_paths_beside_it(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_full_pipeline_on_the_tiny_example(built: Path, tmp_path: Path) -> None:
-    pytest.importorskip("loradoc.train.run")
+    pytest.importorskip("loradoc.train.run.start")
     from loradoc.cli import main
 
     out = tmp_path / "out"

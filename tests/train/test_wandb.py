@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from loradoc.train.wandb_setup import has_api_key, settle_wandb
+from loradoc.train.run.wandb_setup import has_api_key, settle_wandb
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 
@@ -135,7 +135,7 @@ def test_real_wandb_offline_in_a_subprocess_without_stdin(tmp_path: Path) -> Non
     script = textwrap.dedent(
         f"""
         from types import SimpleNamespace
-        from loradoc.train.wandb_setup import settle_wandb, finish_wandb
+        from loradoc.train.run.wandb_setup import settle_wandb, finish_wandb
         cfg = SimpleNamespace(wandb_project="loradoc-test", wandb_entity=None, wandb_name="t", wandb_mode=None,
                               wandb_run_id=None, wandb_watch=None, wandb_log_model=None, use_wandb=None,
                               output_dir={str(tmp_path / "out")!r})

@@ -256,6 +256,13 @@ def _precision(t: Table) -> s.PrecisionInfo:
     )
 
 
+def _attention(t: Table) -> s.AttentionInfo:
+    return s.AttentionInfo(
+        flex_attention_min_torch=t.version("flex_attention_min_torch"),
+        source=t.source(),
+    )
+
+
 def _xformers(t: Table) -> s.XformersInfo:
     def release(r: Table) -> s.XformersRelease:
         major = r.opt_str("cuda_major")
@@ -515,6 +522,7 @@ def parse_matrix(
         archs=_each(origin, "archs", top.items("archs"), _arch),
         gpu_tables=_each(origin, "gpu_table", top.items("gpu_table"), _gpu_table),
         precision=_finish(top.sub("precision", "precision"), _precision),
+        attention=_finish(top.sub("attention", "attention"), _attention),
         xformers=_finish(top.sub("xformers", "xformers"), _xformers),
         flash_attn=_finish(top.sub("flash_attn", "flash_attn"), _flash_attn),
         bitsandbytes=_finish(top.sub("bitsandbytes", "bitsandbytes"), _bitsandbytes),

@@ -104,6 +104,12 @@ class PrecisionInfo:
 
 
 @dataclass(frozen=True)
+class AttentionInfo:
+    flex_attention_min_torch: str  # first torch release with torch.nn.attention.flex_attention
+    source: str
+
+
+@dataclass(frozen=True)
 class XformersRelease:
     version: str
     torch: str  # specifier: "==2.1.0" or ">=2.10"
@@ -282,6 +288,7 @@ class MatrixData:
     archs: tuple[ArchEntry, ...]
     gpu_tables: tuple[GpuTable, ...]
     precision: PrecisionInfo
+    attention: AttentionInfo
     xformers: XformersInfo
     flash_attn: FlashAttnInfo
     bitsandbytes: BnbInfo

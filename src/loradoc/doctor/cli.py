@@ -22,7 +22,7 @@ def doctor() -> None:
 
 def _probe() -> Any:
     try:
-        from loradoc.doctor.probe import probe
+        from loradoc.doctor.probe.machine import probe
     except ImportError as exc:
         raise UserError(
             f"the machine probe is not available ({exc}); replay a saved snapshot with --from FILE"
@@ -38,7 +38,7 @@ def _snapshot(from_path: str | None) -> Any:
 
 def _load_config(path: str) -> Any:
     try:
-        from loradoc.train.config import load_config
+        from loradoc.config.load import load_config
     except ImportError as exc:
         raise UserError(
             f"--config needs the training config loader, which is not available ({exc})"
@@ -130,6 +130,6 @@ def _read_log(file: str | None) -> str:
         raise UserError(f"{path}: cannot read the log ({exc.strerror or exc})") from None
 
 
-from loradoc.doctor.install_cli import install_cmd  # noqa: E402  (doctor install, issue 4)
+from loradoc.doctor.install.cli import install_cmd  # noqa: E402  (doctor install, issue 4)
 
 doctor.add_command(install_cmd)

@@ -33,7 +33,7 @@ SCHEMA_VERSION = 1
 class GPU:
     index: int | None = None
     name: str | None = None
-    compute_capability: str | None = None  # "8.0"; from the probe, or the matrix's name table
+    compute_capability: str | None = None  # "8.0", as probed (never looked up: see doctor.facts)
     memory_mib: int | None = None
     vendor: str | None = None  # "nvidia", "amd"
 
@@ -123,12 +123,6 @@ class Snapshot:
         if not self.packages:
             return None
         return self.packages.get(canonical_name(name))
-
-    def has_gpu(self) -> bool | None:
-        """True/False when known, None when the snapshot does not say."""
-        if self.gpus is None:
-            return None if self.driver is None else bool(self.driver.version)
-        return len(self.gpus) > 0
 
     # -- JSON --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

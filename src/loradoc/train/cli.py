@@ -12,9 +12,9 @@ import os
 
 import click
 
+from loradoc.doctor.facts import MachineFacts
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.errors import UserError
 
 _HELP_EPILOG = """\b
 Any config key can be overridden after CONFIG:
@@ -49,7 +49,10 @@ def train(
     ctx: click.Context, config: str, dry_run: bool, snapshot_path: str | None, num_processes: int | None
 ) -> None:
     """Run a packed LoRA fine-tune from an Axolotl-style YAML CONFIG."""
-    from loradoc.train.config import load_config, parse_overrides
+    from loradoc.compat.load import load_matrix
+    from loradoc.config.load import load_config, parse_overrides
+    from loradoc.doctor.facts import machine_facts
+    from loradoc.doctor.probe.machine import probe
     from loradoc.train.preflight import plan_lines, resolve, run_preflight
 
     # workers started by `--num-processes` stay quiet until training: their parent printed the plan
@@ -58,16 +61,17 @@ def train(
     if num_processes is not None:
         overrides["num_processes"] = num_processes
     cfg = load_config(config, overrides, echo=main_process)
-    from loradoc.train.launch import command_words, note_launcher_world, train_or_launch
+    from loradoc.train.run.launch import command_words, note_launcher_world, train_or_launch
 
     note_launcher_world(cfg, echo=main_process)
-    snapshot = Snapshot.load(snapshot_path) if snapshot_path else _probe()
-    resolve(cfg, snapshot)
+    snapshot = Snapshot.load(snapshot_path) if snapshot_path else probe()
+    facts = machine_facts(snapshot, load_matrix())
+    resolve(cfg, facts)
     findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None)
     if main_process:
         for finding in findings:
             _echo_finding(finding)
-        click.echo(f"plan for {config} on {_machine(snapshot, snapshot_path)}:")
+        click.echo(f"plan for {config} on {_machine(snapshot, facts, snapshot_path)}:")
         for line in plan_lines(cfg, snapshot):
             click.echo(line)
     if any(f.severity is Severity.ERROR for f in findings):
@@ -77,17 +81,7 @@ def train(
             click.echo("dry run: the config is valid for this machine; nothing was downloaded or trained")
         return
     words = command_words(config, ctx.args, snapshot_path, num_processes)
-    ctx.exit(train_or_launch(cfg, words, snapshot=snapshot, findings=findings))
-
-
-def _probe() -> Snapshot:
-    try:
-        from loradoc.doctor.probe import probe
-    except ImportError:
-        raise UserError(
-            "cannot probe this machine (loradoc.doctor.probe is missing); pass --from SNAPSHOT"
-        ) from None
-    return probe()
+    ctx.exit(train_or_launch(cfg, words, snapshot=None if snapshot_path else snapshot))
 
 
 def _echo_finding(f: Finding) -> None:
@@ -97,12 +91,12 @@ def _echo_finding(f: Finding) -> None:
         click.echo(f"  fix: {f.fix}", err=True)
 
 
-def _machine(snapshot: Snapshot, path: str | None) -> str:
-    gpus = snapshot.gpus or []
+def _machine(snapshot: Snapshot, facts: MachineFacts, path: str | None) -> str:
+    gpus = [*facts.gpus, *facts.amd_gpus]
     if gpus:
         names = sorted({g.name or "GPU" for g in gpus})
         what = f"{len(gpus)} x {' + '.join(names)}"
-    elif snapshot.has_gpu() is False:
+    elif facts.gpu_training is False:
         what = f"CPU only ({snapshot.cpu_count} cores)" if snapshot.cpu_count else "CPU only"
     else:
         what = "an unknown machine"

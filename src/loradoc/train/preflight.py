@@ -1,9 +1,9 @@
 """Before any heavy import: fit the config to the machine, and check that it can run there.
 
-- :func:`resolve` turns machine-dependent settings into concrete values and
-  records each as an automatic change: ``bf16: auto`` (bf16 on GPUs with compute
-  capability >= 8.0, fp16 on older GPUs, fp32 without a CUDA GPU), ``tf32``, and
-  the attention backend (what the run will load, and why).
+- :func:`resolve` turns machine-dependent settings into concrete values from the
+  machine's facts (``loradoc.doctor.facts``) and records each as an automatic change:
+  ``bf16: auto`` (bf16 on GPUs at the matrix's bf16 floor, fp16 on older GPUs, fp32
+  without a GPU), ``tf32``, and the attention backend (what the run will load, and why).
 - :func:`run_preflight` runs the doctor's rules with this config
   (``loradoc.doctor.diagnose.diagnose(snapshot, matrix, config=cfg)``: the stack,
   and what the config asks of the machine, e.g. ``config-quantization-needs-cuda``)
@@ -21,72 +21,86 @@ warnings when planning from a saved snapshot of another machine (``--from``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
-
-from loradoc.compat.versions import cc_tuple
+from loradoc.config.schema import TrainConfig
+from loradoc.config.vocab import MASKED_ATTENTION, VARLEN
+from loradoc.doctor.facts import MachineFacts
 from loradoc.doctor.findings import Finding, Severity
-from loradoc.doctor.rules.context import trains_on_gpu
 from loradoc.doctor.snapshot import Snapshot
-from loradoc.train.config_schema import TrainConfig
+from loradoc.errors import UserError
 
-_MASK_PACKING_ATTN = ("sdpa", "eager", "flex_attention")
+Say = Callable[[str], None]
+
 _DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt", ".arrow", ".tsv", ".gz", ".zst")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
-# -- machine facts ---------------------------------------------------------------------------
-def _min_capability(snapshot: Snapshot) -> tuple[int, int] | None:
-    """The lowest compute capability among the GPUs (the run must suit all of them)."""
-    known = [cc for g in snapshot.gpus or [] if (cc := cc_tuple(g.compute_capability))]
-    return min(known) if known else None
-
-
-def _version(snapshot: Snapshot, name: str) -> Version | None:
-    pkg = snapshot.package(name)
-    if pkg is None or not pkg.version:
-        return None
-    try:
-        return Version(pkg.version)
-    except InvalidVersion:
-        return None
-
-
-def _missing(snapshot: Snapshot, name: str) -> bool:
-    """True only when a complete probe shows the package is not installed."""
-    return bool(snapshot.complete) and snapshot.package(name) is None
-
-
 # -- resolve ---------------------------------------------------------------------------------
-def resolve(cfg: TrainConfig, snapshot: Snapshot) -> None:
-    """Fit precision and attention to the machine in ``snapshot``; every change is noted on ``cfg``.
+def resolve(cfg: TrainConfig, facts: MachineFacts) -> None:
+    """Fit precision and attention to the machine; every change is noted on ``cfg``.
 
-    Uses the same decisions as the run (``model.resolve_precision``,
-    ``attention.choose_attention``), fed from the snapshot instead of live probes,
-    so a plan made elsewhere (``--from``) says what the run will do.
+    The dry run (facts of a probed or saved snapshot) and the live run (facts of the
+    running machine) call the same decisions, so a plan made elsewhere (``--from``) says
+    what the run will do.
     """
-    from loradoc.compat.load import load_matrix
-    from loradoc.train.attention import choose_attention
-    from loradoc.train.model import resolve_precision
+    from loradoc.train.model.attention import choose_attention
 
-    cuda = trains_on_gpu(snapshot)
-    capability = _min_capability(snapshot) if cuda else None
-    resolve_precision(cfg, capability=capability, say=lambda _line: None)
-    tf32_floor = load_matrix().precision.tf32_min_cc
-    if cfg.tf32 is True and not (capability and capability >= (cc_tuple(tf32_floor) or (99, 0))):
-        cfg.note_change("tf32", False, f"TF32 needs a CUDA GPU with compute capability >= {tf32_floor}")
-    device = "cuda" if cuda else "cpu"
+    resolve_precision(cfg, facts, say=lambda _line: None)
     choice = choose_attention(
         cfg.attn_implementation,
         packing=cfg.sample_packing,
-        device=device,
-        available=_attention_backends(snapshot, device),
-        mask_supported=_packed_masks(snapshot),
+        device=facts.device,
+        available=set(facts.attention),
+        # unknown counts as yes here: the run checks the installed code again
+        mask_supported=facts.packed_masks is not False,
     )
     if choice.impl != cfg.attn_implementation:
         cfg.note_change("attn_implementation", choice.impl, choice.reason)
-    _one_row_per_forward_on_cpu(cfg, device)
+    _one_row_per_forward_on_cpu(cfg, facts.device)
+
+
+def resolve_precision(cfg: TrainConfig, facts: MachineFacts, *, say: Say = print) -> str:
+    """``bf16``, ``fp16`` or ``fp32`` for this run; resolves ``auto`` and records each change.
+
+    ``bf16: auto`` is bf16 where every training GPU meets the matrix's bf16 floor, fp16 on
+    other GPUs (also when a GPU's capability is unknown: fp16 runs on every CUDA GPU), fp32
+    without a GPU. ``tf32`` follows its own floor.
+    """
+    where = facts.where
+    bf16_ok, tf32_ok = facts.supports("bf16"), facts.supports("tf32")
+    if cfg.bf16 == "auto":
+        if cfg.fp16:
+            cfg.note_change("bf16", False, "fp16: true is set")
+        elif bf16_ok:
+            cfg.note_change("bf16", True, f"bf16: auto on {where}")
+        elif facts.gpu_training:
+            cfg.note_change("bf16", False, f"bf16: auto on {where} (bf16 needs {facts.floor('bf16')})")
+            cfg.note_change("fp16", True, f"bf16: auto on {where}: fp16 mixed precision instead")
+        else:
+            cfg.note_change("bf16", False, f"bf16: auto on {where}: training in fp32")
+    if cfg.tf32 == "auto":
+        cfg.note_change("tf32", bool(tf32_ok), f"tf32: auto on {where}")
+    elif cfg.tf32 is True and tf32_ok is False:
+        cfg.note_change(
+            "tf32", False, f"TF32 needs a CUDA GPU with compute capability >= {facts.floor('tf32')}"
+        )
+    bf16, fp16 = bool(cfg.bf16), bool(cfg.fp16)
+    if bf16 and fp16:
+        raise UserError("bf16 and fp16 are both true; choose one")
+    if fp16 and not facts.gpu_training:
+        raise UserError(
+            "fp16: true needs a CUDA GPU; on this machine set fp16: false (bf16: auto picks fp32)"
+        )
+    if bf16 and facts.gpu_training and bf16_ok is False:
+        raise UserError(
+            f"bf16: true needs a GPU with compute capability {facts.floor('bf16')} or newer ({where}); "
+            "set bf16: auto or fp16: true"
+        )
+    precision = "bf16" if bf16 else "fp16" if fp16 else "fp32"
+    say(f"precision: {precision} ({where})")
+    return precision
 
 
 def _one_row_per_forward_on_cpu(cfg: TrainConfig, device: str) -> None:
@@ -99,49 +113,12 @@ def _one_row_per_forward_on_cpu(cfg: TrainConfig, device: str) -> None:
     tokens of the whole accumulation window, so micro 4 x accumulation 2 and micro 1 x
     accumulation 8 give the same update.
     """
-    from loradoc.train.attention import VARLEN
-
     mbs = cfg.micro_batch_size
     if device != "cpu" or not cfg.sample_packing or cfg.attn_implementation != VARLEN or mbs <= 1:
         return
     why = "CPU: one packed row per forward is faster; same rows per optimizer step"
     cfg.note_change("micro_batch_size", 1, why)
     cfg.note_change("gradient_accumulation_steps", cfg.gradient_accumulation_steps * mbs, why)
-
-
-def _attention_backends(snapshot: Snapshot, device: str) -> set[str]:
-    """What ``attention.detect_attention_backends`` would find on the snapshot's machine.
-
-    flash-attn counts only where every GPU meets its compute-capability floor (from the matrix).
-    """
-    from loradoc.compat.load import load_matrix
-    from loradoc.train.attention import VARLEN
-
-    found = {VARLEN, "sdpa", "eager"}
-    if device == "cuda":
-        if snapshot.package("xformers") is not None:
-            found.add("xformers")
-        matrix = load_matrix()
-        if all(matrix.flash_attn_supports_cc(g.compute_capability) is not False for g in snapshot.gpus or []):
-            for impl, pkg in (("flash_attention_2", "flash-attn"), ("flash_attention_3", "flash-attn-3")):
-                if snapshot.package(pkg) is not None:
-                    found.add(impl)
-    torch = _version(snapshot, "torch")
-    if torch is None or torch.release >= (2, 5):  # torch.nn.attention.flex_attention
-        found.add("flex_attention")
-    return found
-
-
-def _packed_masks(snapshot: Snapshot) -> bool:
-    """Whether the snapshot's transformers masks packed rows per example (sdpa/eager/flex);
-    the first release that does is a matrix fact. Unknown counts as yes: the run checks the
-    installed code again (``attention.packed_mask_supported``)."""
-    from loradoc.compat.load import load_matrix
-
-    pkg = snapshot.package("transformers")
-    if pkg is None or not pkg.version:
-        return not _missing(snapshot, "transformers")
-    return load_matrix().transformers_masks_packed_rows(pkg.version) is not False
 
 
 # -- preflight -------------------------------------------------------------------------------
@@ -284,7 +261,7 @@ def _trainable(cfg: TrainConfig) -> str:
 
 
 def _dataset_text(d: object) -> str:
-    from loradoc.train.config_schema import DatasetSpec
+    from loradoc.config.schema import DatasetSpec
 
     assert isinstance(d, DatasetSpec)
     where = "local" if os.path.exists(d.path) else "hub"
@@ -309,7 +286,7 @@ def _packing_text(cfg: TrainConfig) -> str:
     attn = cfg.attn_implementation or "sdpa"
     how = (
         "per-example masks from position_ids"
-        if attn in _MASK_PACKING_ATTN
+        if attn in MASKED_ATTENTION
         else "per-example boundaries (varlen)"
     )
     if not cfg.eval_enabled:

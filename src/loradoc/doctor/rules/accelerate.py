@@ -3,7 +3,6 @@ training config."""
 
 from __future__ import annotations
 
-from loradoc.compat.versions import cc_at_least
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import count, gpu_labels
 from loradoc.doctor.rules.context import Context
@@ -38,17 +37,15 @@ def accelerate_conflicts(ctx: Context) -> list[Finding]:
                 f"set distributed_type: {'NO' if n_gpus else 'NO and use_cpu: true'} in {where} ({rewrite})",
             )
         )
-    p = ctx.matrix.precision
     mp = (ac.mixed_precision or "").lower()
-    floors = {"bf16": p.bf16_min_cc, "fp8": p.fp8_min_cc}
-    if mp in floors:
-        lacking = [g for g in ctx.gpus if cc_at_least(g.cc, floors[mp]) is False]
+    if mp in ("bf16", "fp8"):
+        lacking = ctx.facts.lacking(mp)
         if lacking:
             out.append(
                 error(
                     CODE,
                     f"{where} sets mixed_precision: {mp} but {gpu_labels(lacking)} lacks it "
-                    f"(needs compute capability >= {floors[mp]})",
+                    f"(needs compute capability >= {ctx.facts.floor(mp)})",
                     f"set mixed_precision: fp16 in {where} ({rewrite})",
                 )
             )

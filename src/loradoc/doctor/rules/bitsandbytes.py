@@ -29,7 +29,7 @@ def _bnb_optimizer(ctx: Context) -> str | None:
     name = ctx.cfg("optimizer")
     if not isinstance(name, str) or ctx.config is None:
         return None
-    from loradoc.train.config_schema import BNB_OPTIMIZERS  # the training config's own list
+    from loradoc.config.vocab import BNB_OPTIMIZERS  # the training config's own list
 
     return name if name in BNB_OPTIMIZERS else None
 
@@ -144,7 +144,7 @@ def bnb_gpu(ctx: Context) -> list[Finding]:
     target = m.bnb_target(lib_cuda)
     if target is not None and cc_at_least(target.min_cc, floor):
         floor = target.min_cc
-    old = [g for g in ctx.gpus if cc_at_least(g.cc, floor) is False]
+    old = ctx.facts.gpus_below(floor)
     if not old:
         return []
     what = "LLM.int8() (load_in_8bit)" if quant == "8bit" else "4-bit quantisation (load_in_4bit)"

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from loradoc.compat.choose import TorchChoice
-from loradoc.doctor.rules.context import Context, GpuFact
+from loradoc.doctor.facts import GpuFact
+from loradoc.doctor.rules.context import Context
 
 
 def join(items: Iterable[str]) -> str:
@@ -63,5 +64,5 @@ def torch_fix(ctx: Context, version: str | None = None) -> tuple[str | None, dic
 
 
 # What `loradoc train` does when the attention a config asks for cannot run here
-# (loradoc.train.attention.choose_attention): the doctor says the same, as a warning.
+# (loradoc.train.model.attention.choose_attention): the doctor says the same, as a warning.
 FALLBACK = "; loradoc train falls back to loradoc_varlen (per-example attention, same results)"

@@ -1,6 +1,6 @@
 """What every rule reads: the snapshot, the matrix and the optional training config, plus the
-facts derived from them once (the torch build, GPUs with compute capabilities filled in
-from the matrix's name table, the driver's maximum CUDA).
+machine's facts derived from them once (``loradoc.doctor.facts``: the torch build, the
+visible GPUs with their compute capabilities, the driver's maximum CUDA).
 
 Every derived fact may be None: snapshots from bug reports are partial, and a rule that
 lacks a fact it needs returns no finding rather than guessing.
@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from loradoc.compat.choose import TorchChoice, torch_choices
-from loradoc.compat.queries import Matrix, norm_machine, norm_os
-from loradoc.compat.versions import cc_tuple, parse_version, public, python_mm, variant_cuda
+from loradoc.compat.queries import Matrix
+from loradoc.doctor.facts import GpuFact, MachineFacts, TorchFact, machine_facts
 from loradoc.doctor.snapshot import Package, Snapshot
 
 # Companion packages reinstalled from the same index as torch so their CUDA variant matches.
 TORCH_COMPANIONS = ("torchvision", "torchaudio")
-
-
-def trains_on_gpu(snapshot: Snapshot) -> bool | None:
-    """Can training use a CUDA (or ROCm) GPU here? None when the snapshot does not say.
-
-    A CPU build of torch on a GPU machine trains on the CPU.
-    """
-    has = snapshot.has_gpu()
-    if not has:
-        return has
-    torch = snapshot.package("torch")
-    return not (torch is not None and torch.version and torch.cuda is None and torch.hip is None)
 
 
 def _config_value(config: Any, key: str) -> Any:
@@ -43,7 +30,7 @@ def _config_value(config: Any, key: str) -> Any:
 def _legacy_attention() -> dict[str, str]:
     # The training config's own table; imported here so `doctor check` without --config never
     # loads the training package.
-    from loradoc.train.config_schema import LEGACY_ATTENTION
+    from loradoc.config.vocab import LEGACY_ATTENTION
 
     return LEGACY_ATTENTION
 
@@ -71,7 +58,7 @@ def config_attention(config: Any) -> tuple[str, str | None] | None:
 
 def _folded_legacy_key(config: Any, legacy: Mapping[str, str]) -> str | None:
     """The legacy key a loaded config folded into attn_implementation, from its recorded change
-    (reason ``legacy xformers_attention: true``, written by ``loradoc.train.config``)."""
+    (reason ``legacy xformers_attention: true``, written by ``loradoc.config.load``)."""
     for change in _config_value(config, "auto_changes") or ():
         if getattr(change, "key", None) == "attn_implementation":
             reason = str(getattr(change, "reason", ""))
@@ -79,36 +66,6 @@ def _folded_legacy_key(config: Any, legacy: Mapping[str, str]) -> str | None:
             if found:
                 return found
     return None
-
-
-@dataclass(frozen=True)
-class GpuFact:
-    index: int | None
-    name: str | None
-    cc: str | None
-    cc_source: str  # "probe", "matrix" (from the name table) or "unknown"
-
-    @property
-    def label(self) -> str:
-        name = self.name or (f"GPU {self.index}" if self.index is not None else "the GPU")
-        return f"{name} (sm {self.cc})" if self.cc else name
-
-
-@dataclass(frozen=True)
-class TorchFact:
-    version: str  # as installed, with local tag
-    public: str
-    variant: str | None  # "cu124", "cpu", "rocm6.2"; None when unknown
-    cuda: str | None  # "12.4"
-    inferred: bool  # variant guessed from PyPI's default for the platform
-    known_release: bool  # the matrix lists this release
-    cxx11_abi: bool | None
-
-    @property
-    def label(self) -> str:
-        if self.variant and "+" not in self.version:
-            return f"{self.version} ({self.variant}{', assumed' if self.inferred else ''})"
-        return self.version
 
 
 class Context:
@@ -119,65 +76,50 @@ class Context:
         self.matrix = matrix
         self.config = config
 
-    # -- platform ------------------------------------------------------------------------------
     @functools.cached_property
+    def facts(self) -> MachineFacts:
+        """The machine's derived facts (loradoc.doctor.facts): GPUs, capabilities, precision, attention."""
+        return machine_facts(self.snapshot, self.matrix)
+
+    # -- platform, driver and GPUs (read from the facts) ---------------------------------------
+    @property
     def os(self) -> str | None:
-        return norm_os(self.snapshot.os)
+        return self.facts.os
 
     @property
     def os_or_linux(self) -> str:
-        return self.os or "linux"
+        return self.facts.os_or_linux
 
-    @functools.cached_property
+    @property
     def machine(self) -> str:
-        return norm_machine(self.snapshot.arch)
+        return self.facts.machine
 
-    @functools.cached_property
+    @property
     def python_mm(self) -> str | None:
-        return python_mm(self.snapshot.python)
+        return self.facts.python_mm
 
-    # -- driver and GPUs -----------------------------------------------------------------------
     @property
     def driver_version(self) -> str | None:
-        d = self.snapshot.driver
-        return (d.version or d.userspace_version or d.kernel_module_version) if d else None
+        return self.facts.driver_version
 
-    @functools.cached_property
+    @property
     def cuda_max(self) -> str | None:
         """The driver's highest CUDA: reported, else estimated from the driver version."""
-        d = self.snapshot.driver
-        if d and d.cuda_max:
-            return d.cuda_max
-        return self.matrix.driver_max_cuda(self.driver_version, self.os_or_linux)
+        return self.facts.cuda_max
 
-    @functools.cached_property
+    @property
     def gpus(self) -> list[GpuFact]:
-        """NVIDIA GPUs, each with a compute capability when the probe or the name table knows it."""
-        out = []
-        for g in self.snapshot.gpus or []:
-            if g.vendor not in (None, "nvidia"):
-                continue
-            if cc_tuple(g.compute_capability):
-                out.append(GpuFact(g.index, g.name, g.compute_capability, "probe"))
-                continue
-            cc = self.matrix.gpu_cc(g.name)
-            out.append(GpuFact(g.index, g.name, cc, "matrix" if cc else "unknown"))
-        return out
+        """Visible NVIDIA GPUs, each with a compute capability when the probe or the name table knows it."""
+        return list(self.facts.gpus)
 
     @property
     def ccs(self) -> list[str]:
-        return [g.cc for g in self.gpus if g.cc]
+        return self.facts.ccs
 
-    @functools.cached_property
+    @property
     def has_nvidia_gpu(self) -> bool | None:
         """True/False when known; None when the snapshot says nothing about GPUs or a driver."""
-        if self.gpus:
-            return True
-        if self.snapshot.gpus is not None:
-            others = [g for g in self.snapshot.gpus if g.vendor not in (None, "nvidia")]
-            return False if not self.driver_version or others else None
-        d = self.snapshot.driver
-        return True if (self.driver_version or (d and d.cuda_max)) else None
+        return self.facts.has_nvidia_gpu
 
     # -- packages ------------------------------------------------------------------------------
     def pkg(self, name: str) -> Package | None:
@@ -190,40 +132,18 @@ class Context:
             return True
         return False if self.snapshot.complete and self.snapshot.packages is not None else None
 
-    @functools.cached_property
+    @property
     def torch(self) -> TorchFact | None:
-        p = self.pkg("torch")
-        if p is None or not p.version or parse_version(p.version) is None:
-            return None
-        variant, inferred = self.matrix.torch_variant_of(
-            p.version,
-            cuda=p.cuda,
-            hip=p.hip,
-            os=self.snapshot.os,
-            machine=self.snapshot.arch,
-            complete=self.snapshot.complete,
-        )
-        abi = p.cxx11_abi
-        if abi is None and self.os_or_linux == "linux":
-            abi = self.matrix.torch_cxx11_abi(p.version, variant)
-        return TorchFact(
-            version=p.version,
-            public=public(p.version) or p.version,
-            variant=variant,
-            cuda=p.cuda or variant_cuda(variant),
-            inferred=inferred,
-            known_release=self.matrix.is_known_torch(p.version),
-            cxx11_abi=abi,
-        )
+        return self.facts.torch
 
     @property
     def companions(self) -> tuple[str, ...]:
         return tuple(n for n in TORCH_COMPANIONS if self.pkg(n) is not None)
 
-    @functools.cached_property
+    @property
     def gpu_training(self) -> bool | None:
-        """Whether training can use a GPU here (see :func:`trains_on_gpu`); None when unknown."""
-        return trains_on_gpu(self.snapshot)
+        """Whether training runs on a GPU here; None when unknown."""
+        return self.facts.gpu_training
 
     # -- config --------------------------------------------------------------------------------
     @functools.cached_property

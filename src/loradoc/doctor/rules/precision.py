@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from loradoc.compat.versions import cc_at_least
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels
 from loradoc.doctor.rules.context import Context
@@ -11,16 +10,16 @@ from loradoc.doctor.rules.registry import error, info, rule, warning
 
 @rule("bf16-unsupported-gpu", "tf32-unsupported-gpu")
 def precision_vs_gpu(ctx: Context) -> list[Finding]:
-    p = ctx.matrix.precision
+    facts = ctx.facts
     out: list[Finding] = []
     bf16, tf32 = ctx.cfg_flag("bf16"), ctx.cfg_flag("tf32")
-    no_bf16 = [g for g in ctx.gpus if cc_at_least(g.cc, p.bf16_min_cc) is False]
+    no_bf16 = facts.lacking("bf16")
     if no_bf16 and bf16 is True:
         out.append(
             error(
                 "bf16-unsupported-gpu",
                 f"the training config sets bf16: true but {gpu_labels(no_bf16)} has no bfloat16 support "
-                f"(needs compute capability >= {p.bf16_min_cc}): transformers stops with "
+                f"(needs compute capability >= {facts.floor('bf16')}): transformers stops with "
                 '"Your setup doesn\'t support bf16/gpu"',
                 "set bf16: false and fp16: true in the training config (or bf16: auto)",
             )
@@ -30,17 +29,17 @@ def precision_vs_gpu(ctx: Context) -> list[Finding]:
             info(
                 "bf16-unsupported-gpu",
                 f"bf16: auto will train in fp16 on {gpu_labels(no_bf16)} (no bfloat16 below compute capability "
-                f"{p.bf16_min_cc})",
+                f"{facts.floor('bf16')})",
                 None,
             )
         )
-    no_tf32 = [g for g in ctx.gpus if cc_at_least(g.cc, p.tf32_min_cc) is False]
+    no_tf32 = facts.lacking("tf32")
     if no_tf32 and tf32 is True:
         out.append(
             warning(
                 "tf32-unsupported-gpu",
                 f"the training config sets tf32: true but {gpu_labels(no_tf32)} has no TF32 tensor cores "
-                f"(needs compute capability >= {p.tf32_min_cc}); the setting has no effect or fails",
+                f"(needs compute capability >= {facts.floor('tf32')}); the setting has no effect or fails",
                 "set tf32: false in the training config",
             )
         )

@@ -13,8 +13,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from loradoc.compat.queries import spec_contains
 from loradoc.compat.versions import cuda_variant, local_tag, parse_version, variant_cuda
+from loradoc.doctor.facts import TorchFact
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.context import Context, TorchFact
+from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
 from loradoc.doctor.snapshot import Package, canonical_name
 

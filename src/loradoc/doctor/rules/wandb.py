@@ -30,7 +30,7 @@ def wandb_ready(ctx: Context) -> list[Finding]:
     if env is None or env.wandb_api_key is not False:
         return out
     fix = "export WANDB_API_KEY=<your key> (or run `wandb login`), or set wandb_mode: offline"
-    # `loradoc train` settles this itself (loradoc.train.wandb_setup): it asks once in a terminal,
+    # `loradoc train` settles this itself (loradoc.train.run.wandb_setup): it asks once in a terminal,
     # and runs offline without asking otherwise, so neither case stops a run.
     if env.interactive is False:
         out.append(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from loradoc.compat.queries import spec_contains
 from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public, python_mm, variant_cuda
+from loradoc.doctor.facts import TorchFact
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import FALLBACK
-from loradoc.doctor.rules.context import Context, TorchFact
+from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
 
 

@@ -1,0 +1,430 @@
+"""The training config's one typed schema: Axolotl's key names, loradoc's defaults.
+
+Every attribute of :class:`TrainConfig` and :class:`DatasetSpec` is a config key,
+spelled as Axolotl spells it, so an Axolotl user's LoRA config loads unchanged.
+``metadata["doc"]`` is the one-line meaning (``docs/config.md`` lists every key;
+a test keeps the two in step). Attributes whose metadata says ``internal`` are
+bookkeeping, not keys: where the config came from, and what loradoc changed.
+
+Loading, validation and overrides live in :mod:`loradoc.config.load`; this
+module is declarations plus the few methods every consumer needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from loradoc.config.vocab import (
+    ATTN_IMPLEMENTATIONS,
+    EXCESS_LENGTH_STRATEGIES,
+    LR_SCHEDULERS,
+    OPTIMIZERS,
+    WANDB_LOG_MODEL,
+    WANDB_MODES,
+    WANDB_WATCH,
+)
+
+# Keys whose value must be one of a vocabulary (did-you-mean on a miss); chat_template has its own check.
+VALUE_CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("excess_length_strategy", EXCESS_LENGTH_STRATEGIES),
+    ("attn_implementation", ATTN_IMPLEMENTATIONS),
+    ("optimizer", OPTIMIZERS),
+    ("lr_scheduler", LR_SCHEDULERS),
+    ("wandb_mode", WANDB_MODES),
+    ("wandb_watch", WANDB_WATCH),
+    ("wandb_log_model", WANDB_LOG_MODEL),
+)
+
+# Numeric keys: (low, low inclusive, high, high inclusive); None = unbounded.
+RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "sequence_len": (1, True, None, False),
+    "lora_r": (1, True, None, False),
+    "lora_alpha": (0, False, None, False),
+    "lora_dropout": (0, True, 1, False),
+    "micro_batch_size": (1, True, None, False),
+    "gradient_accumulation_steps": (1, True, None, False),
+    "batch_size": (1, True, None, False),
+    "eval_batch_size": (1, True, None, False),
+    "num_epochs": (0, False, None, False),
+    "max_steps": (1, True, None, False),
+    "learning_rate": (0, False, None, False),
+    "warmup_steps": (0, True, None, False),
+    "warmup_ratio": (0, True, 1, False),
+    "weight_decay": (0, True, None, False),
+    "max_grad_norm": (0, True, None, False),
+    "adam_beta1": (0, True, 1, False),
+    "adam_beta2": (0, True, 1, False),
+    "adam_epsilon": (0, False, None, False),
+    "logging_steps": (1, True, None, False),
+    "eval_steps": (0, False, None, False),
+    "save_steps": (0, False, None, False),
+    "evals_per_epoch": (1, True, None, False),
+    "saves_per_epoch": (1, True, None, False),
+    "save_total_limit": (1, True, None, False),
+    "val_set_size": (0, True, None, False),
+    "num_processes": (1, True, None, False),
+    "seed": (0, True, 2**32 - 1, True),  # numpy's seed range
+}
+
+
+def _f(default: Any = dataclasses.MISSING, doc: str = "", **meta: Any) -> Any:
+    """A schema field: its default and one line of documentation."""
+    metadata = {"doc": doc, **meta}
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata=metadata)
+    if default is dataclasses.MISSING:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _internal(factory: Any = None, default: Any = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={"internal": True}, repr=False, compare=False)
+    return field(default=default, metadata={"internal": True}, repr=False, compare=False)
+
+
+@dataclass
+class DatasetSpec:
+    """One entry of ``datasets`` or ``test_datasets``."""
+
+    path: str = _f(
+        doc="hub dataset id, or a local file or folder (relative to the config's folder if it exists there)"
+    )
+    type: str = _f(
+        doc="prompt format: alpaca (instruction/input/output), alpaca:chat, completion (raw text), "
+        "chat_template (a message list) or sharegpt (chat_template over conversations with from/value)"
+    )
+    data_files: str | list[str] | None = _f(None, doc="file(s) inside `path` to load")
+    split: str = _f("train", doc="split to load; slices like `train[:20%]` work")
+    name: str | None = _f(None, doc="dataset configuration name (hub datasets)")
+    ds_type: str | None = _f(
+        None,
+        doc="file format when `path` is a file with an unusual extension: json, csv, parquet, text, arrow",
+    )
+    revision: str | None = _f(None, doc="hub revision (branch, tag or commit) to load")
+    field: str | None = _f(None, doc="completion: the text column (default `text`)")
+    field_messages: str | None = _f(
+        None, doc="chat_template: the column holding the message list (default `messages`)"
+    )
+    message_property_mappings: dict[str, str] | None = _f(
+        None,
+        doc="chat_template: message keys to read as role/content, e.g. {role: from, content: value} for ShareGPT",
+    )
+    message_field_role: str | None = _f(None, doc="legacy: same as message_property_mappings.role")
+    message_field_content: str | None = _f(None, doc="legacy: same as message_property_mappings.content")
+    roles: dict[str, list[str]] | None = _f(
+        None, doc="chat_template: source role names per role, e.g. {user: [human], assistant: [gpt]}"
+    )
+    roles_to_train: list[str] | None = _f(
+        None, doc="chat_template: roles whose turns are trained (default [assistant])"
+    )
+    drop_system_message: bool = _f(False, doc="chat_template: drop system turns from the data")
+    chat_template: str | None = _f(
+        None, doc="chat template for this dataset (overrides the top-level chat_template)"
+    )
+    chat_template_jinja: str | None = _f(
+        None, doc="a Jinja chat template (text or a file path) for this dataset"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+
+@dataclass
+class AutoChange:
+    """A setting loradoc changed by itself, and why; recorded in resolved_config.yml."""
+
+    key: str
+    old: Any
+    new: Any
+    reason: str
+
+    def line(self) -> str:
+        return f"changed: {self.key}: {_show(self.old)} -> {_show(self.new)} ({self.reason})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "from": self.old, "to": self.new, "reason": self.reason}
+
+
+@dataclass
+class TrainConfig:
+    """A validated training config. Build it with :func:`loradoc.config.load.load_config`."""
+
+    # -- model ---------------------------------------------------------------------------
+    base_model: str = _f(doc="hub model id or local folder of the model to adapt (required)")
+    datasets: list[DatasetSpec] = _f(doc="training data, one or more entries (required)")
+    base_model_config: str | None = _f(None, doc="where to read the model config from, if not base_model")
+    model_type: str | None = _f(
+        None, doc="model class; any *ForCausalLM name (loradoc always loads with AutoModelForCausalLM)"
+    )
+    tokenizer_type: str | None = _f(
+        None, doc="tokenizer class, e.g. AutoTokenizer (default: the model's own)"
+    )
+    tokenizer_config: str | None = _f(None, doc="load the tokenizer from here instead of base_model")
+    trust_remote_code: bool = _f(
+        False, doc="run the model repository's own Python code; off unless you set it"
+    )
+    # -- data ----------------------------------------------------------------------------
+    test_datasets: list[DatasetSpec] | None = _f(
+        None, doc="separate evaluation data (instead of val_set_size)"
+    )
+    val_set_size: float = _f(
+        0.0, doc="held-out evaluation share: a fraction below 1, or a whole number of examples"
+    )
+    dataset_prepared_path: str | None = _f(
+        None, doc="cache folder for tokenized data (default: prepared/ next to output_dir)"
+    )
+    chat_template: str | None = _f(
+        None, doc="chat template name for chat_template datasets (default tokenizer_default)"
+    )
+    chat_template_jinja: str | None = _f(
+        None, doc="a custom Jinja chat template (text or file path); implies chat_template: jinja"
+    )
+    train_on_inputs: bool = _f(False, doc="also train on prompt tokens (default: only on responses)")
+    special_tokens: dict[str, str | list[str]] | None = _f(
+        None,
+        doc="tokens to set on the tokenizer: bos_token, eos_token, pad_token, unk_token, additional_special_tokens",
+    )
+    excess_length_strategy: str = _f(
+        "drop", doc="examples longer than sequence_len: drop, truncate, or raise (stop)"
+    )
+    # -- length and packing --------------------------------------------------------------
+    sequence_len: int = _f(512, doc="maximum tokens per example, and per packed row")
+    sample_packing: bool = _f(False, doc="pack several examples into each row, kept apart in attention")
+    eval_sample_packing: bool | None = _f(
+        None,
+        doc="pack the eval split too (default: as sample_packing; turned off by itself when the split is too small)",
+    )
+    pad_to_sequence_len: bool | None = _f(
+        None, doc="pad every row to sequence_len (default: true with sample_packing)"
+    )
+    # -- adapter -------------------------------------------------------------------------
+    adapter: str | None = _f(None, doc="lora or qlora (required: loradoc does not do full fine-tuning)")
+    lora_r: int = _f(8, doc="LoRA rank")
+    lora_alpha: int = _f(16, doc="LoRA scaling numerator (scale = lora_alpha / lora_r)")
+    lora_dropout: float = _f(0.0, doc="dropout on the LoRA input")
+    lora_target_modules: str | list[str] | None = _f(
+        None, doc="module names to adapt (a list), or one regular expression (a string)"
+    )
+    lora_target_linear: bool | None = _f(None, doc="adapt every linear layer except the output head")
+    lora_modules_to_save: list[str] | None = _f(
+        None, doc="modules trained in full and saved with the adapter, e.g. [embed_tokens, lm_head]"
+    )
+    lora_model_dir: str | None = _f(None, doc="start from this saved adapter instead of a fresh one")
+    load_in_8bit: bool = _f(False, doc="load base weights in 8 bits (bitsandbytes, CUDA GPU)")
+    load_in_4bit: bool = _f(
+        False, doc="load base weights in 4-bit NF4 (bitsandbytes, CUDA GPU); needs adapter: qlora"
+    )
+    # -- batch and optimizer -------------------------------------------------------------
+    micro_batch_size: int = _f(1, doc="rows per device per forward pass")
+    gradient_accumulation_steps: int = _f(1, doc="micro batches per optimizer step")
+    batch_size: int | None = _f(
+        None, doc="global batch; when set without gradient_accumulation_steps, that is derived from it"
+    )
+    eval_batch_size: int | None = _f(None, doc="rows per device per eval pass (default: micro_batch_size)")
+    num_epochs: float = _f(1.0, doc="passes over the training data")
+    max_steps: int | None = _f(None, doc="stop after this many optimizer steps (wins over num_epochs)")
+    learning_rate: float = _f(0.0002, doc="peak learning rate")
+    optimizer: str = _f(
+        "adamw_torch", doc="a transformers optimizer name (Axolotl's default is adamw_torch_fused: same math)"
+    )
+    lr_scheduler: str = _f("cosine", doc="a transformers scheduler name")
+    warmup_steps: int | None = _f(None, doc="warmup optimizer steps (not with warmup_ratio)")
+    warmup_ratio: float | None = _f(None, doc="warmup as a share of all steps (not with warmup_steps)")
+    weight_decay: float = _f(0.0, doc="AdamW weight decay")
+    max_grad_norm: float = _f(1.0, doc="gradient clipping norm (0 turns clipping off)")
+    adam_beta1: float | None = _f(None, doc="Adam beta1 (default 0.9)")
+    adam_beta2: float | None = _f(None, doc="Adam beta2 (default 0.999)")
+    adam_epsilon: float | None = _f(None, doc="Adam epsilon (default 1e-8)")
+    # -- precision, attention, memory ----------------------------------------------------
+    bf16: bool | Literal["auto"] = _f(
+        "auto", doc="bf16 mixed precision; auto = on GPUs that have it (compute capability >= 8.0)"
+    )
+    fp16: bool = _f(False, doc="fp16 mixed precision (CUDA GPU)")
+    tf32: bool | Literal["auto"] = _f(False, doc="TF32 matmuls on Ampere or newer; auto = where available")
+    attn_implementation: str | None = _f(
+        None,
+        doc="attention backend: flash_attention_2/3, sdpa, eager, flex_attention, xformers, loradoc_varlen; "
+        "unset or auto = chosen for the machine",
+    )
+    flash_attention: bool | None = _f(
+        None,
+        doc="legacy: true means attn_implementation: flash_attention_2 (folded into it at load; unset afterwards)",
+    )
+    xformers_attention: bool | None = _f(
+        None,
+        doc="legacy: true means attn_implementation: xformers (folded into it at load; unset afterwards)",
+    )
+    sdp_attention: bool | None = _f(
+        None, doc="legacy: true means attn_implementation: sdpa (folded into it at load; unset afterwards)"
+    )
+    flex_attention: bool | None = _f(
+        None,
+        doc="legacy: true means attn_implementation: flex_attention (folded into it at load; unset afterwards)",
+    )
+    eager_attention: bool | None = _f(
+        None, doc="legacy: true means attn_implementation: eager (folded into it at load; unset afterwards)"
+    )
+    gradient_checkpointing: bool = _f(False, doc="recompute activations in the backward pass to save memory")
+    # -- logging, evaluation, checkpoints ------------------------------------------------
+    logging_steps: int = _f(10, doc="log metrics every N optimizer steps")
+    eval_steps: int | float | None = _f(
+        None, doc="evaluate every N steps (a fraction below 1: of all steps); not with evals_per_epoch"
+    )
+    evals_per_epoch: int | None = _f(
+        None, doc="evaluations per epoch; not with eval_steps (neither: once per epoch)"
+    )
+    save_steps: int | float | None = _f(
+        None, doc="checkpoint every N steps (a fraction below 1: of all steps); not with saves_per_epoch"
+    )
+    saves_per_epoch: int | None = _f(
+        None, doc="checkpoints per epoch; not with save_steps (neither: once per epoch)"
+    )
+    save_total_limit: int | None = _f(None, doc="keep at most this many checkpoints")
+    output_dir: str = _f("./model-out", doc="where the adapter, checkpoints, metrics and resolved config go")
+    resume_from_checkpoint: bool | str | None = _f(
+        None, doc="true: the newest checkpoint in output_dir; or a checkpoint path"
+    )
+    overwrite_output_dir: bool = _f(
+        False,
+        doc="loradoc: replace an earlier loradoc run in output_dir (a folder holding other files is never emptied)",
+    )
+    seed: int = _f(42, doc="seed for shuffling, packing order, dropout and LoRA init")
+    # -- Weights & Biases ----------------------------------------------------------------
+    use_wandb: bool | None = _f(None, doc="W&B on/off (default: on exactly when wandb_project is set)")
+    wandb_project: str | None = _f(None, doc="W&B project; setting it turns W&B on")
+    wandb_entity: str | None = _f(None, doc="W&B team or user")
+    wandb_name: str | None = _f(None, doc="W&B run name")
+    wandb_mode: str | None = _f(None, doc="online, offline or disabled")
+    wandb_run_id: str | None = _f(None, doc="W&B run id (to resume a run)")
+    wandb_watch: str | None = _f(None, doc="log gradients/parameters: false, gradients, parameters, all")
+    wandb_log_model: str | None = _f(None, doc="upload the adapter as an artifact: false, checkpoint, end")
+    # -- distributed ---------------------------------------------------------------------
+    num_processes: int | None = _f(
+        None, doc="loradoc: training processes (DDP through accelerate); --num-processes sets it"
+    )
+    deepspeed: str | dict[str, Any] | None = _f(
+        None, doc="a DeepSpeed JSON file (or its content), passed to accelerate"
+    )
+    fsdp: list[str] | None = _f(None, doc="FSDP options, e.g. [full_shard, auto_wrap], passed to accelerate")
+    fsdp_config: dict[str, Any] | None = _f(None, doc="FSDP settings, passed to accelerate")
+    fsdp_version: int | None = _f(None, doc="FSDP 1 or 2")
+
+    # -- bookkeeping (not config keys) ---------------------------------------------------
+    source: str | None = _internal(default=None)
+    base_dir: str | None = _internal(default=None)
+    explicit_keys: frozenset[str] = _internal(factory=frozenset)
+    auto_changes: list[AutoChange] = _internal(factory=list)
+    ignored: list[str] = _internal(factory=list)
+    echo_changes: bool = _internal(default=True)
+
+    # -- queries -------------------------------------------------------------------------
+    @classmethod
+    def key_names(cls) -> tuple[str, ...]:
+        """The config keys, in schema order."""
+        return tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal"))
+
+    @property
+    def quantized(self) -> bool:
+        return self.load_in_4bit or self.load_in_8bit
+
+    @property
+    def wandb_enabled(self) -> bool:
+        if self.use_wandb is False or self.wandb_mode == "disabled":
+            return False
+        return bool(self.wandb_project)
+
+    @property
+    def eval_enabled(self) -> bool:
+        return bool(self.test_datasets) or self.val_set_size > 0
+
+    def world_size(self) -> int:
+        return self.num_processes or 1
+
+    def global_batch(self) -> int:
+        """Rows (packed or not) per optimizer step, over all processes."""
+        return self.micro_batch_size * self.gradient_accumulation_steps * self.world_size()
+
+    def mixed_precision(self) -> str:
+        """``bf16``, ``fp16`` or ``no`` once resolved; raises while bf16 is still ``auto``."""
+        if self.bf16 == "auto":
+            raise ValueError(
+                "bf16 is still 'auto': call loradoc.train.preflight.resolve(cfg, snapshot) first"
+            )
+        return "bf16" if self.bf16 else "fp16" if self.fp16 else "no"
+
+    # -- changes -------------------------------------------------------------------------
+    def note_change(self, key: str, value: Any, reason: str, *, echo: bool | None = None) -> None:
+        """Set ``key`` to ``value`` and record why; prints one line unless told not to."""
+        change = AutoChange(key=key, old=getattr(self, key), new=value, reason=reason)
+        setattr(self, key, value)
+        self.auto_changes.append(change)
+        if self.echo_changes if echo is None else echo:
+            print(change.line(), file=sys.stderr)
+
+    # -- output --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The config's values as plain data (unset keys left out), in schema order."""
+        return _to_dict(self)
+
+    def resolved_document(self) -> dict[str, Any]:
+        """What ``resolved_config.yml`` holds: the values, then a ``_loradoc`` record of changes."""
+        from loradoc import __version__
+
+        doc = self.to_dict()
+        doc["_loradoc"] = {
+            "version": __version__,
+            "source": self.source,
+            "auto_changes": [c.to_dict() for c in self.auto_changes],
+            "ignored": list(self.ignored),
+        }
+        return doc
+
+    def save_resolved(self, path: str | Path) -> Path:
+        """Write ``resolved_config.yml`` atomically; loadable again with load_config."""
+        import yaml
+
+        from loradoc.errors import UserError
+
+        target = Path(path)
+        text = (
+            "# Written by loradoc: the values this run used, after defaults and automatic changes.\n"
+            "# `loradoc train` accepts this file; the _loradoc block is a record and is ignored.\n"
+        ) + yaml.safe_dump(self.resolved_document(), sort_keys=False, allow_unicode=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"{target}: cannot write the resolved config ({exc.strerror or exc})") from None
+        return target
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("internal"):
+            continue
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = [v.to_dict() if isinstance(v, DatasetSpec) else v for v in value]
+        out[f.name] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,1 @@
+"""``loradoc doctor install``: plan the stack from the matrix, apply it with pip, lock, verify."""

@@ -1,0 +1,1 @@
+"""``probe()``: read this machine into a Snapshot without importing torch."""

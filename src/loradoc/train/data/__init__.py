@@ -1,0 +1,1 @@
+"""Datasets -> prompt format -> tokens and labels, filtered, split and cached."""

@@ -1,0 +1,396 @@
+"""Datasets -> prompt format -> tokens + labels, filtered, split, cached.
+
+``prepare_data(cfg, tokenizer)`` returns the train (and eval) ``datasets.Dataset``
+with columns ``input_ids``, ``labels`` (-100 on every untrained token, and on each
+example's first token), ``length``; and the counts of what was kept, truncated
+and dropped. Labels come from the rendered text's trained character spans mapped
+through the tokenizer's offsets (see ``prompts``); an EOS token is appended to
+every example (trained when the example's last part is trained).
+
+Splits: ``test_datasets`` is the eval set when given; else ``val_set_size``
+(a fraction < 1, or a count) of the training rows, chosen by ``seed``, before
+any row is filtered (so the split does not move when ``sequence_len`` changes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from loradoc.errors import UserError
+from loradoc.train.data import cache as data_cache
+from loradoc.train.data.prompts import PromptFormat, Rendered, RowProblem, format_for, resolve_chat_template
+from loradoc.train.data.read import Source, load_source, sources_for
+
+IGNORE = -100
+OK, TRUNCATED, TOO_LONG, UNSUPERVISED = 0, 1, 2, 3
+EXCESS_STRATEGIES = ("drop", "truncate", "raise")
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class SplitStats:
+    rows: int = 0
+    kept: int = 0
+    truncated: int = 0
+    dropped_too_long: int = 0
+    dropped_unsupervised: int = 0
+    input_tokens: int = 0
+    supervised_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SplitStats:
+        return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
+
+    def line(self, name: str) -> str:
+        parts = [f"{name}: {self.kept:,} of {self.rows:,} examples"]
+        if self.truncated:
+            parts.append(f"{self.truncated:,} truncated")
+        if self.dropped_too_long:
+            parts.append(f"{self.dropped_too_long:,} dropped as longer than sequence_len")
+        if self.dropped_unsupervised:
+            parts.append(f"{self.dropped_unsupervised:,} dropped with no trained tokens")
+        parts.append(f"{self.input_tokens:,} tokens, {self.supervised_tokens:,} trained")
+        return ", ".join(parts)
+
+
+@dataclass
+class PreparedData:
+    train: Any
+    eval: Any | None
+    train_stats: SplitStats
+    eval_stats: SplitStats | None
+    path: Path
+    key: str
+    reused: bool
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+
+def encode_rendered(
+    rendered: Rendered, enc_ids: Sequence[int], offsets: Sequence[Sequence[int]], eos_id: int | None
+) -> tuple[list[int], list[int]]:
+    """Token ids + labels for one rendered example from its tokenization with offsets."""
+    ids = list(enc_ids)
+    labels = [IGNORE] * len(ids)
+    spans = rendered.spans
+    for t, (start, end) in enumerate(offsets):
+        if end <= start:
+            continue  # special tokens the tokenizer added (BOS) carry no characters
+        for a, b in spans:
+            if start < b and end > a:
+                labels[t] = ids[t]
+                break
+    if eos_id is not None:
+        if not ids or ids[-1] != eos_id:
+            ids.append(eos_id)
+            labels.append(IGNORE)
+        if rendered.train_eos and spans:
+            labels[-1] = eos_id
+    if labels:
+        labels[0] = IGNORE  # nothing predicts an example's first token (packing relies on it)
+    return ids, labels
+
+
+def _encode_batch(
+    batch: dict[str, list[Any]],
+    indices: list[int],
+    *,
+    fmt: PromptFormat,
+    tokenizer: Any,
+    train_on_inputs: bool,
+    sequence_len: int,
+    strategy: str,
+    label: str,
+) -> dict[str, list[Any]]:
+    columns = {k: batch[k] for k in batch}
+    rendered: list[Rendered] = []
+    for j, idx in enumerate(indices):
+        row = {k: col[j] for k, col in columns.items()}
+        try:
+            rendered.append(fmt.render(row, train_on_inputs=train_on_inputs))
+        except RowProblem as exc:
+            raise UserError(f"{label}: row {idx + 1}: {exc}") from None
+    out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "length": [], "_status": [], "_trained": []}
+    if not rendered:
+        return out
+    enc = tokenizer(
+        [r.text for r in rendered],
+        add_special_tokens=rendered[0].add_special_tokens,
+        return_offsets_mapping=True,
+    )
+    for j, r in enumerate(rendered):
+        ids, labels = encode_rendered(
+            r, enc["input_ids"][j], enc["offset_mapping"][j], tokenizer.eos_token_id
+        )
+        status = OK
+        if len(ids) > sequence_len:
+            if strategy == "raise":
+                raise UserError(
+                    f"{label}: row {indices[j] + 1}: {len(ids)} tokens, more than sequence_len {sequence_len} "
+                    "(excess_length_strategy: raise); raise sequence_len or use drop/truncate"
+                )
+            if strategy == "truncate":
+                ids, labels, status = ids[:sequence_len], labels[:sequence_len], TRUNCATED
+            else:
+                ids, labels, status = [], [], TOO_LONG
+        trained = sum(1 for x in labels if x != IGNORE)
+        if status != TOO_LONG and trained == 0:
+            status = UNSUPERVISED
+        out["input_ids"].append(ids)
+        out["labels"].append(labels)
+        out["length"].append(len(ids))
+        out["_status"].append(status)
+        out["_trained"].append(trained)
+    return out
+
+
+def encode_source(
+    source: Source,
+    fmt: PromptFormat,
+    tokenizer: Any,
+    *,
+    train_on_inputs: bool,
+    sequence_len: int,
+    strategy: str,
+    cache_dir: Path | None,
+) -> Any:
+    """Load and encode one source; rows keep their status (filtered later)."""
+    raw = load_source(source, cache_dir=cache_dir)
+    if len(raw) == 0:
+        raise UserError(f"{source.label}: no rows")
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(
+            f"the tokenizer ({type(tokenizer).__name__}) is not a fast tokenizer, which loradoc needs to "
+            "mask prompts; install `tokenizers` or point base_model/tokenizer at one with tokenizer.json"
+        )
+    return raw.map(
+        _encode_batch,
+        batched=True,
+        batch_size=256,
+        with_indices=True,
+        remove_columns=raw.column_names,
+        keep_in_memory=True,
+        load_from_cache_file=False,
+        desc=f"tokenizing {Path(source.label).name}",
+        fn_kwargs={
+            "fmt": fmt,
+            "tokenizer": tokenizer,
+            "train_on_inputs": train_on_inputs,
+            "sequence_len": sequence_len,
+            "strategy": strategy,
+            "label": source.label,
+        },
+    )
+
+
+# --- splitting and filtering --------------------------------------------------------------
+
+
+def split_indices(
+    n: int, val_set_size: float, seed: int, *, where: str = "val_set_size"
+) -> tuple[list[int], list[int]]:
+    """(train rows, eval rows): ``val_set_size`` < 1 is a fraction (rounded up), else a count."""
+    if val_set_size <= 0:
+        return list(range(n)), []
+    import numpy as np
+
+    n_eval = math.ceil(val_set_size * n) if val_set_size < 1 else int(val_set_size)
+    if n_eval < 1 or n_eval >= n:
+        raise UserError(
+            f"{where}: {val_set_size:g} of {n:,} rows leaves {n - n_eval:,} for training and {n_eval:,} "
+            "for eval; both need at least one (change val_set_size or add data)"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    return sorted(int(i) for i in perm[n_eval:]), sorted(int(i) for i in perm[:n_eval])
+
+
+def finish_split(ds: Any, name: str) -> tuple[Any, SplitStats]:
+    """Drop filtered rows, count, and remove the bookkeeping columns."""
+    import numpy as np
+
+    status = np.asarray(ds["_status"], dtype=np.int64)
+    lengths = np.asarray(ds["length"], dtype=np.int64)
+    trained = np.asarray(ds["_trained"], dtype=np.int64)
+    keep = (status == OK) | (status == TRUNCATED)
+    stats = SplitStats(
+        rows=len(status),
+        kept=int(keep.sum()),
+        truncated=int((status == TRUNCATED).sum()),
+        dropped_too_long=int((status == TOO_LONG).sum()),
+        dropped_unsupervised=int((status == UNSUPERVISED).sum()),
+        input_tokens=int(lengths[keep].sum()),
+        supervised_tokens=int(trained[keep].sum()),
+    )
+    if stats.kept == 0:
+        raise UserError(_empty_message(name, stats))
+    if stats.kept < stats.rows:
+        ds = ds.select(np.flatnonzero(keep).tolist(), keep_in_memory=True)
+    return ds.remove_columns(["_status", "_trained"]), stats
+
+
+def _empty_message(name: str, stats: SplitStats) -> str:
+    reasons = []
+    if stats.dropped_too_long:
+        reasons.append(
+            f"{stats.dropped_too_long:,} longer than sequence_len (raise sequence_len or set "
+            "excess_length_strategy: truncate)"
+        )
+    if stats.dropped_unsupervised:
+        reasons.append(
+            f"{stats.dropped_unsupervised:,} with no trained tokens (check train_on_inputs and the fields)"
+        )
+    why = "; ".join(reasons) or "no rows"
+    return f"the {name} split is empty: all {stats.rows:,} examples were dropped: {why}"
+
+
+# --- the whole preparation ----------------------------------------------------------------
+
+
+def _cfg(cfg: Any, key: str, default: Any = None) -> Any:
+    value = getattr(cfg, key, default)
+    return default if value is None else value
+
+
+def excess_strategy(cfg: Any) -> str:
+    strategy = str(_cfg(cfg, "excess_length_strategy", "drop"))
+    if strategy not in EXCESS_STRATEGIES:
+        raise UserError(f"excess_length_strategy: '{strategy}' is not one of {', '.join(EXCESS_STRATEGIES)}")
+    return strategy
+
+
+def prepared_root(cfg: Any) -> Path:
+    given = _cfg(cfg, "dataset_prepared_path")
+    return (
+        Path(given).expanduser() if given else data_cache.default_root(_cfg(cfg, "output_dir", "outputs/out"))
+    )
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    if hasattr(spec, "to_dict"):
+        return dict(spec.to_dict())
+    if isinstance(spec, dict):
+        return dict(spec)
+    return {k: v for k, v in vars(spec).items() if not k.startswith("_")}
+
+
+def _plan(
+    cfg: Any, tokenizer: Any, say: Say
+) -> tuple[list[tuple[Source, PromptFormat]], list[tuple[Source, PromptFormat]], dict[str, Any]]:
+    templates: dict[tuple[Any, Any], str] = {}
+
+    def template_for(spec: Any) -> Callable[[], str]:
+        # a dataset's own chat_template / chat_template_jinja override the top-level ones
+        name = getattr(spec, "chat_template", None) or _cfg(cfg, "chat_template")
+        jinja = getattr(spec, "chat_template_jinja", None) or _cfg(cfg, "chat_template_jinja")
+
+        def resolve() -> str:
+            if (name, jinja) not in templates:
+                templates[(name, jinja)] = resolve_chat_template(name, tokenizer, jinja=jinja, say=say)
+            return templates[(name, jinja)]
+
+        return resolve
+
+    def plan_list(key: str) -> list[tuple[Source, PromptFormat]]:
+        out: list[tuple[Source, PromptFormat]] = []
+        for i, spec in enumerate(_cfg(cfg, key, []) or []):
+            where = f"{key}[{i}]"
+            fmt = format_for(spec, where=where, tokenizer=tokenizer, chat_template=template_for(spec))
+            out.extend((src, fmt) for src in sources_for(spec, where=where))
+        return out
+
+    train_plan = plan_list("datasets")
+    if not train_plan:
+        raise UserError("datasets: no training data configured (add at least one entry with path and type)")
+    test_plan = plan_list("test_datasets")
+    key_parts = {
+        "train": [[s.identity(), f.identity()] for s, f in train_plan],
+        "test": [[s.identity(), f.identity()] for s, f in test_plan],
+        "specs": [_spec_dict(s) for s in _cfg(cfg, "datasets", [])],
+        "test_specs": [_spec_dict(s) for s in _cfg(cfg, "test_datasets", []) or []],
+        "val_set_size": 0 if test_plan else float(_cfg(cfg, "val_set_size", 0) or 0),
+        "seed": int(_cfg(cfg, "seed", 42)),
+        "sequence_len": int(_cfg(cfg, "sequence_len", 512)),
+        "train_on_inputs": bool(_cfg(cfg, "train_on_inputs", False)),
+        "excess_length_strategy": excess_strategy(cfg),
+        "tokenizer": data_cache.tokenizer_identity(tokenizer),
+    }
+    return train_plan, test_plan, key_parts
+
+
+def prepare_data(cfg: Any, tokenizer: Any, *, say: Say = print) -> PreparedData:
+    """Tokenized train/eval splits for ``cfg``, from the cache when its key is unchanged."""
+    train_plan, test_plan, key_parts = _plan(cfg, tokenizer, say)
+    root = prepared_root(cfg)
+    key = data_cache.cache_key(key_parts)
+    entry = data_cache.entry_dir(root, key)
+    if data_cache.is_complete(entry):
+        train, eval_ds, meta = data_cache.load_entry(entry)
+        train_stats = SplitStats.from_dict(meta["train_stats"])
+        eval_stats = SplitStats.from_dict(meta["eval_stats"]) if meta.get("eval_stats") else None
+        say(f"data: reused the prepared data in {entry} (same data, tokenizer and settings)")
+        return PreparedData(train, eval_ds, train_stats, eval_stats, entry, key, reused=True)
+
+    import datasets
+
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        return _prepare_fresh(cfg, tokenizer, train_plan, test_plan, key_parts, entry, say)
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+
+
+def _prepare_fresh(
+    cfg: Any,
+    tokenizer: Any,
+    train_plan: list[tuple[Source, PromptFormat]],
+    test_plan: list[tuple[Source, PromptFormat]],
+    key_parts: dict[str, Any],
+    entry: Path,
+    say: Say,
+) -> PreparedData:
+    import datasets
+
+    root, key = entry.parent, entry.name
+    if test_plan and key_parts["val_set_size"] == 0 and float(_cfg(cfg, "val_set_size", 0) or 0) > 0:
+        if hasattr(cfg, "note_change"):
+            cfg.note_change("val_set_size", 0, "test_datasets is set and is the eval split")
+        say("data: test_datasets is the eval split; val_set_size is not used")
+    opts = {
+        "train_on_inputs": key_parts["train_on_inputs"],
+        "sequence_len": key_parts["sequence_len"],
+        "strategy": key_parts["excess_length_strategy"],
+        "cache_dir": root / "hf-datasets-cache",
+    }
+    encoded = [encode_source(s, f, tokenizer, **opts) for s, f in train_plan]
+    full = datasets.concatenate_datasets(encoded) if len(encoded) > 1 else encoded[0]
+    if test_plan:
+        tests = [encode_source(s, f, tokenizer, **opts) for s, f in test_plan]
+        eval_raw = datasets.concatenate_datasets(tests) if len(tests) > 1 else tests[0]
+        train_raw = full
+    else:
+        train_idx, eval_idx = split_indices(len(full), key_parts["val_set_size"], key_parts["seed"])
+        train_raw = full.select(train_idx, keep_in_memory=True) if eval_idx else full
+        eval_raw = full.select(eval_idx, keep_in_memory=True) if eval_idx else None
+    train, train_stats = finish_split(train_raw, "train")
+    eval_ds, eval_stats = finish_split(eval_raw, "eval") if eval_raw is not None else (None, None)
+    meta = {
+        "key": key,
+        "inputs": key_parts,
+        "train_stats": train_stats.to_dict(),
+        "eval_stats": eval_stats.to_dict() if eval_stats else None,
+    }
+    data_cache.save_entry(entry, train, eval_ds, meta)
+    train, eval_ds, _ = data_cache.load_entry(entry)  # memory-mapped from the cache from here on
+    say(f"data: tokenized and saved to {entry}")
+    return PreparedData(train, eval_ds, train_stats, eval_stats, entry, key, reused=False)

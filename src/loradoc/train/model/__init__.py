@@ -1,0 +1,1 @@
+"""Tokenizer, base model, LoRA adapter and the attention that keeps packed examples apart."""

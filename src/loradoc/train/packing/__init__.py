@@ -1,0 +1,1 @@
+"""Packing: bins of examples, the sampler that yields them, and the collators."""

@@ -1,0 +1,1 @@
+"""One training run: the Trainer, its callbacks, checkpoints, signals, outputs."""

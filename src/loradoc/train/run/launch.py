@@ -1,0 +1,165 @@
+"""Several processes: ``loradoc train`` starts itself again through accelerate's launcher.
+
+``loradoc train cfg.yml --num-processes N`` (or ``num_processes: N`` in the
+config), run from a shell, checks the config, the machine and ``output_dir`` once,
+settles the W&B question once, tokenizes the data once into the cache the workers
+reuse (so a broken data file is one error line before any worker starts), and then runs
+
+    <this python> -m accelerate.commands.launch --multi_gpu --num_processes N ... -m loradoc train cfg.yml ...
+
+with the same interpreter (``sys.executable``: no ``accelerate`` script needs to be on
+PATH). accelerate's ``--multi_gpu`` path is torchrun underneath; on a machine without
+GPUs each worker runs on the CPU with the gloo backend (accelerate's own ``--cpu``
+flag would start a single process unless MPI is set up). The workers see the
+launcher's environment (``LOCAL_RANK``, ``WORLD_SIZE``) and train; the same happens
+when a user runs ``accelerate launch -m loradoc train cfg.yml`` or
+``torchrun --standalone --nproc_per_node N -m loradoc train cfg.yml`` directly.
+
+FSDP and DeepSpeed are not launched differently: the config's ``fsdp``/``fsdp_config``
+and ``deepspeed`` go to transformers' ``TrainingArguments`` (``train_args``), which
+set up accelerate's plugins inside the workers, as transformers documents for
+torchrun launches.
+
+Signals: a terminal's Ctrl-C reaches this process and every worker (one process
+group); this process then just waits for the workers to save and stop. SIGTERM
+sent to this process alone is passed on to the launcher, whose agent forwards it
+to the workers. Exit code: the launcher's, or 128 + the signal when one came.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
+from typing import Any
+
+from loradoc.doctor.snapshot import Snapshot
+from loradoc.errors import UserError
+
+LAUNCHER = "accelerate.commands.launch"
+
+
+def launched_world_size(environ: Mapping[str, str] | None = None) -> int | None:
+    """The number of processes when this one was started by a launcher (torchrun, accelerate), else None."""
+    env = os.environ if environ is None else environ
+    if "LOCAL_RANK" not in env or "WORLD_SIZE" not in env:
+        return None
+    try:
+        return int(env["WORLD_SIZE"])
+    except ValueError:
+        return None
+
+
+def wants_launch(cfg: Any, environ: Mapping[str, str] | None = None) -> bool:
+    """True when the config asks for several processes and no launcher started this one."""
+    return launched_world_size(environ) is None and int(getattr(cfg, "num_processes", None) or 1) > 1
+
+
+def launch_command(words: Sequence[str], num_processes: int, *, python: str | None = None) -> list[str]:
+    """The accelerate launcher command that runs ``loradoc WORDS`` in ``num_processes`` processes."""
+    return [
+        python or sys.executable,
+        "-m",
+        LAUNCHER,
+        "--multi_gpu",
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",  # transformers sets the run's precision from bf16/fp16 in each worker
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",  # a free port, so two runs on one machine do not collide
+        "-m",
+        "loradoc",
+        *words,
+    ]
+
+
+def note_launcher_world(cfg: Any, *, echo: bool, environ: Mapping[str, str] | None = None) -> None:
+    """Inside a launched run, make ``num_processes`` the real number of processes (recorded)."""
+    world = launched_world_size(environ)
+    if world is not None and world != int(getattr(cfg, "num_processes", None) or 1):
+        cfg.note_change("num_processes", world, f"the launcher started {world} processes", echo=echo)
+
+
+def command_words(
+    config: str, overrides: Sequence[str], snapshot_path: str | None, num_processes: int | None
+) -> list[str]:
+    """The words after ``loradoc`` that repeat this ``train`` command (for workers and the resume hint)."""
+    words = ["train", config]
+    if snapshot_path:
+        words += ["--from", snapshot_path]
+    words += list(overrides)
+    if num_processes is not None:
+        words += ["--num-processes", str(num_processes)]
+    return words
+
+
+def train_or_launch(cfg: Any, words: list[str], *, snapshot: Snapshot | None = None) -> int:
+    """Train in this process, or start the workers that will (``wants_launch``); returns the exit code."""
+    if not wants_launch(cfg):
+        from loradoc.train.run.start import is_main_process, run_training
+
+        try:
+            return run_training(cfg, snapshot=snapshot, command=words)
+        except UserError as exc:
+            if is_main_process():
+                raise
+            return exc.exit_code  # every rank meets the same mistake; rank 0 says it once
+    from loradoc.train.run.signals import resume_command
+    from loradoc.train.run.start import check_output_dir
+    from loradoc.train.run.wandb_setup import settle_wandb
+
+    n = int(cfg.num_processes)
+    if "--num-processes" not in words and "--num_processes" not in words:
+        words = [*words, "--num-processes", str(n)]
+    # once, here, before N processes start: the output_dir check, the W&B question, and the
+    # data (tokenized into the cache the workers then reuse; a bad file is one line, here)
+    check_output_dir(cfg)
+    plan = settle_wandb(cfg)
+    if getattr(cfg, "wandb_enabled", False) and not plan.enabled:
+        os.environ["WANDB_MODE"] = "disabled"  # the user said no: the workers must not ask again
+    _prepare_data_once(cfg)
+    code = relaunch(words, n)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        print(f"interrupted; resume with: {resume_command(words)}", file=sys.stderr)
+    return code
+
+
+def _prepare_data_once(cfg: Any) -> None:
+    from loradoc.train.data.prepare import prepare_data
+    from loradoc.train.model.load import load_tokenizer
+
+    tokenizer = load_tokenizer(cfg, say=print)
+    prepare_data(cfg, tokenizer, say=print)
+
+
+def relaunch(words: Sequence[str], num_processes: int, *, say: Any = print) -> int:
+    """Run ``loradoc WORDS`` under the launcher in ``num_processes`` processes; returns the exit code."""
+    cmd = launch_command(words, num_processes)
+    say(f"launching {num_processes} processes: accelerate launch ... -m loradoc {' '.join(words)}")
+    env = dict(os.environ, LORADOC_PLAN_SHOWN="1")
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
+    got: list[int] = []
+    proc = subprocess.Popen(cmd, env=env)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+        if signum != signal.SIGINT and proc.poll() is None:  # Ctrl-C already reached the workers
+            proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if got:
+        return 128 + got[0]
+    return code

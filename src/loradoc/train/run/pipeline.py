@@ -1,0 +1,377 @@
+"""The heavy half of ``run_training``: data, model, Trainer, outputs (training path only).
+
+Several processes: each runs this with its rank (accelerate's ``PartialState``); training
+bins are split by the sampler, eval micro-batches by ``eval_shard`` (each counted once);
+only the main process prints and writes outputs. SIGINT/SIGTERM during ``trainer.train``
+end the run after the current step with a complete checkpoint and exit 130/143
+(``signals``, ``callbacks.StopOnSignalCallback``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loradoc.doctor.snapshot import Snapshot
+from loradoc.errors import UserError
+from loradoc.train.run.signals import StopRequest, stop_on_signals
+from loradoc.train.run.start import write_json_atomic
+from loradoc.train.run.wandb_setup import WandbPlan, finish_wandb
+
+Say = Callable[[str], None]
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class TrainingSession:
+    def __init__(
+        self,
+        cfg: Any,
+        *,
+        wandb_plan: WandbPlan,
+        resume: str | None,
+        command: list[str] | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        from accelerate import PartialState
+
+        self.cfg = cfg
+        self.plan = wandb_plan
+        self.resume = resume
+        self.command = command
+        self.device = _device()
+        self.snapshot = snapshot
+        # cpu=True is what lets accelerate see a multi-process CPU launch (gloo); on GPUs it stays off
+        self.state = PartialState(cpu=self.device == "cpu")
+        self.main = bool(self.state.is_main_process)
+        self.world = int(self.state.num_processes)
+        self.rank = int(self.state.process_index)
+        self.out = Path(cfg.output_dir).expanduser()
+        self.started = time.time()
+        self.stop = StopRequest(main=self.main)
+        if self.world != (getattr(cfg, "num_processes", None) or 1):
+            cfg.note_change(
+                "num_processes", self.world, f"the run was started with {self.world}", echo=self.main
+            )
+
+    def say(self, msg: str) -> None:
+        if self.main:
+            click.echo(msg)
+
+    # -- steps -----------------------------------------------------------------------------
+    def run(self) -> int:
+        from transformers import set_seed
+
+        from loradoc.train.data.prepare import prepare_data
+        from loradoc.train.model.load import load_tokenizer
+
+        cfg = self.cfg
+        set_seed(int(cfg.seed))
+        tokenizer = load_tokenizer(cfg, say=self.say)
+        with self.state.main_process_first():
+            data = prepare_data(cfg, tokenizer, say=self.say if self.main else lambda s: None)
+        self.say(data.train_stats.line("train"))
+        if data.eval_stats is not None:
+            self.say(data.eval_stats.line("eval"))
+
+        precision, attention = self._precision_and_attention()
+        eval_packing = self._eval_packing(data)
+        model = self._model(tokenizer, precision, attention)
+        trainer = self._trainer(model, tokenizer, data, precision, attention, eval_packing)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            cfg.save_resolved(self.out / "resolved_config.yml")
+        if self.resume:
+            self.say(f"resuming from {self.resume}")
+        with stop_on_signals(self.stop):  # SIGINT/SIGTERM: finish the step, checkpoint, stop
+            result = trainer.train(resume_from_checkpoint=self.resume)
+        trainer.meter.pause()
+        if self.stop.requested and trainer.state.global_step < trainer.state.max_steps:
+            return self._stopped(trainer, self.stop)
+        self._save_outputs(trainer, tokenizer, data, result, precision, attention)
+        return 0
+
+    def _stopped(self, trainer: Any, stop: StopRequest) -> int:
+        """After a signal: the checkpoint is written; say where and how to go on. No final outputs."""
+        from loradoc.train.run.checkpoint import checkpoint_problem
+        from loradoc.train.run.signals import resume_command
+
+        if not self.main:
+            return stop.exit_code
+        finish_wandb(self.plan, say=self.say)
+        step = int(trainer.state.global_step)
+        folder = self.out / f"checkpoint-{step}"
+        problem = checkpoint_problem(folder) if folder.is_dir() else "it was not written"
+        command = resume_command(self.command, getattr(self.cfg, "source", None))
+        if problem is None:
+            click.echo(
+                f"stopped by {stop.name} after step {step} of {trainer.state.max_steps}: checkpoint saved in "
+                f"{folder}\nresume with: {command}",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"stopped by {stop.name} after step {step}, but its checkpoint is not complete ({problem}); "
+                f"resume from the previous one with: {command}",
+                err=True,
+            )
+        return stop.exit_code
+
+    def _precision_and_attention(self) -> tuple[str, Any]:
+        from loradoc.compat.load import load_matrix
+        from loradoc.doctor.facts import machine_facts
+        from loradoc.doctor.probe.machine import probe
+        from loradoc.train.model.attention import choose_attention
+        from loradoc.train.preflight import resolve_precision
+
+        cfg = self.cfg
+        # the machine's facts, with the running torch's own answer on whether CUDA works
+        facts = machine_facts(self.snapshot or probe(), load_matrix(), cuda_usable=self.device == "cuda")
+        precision = resolve_precision(cfg, facts, say=self.say)
+        attention = choose_attention(
+            cfg.attn_implementation,
+            packing=bool(cfg.sample_packing),
+            device=self.device,
+            available=set(facts.attention),
+        )
+        self.say(f"attention: {attention.impl} ({attention.reason})")
+        return precision, attention
+
+    def _eval_packing(self, data: Any) -> bool:
+        from loradoc.train.packing.bins import eval_packing_decision
+
+        cfg = self.cfg
+        if data.eval is None or not cfg.sample_packing:
+            return False
+        wanted = getattr(cfg, "eval_sample_packing", None)
+        if wanted is False:
+            return False
+        eval_bs = int(getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size)
+        ok, reason = eval_packing_decision(
+            data.eval["length"],
+            sequence_len=int(cfg.sequence_len),
+            micro_batch_size=eval_bs,
+            world_size=self.world,
+        )
+        if not ok:
+            cfg.note_change("eval_sample_packing", False, reason, echo=False)
+            self.say(reason)
+        return ok
+
+    def _model(self, tokenizer: Any, precision: str, attention: Any) -> Any:
+        from loradoc.train.model.load import load_model
+
+        return load_model(
+            self.cfg,
+            tokenizer,
+            attention=attention.impl,
+            precision=precision,
+            packing=bool(self.cfg.sample_packing),
+            say=self.say,
+        )
+
+    def _loader_factory(self, tokenizer: Any, attention: Any) -> Callable[..., Any]:
+        from loradoc.train.packing.dataloader import build_dataloader
+
+        cfg = self.cfg
+
+        def make(dataset: Any, *, packing: bool, shuffle: bool) -> Any:
+            micro = (
+                cfg.micro_batch_size
+                if shuffle
+                else (getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size)
+            )
+            pad_full = getattr(cfg, "pad_to_sequence_len", None)
+            # training: the sampler gives each rank its bins; eval: every rank builds the whole
+            # loader and takes its share of micro-batches, so no eval bin counts twice (eval_shard)
+            sharded_sampler = shuffle or self.world == 1
+            loader = build_dataloader(
+                dataset,
+                packing=packing,
+                sequence_len=int(cfg.sequence_len),
+                micro_batch_size=int(micro),
+                pad_token_id=int(tokenizer.pad_token_id),
+                seed=int(cfg.seed),
+                attention=attention.impl,
+                num_replicas=self.world if sharded_sampler else 1,
+                rank=self.rank if sharded_sampler else 0,
+                shuffle=shuffle,
+                pad_to_sequence_len=bool(packing if pad_full is None else pad_full),
+            )
+            if sharded_sampler:
+                return loader
+            from loradoc.train.run.eval_shard import ShardedEvalLoader
+
+            return ShardedEvalLoader(loader, rank=self.rank, world=self.world)
+
+        return make
+
+    def _trainer(
+        self, model: Any, tokenizer: Any, data: Any, precision: str, attention: Any, eval_packing: bool
+    ) -> Any:
+        from transformers import PrinterCallback, ProgressCallback
+
+        from loradoc.train.run.callbacks import (
+            CheckpointMarkerCallback,
+            MetricsFileCallback,
+            ProgressBarCallback,
+            StopOnSignalCallback,
+        )
+        from loradoc.train.run.train_args import training_arguments
+        from loradoc.train.run.trainer import LoradocTrainer
+
+        cfg = self.cfg
+        factory = self._loader_factory(tokenizer, attention)
+        steps_per_epoch = max(
+            1,
+            math.ceil(
+                len(factory(data.train, packing=bool(cfg.sample_packing), shuffle=True))
+                / int(cfg.gradient_accumulation_steps)
+            ),
+        )
+        self.steps_per_epoch = steps_per_epoch
+        args = training_arguments(
+            cfg,
+            precision=precision,
+            steps_per_epoch=steps_per_epoch,
+            has_eval=data.eval is not None,
+            report_to=self.plan.report_to,
+            world_size=self.world,
+            use_cpu=self.device == "cpu",
+        )
+        trainer = LoradocTrainer(
+            model=model,
+            args=args,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            loader_factory=factory,
+            train_packing=bool(cfg.sample_packing),
+            eval_packing=eval_packing,
+        )
+        if args.fsdp and not trainer.is_fsdp_enabled:
+            self.say(
+                "fsdp: not active in this run (accelerate shards with FSDP on GPUs only); "
+                f"training with {'DDP' if self.world > 1 else 'one process'} instead"
+            )
+        if not trainer.model_accepts_loss_kwargs:
+            raise UserError(
+                f"{type(model).__name__} does not take the loss normalisation arguments (num_items_in_batch), so "
+                "gradient accumulation would average per micro-batch; loradoc needs a model whose forward accepts **kwargs"
+            )
+        for cb in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(cb)
+        trainer.add_callback(MetricsFileCallback(self.out / "metrics.jsonl"))
+        trainer.add_callback(ProgressBarCallback())
+        trainer.add_callback(CheckpointMarkerCallback(trainer.meter))
+        trainer.add_callback(StopOnSignalCallback(self.stop))
+        if self.resume:
+            from loradoc.train.run.checkpoint import load_token_counts
+
+            trainer.meter.restore(*load_token_counts(Path(self.resume)), own=self.main)
+        return trainer
+
+    # -- outputs ---------------------------------------------------------------------------
+    def _save_outputs(
+        self, trainer: Any, tokenizer: Any, data: Any, result: Any, precision: str, attention: Any
+    ) -> None:
+        from loradoc.train.packing.bins import pack_lengths
+        from loradoc.train.run.callbacks import read_metrics
+        from loradoc.train.run.metrics import peak_rss_mb
+        from loradoc.train.run.plot import plot_losses
+
+        cfg = self.cfg
+        trainer.save_model(str(self.out))  # the adapter (main process only, inside the Trainer)
+        totals = trainer.summed_tokens([trainer.meter.input_tokens, trainer.meter.supervised_tokens])
+        seconds = max(trainer.meter.seconds(), 1e-9)
+        run_dir = finish_wandb(self.plan, say=self.say) if self.main else None
+        if not self.main:
+            return
+        tokenizer.save_pretrained(str(self.out))
+        records = read_metrics(self.out / "metrics.jsonl")
+        plot = plot_losses(records, self.out / "loss.png", title=f"{Path(str(cfg.base_model)).name} LoRA")
+        train_losses = [r["loss"] for r in records if isinstance(r.get("loss"), (int, float))]
+        eval_losses = [r["eval_loss"] for r in records if isinstance(r.get("eval_loss"), (int, float))]
+        lengths = data.train["length"]
+        efficiency = pack_lengths(lengths, int(cfg.sequence_len)).efficiency if cfg.sample_packing else None
+        summary = {
+            "steps": int(trainer.state.global_step),
+            "epochs": round(float(trainer.state.epoch or 0.0), 4),
+            "train_loss_first": train_losses[0] if train_losses else None,
+            "train_loss_last": train_losses[-1] if train_losses else None,
+            "train_loss_mean": float(result.training_loss) if result is not None else None,
+            "eval_loss": eval_losses[-1] if eval_losses else None,
+            "input_tokens": totals[0],
+            "supervised_tokens": totals[1],
+            "train_seconds": round(seconds, 3),
+            "tokens_per_s": round(totals[0] / seconds, 2),
+            "supervised_tokens_per_s": round(totals[1] / seconds, 2),
+            "packing_efficiency": round(efficiency, 5) if efficiency is not None else None,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "precision": precision,
+            "attention": attention.impl,
+            "processes": self.world,
+            "data": {
+                "prepared": str(data.path),
+                "reused": data.reused,
+                "train": data.train_stats.to_dict(),
+                "eval": data.eval_stats.to_dict() if data.eval_stats else None,
+            },
+            "wandb_run": run_dir,
+            "outputs": {
+                "dir": str(self.out),
+                "adapter": str(self.out / "adapter_model.safetensors"),
+                "metrics": str(self.out / "metrics.jsonl"),
+                "plot": str(plot) if plot else None,
+                "config": str(self.out / "resolved_config.yml"),
+            },
+            "wall_seconds": round(time.time() - self.started, 2),
+        }
+        gpu = _gpu_peak_mb()
+        if gpu is not None:
+            summary["peak_gpu_memory_mb"] = gpu
+        cfg.save_resolved(self.out / "resolved_config.yml")
+        write_json_atomic(self.out / "summary.json", summary)
+        self.say(summary_text(summary))
+
+
+def _gpu_peak_mb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
+def _num(value: Any, fmt: str = ",.0f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    eff = s.get("packing_efficiency")
+    lines = [
+        "done.",
+        f"  steps            {s['steps']} ({s['epochs']:g} epochs, {s['train_seconds']:.1f} s training)",
+        f"  train loss       {_num(s['train_loss_first'], '.4f')} -> {_num(s['train_loss_last'], '.4f')}"
+        + (f"   eval loss {_num(s['eval_loss'], '.4f')}" if s.get("eval_loss") is not None else ""),
+        f"  tokens           {_num(s['input_tokens'])} input, {_num(s['supervised_tokens'])} supervised",
+        f"  tokens/s         {_num(s['tokens_per_s'])} input, {_num(s['supervised_tokens_per_s'])} supervised",
+        f"  packing          {'off' if eff is None else f'{eff:.1%} efficient'}",
+        f"  peak memory      {s['peak_rss_mb']:,.0f} MiB RSS"
+        + (f", {s['peak_gpu_memory_mb']:,.0f} MiB GPU" if "peak_gpu_memory_mb" in s else ""),
+        f"  outputs          {s['outputs']['dir']} (adapter, tokenizer, metrics.jsonl, loss.png, summary.json)",
+    ]
+    return "\n".join(lines)

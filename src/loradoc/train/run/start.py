@@ -1,0 +1,148 @@
+"""``run_training(cfg)``: one LoRA fine-tune, from a validated config to the files in ``output_dir``.
+
+Order: check ``output_dir``, then settle W&B (no heavy import yet); then tokenizer,
+data (prepared once, on the main process first), precision, attention, eval
+packing, model; then transformers' Trainer (``trainer.LoradocTrainer``); then the
+outputs. Only the main process prints and writes.
+
+``output_dir`` gets: the adapter (``adapter_model.safetensors``,
+``adapter_config.json``), the tokenizer, ``resolved_config.yml`` (every automatic
+change recorded), ``metrics.jsonl``, ``loss.png``, ``summary.json``, and the
+Trainer's ``checkpoint-*`` folders (each complete one marked, see ``checkpoint``).
+A run stopped by SIGINT/SIGTERM saves a checkpoint and writes no final outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loradoc.doctor.snapshot import Snapshot
+from loradoc.errors import UserError
+from loradoc.train.run.checkpoint import last_checkpoint as _last_checkpoint
+from loradoc.train.run.checkpoint import resume_target, set_aside_incomplete
+
+Say = Callable[[str], None]
+RUN_MARKERS = ("adapter_model.safetensors", "adapter_config.json", "metrics.jsonl", "summary.json")
+OWN_FILES = {"resolved_config.yml", "wandb"}
+
+
+def _echo(msg: str) -> None:
+    import click
+
+    click.echo(msg)
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+# --- before anything heavy ----------------------------------------------------------------
+
+
+def check_output_dir(cfg: Any, *, say: Say = _echo, main: bool = True) -> str | None:
+    """Refuse to mix runs in one folder; returns the checkpoint to resume from, if any.
+
+    A folder that already holds a run (checkpoints, an adapter, metrics) is refused
+    unless ``resume_from_checkpoint`` is set, or ``overwrite_output_dir`` is true and
+    the folder is a loradoc run (then it is emptied). A folder with other files in it
+    is always refused, and so is a path that cannot become a folder. Only the main
+    process (``main=True``) changes anything on disk; the others just check.
+    """
+    out = Path(cfg.output_dir).expanduser()
+    resume = getattr(cfg, "resume_from_checkpoint", None)
+    if resume:
+        target = resume_target(out, resume, say=say if main else _quiet)
+        if main:
+            set_aside_incomplete(out, target, say=say)
+        return target
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output_dir: {out} is a file; choose a folder")
+    if not out.is_dir():
+        _check_creatable(out)
+        return None
+    entries = sorted(p.name for p in out.iterdir())
+    foreign = [e for e in entries if e not in OWN_FILES and e not in RUN_MARKERS and not _is_run_file(e)]
+    has_run = any(e.startswith("checkpoint-") or e in RUN_MARKERS for e in entries)
+    is_ours = (out / "resolved_config.yml").is_file()
+    if getattr(cfg, "overwrite_output_dir", False) and is_ours and entries:
+        if main:
+            shutil.rmtree(out)
+            say(f"output_dir: emptied {out} (overwrite_output_dir: true)")
+        return None
+    if has_run or (foreign and not is_ours):
+        what = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        if is_ours or has_run:
+            raise UserError(
+                f"output_dir: {out} already holds a run ({what}); set resume_from_checkpoint: true to continue "
+                "it, overwrite_output_dir: true to replace it, or choose another output_dir"
+            )
+        raise UserError(
+            f"output_dir: {out} is not empty and is not a loradoc run ({what}); choose another folder"
+        )
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"output_dir: {out} is not writable; choose a folder you can write to")
+    return None
+
+
+def _check_creatable(out: Path) -> None:
+    """``out`` does not exist yet: its nearest existing parent must be a writable folder."""
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"output_dir: {out} cannot be created ({parent} is a file); choose another folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(
+            f"output_dir: {out} cannot be created ({parent} is not writable); choose another folder"
+        )
+
+
+def last_checkpoint(out: Path, *, say: Say = _quiet) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder (see ``loradoc.train.run.checkpoint``)."""
+    return _last_checkpoint(out, say=say)
+
+
+def _is_run_file(name: str) -> bool:
+    return name.startswith(
+        ("checkpoint-", "tokenizer", "special_tokens_map", "chat_template", "README", "loss.png")
+    )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def run_training(cfg: Any, *, snapshot: Snapshot | None = None, command: list[str] | None = None) -> int:
+    """Train, write the outputs, print the summary; returns the process exit code.
+
+    ``snapshot``: this machine, when the caller has probed it already (else the run probes).
+
+    ``command``: the ``loradoc`` words that started this run (``["train", "cfg.yml", ...]``),
+    used to print the exact resume command if the run is interrupted.
+    """
+    from loradoc.train.run.wandb_setup import settle_wandb
+
+    rank0 = is_main_process()
+    early_say = _echo if rank0 else _quiet
+    resume = check_output_dir(cfg, say=early_say, main=rank0)
+    plan = settle_wandb(cfg, say=early_say)
+
+    from loradoc.train.run.pipeline import TrainingSession
+
+    session = TrainingSession(cfg, wandb_plan=plan, resume=resume, command=command, snapshot=snapshot)
+    return session.run()
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a launched run, or a plain single process (read from the launcher's env)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)

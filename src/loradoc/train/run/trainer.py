@@ -1,0 +1,137 @@
+"""transformers' Trainer with loradoc's data loaders and token accounting (public hooks only).
+
+- ``get_train_dataloader`` / ``get_eval_dataloader`` return loaders from
+  ``loradoc.train.packing.dataloader.build_dataloader`` (packed bins or single examples,
+  rank-aware, reshuffled per epoch through the sampler's ``set_epoch``, which the
+  Trainer calls at the start of every epoch). They are not passed through
+  ``accelerator.prepare``: the sampler already splits the bins between ranks.
+- Loss normalisation is the Trainer's own: each micro-batch loss is the sum over
+  its supervised tokens divided by ``num_items_in_batch``, the supervised tokens
+  of the whole accumulation window (over all processes), so accumulation equals
+  one big batch. ``model_accepts_loss_kwargs`` must be true for that (checked).
+- ``training_step`` counts input and supervised tokens, and asks the model for logits
+  at trained positions only (``supervised_logits``); ``log`` adds the totals
+  over all processes and tokens/s to every training log.
+- Eval loss is token-weighted over the whole eval split (sum of token losses /
+  supervised tokens), the same normalisation as training, so packed and unpacked
+  eval report the same number. Under several processes each eval batch is seen by
+  one rank only (``eval_shard``), so the sums add up to the split exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from loradoc.train.model.supervised_logits import keep_supervised_positions, supports_supervised_logits
+from loradoc.train.packing.collator import pop_token_counts
+from loradoc.train.run.metrics import IGNORE, TokenMeter, batch_token_counts
+
+LoaderFactory = Callable[..., Any]
+
+
+class LoradocTrainer(Trainer):
+    def __init__(
+        self,
+        *args: Any,
+        loader_factory: LoaderFactory,
+        train_packing: bool,
+        eval_packing: bool,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.loader_factory = loader_factory
+        self.train_packing = train_packing
+        self.eval_packing = eval_packing
+        self.meter = TokenMeter()
+        self._eval_sum = 0.0
+        self._eval_tokens = 0
+        pad = getattr(self.processing_class, "pad_token_id", None)
+        self._pad_id: int | None = int(pad) if pad is not None else None
+        # LM head only at trained positions (same loss, fewer logits); see supervised_logits
+        self.supervised_logits = supports_supervised_logits(self.model)
+
+    # -- data ------------------------------------------------------------------------------
+    def get_train_dataloader(self) -> Any:
+        if self.train_dataset is None:
+            raise ValueError("training requires a train_dataset")
+        return self.loader_factory(self.train_dataset, packing=self.train_packing, shuffle=True)
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        if isinstance(eval_dataset, str):
+            named: Any = self.eval_dataset
+            dataset = named[eval_dataset]
+        else:
+            dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if dataset is None:
+            raise ValueError("evaluation requires an eval_dataset")
+        return self.loader_factory(dataset, packing=self.eval_packing, shuffle=False)
+
+    # -- training --------------------------------------------------------------------------
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        self.meter.start()
+        self.meter.add(*batch_token_counts(inputs, self._pad_id))
+        if self.supervised_logits:
+            keep_supervised_positions(inputs)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            totals = self.summed_tokens([self.meter.input_tokens, self.meter.supervised_tokens])
+            logs["tokens"] = totals[0]
+            logs["supervised_tokens"] = totals[1]
+            logs.update(self.meter.window(totals[0], totals[1]))
+        super().log(logs, start_time)
+
+    def summed_tokens(self, values: list[int]) -> list[int]:
+        if self.args.world_size <= 1:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.int64, device=self.args.device)
+        return [int(v) for v in self.accelerator.reduce(t, reduction="sum").tolist()]
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluation_loop(self, dataloader: Any, description: str, *args: Any, **kwargs: Any) -> Any:
+        self.meter.pause()
+        self._eval_sum, self._eval_tokens = 0.0, 0
+        output = super().evaluation_loop(dataloader, description, *args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[2] if len(args) > 2 else "eval")
+        key = f"{prefix}_loss"
+        if self._eval_tokens or self.args.world_size > 1:
+            total = torch.tensor(
+                [self._eval_sum, float(self._eval_tokens)], dtype=torch.float64, device=self.args.device
+            )
+            if self.args.world_size > 1:
+                total = self.accelerator.reduce(total, reduction="sum")
+            loss_sum, tokens = (float(x) for x in total.tolist())
+            if tokens > 0:
+                metrics = dict(output.metrics or {})
+                metrics[key] = loss_sum / tokens
+                metrics[f"{prefix}_supervised_tokens"] = int(tokens)
+                output = output._replace(metrics=metrics)
+        return output
+
+    def prediction_step(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> Any:
+        if not prediction_loss_only or "labels" not in inputs:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        pop_token_counts(inputs)
+        device = self.args.device
+        inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        tokens = int(inputs["labels"][..., 1:].ne(IGNORE).sum())
+        with torch.no_grad(), self.compute_loss_context_manager():
+            outputs = model(**inputs)
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs[0]
+        loss = loss.detach().float()
+        if tokens == 0:  # nothing supervised (an eval_shard stand-in): no weight, and no NaN
+            return (torch.zeros((), device=loss.device), None, None)
+        self._eval_sum += float(loss) * tokens
+        self._eval_tokens += tokens
+        return (loss, None, None)

@@ -1,0 +1,1 @@
+"""Keeping the compat matrix honest: the ``loradoc matrix`` commands (verify, lock, ci)."""
