@@ -99,7 +99,7 @@ def test_check_saves_this_machine_and_replays_it(tmp_path: Path) -> None:
     assert "snapshot saved to" in first.stdout
     data = json.loads(saved.read_text(encoding="utf-8"))
     assert data["complete"] is True and data["schema_version"] == 1
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp*"))  # the atomic write left no temporary file
     replay = cli("doctor", "check", "--from", str(saved), "--json")
     assert replay.returncode == first.returncode
     assert json.loads(replay.stdout)["snapshot"]["python"] == data["python"]

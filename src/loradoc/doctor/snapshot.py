@@ -133,13 +133,12 @@ class Snapshot:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a crash never leaves a half-written snapshot."""
+        from loradoc.fsutil import write_atomic
+
         target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
         try:
-            tmp.write_text(self.to_json(), encoding="utf-8")
-            tmp.replace(target)
+            write_atomic(target, self.to_json())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise UserError(f"{target}: cannot write snapshot ({exc.strerror or exc})") from exc
 
     @classmethod

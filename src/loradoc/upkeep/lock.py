@@ -32,6 +32,7 @@ from packaging.requirements import Requirement
 from loradoc import __version__
 from loradoc.compat.queries import Matrix
 from loradoc.errors import UserError
+from loradoc.fsutil import write_atomic
 from loradoc.upkeep.registry import UNREACHABLE, Index, Registry, Target, default_cache_dir
 from loradoc.upkeep.rows import Row
 
@@ -266,9 +267,7 @@ def _drop_find_links(path: Path, links: Sequence[str]) -> None:
     """A local folder means nothing on another machine: remove its ``--find-links`` lines."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     drop = {f"--find-links {link}\n" for link in links}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(ln for ln in lines if ln not in drop), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, "".join(ln for ln in lines if ln not in drop))
 
 
 def _count_pins(path: Path) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
+from loradoc.fsutil import write_atomic
 from loradoc.upkeep.pip_run import STOPPED_DOWNLOAD, run_pip, too_big_reason, unreachable_reason
 from loradoc.upkeep.registry_types import (
     ERROR,
@@ -250,10 +250,9 @@ class Registry:
             return
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"created": time.time(), "answer": answer}, fh)
-            os.replace(tmp, self.cache_dir / f"{key}.json")
+            write_atomic(
+                self.cache_dir / f"{key}.json", json.dumps({"created": time.time(), "answer": answer})
+            )
         except OSError:
             pass  # a cache that cannot be written only costs time
 

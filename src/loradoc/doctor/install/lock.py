@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from loradoc import __version__
 from loradoc.doctor.install.steps import InstallPlan
 from loradoc.errors import UserError
+from loradoc.fsutil import write_atomic
 
 HASHING_HOSTS = ("pypi.org", "files.pythonhosted.org", "test.pypi.org")
 
@@ -144,12 +145,9 @@ def _last_error(text: str) -> str | None:
 
 
 def _write_atomic(target: Path, text: str) -> None:
-    tmp = target.with_name(target.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+        write_atomic(target, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UserError(f"--lock {target}: cannot write ({exc.strerror or exc})") from None
 
 
