@@ -17,6 +17,7 @@ import yaml.reader
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode
 
+from loradoc.config.problems import Problem
 from loradoc.errors import ConfigError
 
 MAX_BYTES = 1 << 20  # a training config is a page of text, not a megabyte
@@ -33,7 +34,7 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.key_lines: dict[int, dict[str, int]] = {}
-        self.duplicates: list[str] = []
+        self.duplicates: list[Problem] = []
         self.aliases = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
@@ -55,7 +56,11 @@ class _Loader(yaml.SafeLoader):
             name = str(key_node.value)
             if name in lines and name != "<<":
                 self.duplicates.append(
-                    f"line {line}: key '{name}' is given twice (also on line {lines[name]}); keep one"
+                    Problem(
+                        f"key '{name}' is given twice (also on line {lines[name]}); keep one",
+                        key=name,
+                        line=line,
+                    )
                 )
             lines.setdefault(name, line)
         self.key_lines[id(data)] = lines
@@ -64,7 +69,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_tracked_map)
 
 
-def read_config_document(path: Path) -> tuple[Any, dict[int, dict[str, int]], list[str]]:
+def read_config_document(path: Path) -> tuple[Any, dict[int, dict[str, int]], list[Problem]]:
     """Parse ``path``; return (document, key lines by mapping id, duplicate-key problems)."""
     source = str(path)
     try:
@@ -92,7 +97,7 @@ def read_config_document(path: Path) -> tuple[Any, dict[int, dict[str, int]], li
 
 def parse_config_text(
     text: str, source: str | None = None
-) -> tuple[Any, dict[int, dict[str, int]], list[str]]:
+) -> tuple[Any, dict[int, dict[str, int]], list[Problem]]:
     """Parse YAML text the way :func:`read_config_document` does."""
     loader: _Loader | None = None
     try:

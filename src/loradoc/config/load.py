@@ -28,6 +28,7 @@ from typing import Any
 from loradoc.config import schema as S
 from loradoc.config import vocab as V
 from loradoc.config.document import read_config_document
+from loradoc.config.problems import PendingChange, Problem, in_reading_order
 from loradoc.config.schema import AutoChange, DatasetSpec, TrainConfig
 from loradoc.config.unsupported import (
     AXOLOTL_KEYS,
@@ -96,7 +97,7 @@ def config_from_dict(
     base_dir: Path | None = None,
     overrides: dict[str, Any] | None = None,
     lines: dict[int, dict[str, int]] | None = None,
-    early_problems: list[str] | None = None,
+    early_problems: list[Problem] | None = None,
     echo: bool = True,
 ) -> TrainConfig:
     """Build a TrainConfig from parsed YAML (any value), or raise ConfigError naming every problem."""
@@ -113,7 +114,7 @@ def config_from_dict(
     merged.update(overrides or {})
     cfg = b.build(merged, data)
     if b.problems:
-        raise ConfigError(sorted(b.problems, key=_line_number), source=source)
+        raise ConfigError(in_reading_order(b.problems), source=source)
     assert cfg is not None
     cfg.source = source
     cfg.base_dir = str(base_dir) if base_dir else None
@@ -121,19 +122,11 @@ def config_from_dict(
     if echo:
         for note in cfg.ignored:
             print(note, file=sys.stderr)
-    for key, value, reason, *given in b.pending:
-        if given:  # record the value as the user wrote it, not the schema default it replaced
-            setattr(cfg, key, given[0])
-        cfg.note_change(key, value, reason)
+    for change in b.pending:
+        if change.keeps_written:  # record the value as the user wrote it, not the schema default it replaced
+            setattr(cfg, change.key, change.written)
+        cfg.note_change(change.key, change.value, change.reason, cause=change.cause)
     return cfg
-
-
-def _line_number(problem: str) -> float:
-    """Problems read top to bottom: by their ``line N:`` prefix, the rest (overrides, keys that
-    disagree) after them in the order found."""
-    head, sep, _ = problem.partition(": ")
-    number = head.removeprefix("line ")
-    return int(number) if sep and head.startswith("line ") and number.isdigit() else float("inf")
 
 
 def parse_overrides(args: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -186,16 +179,22 @@ class _Builder:
         self.lines = lines
         self.override_keys = override_keys
         self.base_dir = base_dir
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
         self.ignored: list[str] = []
-        # (key, new value, reason[, value as written]): applied through TrainConfig.note_change
-        self.pending: list[tuple[Any, ...]] = []
+        self.pending: list[PendingChange] = []  # applied through TrainConfig.note_change
         self.top_jinja: Any = None  # the top-level chat_template_jinja, which datasets inherit
 
     # -- labels --------------------------------------------------------------------------
-    def _at(self, mapping: dict[Any, Any], key: Any) -> str:
-        line = self.lines.get(id(mapping), {}).get(str(key))
-        return f"line {line}: " if line else ""
+    def _line(self, mapping: dict[Any, Any] | None, key: Any) -> int | None:
+        """The line of ``key`` in ``mapping`` (None for overrides and built values)."""
+        if mapping is None:
+            return None
+        return self.lines.get(id(mapping), {}).get(str(key))
+
+    def add(self, message: str, *, key: str | None = None, where: dict[Any, Any] | None = None) -> None:
+        """Record a problem; ``where`` is the mapping ``key`` was read from (for its line)."""
+        leaf = key.rsplit(".", 1)[-1] if key else None
+        self.problems.append(Problem(message, key=key, line=self._line(where, leaf)))
 
     def _name(self, key: str, prefix: str = "") -> str:
         if not prefix and key in self.override_keys:
@@ -203,8 +202,10 @@ class _Builder:
         return prefix + key
 
     def problem(self, mapping: dict[Any, Any] | None, key: str, text: str, prefix: str = "") -> None:
-        at = self._at(mapping, key) if mapping is not None and key not in self.override_keys else ""
-        self.problems.append(f"{at}{self._name(key, prefix)}: {text}")
+        where = mapping if key not in self.override_keys or prefix else None
+        self.problems.append(
+            Problem(f"{self._name(key, prefix)}: {text}", key=prefix + key, line=self._line(where, key))
+        )
 
     # -- top level -----------------------------------------------------------------------
     def build(self, merged: dict[Any, Any], original: dict[Any, Any]) -> TrainConfig | None:
@@ -214,7 +215,10 @@ class _Builder:
             where = original if key in original and key not in self.override_keys else None
             if not isinstance(key, str):
                 self.problems.append(
-                    f"{self._at(original, key)}key {show(key)} is not a name; keys are words like base_model"
+                    Problem(
+                        f"key {show(key)} is not a name; keys are words like base_model",
+                        line=self._line(original, key),
+                    )
                 )
                 continue
             if key == _RESERVED and isinstance(value, dict) and key not in self.override_keys:
@@ -255,11 +259,18 @@ class _Builder:
             return
         if key == "auto_resume_from_checkpoints":
             if value is True and is_empty(merged.get("resume_from_checkpoint")):
-                self.pending.append(("resume_from_checkpoint", True, "auto_resume_from_checkpoints: true"))
+                self.pending.append(
+                    PendingChange(
+                        "resume_from_checkpoint",
+                        True,
+                        "auto_resume_from_checkpoints: true",
+                        cause="auto_resume_from_checkpoints",
+                    )
+                )
             return
         rule = AXOLOTL_KEYS.get(key)
         if rule is None:
-            self.problems.append(self._unknown_text(where, key, TrainConfig.key_names()))
+            self.problems.append(self._unknown(where, key, TrainConfig.key_names()))
         elif is_neutral(value, rule.neutral):
             return
         elif rule.action == "ignore":
@@ -268,17 +279,24 @@ class _Builder:
             self.unsupported(where, key, rule.advice)
 
     def unsupported(self, where: dict[Any, Any] | None, key: str, advice: str, prefix: str = "") -> None:
-        at = self._at(where, key) if where is not None else ""
-        self.problems.append(f"{at}not supported: {self._name(key, prefix)} ({advice})")
+        self.problems.append(
+            Problem(
+                f"not supported: {self._name(key, prefix)} ({advice})",
+                key=prefix + key,
+                line=self._line(where, key),
+            )
+        )
 
-    def _unknown_text(
+    def _unknown(
         self, where: dict[Any, Any] | None, key: str, choices: tuple[str, ...], prefix: str = ""
-    ) -> str:
-        at = self._at(where, key) if where is not None else ""
+    ) -> Problem:
         if not prefix and key in self.override_keys:
-            hint = suggest(key, choices, dash=True)
-            return f"unknown option --{key}{hint}"
-        return f"{at}unknown key '{prefix}{key}'{suggest(key, choices, prefix=prefix)}"
+            return Problem(f"unknown option --{key}{suggest(key, choices, dash=True)}", key=key)
+        return Problem(
+            f"unknown key '{prefix}{key}'{suggest(key, choices, prefix=prefix)}",
+            key=prefix + key,
+            line=self._line(where, key),
+        )
 
     def _plugins(self, where: dict[Any, Any] | None, value: Any) -> None:
         if is_empty(value):
@@ -308,7 +326,9 @@ class _Builder:
             return
         if key == "float32" and merged.get("bf16") in (False, None, "auto") and not merged.get("fp16"):
             if merged.get("bf16") is not False:
-                self.pending.append(("bf16", False, "float32: true asks for full precision"))
+                self.pending.append(
+                    PendingChange("bf16", False, "float32: true asks for full precision", cause="float32")
+                )
             return
         advice = {
             "bfloat16": "pure bf16 without autocast is not implemented; use bf16: true",
@@ -361,7 +381,13 @@ class _Builder:
         kwargs: dict[str, Any] = {}
         for key, value in entry.items():
             if not isinstance(key, str):
-                self.problems.append(f"{self._at(entry, key)}{prefix}: key {show(key)} is not a name")
+                self.problems.append(
+                    Problem(
+                        f"{prefix}: key {show(key)} is not a name",
+                        key=prefix[:-1],
+                        line=self._line(entry, key),
+                    )
+                )
                 continue
             if looks_secret(key):
                 self.problem(entry, key, SECRET_HINT, prefix=prefix)
@@ -370,9 +396,11 @@ class _Builder:
                 if is_empty(value):
                     continue
                 if key == "type" and isinstance(value, dict):
-                    self.problems.append(
-                        f"{self._at(entry, key)}not supported: {prefix}type as a mapping (a custom prompt format); "
-                        f"use one of {', '.join(V.DATASET_TYPES)}"
+                    self.add(
+                        f"not supported: {prefix}type as a mapping (a custom prompt format); "
+                        f"use one of {', '.join(V.DATASET_TYPES)}",
+                        key=prefix + key,
+                        where=entry,
                     )
                     continue
                 try:
@@ -382,26 +410,27 @@ class _Builder:
                 continue
             rule = DATASET_KEYS.get(key)
             if rule is None:
-                self.problems.append(self._unknown_text(entry, key, _DS_KEYS, prefix=prefix))
+                self.problems.append(self._unknown(entry, key, _DS_KEYS, prefix=prefix))
             elif not is_neutral(value, rule.neutral):
                 self.unsupported(entry, key, rule.advice, prefix=prefix)
         for req in ("path", "type"):
-            if req not in kwargs and not any(
-                p.startswith(f"{self._at(entry, req)}{prefix}{req}") for p in self.problems
-            ):
+            if req not in kwargs and not any(p.key == prefix + req for p in self.problems):
                 hint = f" ({', '.join(V.DATASET_TYPES)})" if req == "type" else ""
-                self.problems.append(f"{prefix}{req} is required{hint}")
+                self.add(f"{prefix}{req} is required{hint}", key=prefix + req)
         dtype = kwargs.get("type")
         if dtype is not None and dtype not in V.DATASET_TYPES:
             close = difflib.get_close_matches(dtype, V.DATASET_TYPES, n=1, cutoff=0.75)
             if close:
-                self.problems.append(
-                    f"{self._at(entry, 'type')}{prefix}type: unknown format '{dtype}' (did you mean '{close[0]}'?)"
+                self.add(
+                    f"{prefix}type: unknown format '{dtype}' (did you mean '{close[0]}'?)",
+                    key=prefix + "type",
+                    where=entry,
                 )
             else:
-                self.problems.append(
-                    f"{self._at(entry, 'type')}not supported: {prefix}type '{dtype}' (loradoc reads "
-                    f"{', '.join(V.DATASET_TYPES)})"
+                self.add(
+                    f"not supported: {prefix}type '{dtype}' (loradoc reads {', '.join(V.DATASET_TYPES)})",
+                    key=prefix + "type",
+                    where=entry,
                 )
         if "ds_type" in kwargs:
             self._choice(entry, "ds_type", kwargs["ds_type"], V.DS_TYPES, prefix=prefix)
@@ -415,8 +444,9 @@ class _Builder:
         for legacy, prop in (("message_field_role", "role"), ("message_field_content", "content")):
             if legacy in kwargs:
                 if prop in mappings and mappings[prop] != kwargs[legacy]:
-                    self.problems.append(
-                        f"{prefix}{legacy} and message_property_mappings.{prop} disagree; keep one"
+                    self.add(
+                        f"{prefix}{legacy} and message_property_mappings.{prop} disagree; keep one",
+                        key=prefix + legacy,
                     )
                 mappings.setdefault(prop, kwargs[legacy])
         if mappings:
@@ -433,14 +463,18 @@ class _Builder:
         for key in V.LEGACY_ATTENTION:  # folded into attn_implementation: the built config holds only that
             values.pop(key, None)
         if len(legacy_on) > 1:
-            self.problems.append(f"{' and '.join(legacy_on)} are both set; keep one attention setting")
+            self.add(f"{' and '.join(legacy_on)} are both set; keep one attention setting", key=legacy_on[0])
         elif legacy_on:
             wanted = V.LEGACY_ATTENTION[legacy_on[0]]
             current = eff.get("attn_implementation")
             if current is None:
                 eff["attn_implementation"] = wanted
                 # the doctor reads the legacy key back from this reason (doctor.rules.context)
-                self.pending.append(("attn_implementation", wanted, f"legacy {legacy_on[0]}: true"))
+                self.pending.append(
+                    PendingChange(
+                        "attn_implementation", wanted, f"legacy {legacy_on[0]}: true", cause=legacy_on[0]
+                    )
+                )
             elif current != wanted and current in V.ATTN_IMPLEMENTATIONS:  # else: its value is the problem
                 self.problem(
                     original if "attn_implementation" in original else None,
@@ -449,29 +483,36 @@ class _Builder:
                 )
         if eff.get("chat_template_jinja") and eff.get("chat_template") is None:
             eff["chat_template"] = "jinja"
-            self.pending.append(("chat_template", "jinja", "chat_template_jinja is set"))
+            self.pending.append(
+                PendingChange(
+                    "chat_template", "jinja", "chat_template_jinja is set", cause="chat_template_jinja"
+                )
+            )
         batch = eff.get("batch_size")
         if batch is not None and isinstance(batch, int):
             per_step = eff["micro_batch_size"] * (eff.get("num_processes") or 1)
             if "gradient_accumulation_steps" in explicit:
                 if per_step * eff["gradient_accumulation_steps"] != batch:
-                    self.problems.append(
+                    self.add(
                         f"batch_size {batch} disagrees with micro_batch_size x gradient_accumulation_steps x "
-                        f"num_processes = {per_step * eff['gradient_accumulation_steps']}; remove batch_size"
+                        f"num_processes = {per_step * eff['gradient_accumulation_steps']}; remove batch_size",
+                        key="batch_size",
                     )
             elif isinstance(per_step, int) and per_step > 0:
                 if batch % per_step or batch < per_step:
-                    self.problems.append(
+                    self.add(
                         f"batch_size {batch} is not a multiple of micro_batch_size x num_processes = {per_step}; "
-                        "set gradient_accumulation_steps instead"
+                        "set gradient_accumulation_steps instead",
+                        key="batch_size",
                     )
                 else:
                     eff["gradient_accumulation_steps"] = batch // per_step
                     self.pending.append(
-                        (
+                        PendingChange(
                             "gradient_accumulation_steps",
                             batch // per_step,
                             f"batch_size {batch} / {per_step} rows per step",
+                            cause="batch_size",
                         )
                     )
 
@@ -481,12 +522,13 @@ class _Builder:
             self.problem(top if key not in self.override_keys else None, key, text)
 
         for key in _REQUIRED:
-            if eff.get(key) in (None, "", []) and not any(key in p for p in self.problems):
-                self.problems.append(f"{key} is required")
+            if eff.get(key) in (None, "", []) and not any(key in str(p.key) for p in self.problems):
+                self.add(f"{key} is required", key=key)
         adapter = eff.get("adapter")
         if adapter is None:
-            self.problems.append(
-                "adapter is unset, which means full fine-tuning: not supported (set adapter: lora, or qlora with load_in_4bit)"
+            self.add(
+                "adapter is unset, which means full fine-tuning: not supported (set adapter: lora, or qlora with load_in_4bit)",
+                key="adapter",
             )
         elif adapter not in V.ADAPTERS:
             self._choice(top, "adapter", adapter, V.ADAPTERS)
@@ -518,12 +560,13 @@ class _Builder:
         if isinstance(st, dict):
             for k, v in st.items():
                 if k not in V.SPECIAL_TOKEN_KEYS:
-                    self.problems.append(
-                        f"special_tokens: unknown key '{k}'{suggest(k, V.SPECIAL_TOKEN_KEYS)}"
+                    self.add(
+                        f"special_tokens: unknown key '{k}'{suggest(k, V.SPECIAL_TOKEN_KEYS)}",
+                        key="special_tokens",
                     )
                 elif (k == "additional_special_tokens") != isinstance(v, list):
                     want = "a list of strings" if k == "additional_special_tokens" else "a string"
-                    self.problems.append(f"special_tokens.{k}: expected {want}, got {show(v)}")
+                    self.add(f"special_tokens.{k}: expected {want}, got {show(v)}", key=f"special_tokens.{k}")
         self._contradictions(eff)
 
     def _choices(self, eff: dict[str, Any], top: dict[Any, Any]) -> None:
@@ -547,8 +590,7 @@ class _Builder:
         near = nearest(str(value), choices)
         hint = f" (did you mean '{near}'?)" if near else ""
         listing = f"; choose one of {', '.join(choices)}" if len(choices) <= 8 else "; see docs/config.md"
-        at = self._at(where, key) if where is not None and key not in self.override_keys else ""
-        self.problems.append(f"{at}{self._name(key, prefix)}: unknown value {show(value)}{hint}{listing}")
+        self.problem(where, key, f"unknown value {show(value)}{hint}{listing}", prefix=prefix)
 
     def _chat_template(
         self, where: dict[Any, Any] | None, name: str, jinja: str | None, prefix: str = ""
@@ -559,36 +601,40 @@ class _Builder:
         if base not in V.CHAT_TEMPLATE_NAMES:
             self._choice(where, "chat_template", name, V.CHAT_TEMPLATE_NAMES, prefix=prefix)
         elif name == "jinja" and not jinja and not self.top_jinja:
-            self.problems.append(
-                f"{prefix}chat_template: jinja needs chat_template_jinja (the template text or a file)"
+            self.add(
+                f"{prefix}chat_template: jinja needs chat_template_jinja (the template text or a file)",
+                key=prefix + "chat_template",
             )
 
     def _contradictions(self, eff: dict[str, Any]) -> None:
-        p = self.problems.append
+        p = self.add
         for a, b in (
             ("warmup_steps", "warmup_ratio"),
             ("eval_steps", "evals_per_epoch"),
             ("save_steps", "saves_per_epoch"),
         ):
             if eff.get(a) is not None and eff.get(b) is not None:
-                p(f"{a} and {b} are both set; keep one")
+                p(f"{a} and {b} are both set; keep one", key=a)
         if eff.get("bf16") is True and eff.get("fp16") is True:
-            p("bf16 and fp16 are both true; keep one (bf16: auto picks for you)")
+            p("bf16 and fp16 are both true; keep one (bf16: auto picks for you)", key="bf16")
         if eff.get("load_in_4bit") and eff.get("load_in_8bit"):
-            p("load_in_4bit and load_in_8bit are both true; keep one")
+            p("load_in_4bit and load_in_8bit are both true; keep one", key="load_in_4bit")
         adapter = eff.get("adapter")
         if adapter == "lora" and eff.get("load_in_4bit"):
-            p("load_in_4bit needs adapter: qlora (with adapter: lora use load_in_8bit or full precision)")
+            p(
+                "load_in_4bit needs adapter: qlora (with adapter: lora use load_in_8bit or full precision)",
+                key="load_in_4bit",
+            )
         if adapter == "qlora" and not eff.get("load_in_4bit"):
-            p("adapter: qlora needs load_in_4bit: true")
+            p("adapter: qlora needs load_in_4bit: true", key="adapter")
         if eff.get("test_datasets") and (eff.get("val_set_size") or 0) > 0:
-            p("test_datasets and val_set_size are both set; evaluate on one of them")
+            p("test_datasets and val_set_size are both set; evaluate on one of them", key="test_datasets")
         if eff.get("deepspeed") is not None and (eff.get("fsdp") or eff.get("fsdp_config")):
-            p("deepspeed and fsdp are both set; choose one")
+            p("deepspeed and fsdp are both set; choose one", key="deepspeed")
         if eff.get("eval_sample_packing") is True and eff.get("sample_packing") is not True:
-            p("eval_sample_packing: true needs sample_packing: true")
+            p("eval_sample_packing: true needs sample_packing: true", key="eval_sample_packing")
         if eff.get("use_wandb") is True and not eff.get("wandb_project"):
-            p("use_wandb: true needs wandb_project")
+            p("use_wandb: true needs wandb_project", key="use_wandb")
 
     # -- paths ---------------------------------------------------------------------------
     def _resolve_paths(self, values: dict[str, Any]) -> None:
@@ -630,15 +676,15 @@ class _Builder:
                 spec.chat_template_jinja = template(spec.chat_template_jinja)
 
 
-def _pre_normalise(key: str, value: Any, pending: list[tuple[Any, ...]]) -> Any:
+def _pre_normalise(key: str, value: Any, pending: list[PendingChange]) -> Any:
     """Axolotl spellings that mean a loradoc value (recorded as changes where they alter meaning)."""
     if key == "gradient_checkpointing" and value in ("offload", "offload_disk", "unsloth"):
         pending.append(
-            (
+            PendingChange(
                 "gradient_checkpointing",
                 True,
                 "loradoc keeps activations on the device: same gradients, more memory",
-                value,
+                written=value,
             )
         )
         return None

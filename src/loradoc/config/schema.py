@@ -144,12 +144,14 @@ class AutoChange:
     old: Any
     new: Any
     reason: str
+    cause: str | None = None  # the key whose value caused it (a legacy flag, batch_size), if any
 
     def line(self) -> str:
         return f"changed: {self.key}: {_show(self.old)} -> {_show(self.new)} ({self.reason})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "from": self.old, "to": self.new, "reason": self.reason}
+        out = {"key": self.key, "from": self.old, "to": self.new, "reason": self.reason}
+        return {**out, "cause": self.cause} if self.cause else out
 
 
 @dataclass
@@ -360,9 +362,11 @@ class TrainConfig:
         return "bf16" if self.bf16 else "fp16" if self.fp16 else "no"
 
     # -- changes -------------------------------------------------------------------------
-    def note_change(self, key: str, value: Any, reason: str, *, echo: bool | None = None) -> None:
-        """Set ``key`` to ``value`` and record why; prints one line unless told not to."""
-        change = AutoChange(key=key, old=getattr(self, key), new=value, reason=reason)
+    def note_change(
+        self, key: str, value: Any, reason: str, *, echo: bool | None = None, cause: str | None = None
+    ) -> None:
+        """Set ``key`` to ``value`` and record why (and which key caused it); prints one line unless told not to."""
+        change = AutoChange(key=key, old=getattr(self, key), new=value, reason=reason, cause=cause)
         setattr(self, key, value)
         self.auto_changes.append(change)
         if self.echo_changes if echo is None else echo:

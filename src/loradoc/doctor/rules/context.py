@@ -57,14 +57,11 @@ def config_attention(config: Any) -> tuple[str, str | None] | None:
 
 
 def _folded_legacy_key(config: Any, legacy: Mapping[str, str]) -> str | None:
-    """The legacy key a loaded config folded into attn_implementation, from its recorded change
-    (reason ``legacy xformers_attention: true``, written by ``loradoc.config.load``)."""
+    """The legacy key a loaded config folded into attn_implementation (the cause of that change)."""
     for change in _config_value(config, "auto_changes") or ():
-        if getattr(change, "key", None) == "attn_implementation":
-            reason = str(getattr(change, "reason", ""))
-            found = next((k for k in legacy if f"legacy {k}: true" in reason), None)
-            if found:
-                return found
+        cause = getattr(change, "cause", None)
+        if getattr(change, "key", None) == "attn_implementation" and cause in legacy:
+            return str(cause)
     return None
 
 
