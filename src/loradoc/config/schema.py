@@ -2,8 +2,11 @@
 
 Every attribute of :class:`TrainConfig` and :class:`DatasetSpec` is a config key,
 spelled as Axolotl spells it, so an Axolotl user's LoRA config loads unchanged.
-``metadata["doc"]`` is the one-line meaning (``docs/config.md`` lists every key;
-a test keeps the two in step). Attributes whose metadata says ``internal`` are
+Each key is declared once, by its field: type (the annotation), default, ``doc``
+(the one-line meaning; ``docs/config.md`` lists every key and a test keeps the two in
+step), and ``range`` or ``choices`` where the value is bounded. Axolotl keys loradoc
+does not implement are declared in :mod:`loradoc.config.unsupported`, with what to do
+instead. Attributes whose metadata says ``internal`` are
 bookkeeping, not keys: where the config came from, and what loradoc changed.
 
 Loading, validation and overrides live in :mod:`loradoc.config.load`; this
@@ -29,51 +32,25 @@ from loradoc.config.vocab import (
     WANDB_WATCH,
 )
 
-# Keys whose value must be one of a vocabulary (did-you-mean on a miss); chat_template has its own check.
-VALUE_CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("excess_length_strategy", EXCESS_LENGTH_STRATEGIES),
-    ("attn_implementation", ATTN_IMPLEMENTATIONS),
-    ("optimizer", OPTIMIZERS),
-    ("lr_scheduler", LR_SCHEDULERS),
-    ("wandb_mode", WANDB_MODES),
-    ("wandb_watch", WANDB_WATCH),
-    ("wandb_log_model", WANDB_LOG_MODEL),
-)
 
-# Numeric keys: (low, low inclusive, high, high inclusive); None = unbounded.
-RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
-    "sequence_len": (1, True, None, False),
-    "lora_r": (1, True, None, False),
-    "lora_alpha": (0, False, None, False),
-    "lora_dropout": (0, True, 1, False),
-    "micro_batch_size": (1, True, None, False),
-    "gradient_accumulation_steps": (1, True, None, False),
-    "batch_size": (1, True, None, False),
-    "eval_batch_size": (1, True, None, False),
-    "num_epochs": (0, False, None, False),
-    "max_steps": (1, True, None, False),
-    "learning_rate": (0, False, None, False),
-    "warmup_steps": (0, True, None, False),
-    "warmup_ratio": (0, True, 1, False),
-    "weight_decay": (0, True, None, False),
-    "max_grad_norm": (0, True, None, False),
-    "adam_beta1": (0, True, 1, False),
-    "adam_beta2": (0, True, 1, False),
-    "adam_epsilon": (0, False, None, False),
-    "logging_steps": (1, True, None, False),
-    "eval_steps": (0, False, None, False),
-    "save_steps": (0, False, None, False),
-    "evals_per_epoch": (1, True, None, False),
-    "saves_per_epoch": (1, True, None, False),
-    "save_total_limit": (1, True, None, False),
-    "val_set_size": (0, True, None, False),
-    "num_processes": (1, True, None, False),
-    "seed": (0, True, 2**32 - 1, True),  # numpy's seed range
-}
+def _f(
+    default: Any = dataclasses.MISSING,
+    doc: str = "",
+    *,
+    range: tuple[float | None, bool, float | None, bool] | None = None,
+    choices: tuple[str, ...] | None = None,
+    **meta: Any,
+) -> Any:
+    """A config key: its default, one line of documentation, and what values it takes.
 
-
-def _f(default: Any = dataclasses.MISSING, doc: str = "", **meta: Any) -> Any:
-    """A schema field: its default and one line of documentation."""
+    ``range`` is (low, low inclusive, high, high inclusive), None for unbounded;
+    ``choices`` the vocabulary its value must come from (did-you-mean on a miss). The
+    type is the annotation. Loading, the docs table and the JSON Schema read these.
+    """
+    if range is not None:
+        meta["range"] = range
+    if choices is not None:
+        meta["choices"] = choices
     metadata = {"doc": doc, **meta}
     if isinstance(default, (list, dict, set)):
         value = default
@@ -177,7 +154,9 @@ class TrainConfig:
         None, doc="separate evaluation data (instead of val_set_size)"
     )
     val_set_size: float = _f(
-        0.0, doc="held-out evaluation share: a fraction below 1, or a whole number of examples"
+        0.0,
+        doc="held-out evaluation share: a fraction below 1, or a whole number of examples",
+        range=(0, True, None, False),
     )
     dataset_prepared_path: str | None = _f(
         None, doc="cache folder for tokenized data (default: prepared/ next to output_dir)"
@@ -194,10 +173,14 @@ class TrainConfig:
         doc="tokens to set on the tokenizer: bos_token, eos_token, pad_token, unk_token, additional_special_tokens",
     )
     excess_length_strategy: str = _f(
-        "drop", doc="examples longer than sequence_len: drop, truncate, or raise (stop)"
+        "drop",
+        doc="examples longer than sequence_len: drop, truncate, or raise (stop)",
+        choices=EXCESS_LENGTH_STRATEGIES,
     )
     # -- length and packing --------------------------------------------------------------
-    sequence_len: int = _f(512, doc="maximum tokens per example, and per packed row")
+    sequence_len: int = _f(
+        512, doc="maximum tokens per example, and per packed row", range=(1, True, None, False)
+    )
     sample_packing: bool = _f(False, doc="pack several examples into each row, kept apart in attention")
     eval_sample_packing: bool | None = _f(
         None,
@@ -208,9 +191,11 @@ class TrainConfig:
     )
     # -- adapter -------------------------------------------------------------------------
     adapter: str | None = _f(None, doc="lora or qlora (required: loradoc does not do full fine-tuning)")
-    lora_r: int = _f(8, doc="LoRA rank")
-    lora_alpha: int = _f(16, doc="LoRA scaling numerator (scale = lora_alpha / lora_r)")
-    lora_dropout: float = _f(0.0, doc="dropout on the LoRA input")
+    lora_r: int = _f(8, doc="LoRA rank", range=(1, True, None, False))
+    lora_alpha: int = _f(
+        16, doc="LoRA scaling numerator (scale = lora_alpha / lora_r)", range=(0, False, None, False)
+    )
+    lora_dropout: float = _f(0.0, doc="dropout on the LoRA input", range=(0, True, 1, False))
     lora_target_modules: str | list[str] | None = _f(
         None, doc="module names to adapt (a list), or one regular expression (a string)"
     )
@@ -224,26 +209,42 @@ class TrainConfig:
         False, doc="load base weights in 4-bit NF4 (bitsandbytes, CUDA GPU); needs adapter: qlora"
     )
     # -- batch and optimizer -------------------------------------------------------------
-    micro_batch_size: int = _f(1, doc="rows per device per forward pass")
-    gradient_accumulation_steps: int = _f(1, doc="micro batches per optimizer step")
+    micro_batch_size: int = _f(1, doc="rows per device per forward pass", range=(1, True, None, False))
+    gradient_accumulation_steps: int = _f(
+        1, doc="micro batches per optimizer step", range=(1, True, None, False)
+    )
     batch_size: int | None = _f(
-        None, doc="global batch; when set without gradient_accumulation_steps, that is derived from it"
+        None,
+        doc="global batch; when set without gradient_accumulation_steps, that is derived from it",
+        range=(1, True, None, False),
     )
-    eval_batch_size: int | None = _f(None, doc="rows per device per eval pass (default: micro_batch_size)")
-    num_epochs: float = _f(1.0, doc="passes over the training data")
-    max_steps: int | None = _f(None, doc="stop after this many optimizer steps (wins over num_epochs)")
-    learning_rate: float = _f(0.0002, doc="peak learning rate")
+    eval_batch_size: int | None = _f(
+        None, doc="rows per device per eval pass (default: micro_batch_size)", range=(1, True, None, False)
+    )
+    num_epochs: float = _f(1.0, doc="passes over the training data", range=(0, False, None, False))
+    max_steps: int | None = _f(
+        None, doc="stop after this many optimizer steps (wins over num_epochs)", range=(1, True, None, False)
+    )
+    learning_rate: float = _f(0.0002, doc="peak learning rate", range=(0, False, None, False))
     optimizer: str = _f(
-        "adamw_torch", doc="a transformers optimizer name (Axolotl's default is adamw_torch_fused: same math)"
+        "adamw_torch",
+        doc="a transformers optimizer name (Axolotl's default is adamw_torch_fused: same math)",
+        choices=OPTIMIZERS,
     )
-    lr_scheduler: str = _f("cosine", doc="a transformers scheduler name")
-    warmup_steps: int | None = _f(None, doc="warmup optimizer steps (not with warmup_ratio)")
-    warmup_ratio: float | None = _f(None, doc="warmup as a share of all steps (not with warmup_steps)")
-    weight_decay: float = _f(0.0, doc="AdamW weight decay")
-    max_grad_norm: float = _f(1.0, doc="gradient clipping norm (0 turns clipping off)")
-    adam_beta1: float | None = _f(None, doc="Adam beta1 (default 0.9)")
-    adam_beta2: float | None = _f(None, doc="Adam beta2 (default 0.999)")
-    adam_epsilon: float | None = _f(None, doc="Adam epsilon (default 1e-8)")
+    lr_scheduler: str = _f("cosine", doc="a transformers scheduler name", choices=LR_SCHEDULERS)
+    warmup_steps: int | None = _f(
+        None, doc="warmup optimizer steps (not with warmup_ratio)", range=(0, True, None, False)
+    )
+    warmup_ratio: float | None = _f(
+        None, doc="warmup as a share of all steps (not with warmup_steps)", range=(0, True, 1, False)
+    )
+    weight_decay: float = _f(0.0, doc="AdamW weight decay", range=(0, True, None, False))
+    max_grad_norm: float = _f(
+        1.0, doc="gradient clipping norm (0 turns clipping off)", range=(0, True, None, False)
+    )
+    adam_beta1: float | None = _f(None, doc="Adam beta1 (default 0.9)", range=(0, True, 1, False))
+    adam_beta2: float | None = _f(None, doc="Adam beta2 (default 0.999)", range=(0, True, 1, False))
+    adam_epsilon: float | None = _f(None, doc="Adam epsilon (default 1e-8)", range=(0, False, None, False))
     # -- precision, attention, memory ----------------------------------------------------
     bf16: bool | Literal["auto"] = _f(
         "auto", doc="bf16 mixed precision; auto = on GPUs that have it (compute capability >= 8.0)"
@@ -254,6 +255,7 @@ class TrainConfig:
         None,
         doc="attention backend: flash_attention_2/3, sdpa, eager, flex_attention, xformers, loradoc_varlen; "
         "unset or auto = chosen for the machine",
+        choices=ATTN_IMPLEMENTATIONS,
     )
     flash_attention: bool | None = _f(
         None,
@@ -275,20 +277,30 @@ class TrainConfig:
     )
     gradient_checkpointing: bool = _f(False, doc="recompute activations in the backward pass to save memory")
     # -- logging, evaluation, checkpoints ------------------------------------------------
-    logging_steps: int = _f(10, doc="log metrics every N optimizer steps")
+    logging_steps: int = _f(10, doc="log metrics every N optimizer steps", range=(1, True, None, False))
     eval_steps: int | float | None = _f(
-        None, doc="evaluate every N steps (a fraction below 1: of all steps); not with evals_per_epoch"
+        None,
+        doc="evaluate every N steps (a fraction below 1: of all steps); not with evals_per_epoch",
+        range=(0, False, None, False),
     )
     evals_per_epoch: int | None = _f(
-        None, doc="evaluations per epoch; not with eval_steps (neither: once per epoch)"
+        None,
+        doc="evaluations per epoch; not with eval_steps (neither: once per epoch)",
+        range=(1, True, None, False),
     )
     save_steps: int | float | None = _f(
-        None, doc="checkpoint every N steps (a fraction below 1: of all steps); not with saves_per_epoch"
+        None,
+        doc="checkpoint every N steps (a fraction below 1: of all steps); not with saves_per_epoch",
+        range=(0, False, None, False),
     )
     saves_per_epoch: int | None = _f(
-        None, doc="checkpoints per epoch; not with save_steps (neither: once per epoch)"
+        None,
+        doc="checkpoints per epoch; not with save_steps (neither: once per epoch)",
+        range=(1, True, None, False),
     )
-    save_total_limit: int | None = _f(None, doc="keep at most this many checkpoints")
+    save_total_limit: int | None = _f(
+        None, doc="keep at most this many checkpoints", range=(1, True, None, False)
+    )
     output_dir: str = _f("./model-out", doc="where the adapter, checkpoints, metrics and resolved config go")
     resume_from_checkpoint: bool | str | None = _f(
         None, doc="true: the newest checkpoint in output_dir; or a checkpoint path"
@@ -297,19 +309,27 @@ class TrainConfig:
         False,
         doc="loradoc: replace an earlier loradoc run in output_dir (a folder holding other files is never emptied)",
     )
-    seed: int = _f(42, doc="seed for shuffling, packing order, dropout and LoRA init")
+    seed: int = _f(
+        42, doc="seed for shuffling, packing order, dropout and LoRA init", range=(0, True, 2**32 - 1, True)
+    )
     # -- Weights & Biases ----------------------------------------------------------------
     use_wandb: bool | None = _f(None, doc="W&B on/off (default: on exactly when wandb_project is set)")
     wandb_project: str | None = _f(None, doc="W&B project; setting it turns W&B on")
     wandb_entity: str | None = _f(None, doc="W&B team or user")
     wandb_name: str | None = _f(None, doc="W&B run name")
-    wandb_mode: str | None = _f(None, doc="online, offline or disabled")
+    wandb_mode: str | None = _f(None, doc="online, offline or disabled", choices=WANDB_MODES)
     wandb_run_id: str | None = _f(None, doc="W&B run id (to resume a run)")
-    wandb_watch: str | None = _f(None, doc="log gradients/parameters: false, gradients, parameters, all")
-    wandb_log_model: str | None = _f(None, doc="upload the adapter as an artifact: false, checkpoint, end")
+    wandb_watch: str | None = _f(
+        None, doc="log gradients/parameters: false, gradients, parameters, all", choices=WANDB_WATCH
+    )
+    wandb_log_model: str | None = _f(
+        None, doc="upload the adapter as an artifact: false, checkpoint, end", choices=WANDB_LOG_MODEL
+    )
     # -- distributed ---------------------------------------------------------------------
     num_processes: int | None = _f(
-        None, doc="loradoc: training processes (DDP through accelerate); --num-processes sets it"
+        None,
+        doc="loradoc: training processes (DDP through accelerate); --num-processes sets it",
+        range=(1, True, None, False),
     )
     deepspeed: str | dict[str, Any] | None = _f(
         None, doc="a DeepSpeed JSON file (or its content), passed to accelerate"
@@ -432,3 +452,13 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _declared(meta: str) -> dict[str, Any]:
+    return {f.name: f.metadata[meta] for f in dataclasses.fields(TrainConfig) if meta in f.metadata}
+
+
+# Derived from the declarations above (one place per key): numeric ranges as
+# (low, low inclusive, high, high inclusive) with None unbounded, and value vocabularies.
+RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = _declared("range")
+VALUE_CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = tuple(_declared("choices").items())
