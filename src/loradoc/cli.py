@@ -21,6 +21,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from loradoc.config.cli import config
     from loradoc.doctor.cli import doctor
     from loradoc.train.cli import train
     from loradoc.upkeep.cli import matrix
@@ -28,6 +29,7 @@ def _register() -> None:
     cli.add_command(doctor)
     cli.add_command(train)
     cli.add_command(matrix)
+    cli.add_command(config)
 
 
 _register()

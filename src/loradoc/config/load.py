@@ -68,7 +68,7 @@ _TOP_HINTS = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k i
 _DS_KEYS = tuple(f for f in typing.get_type_hints(DatasetSpec) if not f.startswith("_"))
 _DS_HINTS = typing.get_type_hints(DatasetSpec)
 _REQUIRED = ("base_model", "datasets")
-_RESERVED = "_loradoc"  # the record block of a resolved_config.yml; read back and ignored
+RESERVED_KEY = "_loradoc"  # the record block of a resolved_config.yml; read back and ignored
 
 
 # -- entry points ----------------------------------------------------------------------------
@@ -221,7 +221,7 @@ class _Builder:
                     )
                 )
                 continue
-            if key == _RESERVED and isinstance(value, dict) and key not in self.override_keys:
+            if key == RESERVED_KEY and isinstance(value, dict) and key not in self.override_keys:
                 continue
             if looks_secret(key):
                 self.problem(where, key, SECRET_HINT)
@@ -676,9 +676,21 @@ class _Builder:
                 spec.chat_template_jinja = template(spec.chat_template_jinja)
 
 
+# Axolotl spellings that loading reads as a loradoc value (:func:`_pre_normalise`), beside the
+# key's own type; ``str`` means any string. The JSON Schema accepts them too.
+ALSO_ACCEPTED: dict[str, tuple[Any, ...]] = {
+    "gradient_checkpointing": ("offload", "offload_disk", "unsloth"),
+    "attn_implementation": ("auto",),
+    "wandb_watch": (False,),
+    "wandb_log_model": (False,),
+    "resume_from_checkpoint": (False,),
+    "fsdp": (str,),  # "full_shard auto_wrap"
+}
+
+
 def _pre_normalise(key: str, value: Any, pending: list[PendingChange]) -> Any:
     """Axolotl spellings that mean a loradoc value (recorded as changes where they alter meaning)."""
-    if key == "gradient_checkpointing" and value in ("offload", "offload_disk", "unsloth"):
+    if key == "gradient_checkpointing" and value in ALSO_ACCEPTED[key]:
         pending.append(
             PendingChange(
                 "gradient_checkpointing",
@@ -688,12 +700,10 @@ def _pre_normalise(key: str, value: Any, pending: list[PendingChange]) -> Any:
             )
         )
         return None
-    if key == "attn_implementation" and value == "auto":
+    if key in ("attn_implementation", "resume_from_checkpoint") and value in ALSO_ACCEPTED[key]:
         return None
     if key in ("wandb_watch", "wandb_log_model") and value is False:
         return "false"
-    if key == "resume_from_checkpoint" and value is False:
-        return None
     if key == "fsdp" and isinstance(value, str):
         return value.split()
     return value

@@ -101,7 +101,8 @@ def convert(tp: Any, raw: Any) -> Any:
     raise Mismatch(str(tp))  # pragma: no cover - a schema type this converter does not know
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # a number written as text ("1e-4")
+_NUMBER = re.compile(NUMBER_PATTERN)
 
 
 def is_empty(value: Any) -> bool:
