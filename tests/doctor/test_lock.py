@@ -1,4 +1,5 @@
-"""The lock writer: real pip-compile against a local index of tiny wheels, offline."""
+"""The lock writers, ``loradoc.lockfile.compile_lock`` and ``plan_lock`` (doctor install --lock):
+real pip-compile against a local index of tiny wheels, offline."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 import pytest
 from install_helpers import isolated_pip_env, make_index, make_wheel, sha256
 
-from loradoc.doctor.install.lock import compile_lock, plan_lock, sources_give_hashes
+from loradoc.doctor.install.lock import plan_lock
 from loradoc.doctor.install.steps import InstallPlan, PipStep
 from loradoc.errors import UserError
+from loradoc.lockfile import compile_lock, sources_give_hashes
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ the Hugging Face caps that torch needs) and from loradoc's own requirements
 lock's header; ``--check`` recomputes it, so a matrix or pyproject change that
 alters what a row would lock shows up as a stale lock.
 
-The resolving itself is ``loradoc.doctor.install.lock.compile_lock`` (pip-compile),
+The resolving itself is ``loradoc.lockfile.compile_lock`` (pip-compile),
 run by an interpreter of the row's Python (``python3.X`` found on PATH or in
 pyenv, with pip-tools in a cached virtual environment).
 """
@@ -33,6 +33,7 @@ from loradoc import __version__
 from loradoc.compat.queries import Matrix
 from loradoc.errors import UserError
 from loradoc.fsutil import write_atomic
+from loradoc.lockfile import compile_lock
 from loradoc.upkeep.registry import UNREACHABLE, Index, Registry, Target, default_cache_dir
 from loradoc.upkeep.rows import Row
 
@@ -216,8 +217,6 @@ def write_lock(
 
     ``index_url`` stands in for PyPI (a mirror, or a local index in tests).
     """
-    from loradoc.doctor.install.lock import compile_lock
-
     inputs = lock_inputs(m, row)
     dead = {url: _reason(why) for url, why in unreachable_indexes(inputs, cache_dir).items()}
     if dead and not find_links:
