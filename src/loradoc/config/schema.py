@@ -376,9 +376,7 @@ class TrainConfig:
     def mixed_precision(self) -> str:
         """``bf16``, ``fp16`` or ``no`` once resolved; raises while bf16 is still ``auto``."""
         if self.bf16 == "auto":
-            raise ValueError(
-                "bf16 is still 'auto': call loradoc.train.preflight.resolve(cfg, facts) first"
-            )
+            raise ValueError("bf16 is still 'auto': call loradoc.train.preflight.resolve(cfg, facts) first")
         return "bf16" if self.bf16 else "fp16" if self.fp16 else "no"
 
     # -- changes -------------------------------------------------------------------------
