@@ -53,6 +53,7 @@ from loradoc.config.values import (
     suggest,
 )
 from loradoc.errors import ConfigError, UserError
+from loradoc.redact import safe_repr
 
 __all__ = [
     "AutoChange",
@@ -145,12 +146,12 @@ def parse_overrides(args: list[str] | tuple[str, ...]) -> dict[str, Any]:
         word = words[i]
         if not word.startswith("--") or word == "--":
             raise UserError(
-                f"unexpected argument {word!r}: overrides look like --key value (after the config file)"
+                f"unexpected argument {safe_repr(word)}: overrides look like --key value (after the config file)"
             )
         name, eq, text = word[2:].partition("=")
         key = name.replace("-", "_")
         if not key or "." in key:
-            raise UserError(f"override {word!r}: give a top-level key, like --learning_rate 1e-4")
+            raise UserError(f"override {safe_repr(word)}: give a top-level key, like --learning_rate 1e-4")
         if not eq:
             nxt = words[i + 1] if i + 1 < len(words) else None
             if nxt is None or nxt.startswith("--"):

@@ -16,6 +16,8 @@ import types
 import typing
 from typing import Any, Literal, Union
 
+from loradoc.redact import safe_repr
+
 
 def in_range(v: float, lo: float | None, lo_incl: bool, hi: float | None, hi_incl: bool) -> bool:
     if lo is not None and (v < lo or (v == lo and not lo_incl)):
@@ -165,9 +167,7 @@ def show(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        if len(value) > 40 or re.match(r"^(hf_|sk-|wandb_|ghp_)[A-Za-z0-9]{8,}", value):
-            return f"a {len(value)}-character string"
-        return repr(value)
+        return safe_repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
