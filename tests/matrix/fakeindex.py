@@ -12,15 +12,12 @@ import base64
 import hashlib
 import html
 import io
-import re
 import tarfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-
-def _canon(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+from packaging.utils import canonicalize_name
 
 
 def _record_hash(data: bytes) -> str:
@@ -98,7 +95,7 @@ def make_index(root: Path, files: Iterable[Path]) -> str:
     from each wheel's METADATA, as PyPI does); returns its ``file://`` URL."""
     by_project: dict[str, list[Path]] = {}
     for f in files:
-        project = _canon(f.name.split("-")[0])
+        project = canonicalize_name(f.name.split("-")[0])
         by_project.setdefault(project, []).append(f)
     simple = root / "simple"
     simple.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from packaging.utils import canonicalize_name
+
 from loradoc.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -122,7 +124,7 @@ class Snapshot:
     def package(self, name: str) -> Package | None:
         if not self.packages:
             return None
-        return self.packages.get(canonical_name(name))
+        return self.packages.get(canonicalize_name(name))
 
     # -- JSON --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -170,11 +172,9 @@ class Snapshot:
         return cls.from_dict(data, source=str(p))
 
 
-def canonical_name(name: str) -> str:
-    """PEP 503 normalisation: ``Flash_Attn`` -> ``flash-attn``."""
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
+# PEP 503 normalisation, ``Flash_Attn`` -> ``flash-attn``: packaging's. The old name stays for the
+# rules that still import it from here (loradoc.doctor.rules.requirements).
+canonical_name = canonicalize_name
 
 
 def _prune(value: Any) -> Any:
@@ -221,7 +221,7 @@ def _coerce(tp: Any, raw: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(raw, dict):
             raise UserError(f"{where}: expected an object, got {type(raw).__name__}")
-        return {canonical_name(str(k)): _coerce(args[1], v, f"{where}.{k}") for k, v in raw.items()}
+        return {canonicalize_name(str(k)): _coerce(args[1], v, f"{where}.{k}") for k, v in raw.items()}
     if dataclasses.is_dataclass(tp):
         if not isinstance(raw, dict):
             raise UserError(f"{where}: expected an object, got {type(raw).__name__}")

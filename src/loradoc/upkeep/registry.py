@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from loradoc.fsutil import write_atomic
 from loradoc.upkeep.pip_run import STOPPED_DOWNLOAD, run_pip, too_big_reason, unreachable_reason
@@ -47,7 +48,6 @@ from loradoc.upkeep.registry_types import (
     Release,
     Target,
     VersionList,
-    canon,
     default_cache_dir,
 )
 
@@ -261,10 +261,10 @@ class Registry:
 
 
 def _release_from_report(report: dict[str, Any], requirement: str) -> Release | None:
-    wanted = canon(Requirement(requirement).name)
+    wanted = canonicalize_name(Requirement(requirement).name)
     for item in report.get("install", []):
         meta = item.get("metadata", {})
-        if canon(str(meta.get("name", ""))) != wanted:
+        if canonicalize_name(str(meta.get("name", ""))) != wanted:
             continue
         return Release(
             name=str(meta["name"]),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 
@@ -144,9 +145,9 @@ class Release:
 
     def requirement_for(self, name: str, target: Target, extra: str = "") -> Requirement | None:
         """The requirement on ``name`` (canonical comparison), or None when there is none."""
-        wanted = canon(name)
+        wanted = canonicalize_name(name)
         for req in self.requirements(target, extra):
-            if canon(req.name) == wanted:
+            if canonicalize_name(req.name) == wanted:
                 return req
         return None
 
@@ -176,10 +177,6 @@ class VersionList:
     versions: tuple[str, ...] = ()
     detail: str = ""
     cached: bool = False
-
-
-def canon(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _marker_applies(marker: Marker, env: dict[str, str], extra: str) -> bool:

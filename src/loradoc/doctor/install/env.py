@@ -131,12 +131,12 @@ def installed_set(target: Target, env: Mapping[str, str] | None = None) -> dict[
 
 
 def parse_inspect(report: dict[str, Any]) -> dict[str, Installed]:
-    from loradoc.doctor.snapshot import canonical_name
+    from packaging.utils import canonicalize_name
 
     out: dict[str, Installed] = {}
     for item in report.get("installed", []) or []:
         meta = item.get("metadata", {})
-        name = canonical_name(str(meta.get("name", "")))
+        name = canonicalize_name(str(meta.get("name", "")))
         version = str(meta.get("version", ""))
         if not name or not version:
             continue

@@ -24,8 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import NormalizedName, canonicalize_name
+
 from loradoc.doctor.probe.util import read_text
-from loradoc.doctor.snapshot import Package, canonical_name
+from loradoc.doctor.snapshot import Package
 
 TRACKED = (
     "torch",
@@ -76,7 +78,7 @@ def probe_packages(
 ) -> tuple[dict[str, Package], list[str]]:
     """Installed tracked distributions, keyed by canonical name, plus notes."""
     search = list(sys.path if paths is None else paths)
-    wanted = {canonical_name(n) for n in names}
+    wanted = {canonicalize_name(n) for n in names}
     notes: list[str] = []
     packages: dict[str, Package] = {}
     for dist in sorted(_find(search, wanted), key=lambda d: d.name):
@@ -87,7 +89,7 @@ def probe_packages(
     return packages, notes
 
 
-def _find(paths: list[str], wanted: set[str]) -> list[_Dist]:
+def _find(paths: list[str], wanted: set[NormalizedName]) -> list[_Dist]:
     """The first dist-info/egg-info for each wanted name, in sys.path order (like import)."""
     found: dict[str, _Dist] = {}
     for entry in paths:
@@ -103,7 +105,7 @@ def _find(paths: list[str], wanted: set[str]) -> list[_Dist]:
                 stem = name[: -len(".egg-info")]
             else:
                 continue
-            key = canonical_name(stem.split("-", 1)[0])
+            key = canonicalize_name(stem.split("-", 1)[0])
             if key in wanted and key not in found:
                 found[key] = _Dist(key, site / name, site, listing)
         if len(found) == len(wanted):
