@@ -15,7 +15,9 @@ import yaml
 from loradoc.errors import UserError
 from loradoc.train.run.checkpoint import (
     MARKER,
+    checkpoint_files,
     checkpoint_problem,
+    is_temp_file,
     last_checkpoint,
     resume_target,
     write_marker,
@@ -47,7 +49,26 @@ def test_marker_lists_every_file_with_its_size(tmp_path: Path) -> None:
         "trainer_state.json": len(json.dumps({"global_step": 3})),
     }
     assert checkpoint_problem(ck) is None
-    assert not [p for p in ck.rglob("*.tmp")]
+    assert not [p for p in ck.rglob("*") if is_temp_file(p.name)]
+
+
+def test_files_being_written_are_not_part_of_a_checkpoint(tmp_path: Path) -> None:
+    """Another process's temporary file (loradoc.fsutil's ``.NAME.RANDOM.tmpSUFFIX``, or ``*.tmp``)
+    is left out of the marker, so its rename does not make the checkpoint look damaged."""
+    from loradoc.fsutil import atomic_path
+
+    ck = _fake_checkpoint(tmp_path, 3, mark=False)
+    with atomic_path(ck / "loradoc_tokens_1.json") as tmp:
+        tmp.write_text("{}")
+        (ck / "scheduler.pt.tmp").write_bytes(b"s")
+        assert is_temp_file(tmp.name) and is_temp_file("scheduler.pt.tmp")
+        assert set(checkpoint_files(ck)) == {
+            "adapter_model.safetensors",
+            "optimizer.pt",
+            "sub/x.bin",
+            "trainer_state.json",
+        }
+    assert not is_temp_file("loradoc_tokens_1.json") and not is_temp_file(".hidden.json")
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from loradoc.fsutil import write_atomic
 from loradoc.train.run.checkpoint import save_token_counts, write_marker
 from loradoc.train.run.metrics import TokenMeter
 from loradoc.train.run.signals import StopRequest
@@ -59,9 +60,7 @@ class MetricsFileCallback(TrainerCallback):
             for r in read_metrics(self.path)
             if int(r.get("step", 0)) <= state.global_step and "train_runtime" not in r
         ]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        tmp.replace(self.path)
+        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any

@@ -32,11 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from loradoc.errors import UserError
+from loradoc.fsutil import write_atomic, write_json_atomic
 
 MARKER = "loradoc_complete.json"
 TOKENS_PREFIX = "loradoc_tokens_"
 STATE = "trainer_state.json"
 _NAME = re.compile(r"checkpoint-(\d+)")
+# a file being written: loradoc.fsutil's ".NAME.RANDOM.tmpSUFFIX", or any "*.tmp"
+_TEMP = re.compile(r"^\..+\.tmp(\.[^.]*)?$|\.tmp$")
 
 Say = Callable[[str], None]
 
@@ -69,11 +72,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def is_temp_file(name: str) -> bool:
+    """Whether ``name`` is a temporary file (not part of a checkpoint)."""
+    return bool(_TEMP.search(name))
+
+
 def checkpoint_files(folder: Path) -> dict[str, int]:
     """Every file under ``folder`` (relative POSIX path -> size), the marker and temp files left out."""
     out: dict[str, int] = {}
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name == MARKER or path.name.endswith(".tmp"):
+        if not path.is_file() or path.name == MARKER or is_temp_file(path.name):
             continue
         out[path.relative_to(folder).as_posix()] = path.stat().st_size
     return out
@@ -88,24 +96,15 @@ def write_marker(folder: Path, *, step: int) -> Path:
     for sub in {(folder / n).parent for n in files}:
         _fsync_dir(sub)
     record = {"step": int(step), "files": files, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    tmp = folder / f".{MARKER}.{os.getpid()}.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(folder / MARKER)
+    write_atomic(folder / MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
     _fsync_dir(folder)
     return folder / MARKER
 
 
 def save_token_counts(folder: Path, *, rank: int, inputs: int, supervised: int, seconds: float) -> None:
     """This process's token counters at the checkpoint (``loradoc_tokens_RANK.json``)."""
-    path = Path(folder) / f"{TOKENS_PREFIX}{rank}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
     record = {"input_tokens": int(inputs), "supervised_tokens": int(supervised), "train_seconds": seconds}
-    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(Path(folder) / f"{TOKENS_PREFIX}{rank}.json", record, indent=None)
 
 
 def load_token_counts(folder: Path) -> tuple[int, int, float]:

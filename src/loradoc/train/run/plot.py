@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
+
+from loradoc.fsutil import atomic_path
 
 
 def plot_losses(records: list[dict[str, Any]], path: Path, *, title: str = "loss") -> Path | None:
@@ -32,9 +33,8 @@ def plot_losses(records: list[dict[str, Any]], path: Path, *, title: str = "loss
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-        fig.savefig(tmp, format="png")
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
     return path
