@@ -13,6 +13,9 @@ Fixtures:
 - ``tiny_config_doc``: that config as a dict, for tests that write their own YAML.
 - ``make_train_config``: writes a YAML for the tiny model + data into a folder and loads it
   with ``loradoc.config.load.load_config`` (any key can be overridden).
+- ``train_config``: ``train_config(**keys)`` -> a TrainConfig built through the schema from a
+  minimal valid document (no files needed); ``dataset_spec(**keys)`` -> one ``datasets[]``
+  entry the same way; ``data_config`` is ``train_config`` with the data keys set.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import json
 import random
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import DatasetSpec, TrainConfig
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -252,36 +257,58 @@ def make_train_config(tiny_model_dir: Path, tiny_data_dir: Path, tmp_path: Path)
     return make
 
 
-def data_config(tmp_path: Path, datasets: list[dict[str, Any]], **kw: Any) -> SimpleNamespace:
-    """A stand-in for the data part of a TrainConfig (what ``prepare_data`` reads)."""
-    changes: list[tuple[str, Any, str]] = []
-    ns = SimpleNamespace(
-        datasets=[SimpleNamespace(**{"split": "train", **d}) for d in datasets],
-        test_datasets=None,
-        val_set_size=0.0,
-        seed=3,
-        sequence_len=128,
-        train_on_inputs=False,
-        excess_length_strategy="drop",
-        chat_template=None,
-        chat_template_jinja=None,
-        dataset_prepared_path=str(tmp_path / "prepared"),
-        output_dir=str(tmp_path / "out"),
-        auto_changes=changes,
-    )
-    for k, v in kw.items():
-        setattr(ns, k, v)
+# the least a config must say to load: everything else is the schema's default
+MINIMAL_CONFIG: dict[str, Any] = {
+    "base_model": "tiny-base",
+    "adapter": "lora",
+    "datasets": [{"path": "data.jsonl", "type": "alpaca"}],
+}
 
-    def note_change(key: str, value: Any, reason: str) -> None:
-        changes.append((key, value, reason))
-        setattr(ns, key, value)
 
-    ns.note_change = note_change
-    return ns
+def train_config(**keys: Any) -> TrainConfig:
+    """A real TrainConfig, built and validated by ``config_from_dict`` from ``MINIMAL_CONFIG`` + ``keys``."""
+    from loradoc.config.load import config_from_dict
+
+    return config_from_dict({**MINIMAL_CONFIG, **keys}, echo=False)
+
+
+def dataset_spec(**keys: Any) -> DatasetSpec:
+    """One ``datasets[]`` entry built through the schema (``path`` defaults to ``data.jsonl``)."""
+    return train_config(datasets=[{"path": "data.jsonl", **keys}]).datasets[0]
+
+
+@pytest.fixture(name="train_config")
+def train_config_fixture() -> Callable[..., TrainConfig]:
+    """``train_config(**keys)``: a TrainConfig from a minimal valid document plus ``keys``."""
+    return train_config
+
+
+@pytest.fixture
+def minimal_config_doc() -> dict[str, Any]:
+    """A copy of ``MINIMAL_CONFIG`` (for configs built in another process)."""
+    return json.loads(json.dumps(MINIMAL_CONFIG))
+
+
+@pytest.fixture(name="dataset_spec")
+def dataset_spec_fixture() -> Callable[..., DatasetSpec]:
+    """``dataset_spec(**keys)``: one DatasetSpec built through the schema."""
+    return dataset_spec
+
+
+def data_config(tmp_path: Path, datasets: list[dict[str, Any]], **kw: Any) -> TrainConfig:
+    """A TrainConfig for ``prepare_data``: these datasets, data cache and output under ``tmp_path``."""
+    keys: dict[str, Any] = {
+        "datasets": datasets,
+        "seed": 3,
+        "sequence_len": 128,
+        "dataset_prepared_path": str(tmp_path / "prepared"),
+        "output_dir": str(tmp_path / "out"),
+    }
+    return train_config(**{**keys, **kw})
 
 
 @pytest.fixture(name="data_config")
-def data_config_fixture() -> Callable[..., SimpleNamespace]:
+def data_config_fixture() -> Callable[..., TrainConfig]:
     """``data_config(tmp_path, [{"path": ..., "type": ...}], **keys)``."""
     return data_config
 

@@ -6,11 +6,11 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from loradoc.config.schema import TrainConfig
 from loradoc.errors import UserError
 from loradoc.train.data.prepare import IGNORE, prepare_data, split_indices
 
@@ -20,7 +20,7 @@ def _trained(tok: Any, row: dict[str, Any]) -> str:
 
 
 def test_alpaca_rows_labels_and_stats(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
     cfg = data_config(tmp_path, [{"path": str(tiny_data_dir / "alpaca.jsonl"), "type": "alpaca"}])
     said: list[str] = []
@@ -39,7 +39,7 @@ def test_alpaca_rows_labels_and_stats(
 
 
 def test_chat_and_sharegpt_give_the_same_tokens(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
     chat = prepare_data(
         data_config(tmp_path / "a", [{"path": str(tiny_data_dir / "chat.jsonl"), "type": "chat_template"}]),
@@ -69,7 +69,7 @@ def test_chat_and_sharegpt_give_the_same_tokens(
 
 
 def test_completion_trains_all_tokens(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
     cfg = data_config(tmp_path, [{"path": str(tiny_data_dir / "completion.jsonl"), "type": "completion"}])
     data = prepare_data(cfg, tiny_tokenizer, say=lambda s: None)
@@ -78,7 +78,7 @@ def test_completion_trains_all_tokens(
 
 
 def test_val_split_fraction_count_and_determinism(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
     spec = [{"path": str(tiny_data_dir / "alpaca.jsonl"), "type": "alpaca"}]
     a = prepare_data(data_config(tmp_path / "a", spec, val_set_size=0.25), tiny_tokenizer, say=lambda s: None)
@@ -98,24 +98,24 @@ def test_val_split_fraction_count_and_determinism(
 
 
 def test_test_datasets_take_precedence(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
-    cfg = data_config(
-        tmp_path,
-        [{"path": str(tiny_data_dir / "alpaca.jsonl"), "type": "alpaca"}],
-        val_set_size=0.5,
-        test_datasets=[
-            SimpleNamespace(path=str(tiny_data_dir / "completion.jsonl"), type="completion", split="train")
-        ],
-    )
+    train = [{"path": str(tiny_data_dir / "alpaca.jsonl"), "type": "alpaca"}]
+    test = [{"path": str(tiny_data_dir / "completion.jsonl"), "type": "completion", "split": "train"}]
+    # a config file cannot ask for both ...
+    with pytest.raises(UserError, match="test_datasets and val_set_size are both set"):
+        data_config(tmp_path, train, val_set_size=0.5, test_datasets=test)
+    # ... but a config changed after loading can: test_datasets still win, and the change is recorded
+    cfg = data_config(tmp_path, train, test_datasets=test)
+    cfg.val_set_size = 0.5
     said: list[str] = []
     data = prepare_data(cfg, tiny_tokenizer, say=said.append)
     assert len(data.train) == 48 and len(data.eval) == 24
-    assert cfg.val_set_size == 0 and cfg.auto_changes[0][0] == "val_set_size"
+    assert cfg.val_set_size == 0 and [c.key for c in cfg.auto_changes] == ["val_set_size"]
 
 
 def test_too_long_dropped_or_truncated(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
     spec = [{"path": str(tiny_data_dir / "alpaca.jsonl"), "type": "alpaca"}]
     full = prepare_data(data_config(tmp_path / "full", spec), tiny_tokenizer, say=lambda s: None)
@@ -146,7 +146,7 @@ def test_too_long_dropped_or_truncated(
 
 
 def test_rows_without_trained_tokens_are_dropped(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_tokenizer: Any
 ) -> None:
     path = tmp_path / "chat.jsonl"
     rows = [
@@ -163,7 +163,7 @@ def test_rows_without_trained_tokens_are_dropped(
 
 
 def test_cache_reused_and_invalidated(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_tokenizer: Any
 ) -> None:
     src = tmp_path / "alpaca.jsonl"
     src.write_bytes((tiny_data_dir / "alpaca.jsonl").read_bytes())
@@ -196,7 +196,7 @@ def test_cache_reused_and_invalidated(
 
 
 def test_tokenizer_is_part_of_the_cache_key(
-    data_config: Callable[..., SimpleNamespace], tmp_path: Path, tiny_data_dir: Path, tiny_model_dir: Path
+    data_config: Callable[..., TrainConfig], tmp_path: Path, tiny_data_dir: Path, tiny_model_dir: Path
 ) -> None:
     from transformers import AutoTokenizer
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from loradoc.config.schema import TrainConfig
 from loradoc.errors import UserError
 from loradoc.train.model.load import (
     apply_special_tokens,
@@ -21,37 +22,24 @@ from loradoc.train.preflight import resolve_precision
 LLAMA_LINEAR = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
 
 
-def model_cfg(model_dir: Path, **kw: Any) -> SimpleNamespace:
-    changes: list[tuple[str, Any, str]] = []
-    ns = SimpleNamespace(
-        base_model=str(model_dir),
-        tokenizer_config=None,
-        trust_remote_code=False,
-        special_tokens=None,
-        bf16="auto",
-        fp16=False,
-        tf32=False,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
-        lora_target_linear=True,
-        lora_target_modules=None,
-        lora_modules_to_save=None,
-        lora_model_dir=None,
-        load_in_4bit=False,
-        load_in_8bit=False,
-        gradient_checkpointing=False,
-        changes=changes,
-    )
-    for k, v in kw.items():
-        setattr(ns, k, v)
+ModelCfg = Callable[..., TrainConfig]
 
-    def note_change(key: str, value: Any, reason: str, echo: bool | None = None) -> None:
-        changes.append((key, value, reason))
-        setattr(ns, key, value)
 
-    ns.note_change = note_change
-    return ns
+@pytest.fixture
+def model_cfg(train_config: ModelCfg) -> ModelCfg:
+    """``model_cfg(model_dir, **keys)``: the model at ``model_dir`` with LoRA r=4 on every linear layer."""
+
+    def make(model_dir: Path, **kw: Any) -> TrainConfig:
+        keys: dict[str, Any] = {
+            "base_model": str(model_dir),
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "lora_dropout": 0.0,
+            "lora_target_linear": True,
+        }
+        return train_config(**{**keys, **kw})
+
+    return make
 
 
 def test_pad_token_falls_back_to_eos(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -70,7 +58,7 @@ def test_pad_token_falls_back_to_eos(tiny_model_dir: Path, tmp_path: Path) -> No
     assert added == 1 and tok2.pad_token == "<|pad|>" and "1 new token" in said[0]
 
 
-def test_load_tokenizer_errors_name_the_key(tmp_path: Path) -> None:
+def test_load_tokenizer_errors_name_the_key(tmp_path: Path, model_cfg: ModelCfg) -> None:
     with pytest.raises(UserError, match=r"^base_model: .*nowhere: cannot load a tokenizer"):
         load_tokenizer(model_cfg(tmp_path / "nowhere"), say=print)
 
@@ -126,7 +114,7 @@ def test_linear_modules_exclude_the_output_head(tiny_model_dir: Path) -> None:
     assert linear_module_names(model) == LLAMA_LINEAR
 
 
-def test_lora_on_all_linear_layers(tiny_model_dir: Path, tiny_tokenizer: Any) -> None:
+def test_lora_on_all_linear_layers(tiny_model_dir: Path, tiny_tokenizer: Any, model_cfg: ModelCfg) -> None:
     cfg = model_cfg(tiny_model_dir)
     said: list[str] = []
     model = load_model(cfg, tiny_tokenizer, attention="sdpa", precision="fp32", packing=True, say=said.append)
@@ -140,7 +128,7 @@ def test_lora_on_all_linear_layers(tiny_model_dir: Path, tiny_tokenizer: Any) ->
 
 
 def test_explicit_targets_modules_to_save_and_checkpointing(
-    tiny_model_dir: Path, tiny_tokenizer: Any
+    tiny_model_dir: Path, tiny_tokenizer: Any, model_cfg: ModelCfg
 ) -> None:
     cfg = model_cfg(
         tiny_model_dir,
@@ -167,7 +155,7 @@ def test_explicit_targets_modules_to_save_and_checkpointing(
 
 
 def test_resume_adapter_from_lora_model_dir(
-    tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path
+    tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path, model_cfg: ModelCfg
 ) -> None:
     import torch
 
@@ -209,7 +197,9 @@ def test_resume_adapter_from_lora_model_dir(
         )
 
 
-def test_missing_weights_is_a_user_error(tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path) -> None:
+def test_missing_weights_is_a_user_error(
+    tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path, model_cfg: ModelCfg
+) -> None:
     import shutil
 
     bare = tmp_path / "bare"
@@ -223,7 +213,7 @@ def test_missing_weights_is_a_user_error(tiny_model_dir: Path, tiny_tokenizer: A
         )
 
 
-def test_new_special_tokens_resize_the_embeddings(tiny_model_dir: Path) -> None:
+def test_new_special_tokens_resize_the_embeddings(tiny_model_dir: Path, model_cfg: ModelCfg) -> None:
     cfg = model_cfg(tiny_model_dir, special_tokens={"additional_special_tokens": ["<|tool|>"]})
     tok = load_tokenizer(cfg, say=lambda s: None)
     model = load_model(cfg, tok, attention="sdpa", precision="fp32", packing=False, say=lambda s: None)

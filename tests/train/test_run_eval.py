@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ def test_packed_and_unpacked_eval_give_the_same_loss(
     tiny_data_dir: Path,
     tmp_path: Path,
     data_config: Any,
+    train_config: Any,
     micro: int,
 ) -> None:
     import torch
@@ -35,44 +35,26 @@ def test_packed_and_unpacked_eval_give_the_same_loss(
         tiny_tokenizer,
         say=lambda s: None,
     )
-    mcfg = SimpleNamespace(
+    cfg = train_config(
         base_model=str(tiny_model_dir),
-        trust_remote_code=False,
         lora_r=4,
         lora_alpha=8,
         lora_dropout=0.0,
         lora_target_linear=True,
-        lora_target_modules=None,
-        lora_modules_to_save=None,
-        lora_model_dir=None,
-        gradient_checkpointing=False,
-    )
-    model = load_model(
-        mcfg, tiny_tokenizer, attention="loradoc_varlen", precision="fp32", packing=True, say=lambda s: None
-    )
-    cfg = SimpleNamespace(
         output_dir=str(tmp_path / "out"),
         micro_batch_size=micro,
-        eval_batch_size=None,
         gradient_accumulation_steps=1,
         num_epochs=1,
-        max_steps=None,
         learning_rate=1e-3,
         lr_scheduler="constant",
-        warmup_steps=None,
-        warmup_ratio=None,
         weight_decay=0.0,
         max_grad_norm=1.0,
         optimizer="adamw_torch",
         logging_steps=1,
-        eval_steps=None,
-        evals_per_epoch=None,
-        save_steps=None,
-        saves_per_epoch=None,
-        save_total_limit=None,
         seed=1,
-        wandb_name=None,
-        tf32=False,
+    )
+    model = load_model(
+        cfg, tiny_tokenizer, attention="loradoc_varlen", precision="fp32", packing=True, say=lambda s: None
     )
     args = training_arguments(
         cfg, precision="fp32", steps_per_epoch=1, has_eval=True, report_to=[], world_size=1

@@ -9,12 +9,16 @@ it fails if the normalisation regresses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
+
+from loradoc.config.schema import TrainConfig
+
+Make = Callable[..., TrainConfig]
 
 pytestmark = pytest.mark.slow
 
@@ -32,35 +36,34 @@ def _dataset() -> Any:
     )
 
 
-def _cfg(out: Path, micro: int, accum: int) -> SimpleNamespace:
-    return SimpleNamespace(
+def _model_cfg(make: Make, model_dir: Path, **kw: Any) -> TrainConfig:
+    """The tiny model with a LoRA adapter on every linear layer."""
+    return make(
+        base_model=str(model_dir), lora_r=4, lora_alpha=8, lora_dropout=0.0, lora_target_linear=True, **kw
+    )
+
+
+def _cfg(make: Make, model_dir: Path, out: Path, micro: int, accum: int) -> TrainConfig:
+    return _model_cfg(
+        make,
+        model_dir,
         output_dir=str(out),
         micro_batch_size=micro,
-        eval_batch_size=None,
         gradient_accumulation_steps=accum,
         num_epochs=1,
         max_steps=1,
         learning_rate=1e-3,
         lr_scheduler="constant",
-        warmup_steps=None,
-        warmup_ratio=None,
         weight_decay=0.0,
         max_grad_norm=0.0,
         optimizer="sgd",
         logging_steps=1,
-        eval_steps=None,
-        evals_per_epoch=None,
-        save_steps=None,
-        saves_per_epoch=None,
-        save_total_limit=None,
         seed=1,
-        wandb_name=None,
-        tf32=False,
     )
 
 
 def _grads_after_one_window(
-    model_dir: Path, tok: Any, out: Path, *, micro: int, accum: int, packing: bool, attention: str
+    make: Make, model_dir: Path, tok: Any, out: Path, *, micro: int, accum: int, packing: bool, attention: str
 ) -> dict[str, torch.Tensor]:
     from transformers import TrainerCallback, set_seed
 
@@ -70,24 +73,12 @@ def _grads_after_one_window(
     from loradoc.train.run.trainer import LoradocTrainer
 
     set_seed(0)
-    mcfg = SimpleNamespace(
-        base_model=str(model_dir),
-        trust_remote_code=False,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
-        lora_target_linear=True,
-        lora_target_modules=None,
-        lora_modules_to_save=None,
-        lora_model_dir=None,
-        gradient_checkpointing=False,
-    )
-    model = load_model(mcfg, tok, attention=attention, precision="fp32", packing=packing, say=lambda s: None)
+    cfg = _cfg(make, model_dir, out, micro, accum)
+    model = load_model(cfg, tok, attention=attention, precision="fp32", packing=packing, say=lambda s: None)
     with torch.no_grad():  # lora_B starts at zero: give it values so every LoRA weight gets a gradient
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))) * 0.05)
-    cfg = _cfg(out, micro, accum)
     args = training_arguments(
         cfg, precision="fp32", steps_per_epoch=1, has_eval=False, report_to=[], world_size=1
     )
@@ -130,25 +121,16 @@ def _grads_after_one_window(
     return grads
 
 
-def _reference(model_dir: Path, tok: Any, attention: str, *, per_batch_mean: bool) -> dict[str, torch.Tensor]:
+def _reference(
+    make: Make, model_dir: Path, tok: Any, attention: str, *, per_batch_mean: bool
+) -> dict[str, torch.Tensor]:
     """Token-weighted (or mean-of-means) gradient computed directly, one example at a time."""
     from transformers import set_seed
 
     from loradoc.train.model.load import load_model
 
     set_seed(0)
-    mcfg = SimpleNamespace(
-        base_model=str(model_dir),
-        trust_remote_code=False,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
-        lora_target_linear=True,
-        lora_target_modules=None,
-        lora_modules_to_save=None,
-        lora_model_dir=None,
-        gradient_checkpointing=False,
-    )
+    mcfg = _model_cfg(make, model_dir)
     model = load_model(mcfg, tok, attention=attention, precision="fp32", packing=False, say=lambda s: None)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -168,9 +150,15 @@ def _reference(model_dir: Path, tok: Any, attention: str, *, per_batch_mean: boo
 
 @pytest.mark.parametrize(("packing", "attention"), [(False, "sdpa"), (True, "loradoc_varlen")])
 def test_accumulation_equals_one_big_batch(
-    tiny_model_dir: Path, tiny_tokenizer: Any, tmp_path: Path, packing: bool, attention: str
+    tiny_model_dir: Path,
+    tiny_tokenizer: Any,
+    tmp_path: Path,
+    packing: bool,
+    attention: str,
+    train_config: Make,
 ) -> None:
     accumulated = _grads_after_one_window(
+        train_config,
         tiny_model_dir,
         tiny_tokenizer,
         tmp_path / "ga",
@@ -180,6 +168,7 @@ def test_accumulation_equals_one_big_batch(
         attention=attention,
     )
     one_batch = _grads_after_one_window(
+        train_config,
         tiny_model_dir,
         tiny_tokenizer,
         tmp_path / "big",
@@ -188,8 +177,8 @@ def test_accumulation_equals_one_big_batch(
         packing=packing,
         attention=attention,
     )
-    reference = _reference(tiny_model_dir, tiny_tokenizer, "sdpa", per_batch_mean=False)
-    mean_of_means = _reference(tiny_model_dir, tiny_tokenizer, "sdpa", per_batch_mean=True)
+    reference = _reference(train_config, tiny_model_dir, tiny_tokenizer, "sdpa", per_batch_mean=False)
+    mean_of_means = _reference(train_config, tiny_model_dir, tiny_tokenizer, "sdpa", per_batch_mean=True)
     assert accumulated.keys() == one_batch.keys() == reference.keys()
     for name in reference:
         torch.testing.assert_close(accumulated[name], one_batch[name], rtol=1e-4, atol=1e-7)

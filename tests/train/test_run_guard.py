@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from loradoc.config.schema import TrainConfig
 from loradoc.errors import UserError
 from loradoc.train.run.checkpoint import write_marker
 from loradoc.train.run.start import check_output_dir, last_checkpoint
 
+Guard = Callable[..., TrainConfig]
 
-def gcfg(out: Path, **kw: Any) -> SimpleNamespace:
-    return SimpleNamespace(output_dir=str(out), resume_from_checkpoint=kw.pop("resume", None), **kw)
+
+@pytest.fixture
+def gcfg(train_config: Callable[..., TrainConfig]) -> Guard:
+    """``gcfg(out, resume=..., **keys)``: a config writing to ``out``."""
+
+    def make(out: Path, **kw: Any) -> TrainConfig:
+        return train_config(output_dir=str(out), resume_from_checkpoint=kw.pop("resume", None), **kw)
+
+    return make
 
 
 def _checkpoint(out: Path, step: int) -> Path:
@@ -25,7 +34,7 @@ def _checkpoint(out: Path, step: int) -> Path:
     return ck
 
 
-def test_new_or_empty_folder_is_fine(tmp_path: Path) -> None:
+def test_new_or_empty_folder_is_fine(tmp_path: Path, gcfg: Guard) -> None:
     assert check_output_dir(gcfg(tmp_path / "new")) is None
     (tmp_path / "empty").mkdir()
     assert check_output_dir(gcfg(tmp_path / "empty")) is None
@@ -35,7 +44,7 @@ def test_new_or_empty_folder_is_fine(tmp_path: Path) -> None:
     assert check_output_dir(gcfg(tmp_path / "started")) is None
 
 
-def test_a_finished_run_is_refused_unless_resumed_or_overwritten(tmp_path: Path) -> None:
+def test_a_finished_run_is_refused_unless_resumed_or_overwritten(tmp_path: Path, gcfg: Guard) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "resolved_config.yml").write_text("a: 1\n")
@@ -50,7 +59,7 @@ def test_a_finished_run_is_refused_unless_resumed_or_overwritten(tmp_path: Path)
     assert not out.exists() and "emptied" in said[0]
 
 
-def test_foreign_folder_is_never_emptied(tmp_path: Path) -> None:
+def test_foreign_folder_is_never_emptied(tmp_path: Path, gcfg: Guard) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
@@ -60,7 +69,7 @@ def test_foreign_folder_is_never_emptied(tmp_path: Path) -> None:
     assert (out / "thesis.tex").read_text() == "precious"
 
 
-def test_resume_finds_the_newest_complete_checkpoint(tmp_path: Path) -> None:
+def test_resume_finds_the_newest_complete_checkpoint(tmp_path: Path, gcfg: Guard) -> None:
     out = tmp_path / "run"
     _checkpoint(out, 2)
     _checkpoint(out, 10)
@@ -97,7 +106,7 @@ def test_overwrite_output_dir_is_a_config_key(tmp_path: Path) -> None:
     assert cfg.overwrite_output_dir is True
 
 
-def test_only_the_main_process_changes_the_folder(tmp_path: Path) -> None:
+def test_only_the_main_process_changes_the_folder(tmp_path: Path, gcfg: Guard) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "resolved_config.yml").write_text("a: 1\n")
@@ -113,7 +122,7 @@ def test_only_the_main_process_changes_the_folder(tmp_path: Path) -> None:
     assert not (out / "checkpoint-3").exists() and (out / "checkpoint-3.incomplete").is_dir()
 
 
-def test_an_output_dir_that_cannot_be_created(tmp_path: Path) -> None:
+def test_an_output_dir_that_cannot_be_created(tmp_path: Path, gcfg: Guard) -> None:
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(UserError, match=r"a_file/out/deeper cannot be created \(.*a_file is a file\)"):
         check_output_dir(gcfg(tmp_path / "a_file" / "out" / "deeper"))

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from loradoc.config.schema import TrainConfig
+from loradoc.train.run import ranks
 from loradoc.train.run import signals as sig
 from loradoc.train.run.launch import (
     command_words,
@@ -81,15 +83,33 @@ def test_launch_command_uses_this_python_and_accelerates_torchrun_path() -> None
     ]
 
 
-def test_launch_only_outside_a_launcher_and_record_the_real_world_size() -> None:
-    cfg = SimpleNamespace(num_processes=2)
-    assert wants_launch(cfg, environ={}) and not wants_launch(SimpleNamespace(num_processes=None), environ={})
+def test_launch_only_outside_a_launcher_and_record_the_real_world_size(
+    train_config: Callable[..., TrainConfig],
+) -> None:
+    cfg = train_config(num_processes=2)
+    assert wants_launch(cfg, environ={}) and not wants_launch(train_config(), environ={})
     inside = {"LOCAL_RANK": "0", "WORLD_SIZE": "3", "RANK": "0"}
     assert launched_world_size(inside) == 3 and not wants_launch(cfg, environ=inside)
-    changes: list[Any] = []
-    cfg.note_change = lambda key, value, reason, echo=None: changes.append((key, value, reason))
     note_launcher_world(cfg, echo=False, environ=inside)
-    assert changes == [("num_processes", 3, "the launcher started 3 processes")]
+    assert [(c.key, c.old, c.new, c.reason) for c in cfg.auto_changes] == [
+        ("num_processes", 2, 3, "the launcher started 3 processes")
+    ]
+    assert cfg.num_processes == 3
+
+
+def test_ranks_come_from_the_launchers_environment() -> None:
+    # a plain process: rank 0 of 1
+    assert (ranks.rank({}), ranks.local_rank({}), ranks.world_size({})) == (0, 0, 1)
+    assert ranks.launched_world_size({}) is None and ranks.is_main_process({})
+    worker = {"RANK": "5", "LOCAL_RANK": "1", "WORLD_SIZE": "8"}
+    assert (ranks.rank(worker), ranks.local_rank(worker), ranks.world_size(worker)) == (5, 1, 8)
+    assert ranks.launched_world_size(worker) == 8 and not ranks.is_main_process(worker)
+    assert ranks.is_main_process({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "8"})
+    # the first process of a second machine is not the main one
+    assert not ranks.is_main_process({"RANK": "4", "LOCAL_RANK": "0", "WORLD_SIZE": "8"})
+    # WORLD_SIZE alone is not a launch; a value that is not a number counts as unset
+    assert ranks.launched_world_size({"WORLD_SIZE": "2"}) is None
+    assert ranks.launched_world_size({"LOCAL_RANK": "0", "WORLD_SIZE": "two"}) is None
 
 
 @pytest.mark.parametrize(("batches", "world"), [(5, 2), (4, 2), (1, 3), (7, 3)])

@@ -6,31 +6,26 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from loradoc.config.schema import TrainConfig
 from loradoc.train.run.wandb_setup import has_api_key, settle_wandb
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 
 
-def wcfg(tmp_path: Path, **kw: Any) -> SimpleNamespace:
-    base = dict(
-        wandb_project="loradoc-test",
-        wandb_entity=None,
-        wandb_name=None,
-        wandb_mode=None,
-        wandb_run_id=None,
-        wandb_watch=None,
-        wandb_log_model=None,
-        use_wandb=None,
-        output_dir=str(tmp_path / "out"),
-    )
-    base.update(kw)
-    return SimpleNamespace(**base)
+@pytest.fixture
+def wcfg(tmp_path: Path, train_config: Callable[..., TrainConfig]) -> Callable[..., TrainConfig]:
+    """``wcfg(**keys)``: a config with W&B on (wandb_project set), output in ``tmp_path/out``."""
+
+    def make(**kw: Any) -> TrainConfig:
+        return train_config(**{"wandb_project": "loradoc-test", "output_dir": str(tmp_path / "out"), **kw})
+
+    return make
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
@@ -48,15 +43,15 @@ def test_has_api_key_from_env_or_netrc(tmp_path: Path) -> None:
     assert not has_api_key({**env, "WANDB_BASE_URL": "https://wandb.example.org"})
 
 
-def test_off_unless_project_set(tmp_path: Path) -> None:
+def test_off_unless_project_set(tmp_path: Path, wcfg: Callable[..., TrainConfig]) -> None:
     env = clean_env(tmp_path)
-    assert not settle_wandb(wcfg(tmp_path, wandb_project=None), environ=env, interactive=False).enabled
-    assert not settle_wandb(wcfg(tmp_path, wandb_mode="disabled"), environ=env, interactive=False).enabled
-    assert not settle_wandb(wcfg(tmp_path, use_wandb=False), environ=env, interactive=False).enabled
+    assert not settle_wandb(wcfg(wandb_project=None), environ=env, interactive=False).enabled
+    assert not settle_wandb(wcfg(wandb_mode="disabled"), environ=env, interactive=False).enabled
+    assert not settle_wandb(wcfg(use_wandb=False), environ=env, interactive=False).enabled
     assert "WANDB_MODE" not in env
 
 
-def test_non_interactive_without_key_goes_offline(tmp_path: Path) -> None:
+def test_non_interactive_without_key_goes_offline(tmp_path: Path, wcfg: Callable[..., TrainConfig]) -> None:
     env = clean_env(tmp_path)
     said: list[str] = []
 
@@ -64,7 +59,7 @@ def test_non_interactive_without_key_goes_offline(tmp_path: Path) -> None:
         raise AssertionError("must not prompt")
 
     plan = settle_wandb(
-        wcfg(tmp_path, wandb_entity="team", wandb_name="run1", wandb_run_id="abc"),
+        wcfg(wandb_entity="team", wandb_name="run1", wandb_run_id="abc"),
         environ=env,
         interactive=False,
         ask=never,
@@ -78,19 +73,23 @@ def test_non_interactive_without_key_goes_offline(tmp_path: Path) -> None:
     assert len(said) == 1 and "offline" in said[0] and "wandb sync" in said[0]
 
 
-def test_online_with_key_stays_online_and_key_is_never_said(tmp_path: Path) -> None:
+def test_online_with_key_stays_online_and_key_is_never_said(
+    tmp_path: Path, wcfg: Callable[..., TrainConfig]
+) -> None:
     env = {**clean_env(tmp_path), "WANDB_API_KEY": SECRET}
     said: list[str] = []
-    plan = settle_wandb(wcfg(tmp_path), environ=env, interactive=False, say=said.append)
+    plan = settle_wandb(wcfg(), environ=env, interactive=False, say=said.append)
     assert plan.mode == "online" and env["WANDB_MODE"] == "online"
     assert not said and SECRET not in repr(plan)
 
 
 @pytest.mark.parametrize(("answer", "mode", "enabled"), [("o", "offline", True), ("d", "disabled", False)])
-def test_interactive_asks_once(tmp_path: Path, answer: str, mode: str, enabled: bool) -> None:
+def test_interactive_asks_once(
+    tmp_path: Path, answer: str, mode: str, enabled: bool, wcfg: Callable[..., TrainConfig]
+) -> None:
     asked: list[str] = []
     plan = settle_wandb(
-        wcfg(tmp_path),
+        wcfg(),
         environ=clean_env(tmp_path),
         interactive=True,
         ask=lambda q: (asked.append(q), answer)[1],
@@ -99,11 +98,11 @@ def test_interactive_asks_once(tmp_path: Path, answer: str, mode: str, enabled: 
     assert len(asked) == 1 and plan.enabled is enabled and (plan.mode == mode or not enabled)
 
 
-def test_interactive_login(tmp_path: Path) -> None:
+def test_interactive_login(tmp_path: Path, wcfg: Callable[..., TrainConfig]) -> None:
     keys: list[str] = []
     said: list[str] = []
     plan = settle_wandb(
-        wcfg(tmp_path),
+        wcfg(),
         environ=clean_env(tmp_path),
         interactive=True,
         ask=lambda q: "l",
@@ -118,7 +117,7 @@ def test_interactive_login(tmp_path: Path) -> None:
         raise ConnectionError("no network")
 
     plan = settle_wandb(
-        wcfg(tmp_path),
+        wcfg(),
         environ=clean_env(tmp_path),
         interactive=True,
         ask=lambda q: "l",
@@ -130,15 +129,21 @@ def test_interactive_login(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_wandb_offline_in_a_subprocess_without_stdin(tmp_path: Path) -> None:
+def test_real_wandb_offline_in_a_subprocess_without_stdin(
+    tmp_path: Path, minimal_config_doc: dict[str, Any]
+) -> None:
     """No key, no terminal: settle (never prompts), then the real wandb writes an offline run."""
+    doc = {
+        **minimal_config_doc,
+        "wandb_project": "loradoc-test",
+        "wandb_name": "t",
+        "output_dir": str(tmp_path / "out"),
+    }
     script = textwrap.dedent(
         f"""
-        from types import SimpleNamespace
+        from loradoc.config.load import config_from_dict
         from loradoc.train.run.wandb_setup import settle_wandb, finish_wandb
-        cfg = SimpleNamespace(wandb_project="loradoc-test", wandb_entity=None, wandb_name="t", wandb_mode=None,
-                              wandb_run_id=None, wandb_watch=None, wandb_log_model=None, use_wandb=None,
-                              output_dir={str(tmp_path / "out")!r})
+        cfg = config_from_dict({doc!r}, echo=False)
         plan = settle_wandb(cfg)
         import os, wandb
         run = wandb.init(project=os.environ["WANDB_PROJECT"], name=os.environ.get("WANDB_NAME"))

@@ -18,12 +18,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loradoc.errors import UserError
 from loradoc.train.data import cache as data_cache
 from loradoc.train.data.prompts import PromptFormat, Rendered, RowProblem, format_for, resolve_chat_template
 from loradoc.train.data.read import Source, load_source, sources_for
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import DatasetSpec, TrainConfig
 
 IGNORE = -100
 OK, TRUNCATED, TOO_LONG, UNSUPERVISED = 0, 1, 2, 3
@@ -255,42 +258,27 @@ def _empty_message(name: str, stats: SplitStats) -> str:
 # --- the whole preparation ----------------------------------------------------------------
 
 
-def _cfg(cfg: Any, key: str, default: Any = None) -> Any:
-    value = getattr(cfg, key, default)
-    return default if value is None else value
-
-
-def excess_strategy(cfg: Any) -> str:
-    strategy = str(_cfg(cfg, "excess_length_strategy", "drop"))
+def excess_strategy(cfg: TrainConfig) -> str:
+    strategy = str(cfg.excess_length_strategy)
     if strategy not in EXCESS_STRATEGIES:
         raise UserError(f"excess_length_strategy: '{strategy}' is not one of {', '.join(EXCESS_STRATEGIES)}")
     return strategy
 
 
-def prepared_root(cfg: Any) -> Path:
-    given = _cfg(cfg, "dataset_prepared_path")
-    return (
-        Path(given).expanduser() if given else data_cache.default_root(_cfg(cfg, "output_dir", "outputs/out"))
-    )
-
-
-def _spec_dict(spec: Any) -> dict[str, Any]:
-    if hasattr(spec, "to_dict"):
-        return dict(spec.to_dict())
-    if isinstance(spec, dict):
-        return dict(spec)
-    return {k: v for k, v in vars(spec).items() if not k.startswith("_")}
+def prepared_root(cfg: TrainConfig) -> Path:
+    given = cfg.dataset_prepared_path
+    return Path(given).expanduser() if given else data_cache.default_root(cfg.output_dir)
 
 
 def _plan(
-    cfg: Any, tokenizer: Any, say: Say
+    cfg: TrainConfig, tokenizer: Any, say: Say
 ) -> tuple[list[tuple[Source, PromptFormat]], list[tuple[Source, PromptFormat]], dict[str, Any]]:
     templates: dict[tuple[Any, Any], str] = {}
 
-    def template_for(spec: Any) -> Callable[[], str]:
+    def template_for(spec: DatasetSpec) -> Callable[[], str]:
         # a dataset's own chat_template / chat_template_jinja override the top-level ones
-        name = getattr(spec, "chat_template", None) or _cfg(cfg, "chat_template")
-        jinja = getattr(spec, "chat_template_jinja", None) or _cfg(cfg, "chat_template_jinja")
+        name = spec.chat_template or cfg.chat_template
+        jinja = spec.chat_template_jinja or cfg.chat_template_jinja
 
         def resolve() -> str:
             if (name, jinja) not in templates:
@@ -299,34 +287,34 @@ def _plan(
 
         return resolve
 
-    def plan_list(key: str) -> list[tuple[Source, PromptFormat]]:
+    def plan_list(key: str, specs: list[DatasetSpec] | None) -> list[tuple[Source, PromptFormat]]:
         out: list[tuple[Source, PromptFormat]] = []
-        for i, spec in enumerate(_cfg(cfg, key, []) or []):
+        for i, spec in enumerate(specs or []):
             where = f"{key}[{i}]"
             fmt = format_for(spec, where=where, tokenizer=tokenizer, chat_template=template_for(spec))
             out.extend((src, fmt) for src in sources_for(spec, where=where))
         return out
 
-    train_plan = plan_list("datasets")
+    train_plan = plan_list("datasets", cfg.datasets)
     if not train_plan:
         raise UserError("datasets: no training data configured (add at least one entry with path and type)")
-    test_plan = plan_list("test_datasets")
+    test_plan = plan_list("test_datasets", cfg.test_datasets)
     key_parts = {
         "train": [[s.identity(), f.identity()] for s, f in train_plan],
         "test": [[s.identity(), f.identity()] for s, f in test_plan],
-        "specs": [_spec_dict(s) for s in _cfg(cfg, "datasets", [])],
-        "test_specs": [_spec_dict(s) for s in _cfg(cfg, "test_datasets", []) or []],
-        "val_set_size": 0 if test_plan else float(_cfg(cfg, "val_set_size", 0) or 0),
-        "seed": int(_cfg(cfg, "seed", 42)),
-        "sequence_len": int(_cfg(cfg, "sequence_len", 512)),
-        "train_on_inputs": bool(_cfg(cfg, "train_on_inputs", False)),
+        "specs": [s.to_dict() for s in cfg.datasets],
+        "test_specs": [s.to_dict() for s in cfg.test_datasets or []],
+        "val_set_size": 0 if test_plan else float(cfg.val_set_size or 0),
+        "seed": int(cfg.seed),
+        "sequence_len": int(cfg.sequence_len),
+        "train_on_inputs": bool(cfg.train_on_inputs),
         "excess_length_strategy": excess_strategy(cfg),
         "tokenizer": data_cache.tokenizer_identity(tokenizer),
     }
     return train_plan, test_plan, key_parts
 
 
-def prepare_data(cfg: Any, tokenizer: Any, *, say: Say = print) -> PreparedData:
+def prepare_data(cfg: TrainConfig, tokenizer: Any, *, say: Say = print) -> PreparedData:
     """Tokenized train/eval splits for ``cfg``, from the cache when its key is unchanged."""
     train_plan, test_plan, key_parts = _plan(cfg, tokenizer, say)
     root = prepared_root(cfg)
@@ -351,7 +339,7 @@ def prepare_data(cfg: Any, tokenizer: Any, *, say: Say = print) -> PreparedData:
 
 
 def _prepare_fresh(
-    cfg: Any,
+    cfg: TrainConfig,
     tokenizer: Any,
     train_plan: list[tuple[Source, PromptFormat]],
     test_plan: list[tuple[Source, PromptFormat]],
@@ -362,9 +350,8 @@ def _prepare_fresh(
     import datasets
 
     root, key = entry.parent, entry.name
-    if test_plan and key_parts["val_set_size"] == 0 and float(_cfg(cfg, "val_set_size", 0) or 0) > 0:
-        if hasattr(cfg, "note_change"):
-            cfg.note_change("val_set_size", 0, "test_datasets is set and is the eval split")
+    if test_plan and key_parts["val_set_size"] == 0 and float(cfg.val_set_size or 0) > 0:
+        cfg.note_change("val_set_size", 0, "test_datasets is set and is the eval split")
         say("data: test_datasets is the eval split; val_set_size is not used")
     opts = {
         "train_on_inputs": key_parts["train_on_inputs"],

@@ -27,10 +27,15 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loradoc.config.vocab import DATASET_TYPES
 from loradoc.errors import UserError
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import DatasetSpec
+
+T = TypeVar("T")
 
 Span = tuple[int, int]
 
@@ -391,29 +396,31 @@ def template_renderer(tokenizer: Any, template: str) -> Renderer:
 SUPPORTED_TYPES = DATASET_TYPES
 
 
-def _opt(spec: Any, key: str, default: Any = None) -> Any:
-    value = spec.get(key, default) if isinstance(spec, Mapping) else getattr(spec, key, default)
+def _given(value: T | None, default: T) -> T:
+    """``value``, or ``default`` where the spec leaves it unset."""
     return default if value is None else value
 
 
-def format_for(spec: Any, *, where: str, tokenizer: Any, chat_template: Callable[[], str]) -> PromptFormat:
+def format_for(
+    spec: DatasetSpec, *, where: str, tokenizer: Any, chat_template: Callable[[], str]
+) -> PromptFormat:
     """The prompt format for one ``datasets[]`` entry (``where`` names it in errors).
 
     ``chat_template`` is called only when the format needs a template.
     """
-    kind = str(_opt(spec, "type", "") or "").strip()
+    kind = str(spec.type or "").strip()
     if kind == "alpaca":
         return AlpacaFormat("instruct")
     if kind in ("alpaca:chat", "alpaca_chat"):
         return AlpacaFormat("chat")
     if kind == "completion":
-        return CompletionFormat(str(_opt(spec, "field", "text")))
+        return CompletionFormat(str(_given(spec.field, "text")))
     if kind in ("chat_template", "sharegpt"):
-        mappings = _opt(spec, "message_property_mappings", {}) or {}
+        mappings = spec.message_property_mappings or {}
         if not isinstance(mappings, Mapping):
             raise UserError(f"{where}.message_property_mappings must map role/content to field names")
         roles = dict(DEFAULT_ROLE_NAMES)
-        for target, sources in (_opt(spec, "roles", {}) or {}).items():
+        for target, sources in (spec.roles or {}).items():
             for source in [sources] if isinstance(sources, str) else sources:
                 roles[str(source).lower()] = str(target)
         sharegpt = kind == "sharegpt"
@@ -421,13 +428,13 @@ def format_for(spec: Any, *, where: str, tokenizer: Any, chat_template: Callable
         return ChatFormat(
             renderer=template_renderer(tokenizer, template),
             template_id=_digest(template),
-            field_messages=_opt(spec, "field_messages", "conversations" if sharegpt else None),
-            role_key=mappings.get("role") or _opt(spec, "message_field_role", "from" if sharegpt else None),
+            field_messages=_given(spec.field_messages, "conversations" if sharegpt else None),
+            role_key=mappings.get("role") or _given(spec.message_field_role, "from" if sharegpt else None),
             content_key=mappings.get("content")
-            or _opt(spec, "message_field_content", "value" if sharegpt else None),
+            or _given(spec.message_field_content, "value" if sharegpt else None),
             roles=roles,
-            roles_to_train=tuple(_opt(spec, "roles_to_train", ("assistant",))),
-            drop_system_message=bool(_opt(spec, "drop_system_message", False)),
+            roles_to_train=tuple(_given(spec.roles_to_train, ["assistant"])),
+            drop_system_message=bool(spec.drop_system_message),
             end_text=getattr(tokenizer, "eos_token", None),
         )
     if not kind:

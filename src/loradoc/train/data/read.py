@@ -13,9 +13,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loradoc.errors import UserError
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import DatasetSpec
 
 BUILDERS = {
     ".json": "json",
@@ -53,10 +56,6 @@ class Source:
         return out
 
 
-def _opt(spec: Any, key: str) -> Any:
-    return spec.get(key) if isinstance(spec, Mapping) else getattr(spec, key, None)
-
-
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -67,15 +66,15 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def sources_for(spec: Any, *, where: str) -> list[Source]:
+def sources_for(spec: DatasetSpec, *, where: str) -> list[Source]:
     """The sources one ``datasets[]`` entry reads, without loading anything."""
-    path = _opt(spec, "path")
+    path = spec.path
     if not path or not isinstance(path, str):
         raise UserError(f"{where}.path is missing (a local file/folder or a hub dataset name)")
-    split = _opt(spec, "split")
-    name = _opt(spec, "name")
-    ds_type = _opt(spec, "ds_type")
-    data_files = _as_list(_opt(spec, "data_files"))
+    split = spec.split
+    name = spec.name
+    ds_type = spec.ds_type
+    data_files = _as_list(spec.data_files)
     local = Path(path).expanduser()
 
     if path in BUILDER_NAMES and data_files:
@@ -100,7 +99,7 @@ def sources_for(spec: Any, *, where: str) -> list[Source]:
             name=name,
             split=split,
             data_files=data_files or None,
-            revision=_opt(spec, "revision"),
+            revision=spec.revision,
         )
     ]
 

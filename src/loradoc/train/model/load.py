@@ -16,9 +16,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loradoc.errors import UserError
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
 
 Say = Callable[[str], None]
 TOKEN_KEYS = ("bos_token", "eos_token", "pad_token", "unk_token")
@@ -44,18 +47,18 @@ def _remote_code_error(key: str, source: str, exc: BaseException) -> UserError |
 # --- tokenizer ----------------------------------------------------------------------------
 
 
-def load_tokenizer(cfg: Any, *, say: Say = print) -> Any:
+def load_tokenizer(cfg: TrainConfig, *, say: Say = print) -> Any:
     from transformers import AutoTokenizer
 
-    source = getattr(cfg, "tokenizer_config", None) or cfg.base_model
+    source = cfg.tokenizer_config or cfg.base_model
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=bool(cfg.trust_remote_code))
     except Exception as exc:  # missing folder, no tokenizer files, hub errors
-        key = "tokenizer_config" if getattr(cfg, "tokenizer_config", None) else "base_model"
+        key = "tokenizer_config" if cfg.tokenizer_config else "base_model"
         raise _remote_code_error(key, source, exc) or UserError(
             f"{key}: {source}: cannot load a tokenizer ({_first_line(exc)})"
         ) from exc
-    apply_special_tokens(tok, getattr(cfg, "special_tokens", None) or {}, say=say)
+    apply_special_tokens(tok, cfg.special_tokens or {}, say=say)
     return tok
 
 
@@ -121,10 +124,10 @@ def linear_module_names(model: Any) -> list[str]:
     return sorted(names)
 
 
-def lora_targets(cfg: Any, model: Any) -> list[str] | str | None:
+def lora_targets(cfg: TrainConfig, model: Any) -> list[str] | str | None:
     """peft ``target_modules``: all linear layers, an explicit list or regex, or None (peft's default)."""
-    explicit = getattr(cfg, "lora_target_modules", None)
-    if getattr(cfg, "lora_target_linear", None):
+    explicit = cfg.lora_target_modules
+    if cfg.lora_target_linear:
         if isinstance(explicit, str):
             raise UserError(
                 "lora_target_modules is a regular expression and lora_target_linear is true; use one of them"
@@ -138,8 +141,8 @@ def lora_targets(cfg: Any, model: Any) -> list[str] | str | None:
 # --- the model ----------------------------------------------------------------------------
 
 
-def _quantization_config(cfg: Any, precision: str) -> Any:
-    if not (getattr(cfg, "load_in_4bit", False) or getattr(cfg, "load_in_8bit", False)):
+def _quantization_config(cfg: TrainConfig, precision: str) -> Any:
+    if not cfg.quantized:
         return None
     import torch
     from transformers import BitsAndBytesConfig
@@ -156,7 +159,7 @@ def _quantization_config(cfg: Any, precision: str) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
-def load_base_model(cfg: Any, *, attention: str, precision: str) -> Any:
+def load_base_model(cfg: TrainConfig, *, attention: str, precision: str) -> Any:
     from transformers import AutoModelForCausalLM
 
     if attention == "loradoc_varlen":
@@ -183,13 +186,13 @@ def load_base_model(cfg: Any, *, attention: str, precision: str) -> Any:
 
 
 def _local_cuda_index() -> int:
-    import os
+    from loradoc.train.run.ranks import local_rank
 
-    return int(os.environ.get("LOCAL_RANK", "0"))
+    return local_rank()
 
 
 def load_model(
-    cfg: Any, tokenizer: Any, *, attention: str, precision: str, packing: bool, say: Say = print
+    cfg: TrainConfig, tokenizer: Any, *, attention: str, precision: str, packing: bool, say: Say = print
 ) -> Any:
     """The peft model ready for training (the base frozen, LoRA trainable)."""
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
@@ -198,18 +201,18 @@ def load_model(
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
-    checkpointing = bool(getattr(cfg, "gradient_checkpointing", False))
+    checkpointing = bool(cfg.gradient_checkpointing)
     if packing or checkpointing:
         model.config.use_cache = False  # a KV cache turns off transformers' packed-sequence masking
     gc_kwargs = {"use_reentrant": False}
-    if getattr(cfg, "load_in_4bit", False) or getattr(cfg, "load_in_8bit", False):
+    if cfg.quantized:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=checkpointing, gradient_checkpointing_kwargs=gc_kwargs
         )
     elif checkpointing:
         enable_checkpointing(model, gc_kwargs)
 
-    adapter_dir = getattr(cfg, "lora_model_dir", None)
+    adapter_dir = cfg.lora_model_dir
     if adapter_dir:
         if not (Path(adapter_dir) / "adapter_config.json").is_file():
             raise UserError(
@@ -224,7 +227,7 @@ def load_model(
             lora_alpha=int(cfg.lora_alpha),
             lora_dropout=float(cfg.lora_dropout or 0.0),
             target_modules=targets,
-            modules_to_save=list(getattr(cfg, "lora_modules_to_save", None) or []) or None,
+            modules_to_save=list(cfg.lora_modules_to_save or []) or None,
             bias="none",
             task_type="CAUSAL_LM",
         )

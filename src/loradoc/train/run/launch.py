@@ -34,28 +34,26 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
+from loradoc.train.run import ranks
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
 
 LAUNCHER = "accelerate.commands.launch"
 
 
 def launched_world_size(environ: Mapping[str, str] | None = None) -> int | None:
     """The number of processes when this one was started by a launcher (torchrun, accelerate), else None."""
-    env = os.environ if environ is None else environ
-    if "LOCAL_RANK" not in env or "WORLD_SIZE" not in env:
-        return None
-    try:
-        return int(env["WORLD_SIZE"])
-    except ValueError:
-        return None
+    return ranks.launched_world_size(environ)
 
 
-def wants_launch(cfg: Any, environ: Mapping[str, str] | None = None) -> bool:
+def wants_launch(cfg: TrainConfig, environ: Mapping[str, str] | None = None) -> bool:
     """True when the config asks for several processes and no launcher started this one."""
-    return launched_world_size(environ) is None and int(getattr(cfg, "num_processes", None) or 1) > 1
+    return launched_world_size(environ) is None and int(cfg.num_processes or 1) > 1
 
 
 def launch_command(words: Sequence[str], num_processes: int, *, python: str | None = None) -> list[str]:
@@ -81,10 +79,10 @@ def launch_command(words: Sequence[str], num_processes: int, *, python: str | No
     ]
 
 
-def note_launcher_world(cfg: Any, *, echo: bool, environ: Mapping[str, str] | None = None) -> None:
+def note_launcher_world(cfg: TrainConfig, *, echo: bool, environ: Mapping[str, str] | None = None) -> None:
     """Inside a launched run, make ``num_processes`` the real number of processes (recorded)."""
     world = launched_world_size(environ)
-    if world is not None and world != int(getattr(cfg, "num_processes", None) or 1):
+    if world is not None and world != int(cfg.num_processes or 1):
         cfg.note_change("num_processes", world, f"the launcher started {world} processes", echo=echo)
 
 
@@ -101,29 +99,29 @@ def command_words(
     return words
 
 
-def train_or_launch(cfg: Any, words: list[str], *, snapshot: Snapshot | None = None) -> int:
+def train_or_launch(cfg: TrainConfig, words: list[str], *, snapshot: Snapshot | None = None) -> int:
     """Train in this process, or start the workers that will (``wants_launch``); returns the exit code."""
     if not wants_launch(cfg):
-        from loradoc.train.run.start import is_main_process, run_training
+        from loradoc.train.run.start import run_training
 
         try:
             return run_training(cfg, snapshot=snapshot, command=words)
         except UserError as exc:
-            if is_main_process():
+            if ranks.is_main_process():
                 raise
             return exc.exit_code  # every rank meets the same mistake; rank 0 says it once
     from loradoc.train.run.signals import resume_command
     from loradoc.train.run.start import check_output_dir
     from loradoc.train.run.wandb_setup import settle_wandb
 
-    n = int(cfg.num_processes)
+    n = int(cfg.num_processes or 1)
     if "--num-processes" not in words and "--num_processes" not in words:
         words = [*words, "--num-processes", str(n)]
     # once, here, before N processes start: the output_dir check, the W&B question, and the
     # data (tokenized into the cache the workers then reuse; a bad file is one line, here)
     check_output_dir(cfg)
     plan = settle_wandb(cfg)
-    if getattr(cfg, "wandb_enabled", False) and not plan.enabled:
+    if cfg.wandb_enabled and not plan.enabled:
         os.environ["WANDB_MODE"] = "disabled"  # the user said no: the workers must not ask again
     _prepare_data_once(cfg)
     code = relaunch(words, n)
@@ -132,7 +130,7 @@ def train_or_launch(cfg: Any, words: list[str], *, snapshot: Snapshot | None = N
     return code
 
 
-def _prepare_data_once(cfg: Any) -> None:
+def _prepare_data_once(cfg: TrainConfig) -> None:
     from loradoc.train.data.prepare import prepare_data
     from loradoc.train.model.load import load_tokenizer
 

@@ -9,6 +9,7 @@ end the run after the current step with a complete checkpoint and exit 130/143
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -17,10 +18,11 @@ from typing import Any
 
 import click
 
+from loradoc.config.schema import TrainConfig
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
+from loradoc.fsutil import write_atomic
 from loradoc.train.run.signals import StopRequest, stop_on_signals
-from loradoc.train.run.start import write_json_atomic
 from loradoc.train.run.wandb_setup import WandbPlan, finish_wandb
 
 Say = Callable[[str], None]
@@ -39,7 +41,7 @@ def _device() -> str:
 class TrainingSession:
     def __init__(
         self,
-        cfg: Any,
+        cfg: TrainConfig,
         *,
         wandb_plan: WandbPlan,
         resume: str | None,
@@ -62,7 +64,7 @@ class TrainingSession:
         self.out = Path(cfg.output_dir).expanduser()
         self.started = time.time()
         self.stop = StopRequest(main=self.main)
-        if self.world != (getattr(cfg, "num_processes", None) or 1):
+        if self.world != (cfg.num_processes or 1):
             cfg.note_change(
                 "num_processes", self.world, f"the run was started with {self.world}", echo=self.main
             )
@@ -115,7 +117,7 @@ class TrainingSession:
         step = int(trainer.state.global_step)
         folder = self.out / f"checkpoint-{step}"
         problem = checkpoint_problem(folder) if folder.is_dir() else "it was not written"
-        command = resume_command(self.command, getattr(self.cfg, "source", None))
+        command = resume_command(self.command, self.cfg.source)
         if problem is None:
             click.echo(
                 f"stopped by {stop.name} after step {step} of {trainer.state.max_steps}: checkpoint saved in "
@@ -156,10 +158,10 @@ class TrainingSession:
         cfg = self.cfg
         if data.eval is None or not cfg.sample_packing:
             return False
-        wanted = getattr(cfg, "eval_sample_packing", None)
+        wanted = cfg.eval_sample_packing
         if wanted is False:
             return False
-        eval_bs = int(getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size)
+        eval_bs = int(cfg.eval_batch_size or cfg.micro_batch_size)
         ok, reason = eval_packing_decision(
             data.eval["length"],
             sequence_len=int(cfg.sequence_len),
@@ -189,12 +191,8 @@ class TrainingSession:
         cfg = self.cfg
 
         def make(dataset: Any, *, packing: bool, shuffle: bool) -> Any:
-            micro = (
-                cfg.micro_batch_size
-                if shuffle
-                else (getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size)
-            )
-            pad_full = getattr(cfg, "pad_to_sequence_len", None)
+            micro = cfg.micro_batch_size if shuffle else (cfg.eval_batch_size or cfg.micro_batch_size)
+            pad_full = cfg.pad_to_sequence_len
             # training: the sampler gives each rank its bins; eval: every rank builds the whole
             # loader and takes its share of micro-batches, so no eval bin counts twice (eval_shard)
             sharded_sampler = shuffle or self.world == 1
@@ -344,7 +342,7 @@ class TrainingSession:
         if gpu is not None:
             summary["peak_gpu_memory_mb"] = gpu
         cfg.save_resolved(self.out / "resolved_config.yml")
-        write_json_atomic(self.out / "summary.json", summary)
+        write_atomic(self.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
         self.say(summary_text(summary))
 
 

@@ -14,17 +14,20 @@ A run stopped by SIGINT/SIGTERM saves a checkpoint and writes no final outputs.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
 from loradoc.train.run.checkpoint import last_checkpoint as _last_checkpoint
 from loradoc.train.run.checkpoint import resume_target, set_aside_incomplete
+from loradoc.train.run.ranks import is_main_process
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
 
 Say = Callable[[str], None]
 RUN_MARKERS = ("adapter_model.safetensors", "adapter_config.json", "metrics.jsonl", "summary.json")
@@ -44,7 +47,7 @@ def _quiet(msg: str) -> None:
 # --- before anything heavy ----------------------------------------------------------------
 
 
-def check_output_dir(cfg: Any, *, say: Say = _echo, main: bool = True) -> str | None:
+def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -> str | None:
     """Refuse to mix runs in one folder; returns the checkpoint to resume from, if any.
 
     A folder that already holds a run (checkpoints, an adapter, metrics) is refused
@@ -54,7 +57,7 @@ def check_output_dir(cfg: Any, *, say: Say = _echo, main: bool = True) -> str | 
     process (``main=True``) changes anything on disk; the others just check.
     """
     out = Path(cfg.output_dir).expanduser()
-    resume = getattr(cfg, "resume_from_checkpoint", None)
+    resume = cfg.resume_from_checkpoint
     if resume:
         target = resume_target(out, resume, say=say if main else _quiet)
         if main:
@@ -69,7 +72,7 @@ def check_output_dir(cfg: Any, *, say: Say = _echo, main: bool = True) -> str | 
     foreign = [e for e in entries if e not in OWN_FILES and e not in RUN_MARKERS and not _is_run_file(e)]
     has_run = any(e.startswith("checkpoint-") or e in RUN_MARKERS for e in entries)
     is_ours = (out / "resolved_config.yml").is_file()
-    if getattr(cfg, "overwrite_output_dir", False) and is_ours and entries:
+    if cfg.overwrite_output_dir and is_ours and entries:
         if main:
             shutil.rmtree(out)
             say(f"output_dir: emptied {out} (overwrite_output_dir: true)")
@@ -116,7 +119,9 @@ def _is_run_file(name: str) -> bool:
 # --- the run ------------------------------------------------------------------------------
 
 
-def run_training(cfg: Any, *, snapshot: Snapshot | None = None, command: list[str] | None = None) -> int:
+def run_training(
+    cfg: TrainConfig, *, snapshot: Snapshot | None = None, command: list[str] | None = None
+) -> int:
     """Train, write the outputs, print the summary; returns the process exit code.
 
     ``snapshot``: this machine, when the caller has probed it already (else the run probes).
@@ -135,14 +140,3 @@ def run_training(cfg: Any, *, snapshot: Snapshot | None = None, command: list[st
 
     session = TrainingSession(cfg, wandb_plan=plan, resume=resume, command=command, snapshot=snapshot)
     return session.run()
-
-
-def is_main_process() -> bool:
-    """Rank 0 of a launched run, or a plain single process (read from the launcher's env)."""
-    return os.environ.get("RANK", "0") == "0"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)

@@ -9,11 +9,13 @@ saves at the last step of a step-based cadence).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loradoc.errors import UserError
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,11 @@ def cadence(steps: float | None, per_epoch: int | None, steps_per_epoch: int) ->
     return Cadence("epoch")
 
 
-def total_steps(cfg: Any, steps_per_epoch: int) -> int:
-    if getattr(cfg, "max_steps", None):
-        return int(cfg.max_steps)
-    return max(1, math.ceil(float(cfg.num_epochs) * steps_per_epoch))
-
-
-def warmup(cfg: Any) -> float:
+def warmup(cfg: TrainConfig) -> float:
     """TrainingArguments.warmup_steps: an int count, or a fraction below 1 of all steps."""
-    if getattr(cfg, "warmup_steps", None):
+    if cfg.warmup_steps:
         return int(cfg.warmup_steps)
-    ratio = getattr(cfg, "warmup_ratio", None)
+    ratio = cfg.warmup_ratio
     return float(ratio) if ratio else 0
 
 
@@ -57,7 +53,7 @@ def warmup(cfg: Any) -> float:
 _FSDP_RENAMES = {"offload_params": "cpu_offload"}
 
 
-def sharding_arguments(cfg: Any) -> dict[str, Any]:
+def sharding_arguments(cfg: TrainConfig) -> dict[str, Any]:
     """``deepspeed`` / ``fsdp`` + ``fsdp_config`` for TrainingArguments, as Axolotl configs write them.
 
     transformers sets up accelerate's DeepSpeed or FSDP plugin from these in each
@@ -66,11 +62,11 @@ def sharding_arguments(cfg: Any) -> dict[str, Any]:
     ``fsdp_offload_params`` (``cpu_offload``) and ``fsdp_sharding_strategy`` (an option word).
     """
     out: dict[str, Any] = {}
-    deepspeed = getattr(cfg, "deepspeed", None)
+    deepspeed = cfg.deepspeed
     if deepspeed:
         out["deepspeed"] = deepspeed
-    fsdp = list(getattr(cfg, "fsdp", None) or [])
-    settings = dict(getattr(cfg, "fsdp_config", None) or {})
+    fsdp = list(cfg.fsdp or [])
+    settings = dict(cfg.fsdp_config or {})
     if not fsdp and not settings:
         return out
     config: dict[str, Any] = {}
@@ -82,7 +78,7 @@ def sharding_arguments(cfg: Any) -> dict[str, Any]:
         if name == "version":
             value = int(value)
         config[_FSDP_RENAMES.get(name, name)] = value
-    if getattr(cfg, "fsdp_version", None):
+    if cfg.fsdp_version:
         config["version"] = int(cfg.fsdp_version)
     out["fsdp"] = " ".join(dict.fromkeys(fsdp)) if fsdp else True
     out["fsdp_config"] = config
@@ -90,7 +86,7 @@ def sharding_arguments(cfg: Any) -> dict[str, Any]:
 
 
 def training_arguments(
-    cfg: Any,
+    cfg: TrainConfig,
     *,
     precision: str,
     steps_per_epoch: int,
@@ -102,17 +98,17 @@ def training_arguments(
     """``TrainingArguments`` for this run (the caller has resolved precision and the data)."""
     from transformers import TrainingArguments
 
-    evals = cadence(getattr(cfg, "eval_steps", None), getattr(cfg, "evals_per_epoch", None), steps_per_epoch)
-    saves = cadence(getattr(cfg, "save_steps", None), getattr(cfg, "saves_per_epoch", None), steps_per_epoch)
+    evals = cadence(cfg.eval_steps, cfg.evals_per_epoch, steps_per_epoch)
+    saves = cadence(cfg.save_steps, cfg.saves_per_epoch, steps_per_epoch)
     if not has_eval:
         evals = Cadence("no")
     kwargs: dict[str, Any] = {
         "output_dir": str(cfg.output_dir),
         "per_device_train_batch_size": int(cfg.micro_batch_size),
-        "per_device_eval_batch_size": int(getattr(cfg, "eval_batch_size", None) or cfg.micro_batch_size),
+        "per_device_eval_batch_size": int(cfg.eval_batch_size or cfg.micro_batch_size),
         "gradient_accumulation_steps": int(cfg.gradient_accumulation_steps),
         "num_train_epochs": float(cfg.num_epochs),
-        "max_steps": int(cfg.max_steps) if getattr(cfg, "max_steps", None) else -1,
+        "max_steps": int(cfg.max_steps) if cfg.max_steps else -1,
         "learning_rate": float(cfg.learning_rate),
         "lr_scheduler_type": str(cfg.lr_scheduler),
         "warmup_steps": warmup(cfg),
@@ -126,11 +122,11 @@ def training_arguments(
         "logging_first_step": True,
         "eval_strategy": evals.strategy,
         "save_strategy": saves.strategy,
-        "save_total_limit": getattr(cfg, "save_total_limit", None),
+        "save_total_limit": cfg.save_total_limit,
         "seed": int(cfg.seed),
         "data_seed": int(cfg.seed),
         "report_to": report_to or "none",
-        "run_name": getattr(cfg, "wandb_name", None) or None,
+        "run_name": cfg.wandb_name or None,
         "remove_unused_columns": False,
         "label_names": ["labels"],
         "include_num_input_tokens_seen": "no",
@@ -142,12 +138,12 @@ def training_arguments(
         kwargs["eval_steps"] = evals.steps
     if saves.strategy == "steps":
         kwargs["save_steps"] = saves.steps
-    tf32 = getattr(cfg, "tf32", None)
-    if tf32 is True:
+    if cfg.tf32 is True:
         kwargs["tf32"] = True
-    for key in ("adam_beta1", "adam_beta2", "adam_epsilon"):
-        if getattr(cfg, key, None) is not None:
-            kwargs[key] = float(getattr(cfg, key))
+    adam = {"adam_beta1": cfg.adam_beta1, "adam_beta2": cfg.adam_beta2, "adam_epsilon": cfg.adam_epsilon}
+    for key, value in adam.items():
+        if value is not None:
+            kwargs[key] = float(value)
     if use_cpu:
         kwargs["use_cpu"] = True
     if world_size > 1:

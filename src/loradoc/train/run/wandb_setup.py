@@ -22,8 +22,13 @@ import sys
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+from loradoc.train.run.ranks import is_main_process
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
 
 Say = Callable[[str], None]
 Ask = Callable[[str], str]
@@ -68,18 +73,6 @@ def is_interactive() -> bool:
         return False
 
 
-def _is_main_process(env: MutableMapping[str, str]) -> bool:
-    return env.get("RANK", "0") == "0" and env.get("LOCAL_RANK", "0") == "0"
-
-
-def _enabled(cfg: Any) -> bool:
-    if hasattr(cfg, "wandb_enabled"):
-        return bool(cfg.wandb_enabled)
-    if getattr(cfg, "use_wandb", None) is False or getattr(cfg, "wandb_mode", None) == "disabled":
-        return False
-    return bool(getattr(cfg, "wandb_project", None))
-
-
 def _default_ask(question: str) -> str:
     import click
 
@@ -101,7 +94,7 @@ def _login(key: str) -> None:
 
 
 def settle_wandb(
-    cfg: Any,
+    cfg: TrainConfig,
     *,
     interactive: bool | None = None,
     ask: Ask | None = None,
@@ -112,17 +105,17 @@ def settle_wandb(
 ) -> WandbPlan:
     """Decide how W&B runs and export its settings to ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
-    if not _enabled(cfg):
+    if not cfg.wandb_enabled:
         return WandbPlan(enabled=False)
     directory = env.get("WANDB_DIR") or str(Path(cfg.output_dir).expanduser())
-    mode = str(getattr(cfg, "wandb_mode", None) or env.get("WANDB_MODE") or "online").lower()
+    mode = str(cfg.wandb_mode or env.get("WANDB_MODE") or "online").lower()
     if mode == "dryrun":
         mode = "offline"
     if mode == "disabled":
         return WandbPlan(enabled=False)
     if mode == "online" and not has_api_key(env):
         interactive = is_interactive() if interactive is None else interactive
-        if interactive and _is_main_process(env):
+        if interactive and is_main_process(env):
             mode = _ask_once(ask or _default_ask, ask_key or _default_key_prompt, login or _login, say)
         else:
             mode = "offline"
@@ -160,17 +153,17 @@ def _ask_once(ask: Ask, ask_key: Callable[[], str], login: Callable[[str], None]
     return "offline"
 
 
-def _env_for(cfg: Any, plan: WandbPlan) -> dict[str, str]:
+def _env_for(cfg: TrainConfig, plan: WandbPlan) -> dict[str, str]:
     env = {"WANDB_PROJECT": str(cfg.wandb_project), "WANDB_MODE": plan.mode}
     if plan.directory:
         Path(plan.directory).mkdir(parents=True, exist_ok=True)
         env["WANDB_DIR"] = plan.directory
     optional = {
-        "WANDB_ENTITY": getattr(cfg, "wandb_entity", None),
-        "WANDB_NAME": getattr(cfg, "wandb_name", None),
-        "WANDB_RUN_ID": getattr(cfg, "wandb_run_id", None),
-        "WANDB_WATCH": getattr(cfg, "wandb_watch", None),
-        "WANDB_LOG_MODEL": getattr(cfg, "wandb_log_model", None),
+        "WANDB_ENTITY": cfg.wandb_entity,
+        "WANDB_NAME": cfg.wandb_name,
+        "WANDB_RUN_ID": cfg.wandb_run_id,
+        "WANDB_WATCH": cfg.wandb_watch,
+        "WANDB_LOG_MODEL": cfg.wandb_log_model,
     }
     for key, value in optional.items():
         if value not in (None, ""):
