@@ -114,8 +114,8 @@ def test_type_errors_name_the_key_and_the_expected_type(key: str, value: Any, ex
     ("key", "value", "expected"),
     [
         ("lora_dropout", 1.5, "lora_dropout: 1.5 is out of range (must be >= 0 and < 1)"),
-        ("micro_batch_size", 0, "micro_batch_size: 0 is out of range (must be >= 1)"),
-        ("learning_rate", 0, "learning_rate: 0 is out of range (must be > 0)"),
+        ("micro_batch_size", 0, "micro_batch_size: 0 is out of range (must be >= 1 and <= 65536)"),
+        ("learning_rate", 0, "learning_rate: 0 is out of range (must be > 0 and <= 10)"),
         ("seed", -1, "seed: -1 is out of range"),
         ("val_set_size", 2.5, "val_set_size: 2.5 is neither a fraction below 1 nor a whole number"),
         ("eval_steps", 1.5, "eval_steps: 1.5 is neither a whole number of steps nor a fraction below 1"),

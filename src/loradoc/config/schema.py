@@ -156,7 +156,7 @@ class TrainConfig:
     val_set_size: float = _f(
         0.0,
         doc="held-out evaluation share: a fraction below 1, or a whole number of examples",
-        range=(0, True, None, False),
+        range=(0, True, 1000000000.0, True),
     )
     dataset_prepared_path: str | None = _f(
         None, doc="cache folder for tokenized data (default: prepared/ next to output_dir)"
@@ -179,7 +179,7 @@ class TrainConfig:
     )
     # -- length and packing --------------------------------------------------------------
     sequence_len: int = _f(
-        512, doc="maximum tokens per example, and per packed row", range=(1, True, None, False)
+        512, doc="maximum tokens per example, and per packed row", range=(1, True, 1_048_576, True)
     )
     sample_packing: bool = _f(False, doc="pack several examples into each row, kept apart in attention")
     eval_sample_packing: bool | None = _f(
@@ -191,9 +191,9 @@ class TrainConfig:
     )
     # -- adapter -------------------------------------------------------------------------
     adapter: str | None = _f(None, doc="lora or qlora (required: loradoc does not do full fine-tuning)")
-    lora_r: int = _f(8, doc="LoRA rank", range=(1, True, None, False))
+    lora_r: int = _f(8, doc="LoRA rank", range=(1, True, 4_096, True))
     lora_alpha: int = _f(
-        16, doc="LoRA scaling numerator (scale = lora_alpha / lora_r)", range=(0, False, None, False)
+        16, doc="LoRA scaling numerator (scale = lora_alpha / lora_r)", range=(0, False, 65_536, True)
     )
     lora_dropout: float = _f(0.0, doc="dropout on the LoRA input", range=(0, True, 1, False))
     lora_target_modules: str | list[str] | None = _f(
@@ -209,23 +209,25 @@ class TrainConfig:
         False, doc="load base weights in 4-bit NF4 (bitsandbytes, CUDA GPU); needs adapter: qlora"
     )
     # -- batch and optimizer -------------------------------------------------------------
-    micro_batch_size: int = _f(1, doc="rows per device per forward pass", range=(1, True, None, False))
+    micro_batch_size: int = _f(1, doc="rows per device per forward pass", range=(1, True, 65_536, True))
     gradient_accumulation_steps: int = _f(
-        1, doc="micro batches per optimizer step", range=(1, True, None, False)
+        1, doc="micro batches per optimizer step", range=(1, True, 1_048_576, True)
     )
     batch_size: int | None = _f(
         None,
         doc="global batch; when set without gradient_accumulation_steps, that is derived from it",
-        range=(1, True, None, False),
+        range=(1, True, 16_777_216, True),
     )
     eval_batch_size: int | None = _f(
-        None, doc="rows per device per eval pass (default: micro_batch_size)", range=(1, True, None, False)
+        None, doc="rows per device per eval pass (default: micro_batch_size)", range=(1, True, 65_536, True)
     )
-    num_epochs: float = _f(1.0, doc="passes over the training data", range=(0, False, None, False))
+    num_epochs: float = _f(1.0, doc="passes over the training data", range=(0, False, 10_000, True))
     max_steps: int | None = _f(
-        None, doc="stop after this many optimizer steps (wins over num_epochs)", range=(1, True, None, False)
+        None,
+        doc="stop after this many optimizer steps (wins over num_epochs)",
+        range=(1, True, 100_000_000, True),
     )
-    learning_rate: float = _f(0.0002, doc="peak learning rate", range=(0, False, None, False))
+    learning_rate: float = _f(0.0002, doc="peak learning rate", range=(0, False, 10, True))
     optimizer: str = _f(
         "adamw_torch",
         doc="a transformers optimizer name (Axolotl's default is adamw_torch_fused: same math)",
@@ -233,18 +235,18 @@ class TrainConfig:
     )
     lr_scheduler: str = _f("cosine", doc="a transformers scheduler name", choices=LR_SCHEDULERS)
     warmup_steps: int | None = _f(
-        None, doc="warmup optimizer steps (not with warmup_ratio)", range=(0, True, None, False)
+        None, doc="warmup optimizer steps (not with warmup_ratio)", range=(0, True, 100_000_000, True)
     )
     warmup_ratio: float | None = _f(
         None, doc="warmup as a share of all steps (not with warmup_steps)", range=(0, True, 1, False)
     )
-    weight_decay: float = _f(0.0, doc="AdamW weight decay", range=(0, True, None, False))
+    weight_decay: float = _f(0.0, doc="AdamW weight decay", range=(0, True, 10, True))
     max_grad_norm: float = _f(
-        1.0, doc="gradient clipping norm (0 turns clipping off)", range=(0, True, None, False)
+        1.0, doc="gradient clipping norm (0 turns clipping off)", range=(0, True, 1000000.0, True)
     )
     adam_beta1: float | None = _f(None, doc="Adam beta1 (default 0.9)", range=(0, True, 1, False))
     adam_beta2: float | None = _f(None, doc="Adam beta2 (default 0.999)", range=(0, True, 1, False))
-    adam_epsilon: float | None = _f(None, doc="Adam epsilon (default 1e-8)", range=(0, False, None, False))
+    adam_epsilon: float | None = _f(None, doc="Adam epsilon (default 1e-8)", range=(0, False, 1, True))
     # -- precision, attention, memory ----------------------------------------------------
     bf16: bool | Literal["auto"] = _f(
         "auto", doc="bf16 mixed precision; auto = on GPUs that have it (compute capability >= 8.0)"
@@ -277,29 +279,29 @@ class TrainConfig:
     )
     gradient_checkpointing: bool = _f(False, doc="recompute activations in the backward pass to save memory")
     # -- logging, evaluation, checkpoints ------------------------------------------------
-    logging_steps: int = _f(10, doc="log metrics every N optimizer steps", range=(1, True, None, False))
+    logging_steps: int = _f(10, doc="log metrics every N optimizer steps", range=(1, True, 100_000_000, True))
     eval_steps: int | float | None = _f(
         None,
         doc="evaluate every N steps (a fraction below 1: of all steps); not with evals_per_epoch",
-        range=(0, False, None, False),
+        range=(0, False, 100_000_000, True),
     )
     evals_per_epoch: int | None = _f(
         None,
         doc="evaluations per epoch; not with eval_steps (neither: once per epoch)",
-        range=(1, True, None, False),
+        range=(1, True, 100_000, True),
     )
     save_steps: int | float | None = _f(
         None,
         doc="checkpoint every N steps (a fraction below 1: of all steps); not with saves_per_epoch",
-        range=(0, False, None, False),
+        range=(0, False, 100_000_000, True),
     )
     saves_per_epoch: int | None = _f(
         None,
         doc="checkpoints per epoch; not with save_steps (neither: once per epoch)",
-        range=(1, True, None, False),
+        range=(1, True, 100_000, True),
     )
     save_total_limit: int | None = _f(
-        None, doc="keep at most this many checkpoints", range=(1, True, None, False)
+        None, doc="keep at most this many checkpoints", range=(1, True, 100_000, True)
     )
     output_dir: str = _f("./model-out", doc="where the adapter, checkpoints, metrics and resolved config go")
     resume_from_checkpoint: bool | str | None = _f(
@@ -329,7 +331,7 @@ class TrainConfig:
     num_processes: int | None = _f(
         None,
         doc="loradoc: training processes (DDP through accelerate); --num-processes sets it",
-        range=(1, True, None, False),
+        range=(1, True, 65_536, True),
     )
     deepspeed: str | dict[str, Any] | None = _f(
         None, doc="a DeepSpeed JSON file (or its content), passed to accelerate"
