@@ -27,6 +27,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
     try:
         yield tmp
         tmp.replace(path)
@@ -53,6 +54,14 @@ def write_atomic(target: str | Path, content: str | bytes | Callable[[IO[Any]], 
     return path
 
 
-def write_json_atomic(target: str | Path, data: Any, *, indent: int | None = 2) -> Path:
-    """``data`` as JSON (with a final newline), written atomically."""
-    return write_atomic(target, json.dumps(data, indent=indent) + "\n")
+def write_json_atomic(
+    target: str | Path, data: Any, *, indent: int | None = 2, default: Callable[[Any], Any] | None = None
+) -> Path:
+    """``data`` as JSON (with a final newline), written atomically; ``default`` as for ``json.dumps``."""
+    return write_atomic(target, json.dumps(data, indent=indent, default=default) + "\n")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

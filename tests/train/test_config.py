@@ -402,7 +402,7 @@ def test_resolved_config_round_trips_and_records_changes(tmp_path: Path) -> None
     assert doc["bf16"] is False and doc["special_tokens"] == {"pad_token": "<pad>"}
     again = load_config(path, echo=False)
     assert again.to_dict() == cfg.to_dict()
-    assert not list((tmp_path / "out").glob("*.tmp"))
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["resolved_config.yml"]  # no temporary left
 
 
 def test_to_dict_leaves_unset_keys_out_and_lists_datasets_as_mappings() -> None:

@@ -323,7 +323,6 @@ def _fake_run_module(monkeypatch: pytest.MonkeyPatch, code: int) -> list[dict[st
 
     module = types.ModuleType("loradoc.train.run.start")
     module.run_training = run_training  # type: ignore[attr-defined]
-    module.is_main_process = lambda: True  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "loradoc.train.run.start", module)
     return calls
 

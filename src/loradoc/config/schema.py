@@ -16,7 +16,6 @@ module is declarations plus the few methods every consumer needs.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -415,21 +414,18 @@ class TrainConfig:
         import yaml
 
         from loradoc.errors import UserError
+        from loradoc.fsutil import write_atomic
 
         target = Path(path)
         text = (
             "# Written by loradoc: the values this run used, after defaults and automatic changes.\n"
             "# `loradoc train` accepts this file; the _loradoc block is a record and is ignored.\n"
         ) + yaml.safe_dump(self.resolved_document(), sort_keys=False, allow_unicode=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)
+            return write_atomic(target, text)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise UserError(f"{target}: cannot write the resolved config ({exc.strerror or exc})") from None
-        return target
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:

@@ -54,9 +54,10 @@ def train(
     from loradoc.doctor.facts import machine_facts
     from loradoc.doctor.probe.machine import probe
     from loradoc.train.preflight import plan_lines, resolve, run_preflight
+    from loradoc.train.run.ranks import is_main_process
 
     # workers started by `--num-processes` stay quiet until training: their parent printed the plan
-    main_process = os.environ.get("RANK", "0") == "0" and not os.environ.get("LORADOC_PLAN_SHOWN")
+    main_process = is_main_process() and not os.environ.get("LORADOC_PLAN_SHOWN")
     overrides = parse_overrides(ctx.args)
     if num_processes is not None:
         overrides["num_processes"] = num_processes

@@ -9,7 +9,6 @@ end the run after the current step with a complete checkpoint and exit 130/143
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import click
 from loradoc.config.schema import TrainConfig
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
-from loradoc.fsutil import write_atomic
+from loradoc.fsutil import write_json_atomic
 from loradoc.train.run.signals import StopRequest, stop_on_signals
 from loradoc.train.run.wandb_setup import WandbPlan, finish_wandb
 
@@ -342,7 +341,7 @@ class TrainingSession:
         if gpu is not None:
             summary["peak_gpu_memory_mb"] = gpu
         cfg.save_resolved(self.out / "resolved_config.yml")
-        write_atomic(self.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+        write_json_atomic(self.out / "summary.json", summary, default=str)
         self.say(summary_text(summary))
 
 
