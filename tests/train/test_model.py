@@ -219,3 +219,24 @@ def test_new_special_tokens_resize_the_embeddings(tiny_model_dir: Path, model_cf
     model = load_model(cfg, tok, attention="sdpa", precision="fp32", packing=False, say=lambda s: None)
     assert model.get_input_embeddings().weight.shape[0] == len(tok) == 421
     assert model.config.pad_token_id == tok.pad_token_id
+
+
+@pytest.mark.parametrize(("key", "field"), [("peft_use_rslora", "use_rslora"), ("peft_use_dora", "use_dora")])
+def test_rslora_and_dora_reach_the_adapter(
+    tiny_model_dir: Path, tiny_tokenizer: Any, model_cfg: ModelCfg, tmp_path: Path, key: str, field: str
+) -> None:
+    import math
+
+    cfg = model_cfg(tiny_model_dir, lora_r=4, lora_alpha=8, **{key: True})
+    model = load_model(cfg, tiny_tokenizer, attention="sdpa", precision="fp32", packing=False, say=print)
+    adapter = model.peft_config["default"]
+    assert getattr(adapter, field) is True
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    if key == "peft_use_rslora":  # scale alpha / sqrt(r) instead of alpha / r
+        assert layer.scaling["default"] == pytest.approx(8 / math.sqrt(4))
+    else:  # DoRA's magnitude vector is trained beside A and B
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}
+        assert any("lora_magnitude_vector" in n for n in trained)
+    model.save_pretrained(str(tmp_path))
+    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert saved[field] is True

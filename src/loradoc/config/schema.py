@@ -195,6 +195,12 @@ class TrainConfig:
         16, doc="LoRA scaling numerator (scale = lora_alpha / lora_r)", range=(0, False, 65_536, True)
     )
     lora_dropout: float = _f(0.0, doc="dropout on the LoRA input", range=(0, True, 1, False))
+    peft_use_rslora: bool = _f(
+        False, doc="rank-stabilised LoRA: scale by lora_alpha / sqrt(lora_r) (peft use_rslora)"
+    )
+    peft_use_dora: bool = _f(
+        False, doc="DoRA: learn each weight's magnitude apart from its LoRA direction (peft use_dora)"
+    )
     lora_target_modules: str | list[str] | None = _f(
         None, doc="module names to adapt (a list), or one regular expression (a string)"
     )

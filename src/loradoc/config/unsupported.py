@@ -198,8 +198,8 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "reject",
         "loradoc trains a plain LoRA adapter; set adapter: lora or qlora",
         "relora relora_prune_ratio relora_prune_method relora_cpu_offload jagged_restart_steps jagged_restart_warmup_steps "
-        "jagged_restart_anneal_steps lisa_n_layers lisa_step_interval lisa_layers_attribute peft peft_use_dora "
-        "peft_use_rslora peft_layers_to_transform peft_layers_pattern peft_layer_replication peft_init_lora_weights "
+        "jagged_restart_anneal_steps lisa_n_layers lisa_step_interval lisa_layers_attribute peft "
+        "peft_layers_to_transform peft_layers_pattern peft_layer_replication peft_init_lora_weights "
         "peft_trainable_token_indices peft_ensure_weight_tying peft_autocast_adapter_dtype lora_target_parameters "
         "loraplus_lr_ratio qlora_sharded_model_loading lora_on_cpu",
     ),
@@ -307,8 +307,22 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     **_group("reject", "loradoc trains text-only models", "image_size image_resize_algorithm"),
 }
 
-# Keys whose verdict depends on the value or on other keys (config.py applies them).
-CUSTOM_KEYS = ("plugins", "bfloat16", "float16", "float32", "auto_resume_from_checkpoints")
+# Keys whose verdict depends on the value or on other keys (config/load.py applies them), and how
+# docs/config.md describes each group: keys -> (action, what happens).
+CUSTOM_KEY_DOCS: dict[str, tuple[str, str]] = {
+    "plugins": (
+        "reject unless harmless",
+        "entries ending in `CutCrossEntropyPlugin` or `LigerPlugin` are ignored with a note (same math); "
+        "any other plugin is refused",
+    ),
+    "bfloat16 float16 float32": (
+        "depends",
+        "ignored when they agree with `bf16`/`fp16` (`bfloat16: true` with `bf16: true`); otherwise refused: "
+        "training in half precision without autocast is not implemented",
+    ),
+    "auto_resume_from_checkpoints": ("rewrite", "`true` becomes `resume_from_checkpoint: true` (recorded)"),
+}
+CUSTOM_KEYS = tuple(k for keys in CUSTOM_KEY_DOCS for k in keys.split())
 # Plugins whose only effect is speed or memory.
 HARMLESS_PLUGINS = {
     "CutCrossEntropyPlugin": "cut cross-entropy computes the same loss with less memory",

@@ -206,7 +206,8 @@ def plan_lines(cfg: TrainConfig, snapshot: Snapshot | None = None) -> list[str]:
     rows.append(
         (
             "adapter",
-            f"{cfg.adapter} r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout:g}{quant}",
+            f"{cfg.adapter}{' (rsLoRA)' if cfg.peft_use_rslora else ''}{' (DoRA)' if cfg.peft_use_dora else ''} "
+            f"r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout:g}{quant}",
         )
     )
     rows.append(("trains", _trainable(cfg)))

@@ -226,6 +226,8 @@ def load_model(
             r=int(cfg.lora_r),
             lora_alpha=int(cfg.lora_alpha),
             lora_dropout=float(cfg.lora_dropout or 0.0),
+            use_rslora=cfg.peft_use_rslora,
+            use_dora=cfg.peft_use_dora,
             target_modules=targets,
             modules_to_save=list(cfg.lora_modules_to_save or []) or None,
             bias="none",
