@@ -14,9 +14,9 @@ import yaml
 
 from loradoc.config.json_schema import config_json_schema
 from loradoc.config.load import config_from_dict
+from loradoc.config.problems import ConfigError
 from loradoc.config.schema import TrainConfig
 from loradoc.config.unsupported import AXOLOTL_KEYS
-from loradoc.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpora" / "axolotl-examples"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loradoc.config.load import config_from_dict, load_config
-from loradoc.errors import ConfigError
+from loradoc.config.problems import ConfigError
 
 BASE = "base_model: org/model\nadapter: lora\ndatasets:\n  - path: org/data\n    type: alpaca\n"
 

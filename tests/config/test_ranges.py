@@ -9,7 +9,7 @@ import pytest
 
 from loradoc.config import schema as S
 from loradoc.config.load import config_from_dict
-from loradoc.errors import ConfigError
+from loradoc.config.problems import ConfigError
 
 MINIMAL = {"base_model": "m", "adapter": "lora", "datasets": [{"path": "d", "type": "alpaca"}]}
 

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from loradoc.config.load import TrainConfig, config_from_dict, load_config, parse_overrides
+from loradoc.config.problems import ConfigError
 from loradoc.config.unsupported import SECRET_HINT
-from loradoc.errors import ConfigError, UserError
+from loradoc.errors import UserError
 
 
 def base(**extra: Any) -> dict[str, Any]:

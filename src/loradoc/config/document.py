@@ -17,8 +17,7 @@ import yaml.reader
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode
 
-from loradoc.config.problems import Problem
-from loradoc.errors import ConfigError
+from loradoc.config.problems import ConfigError, Problem
 
 MAX_BYTES = 1 << 20  # a training config is a page of text, not a megabyte
 MAX_ALIASES = 100

@@ -2,7 +2,7 @@
 
 ``load_config(path, overrides)`` reads an Axolotl-style YAML file and returns a
 :class:`~loradoc.config.schema.TrainConfig`, or raises one
-:class:`~loradoc.errors.ConfigError` listing every problem, each naming its key
+:class:`~loradoc.config.problems.ConfigError` listing every problem, each naming its key
 (and line). Unknown keys get the nearest valid key; Axolotl keys loradoc does not
 implement are ignored with a note or refused, per
 :mod:`loradoc.config.unsupported`. Nothing here needs a GPU, the network,
@@ -28,7 +28,7 @@ from typing import Any
 from loradoc.config import schema as S
 from loradoc.config import vocab as V
 from loradoc.config.document import read_config_document
-from loradoc.config.problems import PendingChange, Problem, in_reading_order
+from loradoc.config.problems import ConfigError, PendingChange, Problem, in_reading_order
 from loradoc.config.schema import AutoChange, DatasetSpec, TrainConfig
 from loradoc.config.unsupported import (
     AXOLOTL_KEYS,
@@ -52,7 +52,7 @@ from loradoc.config.values import (
     show,
     suggest,
 )
-from loradoc.errors import ConfigError, UserError
+from loradoc.errors import UserError
 from loradoc.redact import safe_repr
 
 __all__ = [

@@ -1,5 +1,6 @@
 """What goes wrong in a config, and what loradoc changes in one: typed records, not prose.
 
+- :class:`ConfigError`: the one error loading raises, carrying every :class:`Problem`.
 - :class:`Problem`: one thing the user must fix (key, file, line, message, fix). Loading
   collects every problem and reports them together, sorted by line; nothing re-reads
   the rendered text.
@@ -10,9 +11,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from loradoc.errors import UserError
 
 _UNSET: Any = object()
 
@@ -47,3 +50,22 @@ class PendingChange:
     @property
     def keeps_written(self) -> bool:
         return self.written is not _UNSET
+
+
+class ConfigError(UserError):
+    """One or more problems in a training config, all reported at once.
+
+    ``records`` holds them as :class:`Problem` (key, file, line, message, fix); ``problems``
+    as the lines printed.
+    """
+
+    def __init__(self, problems: Sequence[Problem | str], *, source: str | None = None) -> None:
+        self.records = [p if isinstance(p, Problem) else Problem(p, file=source) for p in problems]
+        self.problems = [str(p) for p in self.records]
+        self.source = source
+        head = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            text = head + self.problems[0]
+        else:
+            text = head + f"{len(self.problems)} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
