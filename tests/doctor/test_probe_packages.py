@@ -13,7 +13,7 @@ import pytest
 from packaging.version import Version
 
 from loradoc.doctor.probe.elf import read_elf
-from loradoc.doctor.probe.packages import parse_metadata, probe_packages, torch_requirements
+from loradoc.doctor.probe.packages import probe_packages, torch_requirements
 
 
 def dist(
@@ -282,12 +282,17 @@ def test_damaged_dist_info_never_raises(tmp_path: Path) -> None:
     assert packages["wandb"].version == "0.17.0"
 
 
-def test_parse_metadata_continuation_and_body() -> None:
-    headers = parse_metadata(
-        "Name: x\nVersion: 1\nRequires-Dist: torch\nSummary: a\n  continued\n\nRequires-Dist: body\n"
+def test_metadata_headers_end_at_the_first_blank_line(tmp_path: Path) -> None:
+    """Headers are read up to the blank line (a folded one is one header); the description
+    below it may quote ``Requires-Dist:`` lines that are not requirements."""
+    meta = tmp_path / "site" / "peft-0.13.0.dist-info"
+    meta.mkdir(parents=True)
+    (meta / "METADATA").write_text(
+        "Name: peft\nVersion: 0.13.0\nRequires-Dist: torch\nSummary: a\n  continued\n"
+        "Requires-Dist: numpy\n\nRequires-Dist: torch==0.1\n"
     )
-    assert headers["requires-dist"] == ["torch"]
-    assert headers["summary"] == ["a continued"]
+    peft = probe_packages([str(tmp_path / "site")])[0]["peft"]
+    assert (peft.version, peft.requires) == ("0.13.0", ["torch"])
 
 
 def test_torchvision_pins_torch_and_names_its_cuda(tmp_path: Path) -> None:

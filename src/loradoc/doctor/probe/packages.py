@@ -2,10 +2,11 @@
 
 The search path is ``sys.path`` of the interpreter running the probe, so
 ``/path/to/venv/bin/python -m loradoc doctor check`` describes that venv. Only
-the dist-info directories of the packages the doctor cares about are read:
+the distributions the doctor cares about are read, through ``importlib.metadata``
+(which reads dist-info/egg-info files and never imports the package):
 
-- every package: version (with its local tag), ``Requires-Dist`` lines naming
-  torch, ``INSTALLER``, ``direct_url.json`` wheel name;
+- every package: version (with its local tag), the ``Requires-Dist`` lines naming
+  torch (parsed with ``packaging.requirements``), ``INSTALLER``, ``direct_url.json`` wheel name;
 - torch: ``torch/version.py`` read as text (``cuda``, ``hip``), the CUDA its
   ``nvidia-*-cu12`` / ``cuda-toolkit`` requirements name, and the C++ ABI from
   ``TorchConfig.cmake`` or the ``c10::Error`` symbol in ``libc10.so``;
@@ -20,10 +21,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from importlib.metadata import Distribution, distributions
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from loradoc.doctor.probe.util import read_text
@@ -52,9 +54,10 @@ TRACKED = (
     "liger-kernel",
 )
 
-_TORCH_REQ = re.compile(r"^\s*torch\s*(?:[<>=!~;\[(@ ]|$)", re.I)
-_CUDA_RUNTIME_REQ = re.compile(r"^\s*nvidia-cuda-runtime(?:-cu\d+)?\s*==\s*(\d+)\.(\d+)", re.I)
-_CUDA_TOOLKIT_REQ = re.compile(r"^\s*cuda-toolkit(?:\[[^\]]*\])?\s*==\s*(\d+)\.(\d+)", re.I)
+_CUDA_RUNTIME = re.compile(r"nvidia-cuda-runtime(?:-cu\d+)?|cuda-toolkit")
+_MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
+_LEADING_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # PEP 508 names
+_MARKER_EXTRA = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]""")
 _LOCAL_CU = re.compile(r"\+cu(\d+)(\d)\b")
 _VERSION_PY = re.compile(r"^(cuda|hip)\b[^=\n]*=\s*(.+?)\s*$", re.M)
 _CMAKE_ABI = re.compile(r"_GLIBCXX_USE_CXX11_ABI=([01])")
@@ -65,83 +68,51 @@ _FA_WHEEL = re.compile(
 _BNB_LIB = re.compile(r"^libbitsandbytes_(cuda\d+)(?:_nocublaslt)?\.(?:so|dll|dylib)$")
 
 
-@dataclass
-class _Dist:
-    name: str
-    meta_dir: Path  # the .dist-info / .egg-info path
-    site: Path  # the sys.path entry holding it
-    site_names: list[str] = field(default_factory=list)
-
-
 def probe_packages(
     paths: Sequence[str] | None = None, names: Iterable[str] = TRACKED
 ) -> tuple[dict[str, Package], list[str]]:
-    """Installed tracked distributions, keyed by canonical name, plus notes."""
+    """Installed tracked distributions, keyed by canonical name, plus notes.
+
+    For each name, the first distribution on the search path wins, as for import.
+    """
     search = list(sys.path if paths is None else paths)
-    wanted = {canonicalize_name(n) for n in names}
     notes: list[str] = []
     packages: dict[str, Package] = {}
-    for dist in sorted(_find(search, wanted), key=lambda d: d.name):
+    for name in sorted({canonicalize_name(n) for n in names}):
+        dist = next(iter(distributions(name=name, path=search)), None)
+        if dist is None:
+            continue
+        site = Path(str(dist.locate_file("")))
         try:
-            packages[dist.name] = _describe(dist, search, notes)
-        except (OSError, ValueError, UnicodeError) as exc:  # a damaged dist-info, never fatal
-            notes.append(f"{dist.name}: cannot read {dist.meta_dir} ({exc})")
+            packages[name] = _describe(name, dist, site, search, notes)
+        except (OSError, ValueError, UnicodeError) as exc:  # damaged metadata, never fatal
+            notes.append(f"{name}: cannot read its metadata in {site} ({exc})")
     return packages, notes
 
 
-def _find(paths: list[str], wanted: set[NormalizedName]) -> list[_Dist]:
-    """The first dist-info/egg-info for each wanted name, in sys.path order (like import)."""
-    found: dict[str, _Dist] = {}
-    for entry in paths:
-        site = Path(entry or ".")
-        try:
-            listing = os.listdir(site)
-        except OSError:
-            continue
-        for name in listing:
-            if name.endswith(".dist-info"):
-                stem = name[: -len(".dist-info")]
-            elif name.endswith(".egg-info"):
-                stem = name[: -len(".egg-info")]
-            else:
-                continue
-            key = canonicalize_name(stem.split("-", 1)[0])
-            if key in wanted and key not in found:
-                found[key] = _Dist(key, site / name, site, listing)
-        if len(found) == len(wanted):
-            break
-    return list(found.values())
-
-
-def _describe(dist: _Dist, search: list[str], notes: list[str]) -> Package:
-    meta = dist.meta_dir
-    if meta.is_dir():
-        text = read_text(meta / "METADATA") or read_text(meta / "PKG-INFO") or ""
-    else:
-        text = read_text(meta) or ""  # a single-file .egg-info
-    headers = parse_metadata(text)
-    all_requires = headers.get("requires-dist", [])
-    if not all_requires and meta.is_dir() and (meta / "requires.txt").is_file():
-        all_requires = _egg_requires(read_text(meta / "requires.txt") or "")
-    version = headers["version"][0] if headers.get("version") else None
+def _describe(
+    name: NormalizedName, dist: Distribution, site: Path, search: list[str], notes: list[str]
+) -> Package:
+    meta = dist.metadata  # parsed once: each .version / .requires would parse the file again
+    requires = meta.get_all("Requires-Dist") or dist.requires or []  # an egg-info: requires.txt
     pkg = Package(
-        version=version,
-        requires=torch_requirements(all_requires),
-        installer=_first_line(meta / "INSTALLER") if meta.is_dir() else None,
-        location=str(dist.site),
-        wheel=_wheel_name(meta) if meta.is_dir() else None,
+        version=(meta.get_all("Version") or [None])[0],
+        requires=torch_requirements(requires),
+        installer=_first_line(dist.read_text("INSTALLER")),
+        location=str(site),
+        wheel=_wheel_name(dist.read_text("direct_url.json")),
     )
-    module_dir = _module_dir(dist, search)
-    if dist.name == "torch":
-        _torch_facts(pkg, module_dir, all_requires, notes)
-    elif dist.name in ("torchvision", "torchaudio"):
+    module_dir = _module_dir(name, site, search)
+    if name == "torch":
+        _torch_facts(pkg, module_dir, requires, notes)
+    elif name in ("torchvision", "torchaudio"):
         values = _version_py(module_dir) if module_dir is not None else {}
         pkg.cuda = values.get("cuda") or _cuda_from_local(pkg.version)
-    elif dist.name == "xformers" and module_dir is not None:
+    elif name == "xformers" and module_dir is not None:
         _xformers_facts(pkg, module_dir, notes)
-    elif dist.name == "flash-attn":
-        _flash_attn_facts(pkg, dist)
-    elif dist.name == "bitsandbytes" and module_dir is not None:
+    elif name == "flash-attn":
+        _flash_attn_facts(pkg, site)
+    elif name == "bitsandbytes" and module_dir is not None:
         _bnb_facts(pkg, module_dir)
     return pkg
 
@@ -149,26 +120,23 @@ def _describe(dist: _Dist, search: list[str], notes: list[str]) -> Package:
 # -- metadata ---------------------------------------------------------------------------
 
 
-def parse_metadata(text: str) -> dict[str, list[str]]:
-    """The header block of a METADATA/PKG-INFO file (RFC 822 style), keys lower-cased."""
-    headers: dict[str, list[str]] = {}
-    last: str | None = None
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        if line[0] in " \t" and last is not None:
-            headers[last][-1] += " " + line.strip()
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        last = key.strip().lower()
-        headers.setdefault(last, []).append(value.strip())
-    return headers
+def _requirement(line: str, names: Callable[[str], object]) -> Requirement | None:
+    """``line`` parsed, when the project it names passes ``names`` (a canonical name test).
+
+    The name is checked first: transformers alone declares hundreds of requirements, and
+    parsing each one would cost the doctor more time than reading all the files it reads.
+    """
+    m = _LEADING_NAME.match(line)
+    if m is None or not names(canonicalize_name(m.group(1))):
+        return None
+    try:
+        return Requirement(line)
+    except InvalidRequirement:
+        return None
 
 
 def torch_requirements(requires: list[str]) -> list[str]:
-    """The ``Requires-Dist`` lines naming torch that apply to a plain install.
+    """The ``Requires-Dist`` lines naming torch that apply to a plain install, as written.
 
     Lines behind an extra are dropped (pip records no installed extras, and
     ``datasets[benchmarks]`` pinning ``torch==2.0.1`` says nothing about this
@@ -177,45 +145,24 @@ def torch_requirements(requires: list[str]) -> list[str]:
     Other markers (python_version, platform) are kept for the rules to evaluate.
     """
     out: list[str] = []
-    for req in requires:
-        if not _TORCH_REQ.match(req):
+    for line in requires:
+        req = _requirement(line, "torch".__eq__)
+        if req is None:
             continue
-        marker = req.partition(";")[2]
-        extras = re.findall(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+        extras = _MARKER_EXTRA.findall(str(req.marker)) if req.marker is not None else []
         if extras and "torch" not in extras:
             continue
-        if req not in out:
-            out.append(req)
+        if line not in out:
+            out.append(line)
     return out
 
 
-def _egg_requires(text: str) -> list[str]:
-    """``requires.txt``: bare lines, then ``[extra]`` / ``[:marker]`` sections."""
-    out: list[str] = []
-    marker = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            extra, _, cond = section.partition(":")
-            parts = [f'extra == "{extra}"'] if extra else []
-            if cond:
-                parts.append(cond)
-            marker = " and ".join(parts)
-            continue
-        out.append(f"{line}; {marker}" if marker else line)
-    return out
-
-
-def _first_line(path: Path) -> str | None:
-    text = read_text(path, limit=4096)
+def _first_line(text: str | None) -> str | None:
     return text.strip().splitlines()[0].strip() if text and text.strip() else None
 
 
-def _wheel_name(meta: Path) -> str | None:
-    text = read_text(meta / "direct_url.json", limit=65536)
+def _wheel_name(text: str | None) -> str | None:
+    """The wheel file name in a ``direct_url.json``."""
     if not text:
         return None
     import json
@@ -231,10 +178,10 @@ def _wheel_name(meta: Path) -> str | None:
     return name if name.endswith(".whl") else None
 
 
-def _module_dir(dist: _Dist, search: list[str]) -> Path | None:
-    module = dist.name.replace("-", "_")
-    if module in dist.site_names and (dist.site / module).is_dir():
-        return dist.site / module
+def _module_dir(name: str, site: Path, search: list[str]) -> Path | None:
+    module = name.replace("-", "_")
+    if (site / module).is_dir():
+        return site / module
     for entry in search:
         candidate = Path(entry or ".") / module
         if candidate.is_dir():
@@ -273,10 +220,15 @@ def _torch_facts(pkg: Package, module_dir: Path | None, requires: list[str], not
 
 
 def _cuda_from_requires(requires: list[str]) -> str | None:
-    for req in requires:
-        m = _CUDA_RUNTIME_REQ.match(req) or _CUDA_TOOLKIT_REQ.match(req)
-        if m:
-            return f"{m.group(1)}.{m.group(2)}"
+    """The CUDA of an ``nvidia-cuda-runtime-cu12==12.4.127`` / ``cuda-toolkit[...]==13.0.2`` pin."""
+    for line in requires:
+        req = _requirement(line, _CUDA_RUNTIME.fullmatch)
+        if req is None:
+            continue
+        for spec in req.specifier:
+            m = _MAJOR_MINOR.match(spec.version) if spec.operator in ("==", "===") else None
+            if m:
+                return f"{m.group(1)}.{m.group(2)}"
     return None
 
 
@@ -327,7 +279,7 @@ def _xformers_facts(pkg: Package, module_dir: Path, notes: list[str]) -> None:
         pkg.archs = [a for a in re.split(r"[;\s]+", arch_list) if a]
 
 
-def _flash_attn_facts(pkg: Package, dist: _Dist) -> None:
+def _flash_attn_facts(pkg: Package, site: Path) -> None:
     m = _FA_WHEEL.match(pkg.wheel or "")
     if m:
         pkg.cuda = _cuda_from_code(m.group("cu"))
@@ -338,9 +290,13 @@ def _flash_attn_facts(pkg: Package, dist: _Dist) -> None:
         return
     from loradoc.doctor.probe.elf import read_elf
 
-    for name in dist.site_names:
+    try:
+        names = sorted(os.listdir(site))
+    except OSError:
+        return
+    for name in names:
         if name.startswith("flash_attn_2_cuda") and name.endswith(".so"):
-            info = read_elf(str(dist.site / name))
+            info = read_elf(str(site / name))
             if info is not None:
                 pkg.cuda = info.cudart_major
                 pkg.cxx11_abi = info.cxx11_abi
