@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from loradoc.errors import UserError
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
+    from loradoc.doctor.snapshot import Snapshot
 
 
 @click.group()
@@ -20,29 +24,19 @@ def doctor() -> None:
     """Probe this machine, diagnose mismatches, and install a compatible stack."""
 
 
-def _probe() -> Any:
-    try:
-        from loradoc.doctor.probe.machine import probe
-    except ImportError as exc:
-        raise UserError(
-            f"the machine probe is not available ({exc}); replay a saved snapshot with --from FILE"
-        ) from None
+def _snapshot(from_path: str | None) -> Snapshot:
+    from loradoc.doctor.snapshot import Snapshot
+
+    if from_path:
+        return Snapshot.load(from_path)
+    from loradoc.doctor.probe.machine import probe
+
     return probe()
 
 
-def _snapshot(from_path: str | None) -> Any:
-    from loradoc.doctor.snapshot import Snapshot
+def _load_config(path: str) -> TrainConfig:
+    from loradoc.config.load import load_config  # here, not above: only --config needs it
 
-    return Snapshot.load(from_path) if from_path else _probe()
-
-
-def _load_config(path: str) -> Any:
-    try:
-        from loradoc.config.load import load_config
-    except ImportError as exc:
-        raise UserError(
-            f"--config needs the training config loader, which is not available ({exc})"
-        ) from None
     if not Path(path).is_file():
         raise UserError(f"{path}: training config not found")
     return load_config(path)

@@ -10,11 +10,14 @@ the config's attention and quantisation keys need (flash-attn for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from loradoc.errors import UserError
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
 
 EXTENSIONS = ("xformers", "flash-attn", "bitsandbytes")
 HF_STACK = ("transformers", "peft", "accelerate", "datasets")
@@ -143,11 +146,9 @@ def from_options(
     return wants
 
 
-def _load_config(path: str) -> Any:
-    try:
-        from loradoc.config.load import load_config
-    except ImportError as exc:  # the training config module is optional for the doctor
-        raise UserError(f"--config {path}: this loradoc cannot read training configs ({exc})") from None
+def _load_config(path: str) -> TrainConfig:
+    from loradoc.config.load import load_config  # here, not above: only --config needs it
+
     return load_config(path)
 
 
