@@ -138,10 +138,6 @@ def python_mm(python: str | None) -> str | None:
     return f"{v.release[0]}.{v.release[1]}"
 
 
-def is_variant_name(text: str) -> bool:
-    return bool(_VARIANT.match(text)) or text == "cpu"
-
-
 def cc_at_least(cc: str | None, floor: str | None) -> bool | None:
     """``cc_at_least("7.5", "8.0")`` -> False; None when either does not parse."""
     a, b = cc_tuple(cc), cc_tuple(floor)
