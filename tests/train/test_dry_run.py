@@ -359,3 +359,24 @@ def test_dry_run_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "EXIT 0 []" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_vision_language_base_model_is_refused_before_any_download(tmp_path: Path) -> None:
+    model = tmp_path / "vlm"
+    model.mkdir()
+    (model / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["Mistral3ForConditionalGeneration"],
+                "vision_config": {"model_type": "pixtral"},
+            }
+        )
+    )
+    (model / "model.safetensors").write_bytes(b"")
+    cfg = config_from_dict(
+        {"base_model": str(model), "adapter": "lora", "datasets": [{"path": "org/d", "type": "alpaca"}]},
+        echo=False,
+    )
+    (finding,) = [f for f in run_preflight(cfg, Snapshot.load(CPU)) if f.severity is Severity.ERROR]
+    assert finding.code == "config-model-not-causal-lm"
+    assert "vision-language model (Mistral3ForConditionalGeneration" in finding.message

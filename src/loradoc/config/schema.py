@@ -138,6 +138,9 @@ class TrainConfig:
     base_model: str = _f(doc="hub model id or local folder of the model to adapt (required)")
     datasets: list[DatasetSpec] = _f(doc="training data, one or more entries (required)")
     base_model_config: str | None = _f(None, doc="where to read the model config from, if not base_model")
+    revision_of_model: str | None = _f(
+        None, doc="hub revision (branch, tag or commit) of base_model and its tokenizer"
+    )
     model_type: str | None = _f(
         None, doc="model class; any *ForCausalLM name (loradoc always loads with AutoModelForCausalLM)"
     )

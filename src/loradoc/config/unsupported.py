@@ -219,7 +219,7 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     **_group(
         "reject",
         "loradoc loads the model as published; download and edit it into a local folder instead",
-        "overrides_of_model_config overrides_of_model_kwargs type_of_model revision_of_model rope_scaling "
+        "overrides_of_model_config overrides_of_model_kwargs type_of_model rope_scaling "
         "cls_model_config reinit_weights llama4_linearized_experts use_kernels trainer_cls",
     ),
     **_group(

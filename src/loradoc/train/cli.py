@@ -53,7 +53,8 @@ def train(
     from loradoc.config.load import load_config, parse_overrides
     from loradoc.doctor.facts import machine_facts
     from loradoc.doctor.probe.machine import probe
-    from loradoc.train.preflight import plan_lines, resolve, run_preflight
+    from loradoc.train.model_info import read_model_info
+    from loradoc.train.preflight import checked_text, plan_lines, resolve, run_preflight
     from loradoc.train.run.ranks import is_main_process
 
     # workers started by `--num-processes` stay quiet until training: their parent printed the plan
@@ -68,18 +69,23 @@ def train(
     snapshot = Snapshot.load(snapshot_path) if snapshot_path else probe()
     facts = machine_facts(snapshot, load_matrix())
     resolve(cfg, facts)
-    findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None)
+    model = read_model_info(cfg)
+    findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None, model=model)
     if main_process:
         for finding in findings:
             _echo_finding(finding)
         click.echo(f"plan for {config} on {_machine(snapshot, facts, snapshot_path)}:")
-        for line in plan_lines(cfg, snapshot):
+        for line in plan_lines(cfg, snapshot, model_info=model):
             click.echo(line)
     if any(f.severity is Severity.ERROR for f in findings):
         ctx.exit(1)
     if dry_run:
         if main_process:
-            click.echo("dry run: the config is valid for this machine; nothing was downloaded or trained")
+            target = f"the machine in {snapshot_path}" if snapshot_path else "this machine"
+            click.echo(
+                f"dry run: the config is valid for {target} ({checked_text(cfg, model)}); "
+                "nothing was downloaded or trained"
+            )
         return
     words = command_words(config, ctx.args, snapshot_path, num_processes)
     ctx.exit(train_or_launch(cfg, words, snapshot=None if snapshot_path else snapshot))

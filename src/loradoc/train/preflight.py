@@ -12,7 +12,7 @@
 
 Precision and attention that cannot work on the machine stop in :func:`resolve`
 with a UserError from the run's own decision functions. Finding codes raised
-here: config-path-missing, config-base-model-incomplete (docs/findings.md).
+here: config-path-missing, config-base-model-incomplete, config-model-not-causal-lm (docs/findings.md).
 
 Local paths are checked on the machine loradoc runs on: errors there, but only
 warnings when planning from a saved snapshot of another machine (``--from``).
@@ -30,6 +30,7 @@ from loradoc.doctor.facts import MachineFacts
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
+from loradoc.train.model_info import ModelInfo, read_model_info
 
 Say = Callable[[str], None]
 
@@ -122,19 +123,32 @@ def _one_row_per_forward_on_cpu(cfg: TrainConfig, device: str) -> None:
 
 
 # -- preflight -------------------------------------------------------------------------------
-def run_preflight(cfg: TrainConfig, snapshot: Snapshot, *, this_machine: bool = True) -> list[Finding]:
-    """The doctor's rules with this config, then the local path checks.
+def run_preflight(
+    cfg: TrainConfig, snapshot: Snapshot, *, this_machine: bool = True, model: ModelInfo | None = None
+) -> list[Finding]:
+    """The doctor's rules with this config, then the local path checks and the model check.
 
     ``this_machine=False`` (the snapshot describes another machine) turns missing
     local paths into warnings: they are checked here, not where the run will be.
+    ``model`` is the base model's config as read (:func:`read_model_info` when not given).
     """
     from loradoc.doctor.diagnose import diagnose
 
     findings = diagnose(snapshot, None, config=cfg)
-    paths = path_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING)
-    if paths:  # diagnose's "no problems found" no longer holds
+    own = path_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING)
+    refusal = (model or read_model_info(cfg)).refusal()
+    if refusal:
+        own.append(
+            Finding(
+                "config-model-not-causal-lm",
+                Severity.ERROR,
+                f"base_model {cfg.base_model}: {refusal}",
+                "choose a text-only model that loads with AutoModelForCausalLM (use Axolotl for multimodal training)",
+            )
+        )
+    if own:  # diagnose's "no problems found" no longer holds
         findings = [f for f in findings if f.code != "ok"]
-    return sorted(findings + paths, key=lambda f: f.severity.rank)
+    return sorted(findings + own, key=lambda f: f.severity.rank)
 
 
 def _looks_local(value: str) -> bool:
@@ -190,17 +204,20 @@ def path_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[F
 
 
 # -- plan ------------------------------------------------------------------------------------
-def plan_lines(cfg: TrainConfig, snapshot: Snapshot | None = None) -> list[str]:
+def plan_lines(
+    cfg: TrainConfig, snapshot: Snapshot | None = None, *, model_info: ModelInfo | None = None
+) -> list[str]:
     """What the run will do, one aspect per line (for --dry-run)."""
     rows: list[tuple[str, str]] = []
-    where = "local" if os.path.isdir(cfg.base_model) else "hub"
-    model = f"{cfg.base_model} ({where})"
+    info = model_info or read_model_info(cfg)
+    model = f"{cfg.base_model} ({_where(cfg.base_model)})"
     if cfg.model_type:
         model += f", {cfg.model_type}"
     if cfg.tokenizer_type or cfg.tokenizer_config:
         model += f", tokenizer {cfg.tokenizer_config or ''}{' ' if cfg.tokenizer_config else ''}{cfg.tokenizer_type or ''}".rstrip()
     if cfg.trust_remote_code:
         model += ", runs the repository's code"
+    model += f"; {info.summary()}"
     rows.append(("model", model))
     quant = " on a 4-bit NF4 base" if cfg.load_in_4bit else " on an 8-bit base" if cfg.load_in_8bit else ""
     rows.append(
@@ -265,9 +282,28 @@ def _dataset_text(d: object) -> str:
     from loradoc.config.schema import DatasetSpec
 
     assert isinstance(d, DatasetSpec)
-    where = "local" if os.path.exists(d.path) else "hub"
     extra = f", split {d.split}" if d.split != "train" else ""
-    return f"{d.path} ({d.type}, {where}{extra})"
+    return f"{d.path} ({d.type}, {_where(d.path, data=True)}{extra})"
+
+
+def _where(path: str, *, data: bool = False) -> str:
+    """Where an input is read from, for the plan: a local path (found or missing) or the hub."""
+    if os.path.exists(path):
+        return "local"
+    local = _looks_local(path) or (data and path.lower().endswith(_DATA_SUFFIXES))
+    return "local path, missing" if local else "hub"
+
+
+def checked_text(cfg: TrainConfig, model: ModelInfo) -> str:
+    """What a dry run looked at: the model's config, and whether the datasets were found locally."""
+    specs = [*cfg.datasets, *(cfg.test_datasets or [])]
+    hub = [d.path for d in specs if _where(d.path, data=True) == "hub"]
+    data = (
+        "data found locally"
+        if not hub
+        else f"data not checked: {len(hub)} hub dataset{'s' if len(hub) > 1 else ''}"
+    )
+    return f"model {'checked' if model.checked else 'not checked'}, {data}"
 
 
 def _eval_text(cfg: TrainConfig) -> str:

@@ -52,7 +52,10 @@ def load_tokenizer(cfg: TrainConfig, *, say: Say = print) -> Any:
 
     source = cfg.tokenizer_config or cfg.base_model
     try:
-        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=bool(cfg.trust_remote_code))
+        revision = None if cfg.tokenizer_config else cfg.revision_of_model
+        tok = AutoTokenizer.from_pretrained(
+            source, revision=revision, trust_remote_code=bool(cfg.trust_remote_code)
+        )
     except Exception as exc:  # missing folder, no tokenizer files, hub errors
         key = "tokenizer_config" if cfg.tokenizer_config else "base_model"
         raise _remote_code_error(key, source, exc) or UserError(
@@ -171,6 +174,7 @@ def load_base_model(cfg: TrainConfig, *, attention: str, precision: str) -> Any:
         "dtype": torch_dtype(precision),
         "attn_implementation": attention,
         "trust_remote_code": bool(cfg.trust_remote_code),
+        "revision": cfg.revision_of_model,
     }
     if quant is not None:
         kwargs["quantization_config"] = quant
