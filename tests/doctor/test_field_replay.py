@@ -1,0 +1,95 @@
+"""The field corpus (tests/doctor/field/): real broken environments from public threads, replayed
+through `doctor check` and `doctor explain`; and healthy machines that must raise no alarm.
+
+Run `python tests/doctor/field/replay.py -v` for the table and every miss.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from pathlib import Path
+
+import pytest
+from field.replay import CASES, all_cases, load_case, replay, table
+
+from loradoc.compat.load import load_matrix
+from loradoc.doctor.diagnose import diagnose
+from loradoc.doctor.findings import Severity
+from loradoc.doctor.rules import all_codes
+from loradoc.doctor.snapshot import Snapshot
+
+HERE = Path(__file__).resolve().parent
+KINDS = {
+    "bitsandbytes",
+    "nvcc",
+    "flash-attn",
+    "xformers",
+    "driver",
+    "gpu-arch",
+    "cpu-torch",
+    "pip-torch",
+    "gpu-too-old",
+    "multi-gpu",
+    "container-wsl",
+    "platform",
+    "wandb",
+}
+# Raised as the doctor learns; the figure is printed on every run (-s shows it).
+FLOOR_RIGHT = 0.0
+FLOOR_USABLE = 0.0
+CASE_FILES = all_cases()
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: p.stem)
+def test_case_is_well_formed_and_sourced(path: Path) -> None:
+    case = load_case(path)
+    kind, thread, url = case["kind"], str(case["thread"]), str(case["url"])
+    assert kind in KINDS and path.name.startswith(f"{kind}__")
+    owner_repo, _, number = thread.partition("#")
+    assert number.isdigit() and re.fullmatch(r"[\w.-]+/[\w.-]+", owner_repo), thread
+    assert url.startswith(f"https://github.com/{owner_repo}/") and url.rstrip("/").endswith(f"/{number}"), url
+    assert isinstance(case["date"], (datetime.date, str))
+    Snapshot.from_dict(case["facts"] or {}, source=path.name)
+    assert str(case["log"]).strip() and str(case["confirmed"]).strip()
+    assert case["status"] in ("ok", "gap")
+    if case["status"] == "ok":
+        assert case["expect"]["code"] in all_codes(), (
+            f"{path.name}: {case['expect']['code']} is not a loradoc code"
+        )
+    else:
+        assert str(case.get("gap", "")).strip(), f"{path.name}: say what loradoc lacks"
+
+
+def test_replay_figure() -> None:
+    if not CASE_FILES:
+        pytest.skip(f"no cases in {CASES}")
+    outcomes = [replay(p) for p in CASE_FILES]
+    print("\n" + table(outcomes))
+    n = len(outcomes)
+    assert sum(o.right for o in outcomes) / n >= FLOOR_RIGHT
+    assert sum(o.usable for o in outcomes) / n >= FLOOR_USABLE
+
+
+@pytest.mark.parametrize("path", sorted((HERE / "healthy").glob("*.json")), ids=lambda p: p.stem)
+def test_healthy_machines_raise_no_alarm(path: Path) -> None:
+    snapshot = Snapshot.from_dict(json.loads(path.read_text()), source=path.name)
+    loud = [f for f in diagnose(snapshot, load_matrix()) if f.severity is not Severity.INFO]
+    assert loud == []
+
+
+def test_the_healthy_set_covers_the_machines_users_have() -> None:
+    names = {p.stem for p in (HERE / "healthy").glob("*.json")}
+    assert {
+        "a100",
+        "h100",
+        "rtx4090",
+        "t4_colab",
+        "rtx5090",
+        "gh200",
+        "mi250",
+        "cpu_laptop",
+        "macos",
+        "windows",
+    } <= names
