@@ -144,6 +144,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     e, g = r.entry, r.groups
     facts = []
     fix: str | None = e.fix
+    alternative: str | None = None
     if "found" in g:
         facts.append(f"the driver supports CUDA <= {cuda_from_driver_api(g['found'])}")
     if g.get("cc") or g.get("sm"):
@@ -152,7 +153,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         facts.append(f"nvcc CUDA {g['detected']}, torch CUDA {g['compiled']}")
         t = cuda_tuple(g["compiled"])
         if t:
-            fix = f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}  (a CUDA {t[0]}.x toolkit), or {e.fix}"
+            facts.append(f"CUDA_HOME must point at a CUDA {t[0]}.x toolkit")
+            fix, alternative = f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}", e.fix
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
     if e.code in (
@@ -166,7 +168,10 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             fix = choice.command
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     severity = Severity.ERROR
-    return Finding(e.code, severity, message, fix, {"recognised": e.id, "log": r.line, "source": e.source})
+    details = {"recognised": e.id, "log": r.line, "source": e.source}
+    if alternative:
+        details["alternative"] = alternative
+    return Finding(e.code, severity, message, fix, details)
 
 
 def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list[Finding]:

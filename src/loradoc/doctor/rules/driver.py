@@ -62,7 +62,8 @@ def driver_reboot(ctx: Context) -> list[Finding]:
             "driver-reboot-needed",
             f"the loaded NVIDIA kernel module is {d.kernel_module_version} but the userspace driver is "
             f"{d.userspace_version} (upgraded without a reboot): CUDA fails with 'Driver/library version mismatch'",
-            "reboot (or unload and reload the nvidia kernel modules)",
+            "sudo reboot",
+            alternative="sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia",
         )
     ]
 
@@ -85,7 +86,10 @@ def pypi_default_trap(ctx: Context) -> list[Finding]:
     keep = ctx.best_torch(t.public if t is not None else None)
     fix: str | None = None
     if t is not None and keep is not None:
-        fix = f'echo "torch=={keep.version}" > constraints.txt && pip install -c constraints.txt <package>'
+        # pip reads PIP_CONSTRAINT on every later install: nothing can replace the pinned torch
+        fix = (
+            f'echo "torch=={keep.version}" > constraints.txt && export PIP_CONSTRAINT="$PWD/constraints.txt"'
+        )
     elif keep is not None:
         fix = keep.command
     return [

@@ -23,13 +23,14 @@ def nvcc_vs_torch(ctx: Context) -> list[Finding]:
         if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == have[0]
     ]
     where = f" ({n.path})" if n.path else ""
-    toolkit = f"export CUDA_HOME=/usr/local/cuda-{want[0]}.{want[1]}  (a CUDA {want[0]}.x toolkit)"
+    toolkit = f"export CUDA_HOME=/usr/local/cuda-{want[0]}.{want[1]}"
     return [
         warning(
             "nvcc-torch-cuda-mismatch",
             f"nvcc {n.version}{where} and torch {t.label} (CUDA {t.cuda}) differ in CUDA major: building "
             f"flash-attn, xformers or other extensions fails with 'The detected CUDA version ({n.version}) "
-            f"mismatches the version that was used to compile PyTorch ({t.cuda})'",
+            f"mismatches the version that was used to compile PyTorch ({t.cuda})'; point CUDA_HOME at a CUDA "
+            f"{want[0]}.x toolkit",
             toolkit,
             alternative=same_major[0].command if same_major else None,
             **choice_details(same_major[0] if same_major else None),
