@@ -42,18 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     ]
 
     import torch
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from loradoc.train.data.prompts import format_for
-    from loradoc.train.run.samples import prompts_from_rows, sample_before_after, write_samples_md
+    from loradoc.train.run.samples import (
+        load_adapter,
+        prompts_from_rows,
+        sample_before_after,
+        write_samples_md,
+    )
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
     fmt = format_for(spec, where=spec.path, tokenizer=tokenizer, chat_template=lambda: "")
     prompts, expected = prompts_from_rows(fmt, rows, args.n)
     base = AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, str(out))
+    model = load_adapter(base, out)  # PeftModel.from_pretrained, without peft's FutureWarning
     results = sample_before_after(model, tokenizer, prompts, expected=expected)
     for r in results:
         shown = " / ".join(line.strip() for line in r.prompt.splitlines() if line.strip())

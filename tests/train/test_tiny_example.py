@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -18,6 +22,8 @@ from loradoc.train.model import tinybase  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "examples" / "tiny"
+MODEL = TINY / "model"  # the committed build: what `python examples/tiny/build_base.py` reuses
+REBUILD = "rebuild it with `python examples/tiny/build_base.py --force` and commit examples/tiny/model/"
 STEPS = "4"  # a few pretraining steps: enough to exercise the loop, fast enough for every run
 
 
@@ -82,6 +88,49 @@ def test_same_inputs_reuse_the_build(
     assert build_base.main(["--out", str(built), "--steps", STEPS]) == 0
     assert "reusing the tiny base model" in capsys.readouterr().out
     assert (built / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_the_committed_base_model_is_up_to_date(
+    build_base: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the main command runs build_base.py: with the committed model it must do nothing
+    info = json.loads((MODEL / tinybase.BUILD_INFO).read_text())
+    spec = tinybase.TinyBaseSpec()
+    files = tinybase.corpus_files(TINY / "corpus")
+    assert info["spec"] == dataclasses.asdict(spec), REBUILD
+    assert info["build_hash"] == tinybase.build_hash(spec, files), f"the committed model is stale: {REBUILD}"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in MODEL.iterdir()}
+    capsys.readouterr()
+    assert build_base.main([]) == 0
+    assert capsys.readouterr().out.startswith("reusing the tiny base model in ")
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in MODEL.iterdir()} == before
+    # small enough to live in git
+    assert sum(p.stat().st_size for p in MODEL.iterdir()) < 8 * 2**20
+
+    # the hash is of names and contents: another folder, other mtimes or CRLF line ends match
+    copy = tmp_path / "corpus"
+    copy.mkdir()
+    for f in files:
+        (copy / f.name).write_bytes(f.read_bytes().replace(b"\n", b"\r\n"))
+        os.utime(copy / f.name, (0, 0))
+    assert tinybase.build_hash(spec, tinybase.corpus_files(copy)) == info["build_hash"]
+    (copy / files[0].name).write_bytes(files[0].read_bytes() + b"!")
+    assert tinybase.build_hash(spec, tinybase.corpus_files(copy)) != info["build_hash"]
+
+
+@pytest.mark.slow
+def test_build_base_remakes_the_committed_model_bit_for_bit(build_base: ModuleType, tmp_path: Path) -> None:
+    # the whole 300-step pretraining (20 s on 2 idle cores, several minutes on a busy machine)
+    out = tmp_path / "model"
+    assert build_base.main(["--out", str(out), "--force"]) == 0
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        assert (out / name).read_bytes() == (MODEL / name).read_bytes(), f"{name} differs: {REBUILD}"
+    config, committed = (json.loads((d / "config.json").read_text()) for d in (out, MODEL))
+    config.pop("transformers_version", None), committed.pop("transformers_version", None)
+    assert config == committed
+    fresh, info = (json.loads((d / tinybase.BUILD_INFO).read_text()) for d in (out, MODEL))
+    same = ("build_hash", "spec", "corpus_tokens", "parameters", "loss_first", "loss_last", "sample")
+    assert {k: fresh[k] for k in same} == {k: info[k] for k in same}
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -182,34 +231,127 @@ def test_lora_yml_loads_with_paths_beside_it(tmp_path: Path) -> None:
     assert 256 <= cfg.sequence_len <= 512
 
 
-# --- the whole demo, shortened --------------------------------------------------------------
+# --- the whole demo -----------------------------------------------------------------------
+
+
+def example_config(folder: Path, **keys: Any) -> Path:
+    """lora.yml with the committed model and data, its outputs in ``folder``, ``keys`` changed."""
+    import yaml
+
+    doc = yaml.safe_load((TINY / "lora.yml").read_text())
+    doc["base_model"] = str(MODEL)
+    for ds in doc["datasets"] + doc["test_datasets"]:
+        ds["path"] = str(TINY / ds["path"])
+    doc.update(output_dir=str(folder / "out"), dataset_prepared_path=str(folder / "prepared"), **keys)
+    path = folder / "lora.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def train(config: Path, *args: str) -> None:
+    from loradoc.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(config), *args])
+    assert exit_info.value.code == 0
 
 
 @pytest.mark.slow
-def test_full_pipeline_on_the_tiny_example(built: Path, tmp_path: Path) -> None:
+def test_the_example_runs_again_and_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the README's main command twice: lora.yml replaces its earlier run (and says so in one
+    # line), and show_samples.py reads whichever run is there
     pytest.importorskip("loradoc.train.run.start")
-    from loradoc.cli import main
-
+    config = example_config(tmp_path, max_steps=4)
     out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_info:
-        main(
-            [
-                "train",
-                str(TINY / "lora.yml"),
-                "--base_model",
-                str(built),
-                "--max_steps",
-                "6",
-                "--evals_per_epoch",
-                "",
-                "--output_dir",
-                str(out),
-                "--dataset_prepared_path",
-                str(tmp_path / "prepared"),
-            ]
+    show = load_script("show_samples")
+    for run in range(3):
+        capsys.readouterr()
+        train(config)
+        said = capsys.readouterr().out
+        emptied = [line for line in said.splitlines() if "emptied" in line]
+        assert emptied == ([f"output_dir: emptied {out} (overwrite_output_dir: true)"] if run else [])
+        assert (out / "adapter_model.safetensors").is_file() and (out / "loss.png").is_file()
+        logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        losses = [m["loss"] for m in logged if "loss" in m]
+        assert losses and all(loss == loss and loss > 0 for loss in losses)  # finite, positive
+        assert max(m["step"] for m in logged) == 4  # this run's records only
+
+        assert show.main(["--config", str(config), "-n", "2"]) == 0
+        printed = capsys.readouterr()
+        assert printed.out.count("after:") == 2 and (out / "samples.md").is_file()
+        assert "Warning" not in printed.err
+
+
+def task_pattern(expected: str) -> re.Pattern[str]:
+    """The shape of an answer to the task ``expected`` answers (not its words)."""
+    if expected.startswith("Hello, "):
+        return re.compile(r"Hello, [^!\n]+! It is nice to meet you\.")
+    if expected.startswith("Shopping list:"):
+        return re.compile(r"Shopping list:\n- \S")
+    assert expected.startswith("This text is about "), expected
+    return re.compile(r"This text is about [^\n]+\.")
+
+
+@pytest.mark.slow
+def test_the_adapter_answers_the_held_out_tasks_and_the_base_does_not(tmp_path: Path) -> None:
+    # what examples/tiny/README.md claims, as behaviour rather than strings: after the example's
+    # one epoch, the adapted model answers (nearly) every held-out prompt in its task's format,
+    # the base model (nearly) never; which names and items it copies is not checked
+    config = example_config(tmp_path)
+    train(config)
+
+    from loradoc.config.load import load_config
+    from loradoc.train.data.prompts import format_for
+    from loradoc.train.run.samples import load_adapter, prompts_from_rows, sample_before_after
+
+    cfg = load_config(str(config), echo=False)
+    spec = cfg.test_datasets[0]
+    rows = read_jsonl(Path(spec.path))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(MODEL)
+    fmt = format_for(spec, where=spec.path, tokenizer=tokenizer, chat_template=lambda: "")
+    prompts, expected = prompts_from_rows(fmt, rows, len(rows))
+    base = transformers.AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32)
+    model = load_adapter(base, tmp_path / "out")
+    results = sample_before_after(model, tokenizer, prompts, expected=expected, max_new_tokens=16)
+
+    by_task: dict[str, list[tuple[bool, bool]]] = {}
+    for r in results:
+        assert r.expected is not None
+        pattern = task_pattern(r.expected)
+        by_task.setdefault(r.expected.split()[0], []).append(
+            (bool(pattern.match(r.before)), bool(pattern.match(r.after)))
         )
-    assert exit_info.value.code == 0
-    assert (out / "adapter_model.safetensors").is_file() and (out / "adapter_config.json").is_file()
-    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    losses = [m["loss"] for m in logged if "loss" in m]
-    assert losses and all(loss == loss and loss > 0 for loss in losses)  # finite, positive
+    assert set(by_task) == {"Hello,", "Shopping", "This"} and len(results) == len(rows)
+    for task, hits in by_task.items():
+        before = sum(b for b, _ in hits) / len(hits)
+        after = sum(a for _, a in hits) / len(hits)
+        assert after >= 0.75 and after - before >= 0.5, (task, before, after)
+
+
+# --- the loss plot ------------------------------------------------------------------------
+
+
+def test_loss_plot_is_titled_with_the_run_and_shows_each_point_once(tmp_path: Path) -> None:
+    from loradoc.train.run.plot import loss_series, plot_losses, plot_title
+
+    records = [
+        {"step": 5, "loss": 3.0},
+        {"step": 10, "loss": 2.0},
+        {"step": 10, "eval_loss": 2.5},
+        {"step": 12, "loss": 1.5, "eval_loss": None},
+        {"step": 12, "eval_loss": 2.25},
+        {"step": 12, "eval_loss": 2.2},  # the same eval logged again: one point, the last value
+        {"step": 12, "train_loss": 2.1, "train_runtime": 1.0},
+    ]
+    train_points, eval_points = loss_series(records)
+    assert train_points == [(5, 3.0), (10, 2.0), (12, 1.5)]
+    assert eval_points == [(10, 2.5), (12, 2.2)]
+
+    path = tmp_path / "lora-out" / "loss.png"
+    assert plot_title(path, "model LoRA") == "lora-out: model LoRA"
+    assert plot_title(path, "model LoRA", run_name="my-wandb-run") == "my-wandb-run: model LoRA"
+    assert plot_title(path, "") == "lora-out"
+    path.parent.mkdir()
+    assert plot_losses(records, path, title="model LoRA") == path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_losses([{"step": 1, "lr": 0.1}], tmp_path / "none.png") is None

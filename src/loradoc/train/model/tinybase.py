@@ -88,14 +88,24 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return files
 
 
+def _text_bytes(path: Path) -> bytes:
+    """A text file's bytes with CRLF read as LF (a checkout with ``core.autocrlf`` hashes the same)."""
+    return path.read_bytes().replace(b"\r\n", b"\n")
+
+
 def build_hash(spec: TinyBaseSpec, files: Sequence[Path]) -> str:
-    """Hash of everything that decides the weights: spec, corpus bytes, this builder's source."""
+    """Hash of everything that decides the weights: spec, corpus bytes, this builder's source.
+
+    File names (not paths), contents and the spec only: no absolute path, mtime or
+    library version, so the build committed under ``examples/tiny/model`` is up to date
+    in any clone. Any edit to this file, comments included, makes it stale.
+    """
     h = hashlib.sha256()
     h.update(json.dumps(asdict(spec), sort_keys=True).encode())
     for path in files:
         h.update(path.name.encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(Path(__file__).read_bytes())
+        h.update(hashlib.sha256(_text_bytes(path)).digest())
+    h.update(_text_bytes(Path(__file__)))
     return h.hexdigest()[:16]
 
 

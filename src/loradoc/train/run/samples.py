@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,27 @@ class SampleResult:
     before: str
     after: str
     expected: str | None = None
+
+
+@contextlib.contextmanager
+def peft_wrap_quietly() -> Iterator[None]:
+    """Around peft's wrapping of a transformers model (``PeftModel(...)``, ``get_peft_model``).
+
+    peft (0.21) reads ``model.is_gradient_checkpointing`` inside ``PeftModel.__init__``, a
+    property transformers 5 deprecated for ``is_activation_checkpointing``: the FutureWarning
+    is about peft's call, not the caller's, so exactly that one is filtered, here only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def load_adapter(base: Any, adapter_dir: str | os.PathLike[str]) -> Any:
+    """``PeftModel.from_pretrained(base, adapter_dir)`` (see ``peft_wrap_quietly``)."""
+    from peft import PeftModel
+
+    with peft_wrap_quietly():
+        return PeftModel.from_pretrained(base, str(adapter_dir))
 
 
 def _configs(model: Any) -> list[Any]:
