@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
 from loradoc.fsutil import write_atomic
-from loradoc.train.run.checkpoint import save_token_counts, write_marker
-from loradoc.train.run.metrics import TokenMeter
+from loradoc.train.run.checkpoint import save_run_state, write_marker
 from loradoc.train.run.signals import StopRequest
 
 RENAMES = {"learning_rate": "lr"}
@@ -118,26 +118,22 @@ class CheckpointMarkerCallback(TrainerCallback):
     """After the Trainer has written ``checkpoint-N``: wait for every process, then mark it complete.
 
     ``on_save`` runs on every process right after ``Trainer._save_checkpoint`` returns;
-    each process has written its own RNG state by then, so after the barrier the main
-    process flushes the folder and writes ``loradoc_complete.json`` (``checkpoint.write_marker``).
+    each process has written its own RNG state by then, and its metric state
+    (``run_state()``: token counts, seconds, loss accumulators; ``checkpoint.RunState``), so
+    after the barrier the main process flushes the folder and writes
+    ``loradoc_complete.json`` (``checkpoint.write_marker``).
     """
 
-    def __init__(self, meter: TokenMeter | None = None) -> None:
-        self.meter = meter
+    def __init__(self, run_state: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.run_state = run_state
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         from accelerate import PartialState
         from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-        if self.meter is not None and folder.is_dir():  # the token counts continue on resume
-            save_token_counts(
-                folder,
-                rank=args.process_index,
-                inputs=self.meter.input_tokens,
-                supervised=self.meter.supervised_tokens,
-                seconds=self.meter.seconds(),
-            )
+        if self.run_state is not None and folder.is_dir():  # the metrics continue on resume
+            save_run_state(folder, rank=args.process_index, record=self.run_state())
         PartialState().wait_for_everyone()
         if state.is_world_process_zero and folder.is_dir():
             write_marker(folder, step=state.global_step)

@@ -27,7 +27,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,11 @@ from loradoc.errors import UserError
 from loradoc.fsutil import write_atomic, write_json_atomic
 
 MARKER = "loradoc_complete.json"
-TOKENS_PREFIX = "loradoc_tokens_"
+STATE_PREFIX = "loradoc_state_"  # per process: token counts, seconds, loss accumulators (RunState)
+TOKENS_PREFIX = "loradoc_tokens_"  # older checkpoints: token counts and seconds only
 STATE = "trainer_state.json"
+FINAL_ADAPTER = ("adapter_model.safetensors", "adapter_config.json")
+SUMMARY = "summary.json"  # written last of the final outputs (and removed before they are rewritten)
 _NAME = re.compile(r"checkpoint-(\d+)")
 # a file being written: loradoc.fsutil's ".NAME.RANDOM.tmpSUFFIX", or any "*.tmp"
 _TEMP = re.compile(r"^\..+\.tmp(\.[^.]*)?$|\.tmp$")
@@ -101,25 +104,72 @@ def write_marker(folder: Path, *, step: int) -> Path:
     return folder / MARKER
 
 
-def save_token_counts(folder: Path, *, rank: int, inputs: int, supervised: int, seconds: float) -> None:
-    """This process's token counters at the checkpoint (``loradoc_tokens_RANK.json``)."""
-    record = {"input_tokens": int(inputs), "supervised_tokens": int(supervised), "train_seconds": seconds}
-    write_json_atomic(Path(folder) / f"{TOKENS_PREFIX}{rank}.json", record, indent=None)
+def save_run_state(folder: Path, *, rank: int, record: dict[str, Any]) -> Path:
+    """This process's metric state at the checkpoint (``loradoc_state_RANK.json``, see ``RunState``)."""
+    path = Path(folder) / f"{STATE_PREFIX}{rank}.json"
+    write_json_atomic(path, record, indent=None)
+    return path
 
 
-def load_token_counts(folder: Path) -> tuple[int, int, float]:
-    """(input tokens, supervised tokens, training seconds) over all processes at a checkpoint (0s if none)."""
+@dataclass(frozen=True)
+class RunState:
+    """What a resumed run needs to log what an unbroken run logs, over all processes at a checkpoint.
+
+    Token counts and training seconds continue (``metrics.TokenMeter``). The loss fields are
+    transformers' own accumulators at the save: the sum of the window losses logged so far
+    (``logged_loss_sum``, the same on every process), the step last logged, and each
+    process's loss summed since then (``pending_loss``, by rank), so the first window after
+    the resume and the run's mean loss come out as if the run had never stopped. They are
+    None (and empty) for a checkpoint written before loradoc saved them.
+    """
+
+    step: int | None = None
+    input_tokens: int = 0
+    supervised_tokens: int = 0
+    train_seconds: float = 0.0
+    logged_loss_sum: float | None = None
+    last_logged_step: int | None = None
+    pending_loss: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def has_losses(self) -> bool:
+        return self.logged_loss_sum is not None and self.last_logged_step is not None
+
+    def train_loss_mean(self, rank: int = 0) -> float | None:
+        """The mean loss over every step up to the checkpoint, as transformers computes it at the end."""
+        if not self.has_losses or self.step is None:
+            return None
+        total = float(self.logged_loss_sum or 0.0) + self.pending_loss.get(rank, 0.0)
+        return total / max(self.step, 0.001)
+
+
+def load_run_state(folder: Path) -> RunState:
+    """The ``RunState`` saved in a checkpoint (zeros when it has none, e.g. another tool's)."""
     inputs = supervised = 0
     seconds = 0.0
-    for path in Path(folder).glob(f"{TOKENS_PREFIX}*.json"):
+    step: int | None = None
+    logged: float | None = None
+    last: int | None = None
+    pending: dict[int, float] = {}
+    folder = Path(folder)
+    paths = sorted(folder.glob(f"{STATE_PREFIX}*.json")) or sorted(folder.glob(f"{TOKENS_PREFIX}*.json"))
+    for path in paths:
         try:
+            rank = int(path.stem.rsplit("_", 1)[1])
             record = json.loads(path.read_text(encoding="utf-8"))
             inputs += int(record["input_tokens"])
             supervised += int(record["supervised_tokens"])
             seconds = max(seconds, float(record.get("train_seconds", 0.0)))
-        except (OSError, ValueError, KeyError, TypeError):
+            if record.get("step") is not None:
+                step = int(record["step"])
+            if record.get("loss_pending") is not None:
+                pending[rank] = float(record["loss_pending"])
+            if record.get("loss_logged_sum") is not None and (logged is None or rank == 0):
+                logged = float(record["loss_logged_sum"])
+                last = int(record["loss_last_logged_step"])
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue
-    return inputs, supervised, seconds
+    return RunState(step, inputs, supervised, seconds, logged, last, pending)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -182,9 +232,14 @@ def last_checkpoint(out: Path, *, say: Say = _quiet) -> Path | None:
     return best.path if best else None
 
 
+def wants_last_checkpoint(resume: object) -> bool:
+    """``resume_from_checkpoint: true`` (the newest checkpoint), not a path."""
+    return resume is True or (isinstance(resume, str) and resume.lower() in ("true", "yes", "1"))
+
+
 def resume_target(out: Path, resume: Any, *, say: Say = _quiet) -> str:
     """The checkpoint folder ``resume_from_checkpoint`` (true or a path) means; UserError if none."""
-    if resume is True or (isinstance(resume, str) and resume.lower() in ("true", "yes", "1")):
+    if wants_last_checkpoint(resume):
         found = last_checkpoint(out, say=say)
         if found is None:
             broken = [f.path.name for f in scan_checkpoints(out)]
@@ -208,6 +263,78 @@ def resume_target(out: Path, resume: Any, *, say: Say = _quiet) -> str:
             )
         say(f"resume: {path.name} has no {MARKER} (not written by loradoc?); trusting its {STATE}")
     return str(path)
+
+
+def checkpoint_state(folder: Path) -> tuple[int, int | None]:
+    """(global step, max steps) recorded in a checkpoint's ``trainer_state.json``; UserError if unreadable."""
+    path = Path(folder) / STATE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        steps = record.get("max_steps")
+        return int(record["global_step"]), int(steps) if steps is not None else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"resume_from_checkpoint: {path} is unreadable ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class FinalOutputs:
+    """The final outputs at the top of ``output_dir``: absent, complete (at ``steps``), or not (``problem``)."""
+
+    steps: int | None = None
+    problem: str | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.steps is not None or self.problem is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.steps is not None
+
+
+def final_outputs(out: Path) -> FinalOutputs:
+    """Whether ``out`` holds a finished run's final adapter, and at which step.
+
+    The pipeline writes the adapter (weights, then ``adapter_config.json``), the tokenizer,
+    metrics and plot, and ``summary.json`` last, through a rename; it removes
+    ``summary.json`` before it starts. So the outputs are complete exactly when both adapter
+    files and a readable ``summary.json`` are there; its ``steps`` says where the run ended.
+    """
+    out = Path(out)
+    names = [*FINAL_ADAPTER, SUMMARY]
+    there = [n for n in names if (out / n).is_file()]
+    if not there:
+        return FinalOutputs()
+    missing = [n for n in names if n not in there]
+    if missing:
+        return FinalOutputs(problem=f"no {missing[0]}")
+    try:
+        steps = json.loads((out / SUMMARY).read_text(encoding="utf-8"))["steps"]
+        if not isinstance(steps, int) or isinstance(steps, bool):
+            raise TypeError("steps is not a number")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return FinalOutputs(problem=f"{SUMMARY} is unreadable ({type(exc).__name__})")
+    return FinalOutputs(steps=steps)
+
+
+def remove_final_outputs(out: Path) -> list[str]:
+    """Remove the final adapter and summary of ``out`` (an incomplete set: it is written again)."""
+    removed = []
+    for name in (*FINAL_ADAPTER, SUMMARY):
+        path = Path(out) / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
+def finished_past(out: Path, done: int, target: int) -> str:
+    """Why a run finished at step ``done`` is not resumed with ``max_steps`` ``target`` below it."""
+    return (
+        f"resume_from_checkpoint: {out} already reached step {done}, past max_steps {target}; nothing is "
+        f"trained or changed. Raise max_steps to continue it, or set overwrite_output_dir: true (without "
+        f"resume_from_checkpoint) to train {target} steps from the start, or choose another output_dir"
+    )
 
 
 def set_aside_incomplete(out: Path, target: str, *, say: Say = _quiet) -> list[Path]:

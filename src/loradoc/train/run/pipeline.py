@@ -92,6 +92,10 @@ class TrainingSession:
         eval_packing = self._eval_packing(data)
         model = self._model(tokenizer, precision, attention)
         trainer = self._trainer(model, tokenizer, data, precision, attention, eval_packing)
+        if self.resume:
+            code = self._resume_at_the_end(trainer, tokenizer, data, precision, attention)
+            if code is not None:
+                return code
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             cfg.save_resolved(self.out / "resolved_config.yml")
@@ -102,7 +106,75 @@ class TrainingSession:
         trainer.meter.pause()
         if self.stop.requested and trainer.state.global_step < trainer.state.max_steps:
             return self._stopped(trainer, self.stop)
-        self._save_outputs(trainer, tokenizer, data, result, precision, attention)
+        mean = float(result.training_loss) if result is not None else None
+        self._save_outputs(trainer, tokenizer, data, mean, precision, attention)
+        return 0
+
+    def _max_steps(self, trainer: Any) -> int:
+        """The optimizer steps this run trains to (transformers' own rule)."""
+        args = trainer.args
+        if args.max_steps > 0:
+            return int(args.max_steps)
+        return math.ceil(float(args.num_train_epochs) * self.steps_per_epoch)
+
+    def _resume_at_the_end(
+        self, trainer: Any, tokenizer: Any, data: Any, precision: str, attention: Any
+    ) -> int | None:
+        """A checkpoint at (or past) the last step: nothing to train. None: train from it.
+
+        transformers would train one more step from such a checkpoint (step N+1 of N):
+        instead, a run whose final outputs are there is finished (nothing changes), one whose
+        final outputs are missing or were cut short gets them written from the checkpoint, and
+        a checkpoint past the last step is refused.
+        """
+        from loradoc.train.run.checkpoint import checkpoint_state, final_outputs, finished_past
+
+        step, _ = checkpoint_state(Path(self.resume or ""))
+        last = self._max_steps(trainer)
+        if step < last:
+            return None
+        if step > last:
+            final = final_outputs(self.out)
+            if final.steps is not None:
+                raise UserError(finished_past(self.out, final.steps, last))
+            raise UserError(
+                f"resume_from_checkpoint: {self.resume} is at step {step}, past max_steps {last}; nothing to "
+                "train. Raise max_steps, or name an earlier checkpoint by path"
+            )
+        if final_outputs(self.out).steps == last:
+            self.say(
+                f"already finished: {self.out} holds the final adapter of step {last} of {last} (nothing to do)"
+            )
+            return 0
+        return self._outputs_from_checkpoint(trainer, tokenizer, data, precision, attention)
+
+    def _outputs_from_checkpoint(
+        self, trainer: Any, tokenizer: Any, data: Any, precision: str, attention: Any
+    ) -> int:
+        """Write the final outputs from the checkpoint of the last step, without training."""
+        from peft import set_peft_model_state_dict
+        from peft.utils import load_peft_weights
+        from transformers import TrainerState
+
+        from loradoc.train.run.checkpoint import STATE, load_run_state
+
+        folder = Path(self.resume or "")
+        self.say(
+            f"resume: {folder.name} is the last step; writing the final outputs from it (nothing to train)"
+        )
+        weights = load_peft_weights(str(folder), device="cpu")
+        loaded = set_peft_model_state_dict(trainer.model, weights)
+        unexpected = list(getattr(loaded, "unexpected_keys", []) or [])
+        if unexpected:
+            raise UserError(
+                f"resume_from_checkpoint: {folder} holds an adapter for another model ({unexpected[0]}, ...)"
+            )
+        trainer.state = TrainerState.load_from_json(str(folder / STATE))
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.cfg.save_resolved(self.out / "resolved_config.yml")
+        mean = load_run_state(folder).train_loss_mean(self.rank)
+        self._save_outputs(trainer, tokenizer, data, mean, precision, attention)
         return 0
 
     def _stopped(self, trainer: Any, stop: StopRequest) -> int:
@@ -273,24 +345,33 @@ class TrainingSession:
             trainer.remove_callback(cb)
         trainer.add_callback(MetricsFileCallback(self.out / "metrics.jsonl"))
         trainer.add_callback(ProgressBarCallback())
-        trainer.add_callback(CheckpointMarkerCallback(trainer.meter))
+        trainer.add_callback(CheckpointMarkerCallback(trainer.run_state))
         trainer.add_callback(StopOnSignalCallback(self.stop))
         if self.resume:
-            from loradoc.train.run.checkpoint import load_token_counts
+            from loradoc.train.run.checkpoint import load_run_state
 
-            trainer.meter.restore(*load_token_counts(Path(self.resume)), own=self.main)
+            trainer.resume_metrics(load_run_state(Path(self.resume)), own=self.main)
         return trainer
 
     # -- outputs ---------------------------------------------------------------------------
     def _save_outputs(
-        self, trainer: Any, tokenizer: Any, data: Any, result: Any, precision: str, attention: Any
+        self,
+        trainer: Any,
+        tokenizer: Any,
+        data: Any,
+        train_loss_mean: float | None,
+        precision: str,
+        attention: Any,
     ) -> None:
+        """The final outputs; ``summary.json`` is removed first and written last (``checkpoint.final_outputs``)."""
         from loradoc.train.packing.bins import pack_lengths
         from loradoc.train.run.callbacks import read_metrics
         from loradoc.train.run.metrics import peak_rss_mb
         from loradoc.train.run.plot import plot_losses
 
         cfg = self.cfg
+        if self.main:  # until summary.json is back, the folder does not claim a finished run
+            (self.out / "summary.json").unlink(missing_ok=True)
         trainer.save_model(str(self.out))  # the adapter (main process only, inside the Trainer)
         totals = trainer.summed_tokens([trainer.meter.input_tokens, trainer.meter.supervised_tokens])
         seconds = max(trainer.meter.seconds(), 1e-9)
@@ -309,7 +390,7 @@ class TrainingSession:
             "epochs": round(float(trainer.state.epoch or 0.0), 4),
             "train_loss_first": train_losses[0] if train_losses else None,
             "train_loss_last": train_losses[-1] if train_losses else None,
-            "train_loss_mean": float(result.training_loss) if result is not None else None,
+            "train_loss_mean": train_loss_mean,
             "eval_loss": eval_losses[-1] if eval_losses else None,
             "input_tokens": totals[0],
             "supervised_tokens": totals[1],

@@ -22,8 +22,15 @@ from typing import TYPE_CHECKING
 
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
+from loradoc.train.run.checkpoint import (
+    final_outputs,
+    finished_past,
+    remove_final_outputs,
+    resume_target,
+    set_aside_incomplete,
+    wants_last_checkpoint,
+)
 from loradoc.train.run.checkpoint import last_checkpoint as _last_checkpoint
-from loradoc.train.run.checkpoint import resume_target, set_aside_incomplete
 from loradoc.train.run.ranks import is_main_process
 
 if TYPE_CHECKING:
@@ -62,6 +69,14 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
         target = resume_target(out, resume, say=say if main else _quiet)
         if main:
             set_aside_incomplete(out, target, say=say)
+            final = final_outputs(out)
+            if final.problem is not None:
+                # stopped while writing its final outputs: they are written again from the checkpoint
+                remove_final_outputs(out)
+                say(
+                    f"resume: the final adapter in {out} is incomplete ({final.problem}), the run stopped "
+                    f"while writing it; removed it, resuming from {Path(target).name}"
+                )
         return target
     if out.exists() and not out.is_dir():
         raise UserError(f"output_dir: {out} is a file; choose a folder")
@@ -90,6 +105,53 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
     if not os.access(out, os.W_OK | os.X_OK):
         raise UserError(f"output_dir: {out} is not writable; choose a folder you can write to")
     return None
+
+
+def already_finished(cfg: TrainConfig, *, say: Say = _echo) -> bool:
+    """``resume_from_checkpoint: true`` on a run that already reached the steps this config asks for.
+
+    True (said in one line, nothing changed) when ``output_dir`` holds complete final outputs
+    at step N and the config asks for N steps: ``max_steps: N``, or no ``max_steps`` and the
+    ``num_epochs`` of the finished run (read from its ``resolved_config.yml``). A config that
+    asks for more continues from the last checkpoint (said here, trained by the pipeline);
+    one that asks for fewer is refused. When the steps asked for depend on the data (epochs
+    changed), the pipeline decides once it knows the steps per epoch (``TrainingSession``).
+    """
+    if not wants_last_checkpoint(cfg.resume_from_checkpoint):
+        return False
+    out = Path(cfg.output_dir).expanduser()
+    final = final_outputs(out)
+    if final.steps is None:
+        return False
+    done = final.steps
+    target = int(cfg.max_steps) if cfg.max_steps else _same_epochs_target(cfg, out, done)
+    if target is None:
+        return False
+    if target == done:
+        say(f"already finished: {out} holds the final adapter of step {done} of {target} (nothing to do)")
+        return True
+    if target < done:
+        raise UserError(finished_past(out, done, target))
+    say(
+        f"resume: continuing the finished run from step {done} to max_steps {target} (same data order; "
+        f"the learning-rate schedule of the new steps follows max_steps {target})"
+    )
+    return False
+
+
+def _same_epochs_target(cfg: TrainConfig, out: Path, done: int) -> int | None:
+    """``done`` when the finished run was epoch-driven with this config's ``num_epochs``, else None."""
+    import yaml
+
+    try:
+        recorded = yaml.safe_load((out / "resolved_config.yml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(recorded, dict) or recorded.get("max_steps"):
+        return None
+    if float(recorded.get("num_epochs") or 0) != float(cfg.num_epochs or 0):
+        return None
+    return done
 
 
 def _check_creatable(out: Path) -> None:
@@ -133,6 +195,8 @@ def run_training(
 
     rank0 = is_main_process()
     early_say = _echo if rank0 else _quiet
+    if already_finished(cfg, say=early_say):
+        return 0
     resume = check_output_dir(cfg, say=early_say, main=rank0)
     plan = settle_wandb(cfg, say=early_say)
 

@@ -12,6 +12,13 @@
 - ``training_step`` counts input and supervised tokens, and asks the model for logits
   at trained positions only (``supervised_logits``); ``log`` adds the totals
   over all processes and tokens/s to every training log.
+- Resume continues the run's metric state (``checkpoint.RunState``, saved with every checkpoint
+  from ``run_state``): token counts and seconds, and transformers' loss accumulators (the
+  logged sum, the step last logged, the loss pending since then). transformers keeps those
+  in attributes that are not public API (``_tr_loss``, ``_total_loss_scalar``,
+  ``_globalstep_last_logged``): they are read and set here only, and only where they exist.
+  ``train_loss`` (the final log and ``train()``'s result) is the mean over every step of
+  the run, not only those of this process, when the state was restored (or never lost).
 - Eval loss is token-weighted over the whole eval split (sum of token losses /
   supervised tokens), the same normalisation as training, so packed and unpacked
   eval report the same number. Under several processes each eval batch is seen by
@@ -24,10 +31,12 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import TrainOutput
 
 from loradoc.train.model.supervised_logits import keep_supervised_positions, supports_supervised_logits
 from loradoc.train.packing.collator import pop_token_counts
+from loradoc.train.run.checkpoint import RunState
 from loradoc.train.run.metrics import IGNORE, TokenMeter, batch_token_counts
 
 LoaderFactory = Callable[..., Any]
@@ -53,6 +62,53 @@ class LoradocTrainer(Trainer):
         self._pad_id: int | None = int(pad) if pad is not None else None
         # LM head only at trained positions (same loss, fewer logits); see supervised_logits
         self.supervised_logits = supports_supervised_logits(self.model)
+        self._resumed: RunState | None = None
+        self.whole_run_loss = True  # train_loss covers every step (false: resumed without the loss state)
+        self.train_loss_mean: float | None = None
+        self.add_callback(_RestoreLossState(self))
+
+    # -- the metric state across a resume --------------------------------------------------
+    def run_state(self) -> dict[str, Any]:
+        """This process's metric state now (saved with a checkpoint; read back as ``RunState``)."""
+        record: dict[str, Any] = {
+            "step": int(self.state.global_step),
+            "input_tokens": int(self.meter.input_tokens),
+            "supervised_tokens": int(self.meter.supervised_tokens),
+            "train_seconds": self.meter.seconds(),
+        }
+        pending = getattr(self, "_tr_loss", None)
+        if isinstance(pending, torch.Tensor) and self.whole_run_loss:
+            record["loss_pending"] = float(pending.detach().float().item())
+            record["loss_logged_sum"] = float(getattr(self, "_total_loss_scalar", 0.0))
+            record["loss_last_logged_step"] = int(getattr(self, "_globalstep_last_logged", 0))
+        return record
+
+    def resume_metrics(self, state: RunState, *, own: bool) -> None:
+        """Continue a checkpoint's metric state; ``own``: this process carries the token totals."""
+        self.meter.restore(state.input_tokens, state.supervised_tokens, state.train_seconds, own=own)
+        self._resumed = state
+        self.whole_run_loss = state.has_losses
+
+    def _restore_losses(self) -> None:
+        """At train begin (after transformers has zeroed its accumulators): set them to the checkpoint's."""
+        state, self._resumed = self._resumed, None
+        pending = getattr(self, "_tr_loss", None)
+        if state is None or not state.has_losses or not isinstance(pending, torch.Tensor):
+            self.whole_run_loss = state is None
+            return
+        if state.step is not None and state.step != self.state.global_step:
+            self.whole_run_loss = False
+            return
+        self._total_loss_scalar = float(state.logged_loss_sum or 0.0)
+        self._globalstep_last_logged = int(state.last_logged_step or 0)
+        pending.fill_(state.pending_loss.get(int(self.args.process_index), 0.0))
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        self.train_loss_mean = None
+        result = super().train(*args, **kwargs)
+        if self.train_loss_mean is not None and isinstance(result, TrainOutput):
+            result = TrainOutput(result.global_step, self.train_loss_mean, result.metrics)
+        return result
 
     # -- data ------------------------------------------------------------------------------
     def get_train_dataloader(self) -> Any:
@@ -84,6 +140,10 @@ class LoradocTrainer(Trainer):
             logs["tokens"] = totals[0]
             logs["supervised_tokens"] = totals[1]
             logs.update(self.meter.window(totals[0], totals[1]))
+        if "train_loss" in logs and self.whole_run_loss and hasattr(self, "_total_loss_scalar"):
+            # transformers divides by the steps of this train() call; the run's mean is over all of them
+            self.train_loss_mean = float(self._total_loss_scalar) / max(self.state.global_step, 0.001)
+            logs["train_loss"] = self.train_loss_mean
         super().log(logs, start_time)
 
     def summed_tokens(self, values: list[int]) -> list[int]:
@@ -135,3 +195,13 @@ class LoradocTrainer(Trainer):
         self._eval_sum += float(loss) * tokens
         self._eval_tokens += tokens
         return (loss, None, None)
+
+
+class _RestoreLossState(TrainerCallback):
+    """Calls ``LoradocTrainer._restore_losses`` at train begin (the first hook after the reset)."""
+
+    def __init__(self, trainer: LoradocTrainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer._restore_losses()
