@@ -190,3 +190,91 @@ def test_several_errors_in_one_log() -> None:
     text = log("xformers_built_for") + "\n" + log("bf16")
     found = {r.entry.code for r in recognise(text, load_matrix())}
     assert found == {"xformers-torch-mismatch", "bf16-unsupported-gpu"}
+
+
+# Verbatim lines from the field corpus (tests/doctor/field/cases/, each with its thread), and the
+# code and the pasteable fix they must produce with an empty snapshot.
+FIELD_LINES = [
+    (
+        "CUDA SETUP: Required library version not found: libbitsandbytes_cuda122.so. Maybe you need to compile it from source?\n"
+        "CUDA SETUP: Defaulting to libbitsandbytes_cpu.so...",
+        "bitsandbytes-cuda-setup",
+        'pip install -U "bitsandbytes>=0.43.1"',
+    ),
+    (
+        "Exception: >- DeepSpeed Op Builder: Installed CUDA version 12.1 does not match the version torch was compiled "
+        "with 11.8, unable to compile cuda/cpp extensions without a matching cuda version.",
+        "nvcc-torch-cuda-mismatch",
+        "export CUDA_HOME=/usr/local/cuda-11.8",
+    ),
+    (
+        "wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])",
+        "wandb-key-missing",
+        "export WANDB_MODE=offline",
+    ),
+    (
+        "RuntimeError: Found Tesla P40 which is too old to be supported by the triton GPU compiler, which is used as the "
+        "backend. Triton only supports devices of CUDA Capability >= 7.0, but your device is of CUDA capability 6.1",
+        "triton-gpu-too-old",
+        "export TORCHDYNAMO_DISABLE=1",
+    ),
+    (
+        "torch._scaled_mm is only supported on CUDA devices with compute capability >= 9.0 or 8.9, or ROCm MI300+",
+        "fp8-unsupported-gpu",
+        None,
+    ),
+    (
+        "peer access is not supported between these two devices",
+        "nccl-p2p-unsupported",
+        "export NCCL_P2P_DISABLE=1",
+    ),
+    (
+        "RuntimeError: No CUDA GPUs are available",
+        "cuda-visible-devices-hides-all-gpus",
+        "unset CUDA_VISIBLE_DEVICES",
+    ),
+    (
+        "RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before calling "
+        "NumCudaDevices() that might have already set an error? Error 804: forward compatibility was attempted on non "
+        "supported HW",
+        "cuda-forward-compat-unsupported-gpu",
+        None,
+    ),
+    (
+        "Error: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before calling "
+        "NumCudaDevices() that might have already set an error? Error 803: system has unsupported display driver / "
+        "cuda driver combination",
+        "driver-cuda-combination-unsupported",
+        None,
+    ),
+    (
+        "OSError: libcuda.so: cannot open shared object file: No such file or directory",
+        "wsl-libcuda-not-on-loader-path",
+        'export LD_LIBRARY_PATH="/usr/lib/wsl/lib:$LD_LIBRARY_PATH"',
+    ),
+    (
+        "ERROR: Could not find a version that satisfies the requirement torch (from versions: none)",
+        "python-unsupported-by-torch",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "code", "fix"), FIELD_LINES, ids=[c for _, c, _ in FIELD_LINES])
+def test_field_error_lines_are_recognised_with_a_pasteable_fix(text: str, code: str, fix: str | None) -> None:
+    f = one(explain(text, EMPTY, load_matrix()), code)
+    if fix is not None:
+        assert f.fix == fix
+
+
+def test_a_cpu_torch_error_without_a_driver_plans_the_widest_driver_gpu_build() -> None:
+    f = one(
+        explain("AssertionError: Torch not compiled with CUDA enabled", EMPTY, load_matrix()),
+        "torch-cpu-build-on-gpu-machine",
+    )
+    assert (
+        f.fix
+        and f.fix.startswith("pip install torch==")
+        and "--index-url https://download.pytorch.org/whl/cu" in f.fix
+    )
+    assert "widest range of drivers" in f.message

@@ -60,8 +60,9 @@ def torch_choices(
     with none of those answers with PyPI's own default build (a plain ``pip install``).
     Within a release: full driver compatibility before minor-version compatibility, native
     SASS before PTX JIT, stable before experimental; then the highest CUDA the driver fully
-    runs (or, under minor-version compatibility, the lowest above it). With nothing known
-    about the driver, PyPI's default build comes first.
+    runs (or, under minor-version compatibility, the lowest above it). With a GPU but nothing
+    known about the driver, the lowest CUDA that covers the GPUs comes first: it runs on the
+    widest range of drivers (the choice says so, ``driver_known`` False).
     """
     system = norm_os(os) or "linux"
     known_ccs = [c for c in ccs if c]
@@ -111,7 +112,6 @@ def _rank(
     ccs: Iterable[str],
     extra: tuple[str, ...],
 ) -> list[TorchChoice]:
-    default = m.default_variant(version, "linux", machine)
     scored: list[tuple[tuple[object, ...], TorchChoice]] = []
     for variant in m.variants_for(version, machine=machine):
         cuda = variant_cuda(variant)
@@ -136,11 +136,11 @@ def _rank(
             arch_verified=entry.verified,
         )
         ct = cuda_tuple(cuda) or (0, 0)
-        cuda_rank = ct if cov.via_minor_compat else (-ct[0], -ct[1])
-        unknown_pref = cov.ok is None and variant != default
-        scored.append(
-            ((choice.via_minor_compat, choice.via_ptx, choice.experimental, unknown_pref, cuda_rank), choice)
-        )
+        # With the driver known: the highest CUDA it fully runs (or, under minor-version
+        # compatibility, the lowest above it). Unknown: the lowest CUDA that covers the GPUs,
+        # which runs on the widest range of drivers.
+        cuda_rank = ct if cov.via_minor_compat or cov.ok is None else (-ct[0], -ct[1])
+        scored.append(((choice.via_minor_compat, choice.via_ptx, choice.experimental, cuda_rank), choice))
     scored.sort(key=lambda pair: pair[0])
     return [c for _, c in scored]
 

@@ -30,6 +30,7 @@ from loradoc.compat.versions import (
 )
 from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.findings import Finding, Severity
+from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.snapshot import GPU, Driver, Nvcc, Package, Snapshot
 
@@ -163,9 +164,13 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         "torch-missing",
         "torch-cpu-build-on-gpu-machine",
     ):
-        choice = ctx.best_torch(ctx.torch.public if ctx.torch else None)
-        if choice is not None and (ctx.driver_version or ctx.cuda_max or ctx.ccs):
+        # these errors come from a process that wanted a CUDA GPU: plan a GPU build
+        choice = ctx.best_torch(ctx.torch.public if ctx.torch else None, gpu=True)
+        if choice is not None:
             fix = choice.command
+            notes = choice_details(choice).get("notes")
+            if notes:
+                facts.extend(notes)
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     severity = Severity.ERROR
     details = {"recognised": e.id, "log": r.line, "source": e.source}

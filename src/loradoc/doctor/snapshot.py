@@ -172,11 +172,6 @@ class Snapshot:
         return cls.from_dict(data, source=str(p))
 
 
-# PEP 503 normalisation, ``Flash_Attn`` -> ``flash-attn``: packaging's. The old name stays for the
-# rules that still import it from here (loradoc.doctor.rules.requirements).
-canonical_name = canonicalize_name
-
-
 def _prune(value: Any) -> Any:
     """Drop unknown (None) fields and empty lists so saved snapshots stay short."""
     if isinstance(value, dict):

@@ -20,6 +20,7 @@ from loradoc.doctor.rules import (  # noqa: F401 - imported to register their ru
     requirements,
     torch_install,
     train_config,
+    visibility,
     wandb,
     xformers,
 )
@@ -34,6 +35,12 @@ DIAGNOSE_CODES = ("ok", "internal-rule-error")
 PREFLIGHT_CODES = ("config-path-missing", "config-base-model-incomplete", "config-model-not-causal-lm")
 EXPLAIN_CODES = (
     "eval-split-too-small-for-packing",
+    "triton-gpu-too-old",
+    "fp8-unsupported-gpu",
+    "nccl-p2p-unsupported",
+    "cuda-forward-compat-unsupported-gpu",
+    "driver-cuda-combination-unsupported",
+    "wsl-libcuda-not-on-loader-path",
     "nvcc-missing",
     "build-isolation-hides-torch",
     "extension-cuda-major-mismatch",

@@ -51,6 +51,11 @@ def choice_details(choice: TorchChoice | None) -> dict[str, Any]:
         notes.append(f"{choice.variant} is an experimental build of torch {choice.version}")
     if not choice.arch_verified:
         notes.append("the arch list of this build is UNVERIFIED in the matrix")
+    if not choice.driver_known and choice.cuda:
+        notes.append(
+            f"the driver is unknown: {choice.variant} is the CUDA variant that covers the GPUs on the widest range "
+            "of drivers; with a newer driver a newer variant also works"
+        )
     out: dict[str, Any] = {"suggested_torch": choice.version, "suggested_variant": choice.variant}
     if notes:
         out["notes"] = notes

@@ -179,8 +179,11 @@ class Context:
         return bool(value)
 
     # -- fixes ---------------------------------------------------------------------------------
-    def torch_choices(self, version: str | None = None, *, ccs: list[str] | None = None) -> list[TorchChoice]:
-        """Torch builds that fit this machine (see compat.choose), for ``version`` or any."""
+    def torch_choices(
+        self, version: str | None = None, *, ccs: list[str] | None = None, gpu: bool | None = None
+    ) -> list[TorchChoice]:
+        """Torch builds that fit this machine (see compat.choose), for ``version`` or any;
+        ``gpu=True`` when the evidence (a log, an extension) says a GPU build is wanted."""
         return torch_choices(
             self.matrix,
             os=self.os_or_linux,
@@ -191,15 +194,15 @@ class Context:
             cuda_max=self.cuda_max if not self.driver_version else None,
             ccs=self.ccs if ccs is None else ccs,
             version=version,
-            gpu=self.has_nvidia_gpu,
+            gpu=gpu if gpu is not None else self.has_nvidia_gpu,
             extra=self.companions,
         )
 
-    def best_torch(self, version: str | None = None) -> TorchChoice | None:
+    def best_torch(self, version: str | None = None, *, gpu: bool | None = None) -> TorchChoice | None:
         """The best fitting build, keeping ``version`` when one of its builds fits."""
         if version:
-            same = self.torch_choices(version)
+            same = self.torch_choices(version, gpu=gpu)
             if same:
                 return same[0]
-        any_version = self.torch_choices()
+        any_version = self.torch_choices(gpu=gpu)
         return any_version[0] if any_version else None

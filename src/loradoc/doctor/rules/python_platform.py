@@ -74,11 +74,14 @@ def glibc_vs_torch(ctx: Context) -> list[Finding]:
         else "no listed torch installs"
     )
     make = warning if t is None else info
+    fix, details = torch_fix(ctx)  # the newest build this glibc installs
+    newer = f"a Linux distribution (or container image) with glibc >= {first.glibc}"
     return [
         make(
             "glibc-too-old-for-torch",
             f"glibc {ctx.snapshot.glibc} is below the {first.glibc} that torch >= {first.versions[0]} wheels "
-            f"({first.platform_tag}) need: {limit}",
-            f"use a Linux distribution (or container image) with glibc >= {first.glibc} for newer torch",
+            f"({first.platform_tag}) need: {limit}; newer torch needs {newer}",
+            fix or f"use {newer}",
+            **details,
         )
     ]

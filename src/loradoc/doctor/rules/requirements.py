@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from loradoc.compat.queries import spec_contains
 from loradoc.compat.versions import cuda_variant, local_tag, parse_version, variant_cuda
@@ -17,7 +18,7 @@ from loradoc.doctor.facts import TorchFact
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
-from loradoc.doctor.snapshot import Package, canonical_name
+from loradoc.doctor.snapshot import Package
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -47,7 +48,7 @@ def _torch_requirements(ctx: Context, p: Package) -> list[Requirement]:
             req = Requirement(line)
         except InvalidRequirement:
             continue
-        if canonical_name(req.name) != "torch":
+        if canonicalize_name(req.name) != "torch":
             continue
         try:
             if req.marker is not None and not req.marker.evaluate(env):
