@@ -257,6 +257,25 @@ FIELD_LINES = [
         "python-unsupported-by-torch",
         None,
     ),
+    (
+        "ValueError: --tf32 requires Ampere or a newer GPU arch, cuda>=11 and torch>=1.7",
+        "tf32-unsupported-gpu",
+        "set tf32: false in the training config",
+    ),
+    ("bf16 mixed precision requires PyTorch >= 1.10 and a supported device.", "bf16-unsupported-gpu", None),
+    ("runtimeerror: cuda error: invalid device ordinal", "config-too-many-processes", None),
+    (
+        "ImportError: /lib64/libc.so.6: version `GLIBC_2.14' not found (required by "
+        "/programs/.../site-packages/torch/lib/libshm.so)",
+        "glibc-too-old-for-torch",
+        None,
+    ),
+    (
+        "Installing collected packages: torch, xformers\n  Attempting uninstall: torch\n"
+        "    Found existing installation: torch 2.4.1\n      Successfully uninstalled torch-2.4.1",
+        "xformers-torch-mismatch",
+        None,
+    ),
 ]
 
 

@@ -32,6 +32,7 @@ from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.xformers import xformers_fix
 from loradoc.doctor.snapshot import GPU, Driver, Nvcc, Package, Snapshot
 
 # Which way round the C++ ABI of a flash-attn wheel was, by error-table entry.
@@ -171,6 +172,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             notes = choice_details(choice).get("notes")
             if notes:
                 facts.extend(notes)
+    if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
+        fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     severity = Severity.ERROR
     details = {"recognised": e.id, "log": r.line, "source": e.source}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.common import driver_label, gpu_labels, torch_fix
+from loradoc.doctor.rules.common import choice_details, driver_label, gpu_labels, join, torch_fix
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, info, rule
 
@@ -34,12 +34,16 @@ def torch_build(ctx: Context) -> list[Finding]:
                 "update loradoc, or add the release to compat/matrix.toml (see compat/README.md)",
             )
         )
-    if t.variant == "cpu" and ctx.has_nvidia_gpu:
-        fix, details = torch_fix(ctx, t.public)
+    cuda_packages = _built_for_cuda(ctx)
+    if t.variant == "cpu" and (ctx.has_nvidia_gpu or cuda_packages):
+        choice = ctx.best_torch(t.public, gpu=True)
+        fix, details = (choice.command if choice else None), choice_details(choice)
         why = ""
         if t.inferred and ctx.os == "windows":
             why = " (PyPI's Windows wheels are CPU-only; CUDA builds come from download.pytorch.org)"
-        gpus = gpu_labels(ctx.gpus) or "an NVIDIA driver"
+        gpus = gpu_labels(ctx.gpus) or (
+            "an NVIDIA driver" if ctx.has_nvidia_gpu else f"packages built for CUDA ({join(cuda_packages)})"
+        )
         out.append(
             error(
                 "torch-cpu-build-on-gpu-machine",
@@ -49,4 +53,16 @@ def torch_build(ctx: Context) -> list[Finding]:
                 **details,
             )
         )
+    return out
+
+
+def _built_for_cuda(ctx: Context) -> list[str]:
+    """Installed packages that show the environment was set up for a CUDA GPU: extensions built
+    against a CUDA torch, and NVIDIA's CUDA libraries from pip (nvidia-cublas-cu12, ...)."""
+    out = []
+    for name, pkg in (ctx.snapshot.packages or {}).items():
+        if name.startswith("nvidia-") and name.endswith(("-cu11", "-cu12", "-cu13")):
+            out.append(f"{name} {pkg.version or ''}".strip())
+        elif name in ("xformers", "flash-attn") and (pkg.cuda or "+cu" in (pkg.built_for_torch or "")):
+            out.append(f"{name} built for {pkg.built_for_torch or 'CUDA ' + str(pkg.cuda)}")
     return out

@@ -11,7 +11,7 @@ from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
 
 
-def _fix(ctx: Context, t: TorchFact | None) -> str | None:
+def xformers_fix(ctx: Context, t: TorchFact | None) -> str | None:
     """Install the xformers matching the installed torch, or build it at a pinned commit."""
     m = ctx.matrix
     if t is None:
@@ -67,7 +67,7 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
                     "xformers-unavailable",
                     "the training config asks for xformers attention but xformers is not installed"
                     + FALLBACK,
-                    _fix(ctx, t) or ctx.attention_fix("sdpa"),
+                    xformers_fix(ctx, t) or ctx.attention_fix("sdpa"),
                 )
             ]
         return []
@@ -98,7 +98,7 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
         return []
     make = warning if inferred and len(problems) == 1 and not requested else error
     suffix = " (inferred from the wheel's libcudart, UNVERIFIED at runtime)" if inferred else ""
-    fix = _fix(ctx, t)
+    fix = xformers_fix(ctx, t)
     return [
         make(
             "xformers-torch-mismatch",
