@@ -148,6 +148,10 @@ def test_sigint_saves_a_checkpoint_and_the_resumed_run_matches_an_unbroken_one(
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 8 and summary["supervised_tokens"] == sup[-1]
+    # the mean loss is over the whole run, not only the steps after the resume
+    unbroken = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert summary["train_loss_mean"] == pytest.approx(unbroken["train_loss_mean"], abs=1e-6)
+    assert records[-1]["train_loss"] == pytest.approx(reference[-1]["train_loss"], abs=1e-6)
 
 
 def test_sigterm_in_process_stops_after_the_step_and_restores_the_handlers(

@@ -109,6 +109,16 @@ def test_a_finished_run_resumed_says_so_and_changes_nothing(
     with pytest.raises(UserError, match=r"reached step 4.*max_steps 3"):
         run_training(lower)
     assert _files(out) == before
+    # decided once the data is known: the same 4 steps asked for as epochs (16 steps per epoch),
+    # and a checkpoint named by path past the steps asked for
+    capsys.readouterr()
+    epochs = make_train_config(max_steps=None, num_epochs=0.25, save_steps=2, resume_from_checkpoint=True)
+    assert run_training(epochs) == 0
+    assert "already finished" in capsys.readouterr().out
+    named = make_train_config(max_steps=3, save_steps=2, resume_from_checkpoint=str(out / "checkpoint-4"))
+    with pytest.raises(UserError, match=r"reached step 4.*max_steps 3"):
+        run_training(named)
+    assert _files(out) == before
 
 
 def test_a_finished_run_with_max_steps_raised_continues_to_the_new_max_steps(

@@ -127,3 +127,72 @@ def test_an_output_dir_that_cannot_be_created(tmp_path: Path, gcfg: Guard) -> No
     with pytest.raises(UserError, match=r"a_file/out/deeper cannot be created \(.*a_file is a file\)"):
         check_output_dir(gcfg(tmp_path / "a_file" / "out" / "deeper"))
     assert (tmp_path / "a_file").read_text() == "x"
+
+
+def _finished(out: Path, steps: int, **recorded: Any) -> None:
+    """The final outputs of a run that ended at ``steps`` (with its resolved config)."""
+    import json
+
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "resolved_config.yml").write_text(yaml.safe_dump({"num_epochs": 1.0, **recorded}))
+    (out / "adapter_model.safetensors").write_bytes(b"w")
+    (out / "adapter_config.json").write_text("{}")
+    (out / "summary.json").write_text(json.dumps({"steps": steps}))
+
+
+def test_a_finished_run_is_finished_in_one_line_and_untouched(tmp_path: Path, gcfg: Guard) -> None:
+    from loradoc.train.run.start import already_finished
+
+    out = tmp_path / "run"
+    _finished(out, 4, max_steps=4)
+    _checkpoint(out, 4)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    said: list[str] = []
+    assert already_finished(gcfg(out, resume=True, max_steps=4), say=said.append)
+    assert said == [f"already finished: {out} holds the final adapter of step 4 of 4 (nothing to do)"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    # more steps: continue (said), fewer: refused; a named checkpoint or no resume: not this check
+    said.clear()
+    assert not already_finished(gcfg(out, resume=True, max_steps=6), say=said.append)
+    assert said and said[0].startswith("resume: continuing the finished run from step 4 to max_steps 6")
+    with pytest.raises(UserError, match="already reached step 4, past max_steps 3"):
+        already_finished(gcfg(out, resume=True, max_steps=3))
+    assert not already_finished(gcfg(out, resume=str(out / "checkpoint-4"), max_steps=4))
+    assert not already_finished(gcfg(out, max_steps=4))
+
+
+def test_an_epoch_driven_run_is_finished_when_its_epochs_are_unchanged(tmp_path: Path, gcfg: Guard) -> None:
+    from loradoc.train.run.start import already_finished
+
+    out = tmp_path / "run"
+    _finished(out, 9, num_epochs=2.0)
+    said: list[str] = []
+    assert already_finished(gcfg(out, resume=True, num_epochs=2), say=said.append)
+    assert "step 9 of 9 (nothing to do)" in said[0]
+    # other epochs: the steps depend on the data, the pipeline decides
+    assert not already_finished(gcfg(out, resume=True, num_epochs=3))
+
+
+def test_final_outputs_cut_short_are_removed_and_the_run_resumes(tmp_path: Path, gcfg: Guard) -> None:
+    from loradoc.train.run.checkpoint import final_outputs
+    from loradoc.train.run.start import already_finished
+
+    out = tmp_path / "run"
+    _finished(out, 4)
+    (out / "adapter_config.json").unlink()
+    (out / "summary.json").unlink()
+    _checkpoint(out, 4)
+    assert final_outputs(out).problem == "no adapter_config.json"
+    assert not already_finished(gcfg(out, resume=True, max_steps=4))
+    # a worker only looks
+    assert check_output_dir(gcfg(out, resume=True), main=False) == str(out / "checkpoint-4")
+    assert (out / "adapter_model.safetensors").is_file()
+    said: list[str] = []
+    assert check_output_dir(gcfg(out, resume=True), say=said.append) == str(out / "checkpoint-4")
+    assert said == [
+        f"resume: the final adapter in {out} is incomplete (no adapter_config.json), the run stopped while "
+        "writing it; removed it, resuming from checkpoint-4"
+    ]
+    assert not (out / "adapter_model.safetensors").exists() and not final_outputs(out).present
