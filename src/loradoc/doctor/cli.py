@@ -109,19 +109,28 @@ def explain_cmd(file: str | None, from_path: str | None, as_json: bool) -> None:
 
 
 def _read_log(file: str | None) -> str:
+    from loradoc.doctor.log_input import read_log
+
     if file in (None, "-"):
         if file is None and sys.stdin.isatty():
             raise UserError(
                 "give a log: loradoc doctor explain FILE, or pipe one in: ... | loradoc doctor explain -"
             )
-        return sys.stdin.read()
-    path = Path(file)
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise UserError(f"{path}: log file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the log ({exc.strerror or exc})") from None
+        text, notes = read_log(sys.stdin.buffer, "standard input")
+    else:
+        path = Path(file)
+        if path.is_dir():
+            raise UserError(f"{path}: is a folder; give the log file")
+        try:
+            with path.open("rb") as fh:
+                text, notes = read_log(fh, str(path))
+        except FileNotFoundError:
+            raise UserError(f"{path}: log file not found") from None
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the log ({exc.strerror or exc})") from None
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    return text
 
 
 from loradoc.doctor.install.cli import install_cmd  # noqa: E402  (doctor install, issue 4)
