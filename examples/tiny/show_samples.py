@@ -4,18 +4,47 @@
 
 Reads the config (base model, held-out data, output_dir), loads the adapter that
 ``loradoc train`` saved there, answers the first N held-out prompts greedily with the
-adapter off ("before") and on ("after"), prints them and writes ``samples.md`` into
-output_dir.
+adapter off ("before") and on ("after"), prints them, counts how many answers have
+their task's shape (a greeting, a shopping list, "This text is about ...") and how
+many are exactly the expected answer, and writes ``samples.md`` into output_dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+# the shape of an answer to each task of data/*.jsonl, keyed by how its expected answer starts
+TASK_SHAPES = {
+    "Hello, ": re.compile(r"Hello, [^!\n]+! It is nice to meet you\."),
+    "Shopping list:": re.compile(r"Shopping list:\n- \S"),
+    "This text is about ": re.compile(r"This text is about [^\n]+\."),
+}
+
+
+def task_shape(expected: str) -> re.Pattern[str] | None:
+    """The pattern an answer to the task whose expected answer is ``expected`` has (None: unknown)."""
+    return next((shape for start, shape in TASK_SHAPES.items() if expected.startswith(start)), None)
+
+
+def score(results: Sequence[object]) -> dict[str, int]:
+    """How many of the before/after answers have their task's shape, and how many are exact."""
+    counts = dict.fromkeys(("n", "before_shape", "after_shape", "before_exact", "after_exact"), 0)
+    for r in results:
+        expected = str(getattr(r, "expected", "") or "").strip()
+        shape = task_shape(expected)
+        counts["n"] += 1
+        for side in ("before", "after"):
+            answer = str(getattr(r, side)).strip()
+            counts[f"{side}_shape"] += bool(shape and shape.match(answer))
+            counts[f"{side}_exact"] += answer == expected
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"before:   {r.before.strip()}")
         print(f"after:    {r.after.strip()}")
         print()
+    c = score(results)
+    print(
+        f"in the task's shape: before {c['before_shape']}/{c['n']}, after {c['after_shape']}/{c['n']}; "
+        f"exactly as expected: before {c['before_exact']}/{c['n']}, after {c['after_exact']}/{c['n']}"
+    )
     path = write_samples_md(results, out / "samples.md")
     print(f"wrote {path}")
     return 0

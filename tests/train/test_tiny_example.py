@@ -6,7 +6,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -279,17 +278,8 @@ def test_the_example_runs_again_and_again(tmp_path: Path, capsys: pytest.Capture
         assert show.main(["--config", str(config), "-n", "2"]) == 0
         printed = capsys.readouterr()
         assert printed.out.count("after:") == 2 and (out / "samples.md").is_file()
+        assert "in the task's shape: before " in printed.out
         assert "Warning" not in printed.err
-
-
-def task_pattern(expected: str) -> re.Pattern[str]:
-    """The shape of an answer to the task ``expected`` answers (not its words)."""
-    if expected.startswith("Hello, "):
-        return re.compile(r"Hello, [^!\n]+! It is nice to meet you\.")
-    if expected.startswith("Shopping list:"):
-        return re.compile(r"Shopping list:\n- \S")
-    assert expected.startswith("This text is about "), expected
-    return re.compile(r"This text is about [^\n]+\.")
 
 
 @pytest.mark.slow
@@ -314,18 +304,42 @@ def test_the_adapter_answers_the_held_out_tasks_and_the_base_does_not(tmp_path: 
     model = load_adapter(base, tmp_path / "out")
     results = sample_before_after(model, tokenizer, prompts, expected=expected, max_new_tokens=16)
 
-    by_task: dict[str, list[tuple[bool, bool]]] = {}
+    show = load_script("show_samples")
+    by_task: dict[str, list[Any]] = {}
     for r in results:
-        assert r.expected is not None
-        pattern = task_pattern(r.expected)
-        by_task.setdefault(r.expected.split()[0], []).append(
-            (bool(pattern.match(r.before)), bool(pattern.match(r.after)))
-        )
+        assert r.expected is not None and show.task_shape(r.expected) is not None, r.expected
+        by_task.setdefault(r.expected.split()[0], []).append(r)
     assert set(by_task) == {"Hello,", "Shopping", "This"} and len(results) == len(rows)
-    for task, hits in by_task.items():
-        before = sum(b for b, _ in hits) / len(hits)
-        after = sum(a for _, a in hits) / len(hits)
-        assert after >= 0.75 and after - before >= 0.5, (task, before, after)
+    for task, some in by_task.items():
+        c = show.score(some)
+        assert c["after_shape"] >= 0.75 * c["n"], (task, c)
+        assert c["after_shape"] - c["before_shape"] >= 0.5 * c["n"], (task, c)
+
+
+def test_show_samples_scores_the_shape_of_each_task() -> None:
+    from loradoc.train.run.samples import SampleResult
+
+    show = load_script("show_samples")
+    evals = read_jsonl(TINY / "data" / "eval.jsonl")
+    assert all(show.task_shape(r["output"]).match(r["output"]) for r in evals)  # every task known
+    results = [
+        SampleResult("p", before="The river.", after="Hello, Kum! It is nice to meet you.", expected=e)
+        for e in ("Hello, Mateo! It is nice to meet you.", "Hello, Kum! It is nice to meet you.")
+    ] + [
+        SampleResult(
+            "p", before="Shopping list:\n- a", after="This text is about x.", expected="Shopping list:\n- a"
+        ),
+        SampleResult(
+            "p", before="", after="This text is about the sea.", expected="This text is about bread."
+        ),
+    ]
+    assert show.score(results) == {
+        "n": 4,
+        "before_shape": 1,
+        "after_shape": 3,
+        "before_exact": 1,
+        "after_exact": 1,
+    }
 
 
 # --- the loss plot ------------------------------------------------------------------------

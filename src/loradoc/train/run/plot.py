@@ -2,9 +2,7 @@
 
 The plot is titled with the run's name (``run_name``, else the output folder's name)
 so that two runs' plots side by side can be told apart, and shows one point per
-step and series: a step logged twice (transformers logs the last eval again when the
-eval cadence lands on the final step; a resumed run re-logs its checkpoint's step)
-keeps its last value.
+step and series: a step that ``metrics.jsonl`` holds twice keeps its last value.
 """
 
 from __future__ import annotations
