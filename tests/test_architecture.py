@@ -46,6 +46,13 @@ def test_lower_layers_never_import_higher_ones() -> None:
         "loradoc.doctor": ("loradoc.train", "loradoc.upkeep"),
         "loradoc.upkeep": ("loradoc.train", "loradoc.doctor"),
         "loradoc.errors": ("loradoc.compat", "loradoc.doctor", "loradoc.train", "loradoc.upkeep"),
+        "loradoc.typed": (
+            "loradoc.compat",
+            "loradoc.config",
+            "loradoc.doctor",
+            "loradoc.train",
+            "loradoc.upkeep",
+        ),
         "loradoc.redact": (
             "loradoc.compat",
             "loradoc.config",

@@ -22,7 +22,7 @@ from typing import Any, Literal, Union
 from loradoc.config.load import ALSO_ACCEPTED, RESERVED_KEY
 from loradoc.config.schema import DatasetSpec, TrainConfig
 from loradoc.config.unsupported import AXOLOTL_KEYS, CUSTOM_KEYS, DATASET_KEYS, Unsupported
-from loradoc.config.values import NUMBER_PATTERN
+from loradoc.typed import NUMBER_PATTERN
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -40,9 +40,7 @@ from loradoc.config.unsupported import (
     looks_secret,
 )
 from loradoc.config.values import (
-    Mismatch,
     accepts_bool,
-    convert,
     in_range,
     is_empty,
     is_plain_str,
@@ -54,6 +52,7 @@ from loradoc.config.values import (
 )
 from loradoc.errors import UserError
 from loradoc.redact import safe_repr
+from loradoc.typed import Mismatch, convert
 
 __all__ = [
     "AutoChange",

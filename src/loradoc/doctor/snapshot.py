@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from loradoc.errors import UserError
+from loradoc.typed import Mismatch, build
 
 SCHEMA_VERSION = 1
 
@@ -152,7 +151,16 @@ class Snapshot:
             raise UserError(
                 f"{source}: schema_version {version!r} is not supported (this loradoc reads {SCHEMA_VERSION})"
             )
-        return _build(cls, data, source)
+        try:
+            snap: Snapshot = build(cls, data)
+        except Mismatch as m:
+            where = f"{source}: {m.path.lstrip('.')}" if m.path else source
+            if m.unknown_field:
+                raise UserError(f"{where}: unknown field; use {m.expected}") from None
+            raise UserError(f"{where}: expected {m.expected}") from None
+        if snap.packages:
+            snap.packages = {canonicalize_name(k): v for k, v in snap.packages.items()}
+        return snap
 
     @classmethod
     def load(cls, path: str | Path) -> Snapshot:
@@ -185,54 +193,3 @@ def _prune(value: Any) -> Any:
     if isinstance(value, list):
         return [_prune(v) for v in value]
     return value
-
-
-T = TypeVar("T")
-
-
-def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key, raw in data.items():
-        if key not in names:
-            raise UserError(f"{where}: unknown field {key!r} in {cls.__name__.lower()}")
-        kwargs[key] = _coerce(hints[key], raw, f"{where}: {key}")
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, raw: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], raw, where)
-    if origin is list:
-        if not isinstance(raw, list):
-            raise UserError(f"{where}: expected a list, got {type(raw).__name__}")
-        return [_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(raw)]
-    if origin is dict:
-        if not isinstance(raw, dict):
-            raise UserError(f"{where}: expected an object, got {type(raw).__name__}")
-        return {canonicalize_name(str(k)): _coerce(args[1], v, f"{where}.{k}") for k, v in raw.items()}
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(raw, dict):
-            raise UserError(f"{where}: expected an object, got {type(raw).__name__}")
-        return _build(tp, raw, where)  # type: ignore[arg-type]
-    if tp is bool:
-        if not isinstance(raw, bool):
-            raise UserError(f"{where}: expected true or false, got {raw!r}")
-        return raw
-    if tp is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise UserError(f"{where}: expected an integer, got {raw!r}")
-        return raw
-    if tp is str:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return str(raw)  # "cuda_max": 12.4 in a hand-written report
-        if not isinstance(raw, str):
-            raise UserError(f"{where}: expected a string, got {raw!r}")
-        return raw
-    return raw
