@@ -43,7 +43,9 @@ def read_log(stream: BinaryIO, name: str) -> tuple[str, list[str]]:
         raise UserError(f"{name}: the log is empty; give the output that ended in the error")
     sample = data[-65536:]
     if sample.count(0) > len(sample) // 100:
-        raise UserError(f"{name}: this is binary data, not a log; give the text output of the failing command")
+        raise UserError(
+            f"{name}: this is binary data, not a log; give the text output of the failing command"
+        )
     notes = []
     if more:
         notes.append(f"stopped reading {name} after {_mib(SCAN_LIMIT)}; searched its last {_mib(len(data))}")
