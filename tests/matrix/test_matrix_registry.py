@@ -94,7 +94,7 @@ def test_known_newest_reads_versions_bounds_and_notes(small_matrix: object) -> N
     newest = known_newest(small_matrix)  # type: ignore[arg-type]
     assert newest["torch"] == "2.9.1"
     assert newest["xformers"] == "0.0.34"
-    assert newest["transformers"] == "5.24.0"  # from the note "newest known 5.24.0"
+    assert newest["transformers"] == "5.24.0"  # from the note "newest known 5.24.0" (not the bound <5.25)
     assert newest["bitsandbytes"] == "0.48.2"
 
 

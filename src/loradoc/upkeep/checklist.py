@@ -453,8 +453,9 @@ def _final(v: str) -> bool:
 
 
 def _spec_versions(spec: str) -> list[str]:
+    """The releases a specifier names itself: its inclusive bounds (``<5.25`` names no release)."""
     try:
-        return [s.version for s in SpecifierSet(spec)]
+        return [s.version for s in SpecifierSet(spec) if s.operator in (">=", "<=", "==", "~=", "===")]
     except InvalidSpecifier:
         return []
 
