@@ -56,7 +56,22 @@ def test_a_finished_run_is_refused_unless_resumed_or_overwritten(tmp_path: Path,
         check_output_dir(gcfg(out))
     said: list[str] = []
     assert check_output_dir(gcfg(out, overwrite_output_dir=True), say=said.append) is None
-    assert not out.exists() and "emptied" in said[0]
+    assert out.is_dir() and list(out.iterdir()) == [] and "emptied" in said[0]
+
+
+def test_overwrite_never_deletes_a_users_file_inside_a_run(tmp_path: Path, gcfg: Guard) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "resolved_config.yml").write_text("a: 1\n")
+    (out / "adapter_model.safetensors").write_bytes(b"x")
+    (out / "samples.md").write_text("before/after")  # written by examples/tiny/show_samples.py: a run file
+    (out / "my_notes.txt").write_text("precious")
+    with pytest.raises(UserError, match=r"holds files loradoc did not write \(my_notes\.txt\)"):
+        check_output_dir(gcfg(out, overwrite_output_dir=True))
+    assert (out / "my_notes.txt").read_text() == "precious" and (out / "adapter_model.safetensors").exists()
+    (out / "my_notes.txt").unlink()
+    assert check_output_dir(gcfg(out, overwrite_output_dir=True), say=lambda _l: None) is None
+    assert list(out.iterdir()) == []
 
 
 def test_foreign_folder_is_never_emptied(tmp_path: Path, gcfg: Guard) -> None:

@@ -380,7 +380,12 @@ class TrainingSession:
             return
         tokenizer.save_pretrained(str(self.out))
         records = read_metrics(self.out / "metrics.jsonl")
-        plot = plot_losses(records, self.out / "loss.png", title=f"{Path(str(cfg.base_model)).name} LoRA")
+        plot = plot_losses(
+            records,
+            self.out / "loss.png",
+            title=f"{Path(str(cfg.base_model)).name} LoRA",
+            run_name=cfg.wandb_name or self.out.name,
+        )
         train_losses = [r["loss"] for r in records if isinstance(r.get("loss"), (int, float))]
         eval_losses = [r["eval_loss"] for r in records if isinstance(r.get("eval_loss"), (int, float))]
         lengths = data.train["length"]

@@ -88,8 +88,19 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
     has_run = any(e.startswith("checkpoint-") or e in RUN_MARKERS for e in entries)
     is_ours = (out / "resolved_config.yml").is_file()
     if cfg.overwrite_output_dir and is_ours and entries:
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+            raise UserError(
+                f"output_dir: {out} holds files loradoc did not write ({shown}); overwrite_output_dir replaces "
+                "only a loradoc run: move them, or choose another output_dir"
+            )
         if main:
-            shutil.rmtree(out)
+            for name in entries:  # the run's own files only: nothing else is there (checked above)
+                path = out / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
             say(f"output_dir: emptied {out} (overwrite_output_dir: true)")
         return None
     if has_run or (foreign and not is_ours):
@@ -174,7 +185,15 @@ def last_checkpoint(out: Path, *, say: Say = _quiet) -> Path | None:
 
 def _is_run_file(name: str) -> bool:
     return name.startswith(
-        ("checkpoint-", "tokenizer", "special_tokens_map", "chat_template", "README", "loss.png")
+        (
+            "checkpoint-",
+            "tokenizer",
+            "special_tokens_map",
+            "chat_template",
+            "README",
+            "loss.png",
+            "samples.md",
+        )
     )
 
 

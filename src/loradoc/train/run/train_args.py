@@ -1,7 +1,7 @@
 """The config's training keys mapped onto transformers' ``TrainingArguments``.
 
 Cadence keys: ``evals_per_epoch``/``saves_per_epoch`` become a step interval
-(optimizer steps per epoch // per-epoch count, at least 1); ``eval_steps``/
+(optimizer steps per epoch / per-epoch count, rounded up, at least 1); ``eval_steps``/
 ``save_steps`` pass through (a fraction below 1 is a share of all steps, as in
 transformers); with neither, once per epoch (and transformers evaluates and
 saves at the last step of a step-based cadence).
@@ -37,7 +37,9 @@ def cadence(steps: float | None, per_epoch: int | None, steps_per_epoch: int) ->
     if steps:
         return Cadence("steps", float(steps) if steps < 1 else int(steps))
     if per_epoch:
-        return Cadence("steps", max(1, steps_per_epoch // int(per_epoch)))
+        # rounded up: 154 steps at 4 per epoch is every 39 (39, 78, 117, 154), never a fifth
+        # evaluation just before the last step
+        return Cadence("steps", max(1, -(-steps_per_epoch // int(per_epoch))))
     return Cadence("epoch")
 
 
