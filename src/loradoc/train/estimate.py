@@ -123,7 +123,7 @@ LM_HEAD_FP32_COPIES = 3
 # models report 30-50% MFU; not yet measured with loradoc (no GPU here). The CPU figure is
 # measured with bench/memory_estimate.py (estimated / measured step time on the bench shapes).
 GPU_UTILISATION = (0.3, 0.5)
-CPU_UTILISATION = (0.35, 0.7)
+CPU_UTILISATION = (0.2, 0.8)  # bench/memory_estimate.py: 0.17 (eager) to 0.78 (sdpa), load 4-8
 
 # Dense bf16 tensor-core TFLOPS (fp16 where the GPU has no bf16), without 2:4 sparsity. Matched
 # in order against the torch/NVML device name (most specific first). Sources: NVIDIA datasheets
