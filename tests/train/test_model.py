@@ -240,3 +240,44 @@ def test_rslora_and_dora_reach_the_adapter(
     model.save_pretrained(str(tmp_path))
     saved = json.loads((tmp_path / "adapter_config.json").read_text())
     assert saved[field] is True
+
+
+def test_layer_selection_and_fan_in_fan_out_reach_the_adapter(
+    tiny_model_dir: Path, tiny_tokenizer: Any, model_cfg: ModelCfg
+) -> None:
+    cfg = model_cfg(tiny_model_dir, peft_layers_to_transform=[0], peft_layers_pattern=["layers"])
+    model = load_model(cfg, tiny_tokenizer, attention="sdpa", precision="fp32", packing=False, say=print)
+    adapted_layers = {
+        n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad
+    }
+    assert adapted_layers == {"0"}
+    adapter = model.peft_config["default"]
+    assert adapter.layers_to_transform == [0] and adapter.fan_in_fan_out is False
+
+
+def test_lora_on_parameters_directly(tiny_model_dir: Path, tiny_tokenizer: Any, model_cfg: ModelCfg) -> None:
+    # peft target_parameters: how LoRA reaches fused MoE expert weights; on the tiny Llama, a plain weight
+    cfg = model_cfg(
+        tiny_model_dir,
+        lora_target_linear=False,
+        lora_target_modules=[],
+        lora_target_parameters=["mlp.down_proj.weight"],
+    )
+    model = load_model(cfg, tiny_tokenizer, attention="sdpa", precision="fp32", packing=False, say=print)
+    trained = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trained and all("down_proj" in n and "lora_" in n for n in trained)
+    assert model.peft_config["default"].target_parameters == ["mlp.down_proj.weight"]
+
+
+def test_gradient_checkpointing_kwargs_are_passed_on(
+    tiny_model_dir: Path, tiny_tokenizer: Any, model_cfg: ModelCfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loradoc.train.model import load as model_load
+
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(model_load, "enable_checkpointing", lambda _m, kwargs: seen.append(kwargs))
+    cfg = model_cfg(
+        tiny_model_dir, gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": True}
+    )
+    load_model(cfg, tiny_tokenizer, attention="sdpa", precision="fp32", packing=False, say=print)
+    assert seen == [{"use_reentrant": True}]

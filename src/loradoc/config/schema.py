@@ -204,6 +204,21 @@ class TrainConfig:
     peft_use_dora: bool = _f(
         False, doc="DoRA: learn each weight's magnitude apart from its LoRA direction (peft use_dora)"
     )
+    lora_fan_in_fan_out: bool = _f(
+        False,
+        doc="the target layers store weights as (fan_in, fan_out), e.g. GPT-2's Conv1D (peft fan_in_fan_out)",
+    )
+    peft_layers_to_transform: list[int] | None = _f(
+        None, doc="adapt only these layer indices (peft layers_to_transform); default: every layer"
+    )
+    peft_layers_pattern: list[str] | None = _f(
+        None,
+        doc="the name of the layer list peft_layers_to_transform indexes, e.g. [layers] (peft layers_pattern)",
+    )
+    lora_target_parameters: list[str] | None = _f(
+        None,
+        doc="parameter names to adapt directly, e.g. fused MoE expert weights [mlp.experts.gate_up_proj] (peft target_parameters)",
+    )
     lora_target_modules: str | list[str] | None = _f(
         None, doc="module names to adapt (a list), or one regular expression (a string)"
     )
@@ -286,6 +301,9 @@ class TrainConfig:
         None, doc="legacy: true means attn_implementation: eager (folded into it at load; unset afterwards)"
     )
     gradient_checkpointing: bool = _f(False, doc="recompute activations in the backward pass to save memory")
+    gradient_checkpointing_kwargs: dict[str, Any] | None = _f(
+        None, doc="passed to activation checkpointing, e.g. {use_reentrant: false} (loradoc's default)"
+    )
     # -- logging, evaluation, checkpoints ------------------------------------------------
     logging_steps: int = _f(10, doc="log metrics every N optimizer steps", range=(1, True, 100_000_000, True))
     eval_steps: int | float | None = _f(

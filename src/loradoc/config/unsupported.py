@@ -63,7 +63,7 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     **_group(
         "ignore",
         "it only trades memory for time; gradients are the same",
-        "activation_offloading gradient_checkpointing_kwargs low_cpu_mem_usage flex_attn_compile_kwargs",
+        "activation_offloading low_cpu_mem_usage flex_attn_compile_kwargs",
     ),
     **_group(
         "ignore",
@@ -89,7 +89,6 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "only pads the embedding matrix; trained weights are the same",
         "resize_token_embeddings_to_32x",
     ),
-    **_group("ignore", "peft sets fan_in_fan_out from each layer's type", "lora_fan_in_fan_out"),
     **_group(
         "ignore",
         "loradoc does not push to the Hub; upload output_dir afterwards with `hf upload`",
@@ -199,8 +198,8 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "loradoc trains a plain LoRA adapter; set adapter: lora or qlora",
         "relora relora_prune_ratio relora_prune_method relora_cpu_offload jagged_restart_steps jagged_restart_warmup_steps "
         "jagged_restart_anneal_steps lisa_n_layers lisa_step_interval lisa_layers_attribute peft "
-        "peft_layers_to_transform peft_layers_pattern peft_layer_replication peft_init_lora_weights "
-        "peft_trainable_token_indices peft_ensure_weight_tying peft_autocast_adapter_dtype lora_target_parameters "
+        "peft_layer_replication peft_init_lora_weights "
+        "peft_trainable_token_indices peft_ensure_weight_tying peft_autocast_adapter_dtype "
         "loraplus_lr_ratio qlora_sharded_model_loading lora_on_cpu",
     ),
     **_group(

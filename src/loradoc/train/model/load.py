@@ -128,7 +128,8 @@ def linear_module_names(model: Any) -> list[str]:
 
 
 def lora_targets(cfg: TrainConfig, model: Any) -> list[str] | str | None:
-    """peft ``target_modules``: all linear layers, an explicit list or regex, or None (peft's default)."""
+    """peft ``target_modules``: all linear layers, an explicit list or regex, none when only
+    ``lora_target_parameters`` are adapted, or None (peft's default for the architecture)."""
     explicit = cfg.lora_target_modules
     if cfg.lora_target_linear:
         if isinstance(explicit, str):
@@ -138,7 +139,7 @@ def lora_targets(cfg: TrainConfig, model: Any) -> list[str] | str | None:
         return sorted(set(linear_module_names(model)) | set(explicit or []))
     if explicit:
         return explicit if isinstance(explicit, str) else list(explicit)
-    return None
+    return [] if cfg.lora_target_parameters else None
 
 
 # --- the model ----------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def load_model(
     checkpointing = bool(cfg.gradient_checkpointing)
     if packing or checkpointing:
         model.config.use_cache = False  # a KV cache turns off transformers' packed-sequence masking
-    gc_kwargs = {"use_reentrant": False}
+    gc_kwargs = {"use_reentrant": False, **(cfg.gradient_checkpointing_kwargs or {})}
     if cfg.quantized:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=checkpointing, gradient_checkpointing_kwargs=gc_kwargs
@@ -232,6 +233,10 @@ def load_model(
             lora_dropout=float(cfg.lora_dropout or 0.0),
             use_rslora=cfg.peft_use_rslora,
             use_dora=cfg.peft_use_dora,
+            fan_in_fan_out=cfg.lora_fan_in_fan_out,
+            layers_to_transform=cfg.peft_layers_to_transform,
+            layers_pattern=cfg.peft_layers_pattern,
+            target_parameters=cfg.lora_target_parameters,
             target_modules=targets,
             modules_to_save=list(cfg.lora_modules_to_save or []) or None,
             bias="none",
