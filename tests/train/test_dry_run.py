@@ -380,3 +380,33 @@ def test_a_vision_language_base_model_is_refused_before_any_download(tmp_path: P
     (finding,) = [f for f in run_preflight(cfg, Snapshot.load(CPU)) if f.severity is Severity.ERROR]
     assert finding.code == "config-model-not-causal-lm"
     assert "vision-language model (Mistral3ForConditionalGeneration" in finding.message
+
+
+LLAMA_3_8B = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "tie_word_embeddings": False,
+}
+
+
+def test_the_dry_run_says_whether_an_8b_run_fits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "llama-3-8b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(LLAMA_3_8B))
+    (model / "model.safetensors").write_bytes(b"")
+    cfg = write_cfg(
+        tmp_path, base_model=str(model), sequence_len=4096, micro_batch_size=2, gradient_checkpointing=True
+    )
+    on_cpu = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
+    assert on_cpu.code == 1 and "[memory-does-not-fit]" in on_cpu.err
+    assert "of RAM" in on_cpu.err and "memory  ~" in on_cpu.out and "does not fit" in on_cpu.out
+    on_a100 = run_cli(capsys, "train", cfg, "--dry-run", "--from", A100)
+    assert on_a100.code == 0, on_a100.err
+    assert "per process of 80.00 GiB: fits" in on_a100.out and "memory-does-not-fit" not in on_a100.err
+    assert "memory-tight" not in on_a100.err

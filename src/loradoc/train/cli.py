@@ -9,12 +9,18 @@ Nothing heavy is imported before training starts.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from loradoc.doctor.facts import MachineFacts
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from loradoc.config.schema import TrainConfig
+    from loradoc.train.estimate import MemoryEstimate
+    from loradoc.train.model_info import ModelInfo
 
 _HELP_EPILOG = """\b
 Any config key can be overridden after CONFIG:
@@ -71,12 +77,18 @@ def train(
     resolve(cfg, facts)
     model = read_model_info(cfg)
     findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None, model=model)
+    memory = memory_estimate(cfg, facts, snapshot, model)
+    findings += memory_findings(memory)
     if main_process:
         for finding in findings:
             _echo_finding(finding)
         click.echo(f"plan for {config} on {_machine(snapshot, facts, snapshot_path)}:")
         for line in plan_lines(cfg, snapshot, model_info=model):
             click.echo(line)
+        for line in (
+            memory.lines() if memory else ["memory  not estimated (the model's config.json was not read)"]
+        ):
+            click.echo(f"  {line}")
     if any(f.severity is Severity.ERROR for f in findings):
         ctx.exit(1)
     if dry_run:
@@ -89,6 +101,42 @@ def train(
         return
     words = command_words(config, ctx.args, snapshot_path, num_processes)
     ctx.exit(train_or_launch(cfg, words, snapshot=None if snapshot_path else snapshot))
+
+
+def memory_estimate(
+    cfg: TrainConfig, facts: MachineFacts, snapshot: Snapshot, model: ModelInfo
+) -> MemoryEstimate | None:
+    """The per-process memory of this run against the device it trains on (the smallest visible
+    GPU, or the machine's RAM on the CPU); None when the model's config.json was not read."""
+    from loradoc.train.estimate import estimate_memory
+
+    if not model.checked:
+        return None
+    if facts.device == "cuda":
+        sizes = [g.memory_mib for g in facts.gpus if g.memory_mib]
+        capacity = min(sizes) if sizes else None
+    else:
+        capacity = snapshot.memory_mib
+    return estimate_memory(
+        model.config, cfg, device=facts.device, gpu_memory_mib=capacity, world_size=cfg.world_size()
+    )
+
+
+def memory_findings(memory: MemoryEstimate | None) -> list[Finding]:
+    """An error when the run cannot fit (with the least change that makes it fit), a warning when
+    it fits with under 10% headroom."""
+    if memory is None or memory.verdict not in ("does not fit", "tight"):
+        return []
+    where = "GPU" if memory.device != "cpu" else "RAM"
+    need = f"~{memory.total_bytes / 2**30:.1f} GiB per process"
+    have = f"{(memory.capacity_bytes or 0) / 2**30:.1f} GiB of {where}"
+    fits = [f for f in memory.fixes if f.verdict != "does not fit"]
+    fix = f"set {fits[0].change} (estimated ~{fits[0].total_bytes / 2**30:.1f} GiB)" if fits else None
+    if memory.verdict == "does not fit":
+        return [Finding("memory-does-not-fit", Severity.ERROR, f"the run needs {need} but has {have}", fix)]
+    return [
+        Finding("memory-tight", Severity.WARNING, f"the run needs {need} of {have}: under 10% headroom", fix)
+    ]
 
 
 def _echo_finding(f: Finding) -> None:

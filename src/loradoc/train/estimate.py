@@ -473,6 +473,10 @@ class MemoryEstimate:
         }
 
 
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+
+
 def _gib(n: int) -> str:
     return f"{n / GIB:.2f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
 
@@ -617,7 +621,7 @@ def _memory(shape: ModelShape, run: _Run) -> tuple[list[Part], list[str], int, i
             Part(
                 "base weights",
                 (linear + non_linear) * run.weight_bytes,
-                f"{shape.params / 1e9:.2f}B params x {run.weight_bytes} bytes",
+                f"{_count(shape.params)} params x {run.weight_bytes} bytes",
             )
         )
         module_bytes = run.weight_bytes

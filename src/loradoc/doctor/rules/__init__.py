@@ -32,7 +32,13 @@ from loradoc.doctor.rules.registry import RULES, Rule
 # machine that runs it, so not a function of the snapshot). tests/doctor/test_findings_docs.py
 # reads the source to keep these lists whole.
 DIAGNOSE_CODES = ("ok", "internal-rule-error")
-PREFLIGHT_CODES = ("config-path-missing", "config-base-model-incomplete", "config-model-not-causal-lm")
+PREFLIGHT_CODES = (
+    "config-path-missing",
+    "config-base-model-incomplete",
+    "config-model-not-causal-lm",
+    "memory-does-not-fit",
+    "memory-tight",
+)
 EXPLAIN_CODES = (
     "eval-split-too-small-for-packing",
     "triton-gpu-too-old",
