@@ -410,3 +410,18 @@ def test_the_dry_run_says_whether_an_8b_run_fits(tmp_path: Path, capsys: pytest.
     assert on_a100.code == 0, on_a100.err
     assert "per process of 80.00 GiB: fits" in on_a100.out and "memory-does-not-fit" not in on_a100.err
     assert "memory-tight" not in on_a100.err
+
+
+def test_dry_run_json_carries_the_estimate_for_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "llama-3-8b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(LLAMA_3_8B))
+    (model / "model.safetensors").write_bytes(b"")
+    cfg = write_cfg(tmp_path, base_model=str(model), gradient_checkpointing=True)
+    result = run_cli(capsys, "train", cfg, "--dry-run", "--json", "--from", CPU)
+    doc = json.loads(result.out)
+    assert result.code == 1 and doc["valid"] is False
+    assert doc["memory"]["verdict"] == "does not fit" and doc["memory"]["total_bytes"] > 16 * 2**30
+    assert [f["code"] for f in doc["findings"] if f["severity"] == "error"] == ["memory-does-not-fit"]
+    assert doc["resolved_config"]["base_model"] == str(model)
+    assert run_cli(capsys, "train", cfg, "--json").code == 2  # a plan needs --dry-run

@@ -8,6 +8,7 @@ Nothing heavy is imported before training starts.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,12 @@ Values are read as YAML (true, 2, 1e-4, [q_proj, v_proj]); an empty value unsets
     "--dry-run", is_flag=True, help="Validate, resolve and plan; download nothing and train nothing."
 )
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="With --dry-run: print the plan as JSON (findings, resolved config, memory estimate) for CI and schedulers.",
+)
+@click.option(
     "--from",
     "snapshot_path",
     metavar="SNAPSHOT",
@@ -52,9 +59,16 @@ Values are read as YAML (true, 2, 1e-4, [q_proj, v_proj]); an empty value unsets
 )
 @click.pass_context
 def train(
-    ctx: click.Context, config: str, dry_run: bool, snapshot_path: str | None, num_processes: int | None
+    ctx: click.Context,
+    config: str,
+    dry_run: bool,
+    as_json: bool,
+    snapshot_path: str | None,
+    num_processes: int | None,
 ) -> None:
     """Run a packed LoRA fine-tune from an Axolotl-style YAML CONFIG."""
+    if as_json and not dry_run:
+        raise click.UsageError("--json prints a plan: use it with --dry-run")
     from loradoc.compat.load import load_matrix
     from loradoc.config.load import load_config, parse_overrides
     from loradoc.doctor.facts import machine_facts
@@ -79,6 +93,21 @@ def train(
     findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None, model=model)
     memory = memory_estimate(cfg, facts, snapshot, model)
     findings += memory_findings(memory)
+    errors = any(f.severity is Severity.ERROR for f in findings)
+    if as_json:
+        target = f"the machine in {snapshot_path}" if snapshot_path else "this machine"
+        doc = {
+            "config": config,
+            "machine": _machine(snapshot, facts, snapshot_path),
+            "valid": not errors,
+            "valid_for": target,
+            "checked": checked_text(cfg, model),
+            "findings": [f.to_dict() for f in findings],
+            "memory": memory.to_dict() if memory else None,
+            "resolved_config": cfg.resolved_document(),
+        }
+        click.echo(json.dumps(doc, indent=2, default=str))
+        ctx.exit(1 if errors else 0)
     if main_process:
         for finding in findings:
             _echo_finding(finding)
@@ -89,7 +118,7 @@ def train(
             memory.lines() if memory else ["memory  not estimated (the model's config.json was not read)"]
         ):
             click.echo(f"  {line}")
-    if any(f.severity is Severity.ERROR for f in findings):
+    if errors:
         ctx.exit(1)
     if dry_run:
         if main_process:
