@@ -18,7 +18,10 @@ when a user runs ``accelerate launch -m loradoc train cfg.yml`` or
 FSDP and DeepSpeed are not launched differently: the config's ``fsdp``/``fsdp_config``
 and ``deepspeed`` go to transformers' ``TrainingArguments`` (``train_args``), which
 set up accelerate's plugins inside the workers, as transformers documents for
-torchrun launches.
+torchrun launches. FSDP shards across processes, so a run of one process with
+``fsdp``/``fsdp_config`` set is refused here, before anything heavy, with the
+``--num-processes`` to add (:func:`check_fsdp_processes`); loradoc does not pick a
+process count for the user.
 
 Signals: a terminal's Ctrl-C reaches this process and every worker (one process
 group); this process then just waits for the workers to save and stop. SIGTERM
@@ -99,8 +102,49 @@ def command_words(
     return words
 
 
+def check_fsdp_processes(
+    cfg: TrainConfig, *, snapshot: Snapshot | None = None, environ: Mapping[str, str] | None = None
+) -> None:
+    """``fsdp``/``fsdp_config`` on one process: a UserError saying what to set.
+
+    transformers refuses FSDP outside distributed training (a traceback once the model is
+    loaded); this says it first. The fix names ``--num-processes`` (the GPU count when the
+    machine has several visible GPUs, else 2), or a launcher with more processes when one
+    started this process alone.
+    """
+    if not (cfg.fsdp or cfg.fsdp_config):
+        return
+    launched = launched_world_size(environ)
+    world = launched if launched is not None else int(cfg.num_processes or 1)
+    if world > 1:
+        return
+    gpus = _visible_gpus(snapshot)
+    n = gpus if gpus > 1 else 2
+    if launched is not None:
+        raise UserError(
+            f"fsdp needs at least 2 processes, but the launcher started 1: launch {n} (e.g. torchrun "
+            f"--nproc_per_node {n}), or remove fsdp/fsdp_config from the config"
+        )
+    where = f" (this machine has {gpus} GPUs)" if gpus > 1 else ""
+    raise UserError(
+        f"fsdp needs at least 2 processes: add --num-processes {n}{where}, or remove fsdp/fsdp_config "
+        "from the config"
+    )
+
+
+def _visible_gpus(snapshot: Snapshot | None) -> int:
+    if snapshot is None:
+        return 0
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+
+    facts = machine_facts(snapshot, load_matrix())
+    return len(facts.gpus) + len(facts.amd_gpus) if facts.gpu_training else 0
+
+
 def train_or_launch(cfg: TrainConfig, words: list[str], *, snapshot: Snapshot | None = None) -> int:
     """Train in this process, or start the workers that will (``wants_launch``); returns the exit code."""
+    check_fsdp_processes(cfg, snapshot=snapshot)
     if not wants_launch(cfg):
         from loradoc.train.run.start import run_training
 
