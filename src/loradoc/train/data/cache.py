@@ -13,6 +13,11 @@ the excess-length strategy, ``val_set_size`` and ``seed``.
 
 Default root when ``dataset_prepared_path`` is unset: ``prepared/`` next to
 ``output_dir`` (``outputs/lora-out`` -> ``outputs/prepared``).
+
+A preparation that fails leaves no lock files behind (``datasets`` and ``filelock``
+leave their ``*.lock`` files and empty cache folders when a load raises):
+:func:`tidy_on_failure` removes the ones created during the failed preparation, and
+the root itself when it was created then and is empty.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +95,35 @@ def save_entry(entry: Path, train: Any, eval_ds: Any, meta: dict[str, Any]) -> N
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _paths(root: Path) -> set[Path]:
+    return set(root.rglob("*")) if root.is_dir() else set()
+
+
+@contextmanager
+def tidy_on_failure(root: Path) -> Iterator[None]:
+    """On an exception inside: remove the ``*.lock`` files and the now-empty folders created
+    under ``root`` meanwhile (and ``root`` when it was created meanwhile and is left empty).
+
+    Data files another run wrote meanwhile are never touched: only lock files and empty folders.
+    """
+    existed = root.exists()
+    before = _paths(root)
+    try:
+        yield
+    except BaseException:
+        new = sorted(_paths(root) - before, key=lambda p: len(p.parts), reverse=True)
+        for path in new:
+            try:
+                if path.name.endswith(".lock") and path.is_file():
+                    path.unlink()
+            except OSError:
+                pass
+        for path in [*new, *([] if existed else [root])]:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only an empty folder
+            except OSError:
+                pass
+        raise

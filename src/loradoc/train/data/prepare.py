@@ -325,6 +325,7 @@ def prepare_data(cfg: TrainConfig, tokenizer: Any, *, say: Say = print) -> Prepa
         train_stats = SplitStats.from_dict(meta["train_stats"])
         eval_stats = SplitStats.from_dict(meta["eval_stats"]) if meta.get("eval_stats") else None
         say(f"data: reused the prepared data in {entry} (same data, tokenizer and settings)")
+        check_batch_fits(cfg, train["length"])
         return PreparedData(train, eval_ds, train_stats, eval_stats, entry, key, reused=True)
 
     import datasets
@@ -332,10 +333,70 @@ def prepare_data(cfg: TrainConfig, tokenizer: Any, *, say: Say = print) -> Prepa
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        return _prepare_fresh(cfg, tokenizer, train_plan, test_plan, key_parts, entry, say)
+        with data_cache.tidy_on_failure(root):
+            _check_root_writable(cfg, root)
+            data = _prepare_fresh(cfg, tokenizer, train_plan, test_plan, key_parts, entry, say)
     finally:
         if bars:
             datasets.enable_progress_bars()
+    check_batch_fits(cfg, data.train["length"])
+    return data
+
+
+def check_batch_fits(cfg: TrainConfig, lengths: Sequence[int]) -> None:
+    """A micro-batch on every process must fit in the train split: else a UserError with the numbers.
+
+    The rows are the packed rows (bins of ``sequence_len`` tokens) with ``sample_packing``, else
+    the examples. Fewer rows than ``micro_batch_size`` x processes would run every step with
+    smaller (or repeated) batches than the config asks for.
+    """
+    micro, world = int(cfg.micro_batch_size), cfg.world_size()
+    needed = micro * world
+    examples = len(lengths)
+    if examples >= needed and not cfg.sample_packing:
+        return
+    procs = f"{world} process{'es' if world > 1 else ''}"
+    if cfg.sample_packing:
+        from loradoc.train.packing.bins import pack_lengths
+
+        rows = pack_lengths(lengths, int(cfg.sequence_len)).num_bins if examples else 0
+        if rows >= needed:
+            return
+        have = (
+            f"the train split packs into {rows:,} row(s) of sequence_len {int(cfg.sequence_len)} "
+            f"({examples:,} examples)"
+        )
+        also = ", set sample_packing: false" if examples >= needed else ""
+    else:
+        rows = examples
+        have = f"the train split has {rows:,} example(s)"
+        also = ""
+    fit = max(1, rows // world)
+    raise UserError(
+        f"micro_batch_size {micro} x {procs} = {needed} rows per forward pass, but {have}; set micro_batch_size "
+        f"to {fit} or less{also}, or add data"
+    )
+
+
+def _check_root_writable(cfg: TrainConfig, root: Path) -> None:
+    """The prepared-data folder can be created and written, else a UserError naming the key to change."""
+    import tempfile
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        if cfg.dataset_prepared_path:
+            raise UserError(
+                f"dataset_prepared_path: {cfg.dataset_prepared_path} cannot be created or written ({root}: "
+                f"{why}); choose a folder you can write to"
+            ) from None
+        raise UserError(
+            f"output_dir: {cfg.output_dir} cannot be created or written: the prepared data goes next to it, "
+            f"in {root} ({why}); choose another output_dir, or set dataset_prepared_path"
+        ) from None
 
 
 def _prepare_fresh(

@@ -4,6 +4,14 @@ Local files load through ``datasets`` one file at a time, so a row number in an
 error is the row within that file. When ``datasets`` cannot read a local file,
 :func:`diagnose_file` reads it directly to name the line and the problem
 (not UTF-8, invalid JSON, a field whose type changes between rows, ...).
+
+Bounded memory: before a local JSON/JSONL/CSV/text file reaches ``datasets`` (whose JSON
+builder reads a whole line, or a whole JSON array, into memory, many times over once
+parsed), :func:`check_row_sizes` reads it in binary chunks and refuses a line longer than
+``MAX_ROW_BYTES`` (16 MiB: a training example is kilobytes; a longer line is a single-line
+JSON array or a broken file). A JSON array spread over many lines is parsed whole by
+``datasets``, so one larger than ``MAX_ARRAY_BYTES`` is refused too, with the fix (JSON
+Lines). :func:`diagnose_file` reads JSON Lines line by line.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ BUILDERS = {
     ".txt": "text",
 }
 BUILDER_NAMES = {"json", "csv", "parquet", "arrow", "text"}
+MAX_ROW_BYTES = 16 << 20  # one line (one row) of a local text data file
+MAX_ARRAY_BYTES = 512 << 20  # a JSON file that is one array, parsed whole by datasets
+_MB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -151,11 +162,19 @@ def load_source(source: Source, *, cache_dir: Path | None) -> Any:
 
     path = Path(source.path)
     if source.builder in ("json", "csv", "text"):
-        problem = check_utf8(path)
+        problem = check_row_sizes(path) or check_utf8(path)
         if problem:
             raise UserError(f"{source.label}: {problem}")
     if path.stat().st_size == 0 or (source.builder in ("json", "csv", "text") and not _has_content(path)):
         raise UserError(f"{source.label}: no rows (the file is empty)")
+    if source.builder == "json":
+        problem = check_json_array_size(path)
+        if problem:
+            raise UserError(f"{source.label}: {problem}")
+    verbosity = datasets.logging.get_verbosity()
+    # datasets logs its own error line ("Failed to load JSON from file ...") before raising;
+    # the UserError below says what is wrong in loradoc's words, once
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
         ds = datasets.load_dataset(
             source.builder,
@@ -166,7 +185,87 @@ def load_source(source: Source, *, cache_dir: Path | None) -> Any:
     except Exception as exc:
         problem = diagnose_file(path, source.builder or "")
         raise UserError(f"{source.label}: {problem or 'cannot be read: ' + _first_line(exc)}") from exc
+    finally:
+        datasets.logging.set_verbosity(verbosity)
     return ds
+
+
+def check_row_sizes(path: Path, limit: int | None = None, chunk_size: int = 1 << 20) -> str | None:
+    """The first line of ``path`` longer than ``limit`` bytes (default ``MAX_ROW_BYTES``), as a
+    message; None if there is none.
+
+    Reads binary chunks of at most ``limit`` bytes, so memory stays at one chunk whatever
+    the file holds. A line inside one chunk is shorter than the chunk, so only the line
+    running across chunk ends is measured.
+    """
+    limit = MAX_ROW_BYTES if limit is None else limit
+    chunk_size = max(1, min(chunk_size, limit))
+    line, run = 1, 0  # run: bytes of the current line so far
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(chunk_size)
+            if not chunk:
+                return None
+            first = chunk.find(b"\n")
+            if first < 0:
+                run += len(chunk)
+                if run > limit:
+                    return _too_long(path, line, limit)
+                continue
+            if run + first > limit:
+                return _too_long(path, line, limit)
+            line += chunk.count(b"\n")
+            run = len(chunk) - chunk.rfind(b"\n") - 1
+
+
+def _too_long(path: Path, line: int, limit: int) -> str:
+    length = _line_length(path, line)
+    return (
+        f"row {line} is {length / _MB:.1f} MB; rows are limited to {limit / _MB:g} MB (a single-line JSON "
+        "array? write one object per line)"
+    )
+
+
+def _line_length(path: Path, line: int, chunk_size: int = 1 << 20) -> int:
+    """The length in bytes of line ``line`` (1-based), without its newline; read in chunks."""
+    n, length = 1, 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
+            start = 0
+            while n < line:
+                nl = chunk.find(b"\n", start)
+                if nl < 0:
+                    break
+                n, start = n + 1, nl + 1
+            if n < line:
+                continue
+            nl = chunk.find(b"\n", start)
+            if nl >= 0:
+                return length + nl - start
+            length += len(chunk) - start
+    return length
+
+
+def check_json_array_size(path: Path, limit: int | None = None) -> str | None:
+    """A JSON file that is one array larger than ``limit`` (default ``MAX_ARRAY_BYTES``): datasets
+    would parse it whole."""
+    limit = MAX_ARRAY_BYTES if limit is None else limit
+    size = path.stat().st_size
+    if size <= limit or _first_char(path) != b"[":
+        return None
+    return (
+        f"a JSON array of {size / _MB:.0f} MB is read whole into memory; arrays are limited to "
+        f"{limit / _MB:g} MB (write it as JSON Lines: one object per line, in a .jsonl file)"
+    )
+
+
+def _first_char(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            text = chunk.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
+            if text:
+                return text[:1]
+    return b""
 
 
 def check_utf8(path: Path, chunk_size: int = 1 << 20) -> str | None:
@@ -211,46 +310,89 @@ def _first_line(exc: BaseException) -> str:
 
 
 def diagnose_file(path: Path, builder: str) -> str | None:
-    """Find why a local data file cannot be read; ``None`` when nothing specific is found."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        return (
-            f"line {line}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {column}); "
-            "save the file as UTF-8"
-        )
+    """Find why a local data file cannot be read; ``None`` when nothing specific is found.
+
+    JSON Lines are read one line at a time (each line is at most ``MAX_ROW_BYTES``, checked
+    before loading); a JSON array file is parsed whole (at most ``MAX_ARRAY_BYTES``).
+    """
+    problem = check_utf8(path)
+    if problem is not None:
+        return problem
     if builder != "json":
         return None
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+    if _first_char(path) == b"[" and not _is_json_lines(path):
+        text = path.read_text(encoding="utf-8-sig")
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as err:
-            return f"line {err.lineno}: invalid JSON ({err.msg})"
+            return f"line {err.lineno}: invalid JSON ({_json_msg(err)} at column {err.colno})"
         return _diagnose_rows(rows if isinstance(rows, list) else [rows], unit="row")
-    numbered: list[tuple[int, Any]] = []
-    for n, row_text in enumerate(text.splitlines(), start=1):
-        if not row_text.strip():
-            continue
-        try:
-            numbered.append((n, json.loads(row_text)))
-        except json.JSONDecodeError as err:
-            return f"line {n}: invalid JSON ({err.msg} at column {err.colno})"
-    return _diagnose_numbered(numbered)
+    return _diagnose_numbered(_json_lines(path))
+
+
+class _LineProblem(Exception):
+    pass
+
+
+def _is_json_lines(path: Path) -> bool:
+    """True when the first non-blank line is a whole JSON value and another non-blank line follows."""
+    with path.open("rb") as fh:
+        first: bytes | None = None
+        for raw in fh:
+            if not raw.strip():
+                continue
+            if first is not None:
+                return True
+            first = raw
+            try:
+                json.loads(raw.decode("utf-8-sig"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return False
+    return False
+
+
+def _json_lines(path: Path) -> Any:
+    """(line number, row) for each non-blank line; a line that is not JSON ends it with a problem."""
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            if not text.strip():
+                continue
+            try:
+                yield n, json.loads(text)
+            except json.JSONDecodeError as err:
+                raise _LineProblem(
+                    f"line {n}: invalid JSON ({_json_msg(err)} at column {err.colno})"
+                ) from None
+
+
+def _json_msg(err: json.JSONDecodeError) -> str:
+    # json's messages can end in "at" ("Unterminated string starting at"): no "at at column"
+    return err.msg.removesuffix(" at")
 
 
 def _diagnose_rows(rows: list[Any], *, unit: str) -> str | None:
     return _diagnose_numbered(list(enumerate(rows, start=1)), unit=unit)
 
 
-def _diagnose_numbered(rows: list[tuple[int, Any]], *, unit: str = "line") -> str | None:
+def _diagnose_numbered(rows: Any, *, unit: str = "line") -> str | None:
+    try:
+        return _first_row_problem(rows, unit=unit)
+    except _LineProblem as exc:
+        return str(exc)
+
+
+def _first_row_problem(rows: Any, *, unit: str) -> str | None:
     seen: dict[str, tuple[str, int]] = {}
     for n, row in rows:
         if not isinstance(row, dict):
-            return f"{unit} {n}: each row must be a JSON object, got {type(row).__name__}"
+            what = "a JSON array" if isinstance(row, list) else f"{_json_kind(row)}, not an object"
+            if row is None:
+                what = "null, not an object"
+            return (
+                f"row {n} is {what}; each row must be a JSON object with the dataset's fields "
+                '(e.g. {"instruction": ..., "output": ...} for alpaca)'
+            )
         for key, value in row.items():
             if value is None:
                 continue
