@@ -9,6 +9,7 @@ and column), or built to explode (thousands of aliases, deep nesting).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ class _Loader(yaml.SafeLoader):
                     )
                 )
             lines.setdefault(name, line)
+            if name != "<<":
+                key = self.construct_object(key_node)  # built already (cached): `null:` is None, `true:` True
+                if not isinstance(key, str):
+                    lines.setdefault(str(key), line)  # where the loader looks up a key that is not a name
         self.key_lines[id(data)] = lines
 
 
@@ -72,16 +77,20 @@ def read_config_document(path: Path) -> tuple[Any, dict[int, dict[str, int]], li
     """Parse ``path``; return (document, key lines by mapping id, duplicate-key problems)."""
     source = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # never more than MAX_BYTES + 1 bytes: a huge file (or /dev/zero) is refused unread
+            raw = b"" if size > MAX_BYTES else fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(["config file not found"], source=source) from None
     except IsADirectoryError:
         raise ConfigError(["is a folder; give the config file (.yml) inside it"], source=source) from None
     except OSError as exc:
         raise ConfigError([f"cannot read the config ({exc.strerror or exc})"], source=source) from None
-    if len(raw) > MAX_BYTES:
+    if size > MAX_BYTES or len(raw) > MAX_BYTES:
+        what = f"{size} bytes" if size > MAX_BYTES else f"more than {MAX_BYTES} bytes"
         raise ConfigError(
-            [f"the config is {len(raw)} bytes; a training config is under {MAX_BYTES} bytes"], source=source
+            [f"the config is {what}; a training config is under {MAX_BYTES} bytes"], source=source
         )
     try:
         text = raw.decode("utf-8-sig")

@@ -216,7 +216,7 @@ class _Builder:
             if not isinstance(key, str):
                 self.problems.append(
                     Problem(
-                        f"key {show(key)} is not a name; keys are words like base_model",
+                        f"key {_key_text(key)} is not a name; keys are words like base_model",
                         line=self._line(original, key),
                     )
                 )
@@ -383,7 +383,7 @@ class _Builder:
             if not isinstance(key, str):
                 self.problems.append(
                     Problem(
-                        f"{prefix}: key {show(key)} is not a name",
+                        f"{prefix[:-1]}: key {_key_text(key)} is not a name",
                         key=prefix[:-1],
                         line=self._line(entry, key),
                     )
@@ -736,3 +736,8 @@ def _resolve_local(value: str, base_dir: Path | None) -> str | None:
     except (OSError, ValueError):  # a name the filesystem cannot hold (NUL, too long)
         return None
     return None
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key that is not a name, as the YAML wrote it (``null:`` is None once parsed)."""
+    return "'null'" if key is None else show(key)
