@@ -156,7 +156,8 @@ def _looks_local(value: str) -> bool:
 
 
 def path_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[Finding]:
-    """Local inputs that do not exist, and a local base_model folder without a config or weights."""
+    """Local inputs that do not exist, a base_model that is a file, and a local base_model folder
+    without a config or weights."""
     out: list[Finding] = []
     elsewhere = "" if severity is Severity.ERROR else " on this machine"
 
@@ -184,7 +185,17 @@ def path_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[F
             if local and not os.path.exists(spec.path):
                 missing(f"{key}[{i}].path", spec.path)
     model = Path(cfg.base_model)
-    if model.is_dir():
+    if model.is_file():
+        out.append(
+            Finding(
+                "config-base-model-incomplete",
+                severity,
+                f"base_model: {cfg.base_model} is a file{elsewhere}; base_model must be a folder or a hub id",
+                "point base_model at the folder that holds config.json and the weights (saved with "
+                "save_pretrained()), or at a hub id like org/name",
+            )
+        )
+    elif model.is_dir():
         names = [p.name for p in model.iterdir()]
         lacks = []
         if "config.json" not in names and not cfg.base_model_config:
