@@ -38,6 +38,7 @@ class Case:
     subprocess: bool = False
     setup: Callable[[Path], None] | None = None
     fix: str | None = None  # a fragment of the `fix:` line a preflight error prints under it
+    only_ours: bool = False  # stderr holds loradoc's own lines only (no library's log line before the error)
 
 
 def _config(name: str) -> Callable[[Path], list[str]]:
@@ -50,6 +51,12 @@ def _previous_run(ws: Path) -> None:
     (out / "resolved_config.yml").write_text("base_model: earlier/model\n")
     (out / "adapter_model.safetensors").write_bytes(b"an earlier adapter")
     (out / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+
+
+def _single_line_array(ws: Path) -> None:
+    row = json.dumps({"instruction": "Say red.", "input": "", "output": "red"})
+    count = 17 * (1 << 20) // (len(row) + 2) + 1
+    (ws / "single_line_array.jsonl").write_text("[" + ", ".join([row] * count) + "]\n", encoding="utf-8")
 
 
 def _half_written_checkpoint(ws: Path) -> None:
@@ -124,6 +131,53 @@ CONFIG_CASES: dict[str, Case] = {
         ("base_model: __CASES__/models/remote_code", "trust_remote_code: true"),
         subprocess=True,
     ),
+    "fsdp_one_process": Case(
+        _config("fsdp_one_process"),
+        ("fsdp needs at least 2 processes: add --num-processes 2, or remove fsdp/fsdp_config",),
+        subprocess=True,
+        only_ours=True,
+    ),
+    "base_model_is_a_file": Case(
+        _config("base_model_is_a_file"),
+        (
+            "base_model: __CASES__/models/no_weights/config.json is a file; base_model must be a folder or a hub id",
+            "[config-base-model-incomplete]",
+        ),
+        code=1,
+        fix="save_pretrained",
+    ),
+    "rows_are_arrays": Case(
+        _config("rows_are_arrays"),
+        ("__CASES__/data/rows_are_arrays.jsonl: row 1 is a JSON array; each row must be a JSON object",),
+        only_ours=True,
+    ),
+    "single_line_array": Case(
+        _config("single_line_array"),
+        (
+            "__WS__/single_line_array.jsonl: row 1 is 17.0 MB; rows are limited to 16 MB",
+            "(a single-line JSON array? write one object per line)",
+        ),
+        setup=_single_line_array,
+        only_ours=True,
+    ),
+    "unterminated_string": Case(
+        _config("unterminated_string"),
+        ("__CASES__/data/unterminated.jsonl: line 2: invalid JSON (Unterminated string starting at column",),
+        subprocess=True,
+        only_ours=True,
+    ),
+    "micro_batch_larger_than_data": Case(
+        _config("micro_batch_larger_than_data"),
+        (
+            "micro_batch_size 8 x 1 process = 8 rows per forward pass, but the train split has 6 example(s)",
+            "set micro_batch_size to 6 or less",
+        ),
+    ),
+    "output_dir_in_proc": Case(
+        _config("output_dir_in_proc"),
+        ("output_dir: /proc/loradoc-out cannot be created",),
+    ),
+    "null_key": Case(_config("null_key"), ("line 15: key 'null' is not a name",)),
 }
 
 SNAPSHOT_CASES: dict[str, tuple[str, ...]] = {
@@ -229,6 +283,10 @@ def test_hostile_config(
     if case.fix:
         after = ran.err.split(line, 1)[1].splitlines()
         assert after[1].startswith("  fix: ") and case.fix in after[1], ran.err
+    if case.only_ours:
+        ours = ("error:", "  fix:", "changed:", "note:", "warning:", "data:")
+        assert [t for t in ran.err.splitlines() if t.strip() and not t.startswith(ours)] == [], ran.err
+        assert "at at " not in line
     # nothing half-written: output_dir as it was (absent, or the earlier run untouched), no temp
     # files anywhere, and the corpus itself unchanged
     assert _tree(ws / "out") == before_out
