@@ -51,7 +51,7 @@ def test_records_report_the_path_to_the_bad_value() -> None:
 def test_snapshot_errors_name_the_field_and_what_it_takes() -> None:
     with pytest.raises(UserError, match=r"^bug\.json: gpus\[0\]\.nme: unknown field; use gpu fields \("):
         Snapshot.from_dict({"gpus": [{"nme": "T4"}]}, source="bug.json")
-    with pytest.raises(UserError, match=r"^bug\.json: driver\.version: expected a string$"):
+    with pytest.raises(UserError, match=r"^bug\.json: driver\.version: expected a string, got a list$"):
         Snapshot.from_dict({"driver": {"version": [535]}}, source="bug.json")
     snap = Snapshot.from_dict(
         {"packages": {"Flash_Attn": {"version": "2.7.0"}}, "driver": {"cuda_max": 12.4}}

@@ -22,14 +22,23 @@ _NUMBER = re.compile(NUMBER_PATTERN)
 
 
 class Mismatch(Exception):
-    def __init__(self, expected: str, path: str = "", *, unknown_field: bool = False) -> None:
+    def __init__(self, expected: str, path: str = "", *, unknown_field: bool = False, got: str = "") -> None:
         super().__init__(f"{path}: {expected}" if path else expected)
         self.expected = expected  # what was wanted; for an unknown field, the fields there are
         self.path = path  # where inside the value: "", "[2]", ".torch.version"
         self.unknown_field = unknown_field
+        self.got = got  # the kind of value found ("a string"), never the value itself
 
     def at(self, step: str) -> Mismatch:
-        return Mismatch(self.expected, step + self.path, unknown_field=self.unknown_field)
+        return Mismatch(self.expected, step + self.path, unknown_field=self.unknown_field, got=self.got)
+
+
+def kind_of(value: Any) -> str:
+    """What a value is, for messages, without showing it."""
+    if isinstance(value, bool):
+        return "true/false"
+    names = {list: "a list", dict: "a mapping", str: "a string", int: "a number", float: "a number"}
+    return names.get(type(value), "nothing" if value is None else f"a {type(value).__name__}")
 
 
 def _record(tp: Any) -> bool:
@@ -51,15 +60,15 @@ def convert(tp: Any, raw: Any) -> Any:
                 return convert(member, raw)
             except Mismatch as m:
                 wanted.append(m.expected)
-        raise Mismatch(_either(wanted))
+        raise Mismatch(_either(wanted), got=kind_of(raw))
     if origin is Literal:
         for a in args:
             if type(a) is type(raw) and a == raw:
                 return raw
-        raise Mismatch(_either([repr(a) for a in args]))
+        raise Mismatch(_either([repr(a) for a in args]), got=kind_of(raw))
     if origin is list:
         if not isinstance(raw, list):
-            raise Mismatch(f"a list of {_plural(args[0])}")
+            raise Mismatch(f"a list of {_plural(args[0])}", got=kind_of(raw))
         items = []
         for i, x in enumerate(raw):
             try:
@@ -71,7 +80,7 @@ def convert(tp: Any, raw: Any) -> Any:
         return items
     if origin is dict:
         if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-            raise Mismatch(f"a mapping of names to {_plural(args[1])}")
+            raise Mismatch(f"a mapping of names to {_plural(args[1])}", got=kind_of(raw))
         out = {}
         for k, v in raw.items():
             try:
@@ -79,39 +88,39 @@ def convert(tp: Any, raw: Any) -> Any:
             except Mismatch as m:
                 if _record(args[1]):
                     raise m.at(f".{k}") from None
-                raise Mismatch(f"a mapping of names to {_plural(args[1])}") from None
+                raise Mismatch(f"a mapping of names to {_plural(args[1])}", got=kind_of(raw)) from None
         return out
     if tp is Any:
         return raw
     if _record(tp):
         if not isinstance(raw, dict):
-            raise Mismatch(f"a mapping of {tp.__name__.lower()} fields")
+            raise Mismatch(f"a mapping of {tp.__name__.lower()} fields", got=kind_of(raw))
         return build(tp, raw)
     if tp is bool:
         if isinstance(raw, bool):
             return raw
-        raise Mismatch("true or false")
+        raise Mismatch("true or false", got=kind_of(raw))
     if tp is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
         if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
             return int(raw)
-        raise Mismatch("a whole number")
+        raise Mismatch("a whole number", got=kind_of(raw))
     if tp is float:
         if isinstance(raw, bool):
-            raise Mismatch("a number")
+            raise Mismatch("a number", got=kind_of(raw))
         if not (isinstance(raw, (int, float)) or (isinstance(raw, str) and _NUMBER.match(raw.strip()))):
-            raise Mismatch("a number")
+            raise Mismatch("a number", got=kind_of(raw))
         value = float(raw)
         if not math.isfinite(value):
-            raise Mismatch("a finite number")
+            raise Mismatch("a finite number", got=kind_of(raw))
         return value
     if tp is str:
         if isinstance(raw, str):
             return raw
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return str(raw)
-        raise Mismatch("a string")
+        raise Mismatch("a string", got=kind_of(raw))
     raise Mismatch(str(tp))  # pragma: no cover - a schema type this converter does not know
 
 

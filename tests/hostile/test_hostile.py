@@ -184,7 +184,7 @@ SNAPSHOT_CASES: dict[str, tuple[str, ...]] = {
     "corrupt": ("corrupt.json:1: not valid JSON", "loradoc doctor check --save"),
     "truncated": ("truncated.json:", "not valid JSON"),
     "wrong_schema_version": ("wrong_schema_version.json: schema_version 99 is not supported",),
-    "wrong_field_types": ("wrong_field_types.json: gpus: expected a list, got str",),
+    "wrong_field_types": ("wrong_field_types.json: gpus: expected a list of gpu mappings, got a string",),
     "not_utf8": ("not_utf8.json: cannot read snapshot",),
 }
 

@@ -44,7 +44,6 @@ from loradoc.config.values import (
     in_range,
     is_empty,
     is_plain_str,
-    kind,
     nearest,
     range_text,
     show,
@@ -52,7 +51,7 @@ from loradoc.config.values import (
 )
 from loradoc.errors import UserError
 from loradoc.redact import safe_repr
-from loradoc.typed import Mismatch, convert
+from loradoc.typed import Mismatch, convert, kind_of
 
 __all__ = [
     "AutoChange",
@@ -105,7 +104,7 @@ def config_from_dict(
         raise ConfigError(["the config is empty; docs/config.md lists the keys"], source=source)
     if not isinstance(data, dict):
         raise ConfigError(
-            [f"the config must be a mapping of keys to values (like `base_model: ...`), not {kind(data)}"],
+            [f"the config must be a mapping of keys to values (like `base_model: ...`), not {kind_of(data)}"],
             source=source,
         )
     b = _Builder(lines or {}, set(overrides or ()), base_dir)

@@ -63,12 +63,6 @@ def suggest(key: str, choices: tuple[str, ...] | list[str], *, prefix: str = "",
     return f" (did you mean --{near}?)" if dash else f" (did you mean '{prefix}{near}'?)"
 
 
-def kind(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
-
-
 def show(value: Any) -> str:
     """A value for an error message: short, and never a long opaque string that could be a secret."""
     if isinstance(value, dict):

@@ -157,7 +157,8 @@ class Snapshot:
             where = f"{source}: {m.path.lstrip('.')}" if m.path else source
             if m.unknown_field:
                 raise UserError(f"{where}: unknown field; use {m.expected}") from None
-            raise UserError(f"{where}: expected {m.expected}") from None
+            got = f", got {m.got}" if m.got else ""
+            raise UserError(f"{where}: expected {m.expected}{got}") from None
         if snap.packages:
             snap.packages = {canonicalize_name(k): v for k, v in snap.packages.items()}
         return snap

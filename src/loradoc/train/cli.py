@@ -146,9 +146,13 @@ def memory_estimate(
         capacity = min(sizes) if sizes else None
     else:
         capacity = snapshot.memory_mib
-    return estimate_memory(
-        model.config, cfg, device=facts.device, gpu_memory_mib=capacity, world_size=cfg.world_size()
-    )
+    try:
+        return estimate_memory(
+            model.config, cfg, device=facts.device, gpu_memory_mib=capacity, world_size=cfg.world_size()
+        )
+    except ValueError as exc:  # a config.json without the decoder's shape (hidden_size, layers, ...)
+        click.echo(f"note: memory not estimated: {exc}", err=True)
+        return None
 
 
 def memory_findings(memory: MemoryEstimate | None) -> list[Finding]:

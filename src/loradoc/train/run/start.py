@@ -193,6 +193,7 @@ def _is_run_file(name: str) -> bool:
             "README",
             "loss.png",
             "samples.md",
+            "training_args.bin",
         )
     )
 
