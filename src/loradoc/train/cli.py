@@ -83,10 +83,16 @@ def train(
     if num_processes is not None:
         overrides["num_processes"] = num_processes
     cfg = load_config(config, overrides, echo=main_process)
-    from loradoc.train.run.launch import command_words, note_launcher_world, train_or_launch
+    from loradoc.train.run.launch import (
+        check_fsdp_processes,
+        command_words,
+        note_launcher_world,
+        train_or_launch,
+    )
 
     note_launcher_world(cfg, echo=main_process)
     snapshot = Snapshot.load(snapshot_path) if snapshot_path else probe()
+    check_fsdp_processes(cfg, snapshot=snapshot)  # the dry run says it too, before any planning
     facts = machine_facts(snapshot, load_matrix())
     resolve(cfg, facts)
     model = read_model_info(cfg)
