@@ -83,7 +83,7 @@ def lock_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _lock_point(lock_world: dict[str, Any], where: Path, sig: int, seed: int, old: bool) -> harness.Outcome:
-    when = random.Random(seed).uniform(0.2, lock_world["seconds"] * 0.95)
+    when = random.Random(f"{seed}-{sig}-{old}").uniform(0.2, lock_world["seconds"] * 0.95)
     out = where / "constraints"
     out.mkdir(parents=True)
     previous = "# an older lock\ntorch==2.9.0+cpu\n" if old else None

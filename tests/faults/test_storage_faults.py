@@ -5,7 +5,6 @@ uninterrupted run. Mounting needs root and a kernel that allows it here: skipped
 
 from __future__ import annotations
 
-import random
 import shutil
 import signal
 import subprocess
@@ -38,7 +37,22 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
 }
 
 
-@pytest.mark.parametrize("damage", sorted(DAMAGE))
+# a cache entry counts as complete when its meta.json exists (train/data/cache.is_complete), so an
+# entry whose files were damaged after it was written is loaded, and the run ends in a traceback
+# (JSONDecodeError from meta.json / state.json, OSError from the arrow file) instead of preparing
+# the data again
+CACHE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="a damaged prepared-data entry with its meta.json present is loaded as complete "
+    "(src/loradoc/train/data/prepare.py prepare_data -> cache.is_complete/load_entry): traceback, no re-prepare",
+)
+DAMAGE_CASES = [
+    pytest.param(name, marks=CACHE_BUG) if name not in ("cache folder deleted", "meta.json deleted") else name
+    for name in sorted(DAMAGE)
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGE_CASES)
 def test_a_damaged_cache_between_a_stop_and_the_resume(
     fault_world: harness.World, where: Path, damage: str
 ) -> None:
@@ -76,13 +90,12 @@ def mounted(where: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("size_kib", [96, 320, 640])
 def test_a_full_disk_under_output_dir(
-    fault_world: harness.World, where: Path, mounted: Path, seed: int
+    fault_world: harness.World, where: Path, mounted: Path, size_kib: int
 ) -> None:
-    """output_dir on a tmpfs too small for the run (its size drawn from the seed): the run fails
+    """output_dir on a tmpfs too small for the run (full before, at or after the first checkpoint): the run fails
     without a half-written output; the disk grown, the next run equals the uninterrupted one."""
-    size_kib = random.Random(seed).choice([96, 160, 256, 400, 560, 720])
     _mount(["-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(mounted)])
     cfg = fault_world.config(where)
     fault = harness.loradoc(["train", str(cfg)], where)
