@@ -265,6 +265,14 @@ class Terminated(BaseException):
     """SIGTERM: the run is being stopped; write what there is."""
 
 
+class _StepTerminated(BaseException):
+    """Carries a step's partial record out of ``run_step`` after a SIGTERM."""
+
+    def __init__(self, step: Step) -> None:
+        super().__init__("terminated")
+        self.step = step
+
+
 def _on_alarm(_sig: int, _frame: Any) -> None:
     raise StepTimeout("time budget spent")
 
@@ -1518,6 +1526,10 @@ def run_step(ctx: Context, name: str) -> Step:
     except Exception as exc:
         step.fail(f"{type(exc).__name__}: {str(exc)[:500]}")
         step.error = traceback.format_exc()[-3000:]
+    except Terminated:  # keep what the step measured; main() stops after it
+        step.fail("terminated (SIGTERM) during this step")
+        step.seconds = round(time.perf_counter() - t0, 2)
+        raise _StepTerminated(step) from None
     step.seconds = round(time.perf_counter() - t0, 2)
     if ctx.cuda and name not in ("environment",):
         with contextlib.suppress(Exception):
@@ -1580,6 +1592,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 try:
                     step = run_step(ctx, name)
+                except _StepTerminated as stop:
+                    step, terminated = stop.step, True
                 except Terminated:
                     step = Step(status="failed", reason="terminated (SIGTERM) during this step")
                     terminated = True

@@ -10,6 +10,8 @@
 #   for pyproject's license string) and wheel are importable; otherwise gpu_check.py stages
 #   src/loradoc plus compat/ (loradoc.compat_data) into a temp folder and runs from there.
 # - Nothing here needs the network, and no missing optional package stops the run.
+# - GPU_CHECK_TIMEOUT (default 480 s) stops the run from outside as well; gpu_check.py keeps to
+#   --budget (450 s by default) on its own.
 # - The exit status is gpu_check.py's: 0 when no step failed, 1 when one did; the report is
 #   written either way (after every step, so even a killed run leaves one).
 set -u
@@ -58,4 +60,10 @@ fi
 
 note=""
 for n in ${notes[@]+"${notes[@]}"}; do note="${note:+$note; }$n"; done
+# A hard stop 8 minutes in (GPU_CHECK_TIMEOUT): SIGTERM lets the script record the step it was in
+# and write the report; SIGKILL 20 s later if a C call (a kernel, a compile) does not return.
+limit="${GPU_CHECK_TIMEOUT:-480}"
+if command -v timeout >/dev/null 2>&1; then
+    exec timeout --signal=TERM --kill-after=20 "$limit" "$PY" bench/gpu_check.py --install-note "$note" "$@"
+fi
 exec "$PY" bench/gpu_check.py --install-note "$note" "$@"

@@ -121,3 +121,24 @@ def test_nothing_on_the_path_needs_what_the_gpu_image_lacks(report: dict) -> Non
     assert set(packages) == set(gpu_check.OPTIONAL)
     for name, entry in packages.items():
         assert entry["status"] in ("ok", "skipped", "failed"), name
+
+
+def test_a_spent_budget_skips_the_remaining_steps_and_still_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, str(SCRIPT), "--cpu-dry-run", "--budget", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    steps = json.loads(out.read_text())["steps"]
+    assert list(steps) == list(gpu_check.STEPS)
+    assert all(s["status"] == "skipped" and "budget" in s["reason"] for s in steps.values()), steps
+
+
+def test_time_limits_nest() -> None:
+    import time
+
+    with gpu_check.time_limit(5):
+        with pytest.raises(gpu_check.StepTimeout), gpu_check.time_limit(0.05):
+            time.sleep(1)
+        time.sleep(0.1)  # the outer limit is still armed, and not yet due
+    with pytest.raises(gpu_check.StepTimeout), gpu_check.time_limit(0.1), gpu_check.time_limit(5):
+        time.sleep(1)  # an inner limit never outlasts the outer one
