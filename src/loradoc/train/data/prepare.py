@@ -15,6 +15,7 @@ any row is filtered (so the split does not move when ``sequence_len`` changes).
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -314,6 +315,24 @@ def _plan(
     return train_plan, test_plan, key_parts
 
 
+def _reuse(entry: Path, key: str, say: Say) -> PreparedData | None:
+    """The cached entry, read through once; None (and the entry removed) when it is damaged, so the
+    data is prepared again instead of a crash (a truncated file after a kill or a full disk)."""
+    try:
+        train, eval_ds, meta = data_cache.load_entry(entry)
+        train_stats = SplitStats.from_dict(meta["train_stats"])
+        eval_stats = SplitStats.from_dict(meta["eval_stats"]) if meta.get("eval_stats") else None
+        for split in (train, eval_ds):
+            if split is not None:
+                split.with_format(None).data.validate(full=True)  # every column read once
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        say(f"data: the prepared data in {entry} is damaged ({type(exc).__name__}); preparing it again")
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    say(f"data: reused the prepared data in {entry} (same data, tokenizer and settings)")
+    return PreparedData(train, eval_ds, train_stats, eval_stats, entry, key, reused=True)
+
+
 def prepare_data(cfg: TrainConfig, tokenizer: Any, *, say: Say = print) -> PreparedData:
     """Tokenized train/eval splits for ``cfg``, from the cache when its key is unchanged."""
     train_plan, test_plan, key_parts = _plan(cfg, tokenizer, say)
@@ -321,12 +340,10 @@ def prepare_data(cfg: TrainConfig, tokenizer: Any, *, say: Say = print) -> Prepa
     key = data_cache.cache_key(key_parts)
     entry = data_cache.entry_dir(root, key)
     if data_cache.is_complete(entry):
-        train, eval_ds, meta = data_cache.load_entry(entry)
-        train_stats = SplitStats.from_dict(meta["train_stats"])
-        eval_stats = SplitStats.from_dict(meta["eval_stats"]) if meta.get("eval_stats") else None
-        say(f"data: reused the prepared data in {entry} (same data, tokenizer and settings)")
-        check_batch_fits(cfg, train["length"])
-        return PreparedData(train, eval_ds, train_stats, eval_stats, entry, key, reused=True)
+        reused = _reuse(entry, key, say)
+        if reused is not None:
+            check_batch_fits(cfg, reused.train["length"])
+            return reused
 
     import datasets
 
