@@ -36,15 +36,10 @@ def test_a_second_run_while_the_first_trains_is_refused(fault_world: harness.Wor
         time.sleep(0.01)
     second = harness.loradoc(["train", str(cfg)], where)
     assert first.wait(timeout=300) == 0, (where / "first.err").read_text()[-2000:]
-    assert second.rc not in (0, None) and "already holds a run" in second.stderr, second.tail()
+    assert second.rc not in (0, None) and "is in use by another loradoc run" in second.stderr, second.tail()
     assert harness.differences(where / "run", fault_world.reference or where) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no lock on output_dir: two runs started together both pass check_output_dir (start.py) "
-    "and train into the same folder",
-)
 def test_two_runs_started_together_on_one_output_dir_one_is_refused(
     fault_world: harness.World, where: Path
 ) -> None:

@@ -18,7 +18,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 RUN_MARKERS = ("adapter_model.safetensors", "adapter_config.json", "metrics.jsonl", "summary.json")
-OWN_FILES = {"resolved_config.yml", "wandb"}
+LOCK_FILE = ".loradoc.lock"
+OWN_FILES = {"resolved_config.yml", "wandb", LOCK_FILE}
+_held: list[IO[str]] = []  # the open lock files of this process (a lock lasts as long as the process)
 
 
 def _echo(msg: str) -> None:
@@ -52,6 +54,41 @@ def _quiet(msg: str) -> None:
 
 
 # --- before anything heavy ----------------------------------------------------------------
+
+
+def hold_output_lock(out: Path) -> None:
+    """Take the output folder's lock for the life of this process, or stop: a second run on the
+    same ``output_dir`` is refused instead of interleaving its files with the first.
+
+    An advisory ``flock`` on ``output_dir/.loradoc.lock``: the kernel drops it when the process
+    ends, even on SIGKILL, so a stale lock never blocks the next run. Where the folder cannot be
+    made or written, nothing is taken and :func:`check_output_dir` says why. (No lock on systems
+    without ``fcntl``.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fh = open(out / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open on purpose
+    except OSError:
+        return
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise UserError(
+            f"output_dir: {out} is in use by another loradoc run ({holder}); wait for it to finish, "
+            "or choose another output_dir"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}\n")
+    fh.flush()
+    _held.append(fh)
 
 
 def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -> str | None:
@@ -96,6 +133,8 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
             )
         if main:
             for name in entries:  # the run's own files only: nothing else is there (checked above)
+                if name == LOCK_FILE:
+                    continue  # held by this process
                 path = out / name
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
@@ -215,6 +254,8 @@ def run_training(
 
     rank0 = is_main_process()
     early_say = _echo if rank0 else _quiet
+    if rank0:
+        hold_output_lock(Path(cfg.output_dir).expanduser())  # before any check: two runs never interleave
     if already_finished(cfg, say=early_say):
         return 0
     resume = check_output_dir(cfg, say=early_say, main=rank0)
