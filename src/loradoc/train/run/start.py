@@ -71,24 +71,24 @@ def hold_output_lock(out: Path) -> None:
         return
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fh = open(out / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open on purpose
+        fh = open(out / LOCK_FILE, "a", encoding="utf-8")  # noqa: SIM115 - held open on purpose
     except OSError:
         return
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
         fh.close()
         raise UserError(
-            f"output_dir: {out} is in use by another loradoc run ({holder}); wait for it to finish, "
-            "or choose another output_dir"
+            f"output_dir: {out} is in use by another loradoc run; wait for it to finish, or choose another "
+            "output_dir"
         ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()}\n")
-    fh.flush()
-    _held.append(fh)
+    _held.append(fh)  # nothing is written to the file: taking the lock changes no file
+
+
+def release_output_lock() -> None:
+    """Let go of the output folders this process locked (the end of a run in a longer process)."""
+    while _held:
+        _held.pop().close()
 
 
 def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -> str | None:
@@ -102,6 +102,14 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
     """
     out = Path(cfg.output_dir).expanduser()
     resume = cfg.resume_from_checkpoint
+    if _stopped_before_first_checkpoint(out, resume):
+        # nothing of the earlier run can be resumed or kept: start it again rather than refuse both ways
+        if main:
+            _clear_run(out)
+            say(
+                f"output_dir: the run in {out} stopped before its first complete checkpoint; starting it again"
+            )
+        return None
     if resume:
         target = resume_target(out, resume, say=say if main else _quiet)
         if main:
@@ -132,14 +140,7 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
                 "only a loradoc run: move them, or choose another output_dir"
             )
         if main:
-            for name in entries:  # the run's own files only: nothing else is there (checked above)
-                if name == LOCK_FILE:
-                    continue  # held by this process
-                path = out / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
+            _clear_run(out)  # the run's own files only: nothing else is there (checked above)
             say(f"output_dir: emptied {out} (overwrite_output_dir: true)")
         return None
     if has_run or (foreign and not is_ours):
@@ -155,6 +156,34 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
     if not os.access(out, os.W_OK | os.X_OK):
         raise UserError(f"output_dir: {out} is not writable; choose a folder you can write to")
     return None
+
+
+def _stopped_before_first_checkpoint(out: Path, resume: object) -> bool:
+    """A loradoc run in ``out`` that left no complete checkpoint and no complete final outputs
+    (killed before or while writing its first checkpoint, or a full disk then): only its partial
+    files are there, so the next plain run, or ``resume_from_checkpoint: true``, starts it again."""
+    if not (out / "resolved_config.yml").is_file() or (resume and not wants_last_checkpoint(resume)):
+        return False
+    entries = [p.name for p in out.iterdir()]
+    started = any(e.startswith("checkpoint-") or e in RUN_MARKERS for e in entries)
+    foreign = [e for e in entries if e not in OWN_FILES and e not in RUN_MARKERS and not _is_run_file(e)]
+    return (
+        started
+        and not foreign
+        and _last_checkpoint(out, say=_quiet) is None
+        and not final_outputs(out).complete
+    )
+
+
+def _clear_run(out: Path) -> None:
+    """Remove a loradoc run's own files from ``out`` (never the lock this process holds)."""
+    for path in out.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def already_finished(cfg: TrainConfig, *, say: Say = _echo) -> bool:
@@ -250,18 +279,23 @@ def run_training(
     ``command``: the ``loradoc`` words that started this run (``["train", "cfg.yml", ...]``),
     used to print the exact resume command if the run is interrupted.
     """
-    from loradoc.train.run.wandb_setup import settle_wandb
-
     rank0 = is_main_process()
-    early_say = _echo if rank0 else _quiet
     if rank0:
         hold_output_lock(Path(cfg.output_dir).expanduser())  # before any check: two runs never interleave
+    try:
+        return _run(cfg, rank0=rank0, snapshot=snapshot, command=command)
+    finally:
+        release_output_lock()
+
+
+def _run(cfg: TrainConfig, *, rank0: bool, snapshot: Snapshot | None, command: list[str] | None) -> int:
+    from loradoc.train.run.pipeline import TrainingSession
+    from loradoc.train.run.wandb_setup import settle_wandb
+
+    early_say = _echo if rank0 else _quiet
     if already_finished(cfg, say=early_say):
         return 0
     resume = check_output_dir(cfg, say=early_say, main=rank0)
     plan = settle_wandb(cfg, say=early_say)
-
-    from loradoc.train.run.pipeline import TrainingSession
-
     session = TrainingSession(cfg, wandb_plan=plan, resume=resume, command=command, snapshot=snapshot)
     return session.run()
