@@ -99,6 +99,7 @@ def test_a_full_disk_under_output_dir(
         outcome.notes.append("the full disk ended the run with a traceback")
     print("\n" + outcome.line())
     assert outcome.equal, outcome.line()
+    assert fault.rc == 2 and "Traceback" not in said and "No space left on device" in said, said[-1500:]
 
 
 def test_a_read_only_output_dir_is_refused_before_anything_heavy(

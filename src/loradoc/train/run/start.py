@@ -14,6 +14,7 @@ A run stopped by SIGINT/SIGTERM saves a checkpoint and writes no final outputs.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -158,6 +159,26 @@ def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -
     return None
 
 
+def _disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC anywhere in the exception's chain; safetensors reports it only in its message."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _no_room(out: Path) -> bool:
+    """The output folder's device is full (under 1 MiB free): torch's writer reports that only as
+    'unexpected pos' from its zip container."""
+    try:
+        return shutil.disk_usage(out).free < (1 << 20)
+    except OSError:
+        return False
+
+
 def _stopped_before_first_checkpoint(out: Path, resume: object) -> bool:
     """A loradoc run in ``out`` that left no complete checkpoint and no complete final outputs
     (killed before or while writing its first checkpoint, or a full disk then): only its partial
@@ -298,4 +319,14 @@ def _run(cfg: TrainConfig, *, rank0: bool, snapshot: Snapshot | None, command: l
     resume = check_output_dir(cfg, say=early_say, main=rank0)
     plan = settle_wandb(cfg, say=early_say)
     session = TrainingSession(cfg, wandb_plan=plan, resume=resume, command=command, snapshot=snapshot)
-    return session.run()
+    try:
+        return session.run()
+    except Exception as exc:
+        if not (_disk_full(exc) or _no_room(Path(cfg.output_dir).expanduser())):
+            raise
+        # checkpoints are marked complete only once written, and outputs go through a rename:
+        # nothing half-written counts; say so and stop
+        raise UserError(
+            f"output_dir: No space left on device ({cfg.output_dir}): free some space (or choose another "
+            "output_dir), then run the same command with resume_from_checkpoint: true"
+        ) from None
