@@ -104,6 +104,12 @@ def write_marker(folder: Path, *, step: int) -> Path:
     return folder / MARKER
 
 
+def checkpoint_world_size(folder: Path) -> int | None:
+    """How many processes wrote the checkpoint (one metric-state file each); None for older checkpoints."""
+    found = list(Path(folder).glob(f"{STATE_PREFIX}*.json"))
+    return len(found) or None
+
+
 def save_run_state(folder: Path, *, rank: int, record: dict[str, Any]) -> Path:
     """This process's metric state at the checkpoint (``loradoc_state_RANK.json``, see ``RunState``)."""
     path = Path(folder) / f"{STATE_PREFIX}{rank}.json"

@@ -101,6 +101,16 @@ class TrainingSession:
             cfg.save_resolved(self.out / "resolved_config.yml")
         if self.resume:
             self.say(f"resuming from {self.resume}")
+            from loradoc.train.run.checkpoint import checkpoint_world_size
+
+            saved_by = checkpoint_world_size(Path(self.resume))
+            if saved_by and saved_by != self.world:
+                self.say(
+                    f"resume: {Path(self.resume).name} was written by {saved_by} process(es) and this run has "
+                    f"{self.world}: training goes on from its step, but the rows each step sees (and the global "
+                    f"batch, micro x accumulation x processes) differ from an unbroken {saved_by}-process run, "
+                    "so the data order is not kept"
+                )
         with stop_on_signals(self.stop):  # SIGINT/SIGTERM: finish the step, checkpoint, stop
             result = trainer.train(resume_from_checkpoint=self.resume)
         trainer.meter.pause()
