@@ -214,18 +214,20 @@ def test_final_outputs_cut_short_are_removed_and_the_run_resumes(tmp_path: Path,
 
 
 def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path: Path, gcfg: Guard) -> None:
-    """Killed while writing checkpoint-2 (no marker), or before any: plain run and resume both go on."""
-    for resume in (None, True):
-        out = tmp_path / f"run-{resume}"
-        out.mkdir()
-        (out / "resolved_config.yml").write_text("a: 1\n")
-        (out / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
-        half = out / "checkpoint-2"
-        half.mkdir()
-        (half / "adapter_model.safetensors").write_bytes(b"x")  # no trainer_state, no marker
-        said: list[str] = []
-        assert check_output_dir(gcfg(out, resume=resume), say=said.append) is None
-        assert list(out.iterdir()) == [] and "stopped before its first complete checkpoint" in said[0]
+    """Killed while writing checkpoint-2 (no marker), or before any: the plain run goes on; an explicit
+    resume says why it cannot (and that removing the key starts fresh)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "resolved_config.yml").write_text("a: 1\n")
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    half = out / "checkpoint-2"
+    half.mkdir()
+    (half / "adapter_model.safetensors").write_bytes(b"x")  # no trainer_state, no marker
+    with pytest.raises(UserError, match=r"no checkpoint in .* is complete \(checkpoint-2\).*remove the key"):
+        check_output_dir(gcfg(out, resume=True))
+    said: list[str] = []
+    assert check_output_dir(gcfg(out), say=said.append) is None
+    assert list(out.iterdir()) == [] and "stopped before its first complete checkpoint" in said[0]
     # a run with a complete checkpoint is still refused without resume, and resumed with it
     out = tmp_path / "kept"
     out.mkdir()

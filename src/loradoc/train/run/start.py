@@ -14,6 +14,7 @@ A run stopped by SIGINT/SIGTERM saves a checkpoint and writes no final outputs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -41,7 +42,8 @@ Say = Callable[[str], None]
 RUN_MARKERS = ("adapter_model.safetensors", "adapter_config.json", "metrics.jsonl", "summary.json")
 LOCK_FILE = ".loradoc.lock"
 OWN_FILES = {"resolved_config.yml", "wandb", LOCK_FILE}
-_held: list[IO[str]] = []  # the open lock files of this process (a lock lasts as long as the process)
+# the lock files this process holds: (open file, its path, whether taking it created output_dir)
+_held: list[tuple[IO[str], Path, bool]] = []
 
 
 def _echo(msg: str) -> None:
@@ -70,6 +72,7 @@ def hold_output_lock(out: Path) -> None:
         import fcntl
     except ImportError:  # Windows
         return
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         fh = open(out / LOCK_FILE, "a", encoding="utf-8")  # noqa: SIM115 - held open on purpose
@@ -83,13 +86,20 @@ def hold_output_lock(out: Path) -> None:
             f"output_dir: {out} is in use by another loradoc run; wait for it to finish, or choose another "
             "output_dir"
         ) from None
-    _held.append(fh)  # nothing is written to the file: taking the lock changes no file
+    _held.append((fh, out / LOCK_FILE, created))
 
 
 def release_output_lock() -> None:
-    """Let go of the output folders this process locked (the end of a run in a longer process)."""
+    """Let go of the output folders this process locked, leaving no trace of the lock: its file is
+    removed, and so is an output folder that taking it created and that stayed empty (a run that
+    failed before writing anything leaves nothing behind)."""
     while _held:
-        _held.pop().close()
+        fh, path, created = _held.pop()
+        path.unlink(missing_ok=True)
+        fh.close()
+        if created:
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only when empty
 
 
 def check_output_dir(cfg: TrainConfig, *, say: Say = _echo, main: bool = True) -> str | None:
@@ -182,9 +192,10 @@ def _no_room(out: Path) -> bool:
 def _stopped_before_first_checkpoint(out: Path, resume: object) -> bool:
     """A loradoc run in ``out`` that left no complete checkpoint and no complete final outputs
     (killed before or while writing its first checkpoint, or a full disk then): only its partial
-    files are there, so the next plain run, or ``resume_from_checkpoint: true``, starts it again."""
-    if not (out / "resolved_config.yml").is_file() or (resume and not wants_last_checkpoint(resume)):
-        return False
+    files are there, so the next plain run starts it again instead of refusing. (An explicit
+    ``resume_from_checkpoint`` still stops with the reason.)"""
+    if resume or not (out / "resolved_config.yml").is_file():
+        return False  # an explicit resume that cannot be honoured is an error, said by resume_target
     entries = [p.name for p in out.iterdir()]
     started = any(e.startswith("checkpoint-") or e in RUN_MARKERS for e in entries)
     foreign = [e for e in entries if e not in OWN_FILES and e not in RUN_MARKERS and not _is_run_file(e)]
@@ -192,7 +203,7 @@ def _stopped_before_first_checkpoint(out: Path, resume: object) -> bool:
         started
         and not foreign
         and _last_checkpoint(out, say=_quiet) is None
-        and not final_outputs(out).complete
+        and not final_outputs(out).present  # an adapter, even a partial one, is never removed here
     )
 
 
