@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from install_helpers import freeze, isolated_pip_env, make_index, make_venv, mak
 
 from loradoc.doctor.install.apply import InstallFailed, apply
 from loradoc.doctor.install.env import index_unreachable, inspect_target, installed_set
+from loradoc.doctor.install.journal import JOURNAL_NAME, hold_env_lock, state_dir
 from loradoc.doctor.install.steps import InstallPlan, PipStep
+from loradoc.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +253,77 @@ def test_a_source_build_stops_on_the_wrong_nvcc_before_pip_runs(
     assert "needs nvcc 13.x" in err.value.message and "is 12.4" in err.value.message and err.value.restored
     assert not any(ln.startswith("$ ") and "beta" in ln for ln in lines)  # pip never ran for it
     assert freeze(venv, env) == before
+
+
+# -- the lock and the record of an interrupted install ------------------------------------------
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "loradoc", "doctor", "install", *args], env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+def test_an_install_while_another_holds_the_lock_is_refused(venv: Path, wheelhouse: Path) -> None:
+    env = _env(wheelhouse)
+    _reset(venv, env)
+    target = inspect_target(str(venv))
+    before = freeze(venv, env)
+    plan = InstallPlan(steps=[PipStep("stack", ["alpha"], "rest")])
+    with hold_env_lock(target), pytest.raises(UserError) as err:
+        apply(plan, target, echo=lambda _: None, env=env)
+    assert "another `loradoc doctor install`" in err.value.message
+    assert freeze(venv, env) == before
+
+
+@pytest.mark.slow
+def test_a_record_left_by_a_killed_install_is_put_back_by_restore(venv: Path, wheelhouse: Path) -> None:
+    env = _env(wheelhouse)
+    _reset(venv, env)
+    target = inspect_target(str(venv))
+    before = freeze(venv, env)
+    with hold_env_lock(target) as held:  # what a SIGKILLed install leaves: its record, half its changes
+        held.record(installed_set(target, env), [], "loradoc doctor install --with alpha")
+    subprocess.run(
+        [str(venv), "-m", "pip", "install", "alpha==2.0"], env=env, check=True, capture_output=True
+    )
+    # a plan made before putting back would not fit: apply refuses it
+    with pytest.raises(UserError) as err:
+        apply(InstallPlan(steps=[PipStep("stack", ["beta"], "rest")]), target, echo=lambda _: None, env=env)
+    assert "was interrupted" in err.value.message and "--restore" in err.value.message
+    proc = _cli("--restore", "--python", str(venv), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "was interrupted (loradoc doctor install --with alpha" in proc.stdout
+    assert "environment restored" in proc.stdout
+    assert freeze(venv, env) == before
+    assert not (state_dir(target) / JOURNAL_NAME).exists()
+    again = _cli("--restore", "--python", str(venv), env=env)
+    assert again.returncode == 0 and "nothing to restore" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_damaged_record_is_one_line(venv: Path, wheelhouse: Path) -> None:
+    env = _env(wheelhouse)
+    _reset(venv, env)
+    target = inspect_target(str(venv))
+    record = state_dir(target) / JOURNAL_NAME
+    record.write_text('{"before": ', encoding="utf-8")
+    try:
+        proc = _cli("--restore", "--python", str(venv), env=env)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+        assert str(record) in proc.stderr and "damaged" in proc.stderr
+    finally:
+        record.unlink()
+
+
+def test_restore_takes_no_plan_options() -> None:
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "loradoc", "doctor", "install", "--restore", "--dry-run"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "--restore puts an environment back" in proc.stderr

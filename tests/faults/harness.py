@@ -129,6 +129,7 @@ def loradoc(
     sig: int = signal.SIGKILL,
     delay: float = 0.0,
     poll: float = 0.004,
+    extra_env: dict[str, str] | None = None,
 ) -> Ran:
     """``python -m loradoc WORDS`` in its own process group; with ``trigger``, ``sig`` goes to the
     group ``delay`` seconds after ``trigger(elapsed)`` first returns True."""
@@ -143,7 +144,7 @@ def loradoc(
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            env=cli_env(home, pace=pace),
+            env={**cli_env(home, pace=pace), **(extra_env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,

@@ -1,23 +1,29 @@
 """Apply an InstallPlan: run its pip steps in order, and put everything back if one fails.
 
-- What is installed is recorded (``pip inspect``) before the first step.
+- One install per environment at a time (its lock); an install interrupted earlier is
+  put back first.
+- What is installed is recorded (``pip inspect``) before the first step, in memory and
+  in the environment's journal, which outlives a SIGKILL.
 - torch goes first, from its variant's index; every later step runs with torch
   pinned by a constraint file, so nothing can replace it.
 - Before a step that names a remote wheel index, the index is asked once with a
   3 s timeout; when it does not answer, one line says so and the step falls back
   to pip's configured sources (or fails, when the plan allows no fallback).
-- On any failed step, packages the run added are uninstalled and those it
+- On any failed step, Ctrl-C, SIGTERM or SIGHUP, packages the run added are uninstalled and those it
   changed are reinstalled at their previous versions; the user is told what was
   restored and what could not be.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +37,7 @@ from loradoc.doctor.install.env import (
     installed_set,
     run_streamed,
 )
+from loradoc.doctor.install.journal import EnvLock, hold_env_lock
 from loradoc.doctor.install.steps import InstallPlan, Need, PipStep
 from loradoc.errors import UserError
 
@@ -42,8 +49,8 @@ class InstallFailed(UserError):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, restored: bool) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, restored: bool, exit_code: int | None = None) -> None:
+        super().__init__(message, exit_code=exit_code)
         self.restored = restored
 
 
@@ -61,24 +68,91 @@ def apply(
     echo: Echo,
     env: Mapping[str, str] | None = None,
     index_timeout: float = INDEX_CHECK_TIMEOUT_S,
+    command: str = "loradoc doctor install",
+    lock: EnvLock | None = None,
 ) -> ApplyResult:
-    """Run the plan's steps in ``target``. Raises InstallFailed (after restoring) when a step fails."""
-    base_env = dict(os.environ if env is None else env)
-    before = installed_set(target, base_env)
-    index_urls = [u for u in [*(s.index_url for s in plan.steps), *plan.restore_index_urls] if u]
+    """Run the plan's steps in ``target``. Raises InstallFailed (after restoring) when a step fails
+    or the run is interrupted (Ctrl-C, SIGTERM, SIGHUP).
 
-    def fail(why: str) -> NoReturn:
+    The environment's install lock is held throughout (``lock``, when the caller holds it already;
+    a second install is refused), an install interrupted earlier must have been put back
+    (:func:`put_back_interrupted`) before the plan was made, and what is installed is recorded before the first
+    step so that even a SIGKILL leaves a way back (:mod:`journal`)."""
+    base_env = dict(os.environ if env is None else env)
+    index_urls = [u for u in [*(s.index_url for s in plan.steps), *plan.restore_index_urls] if u]
+    with contextlib.ExitStack() as stack:
+        if lock is None:
+            lock = stack.enter_context(hold_env_lock(target))
+        stack.enter_context(signals_raise())
+        return _apply_locked(plan, target, lock, base_env, echo, index_urls, index_timeout, command)
+
+
+def _apply_locked(
+    plan: InstallPlan,
+    target: Target,
+    lock: EnvLock,
+    base_env: dict[str, str],
+    echo: Echo,
+    index_urls: list[str],
+    index_timeout: float,
+    command: str,
+) -> ApplyResult:
+    fds = [lock.fd] if lock.fd is not None else []
+    earlier = lock.interrupted()
+    if earlier is not None:
+        raise UserError(
+            f"an earlier install into {target.prefix} was interrupted; the plan may not fit what it "
+            "left: run `loradoc doctor install --restore`, then plan again"
+        )
+    before = installed_set(target, base_env)
+
+    def fail(why: str, exit_code: int | None = None) -> NoReturn:
         echo(f"error: {why}")
         echo("restoring the environment to what it was before the install ...")
         problems = restore(
-            target, before, env=base_env, echo=echo, index_urls=index_urls, index_timeout=index_timeout
+            target,
+            before,
+            env=base_env,
+            echo=echo,
+            index_urls=index_urls,
+            index_timeout=index_timeout,
+            pass_fds=fds,
         )
         if problems:
             raise InstallFailed(
-                f"{why}; the environment could NOT be fully restored: {'; '.join(problems)}", restored=False
+                f"{why}; the environment could NOT be fully restored: {'; '.join(problems)}; "
+                "`loradoc doctor install --restore` tries again",
+                restored=False,
+                exit_code=exit_code,
             )
-        raise InstallFailed(f"{why}; the environment was restored to what it was before", restored=True)
+        lock.clear()
+        raise InstallFailed(
+            f"{why}; the environment was restored to what it was before",
+            restored=True,
+            exit_code=exit_code,
+        )
 
+    lock.record(before, index_urls, command)
+    try:
+        result = _run_steps(plan, target, before, base_env, echo, index_timeout, fds, fail)
+    except KeyboardInterrupt:
+        fail("interrupted by Ctrl-C", exit_code=128 + signal.SIGINT)
+    except Stopped as exc:
+        fail(f"interrupted by {exc.name}", exit_code=128 + exc.signum)
+    lock.clear()
+    return result
+
+
+def _run_steps(
+    plan: InstallPlan,
+    target: Target,
+    before: dict[str, Installed],
+    base_env: dict[str, str],
+    echo: Echo,
+    index_timeout: float,
+    fds: list[int],
+    fail: Callable[[str], NoReturn],
+) -> ApplyResult:
     result = ApplyResult()
     with tempfile.TemporaryDirectory(prefix="loradoc-install-") as tmp:
         constraint = Path(tmp) / "torch-constraint.txt"
@@ -110,6 +184,7 @@ def apply(
                 step.argv(target.python, constraint=pinned, fallback=fallback),
                 env={**base_env, **step.env},
                 echo=echo,
+                pass_fds=fds,
             )
             result.ran.append(ran)
             if not ran.ok:
@@ -124,6 +199,69 @@ def apply(
         if plan.keep_torch and torch_before and result.torch != torch_before.version:
             fail(f"torch changed from {torch_before.version} to {result.torch} although the plan keeps it")
     return result
+
+
+def put_back_interrupted(
+    lock: EnvLock,
+    target: Target,
+    *,
+    env: Mapping[str, str],
+    echo: Echo,
+    index_timeout: float = INDEX_CHECK_TIMEOUT_S,
+) -> bool:
+    """When an earlier install into this environment was interrupted, put back what was installed
+    before it. Returns whether there was one; raises UserError when it cannot all be put back."""
+    earlier = lock.interrupted()
+    if earlier is None:
+        return False
+    echo(
+        f"an earlier install into {target.prefix} was interrupted ({earlier.command}, started "
+        f"{earlier.started}); putting back what was installed before it ..."
+    )
+    problems = restore(
+        target,
+        earlier.before,
+        env=env,
+        echo=echo,
+        index_urls=earlier.index_urls,
+        index_timeout=index_timeout,
+        pass_fds=[lock.fd] if lock.fd is not None else [],
+    )
+    if problems:
+        raise UserError(
+            f"{target.prefix}: the environment from before an interrupted install could not be put back: "
+            f"{'; '.join(problems)}; fix these by hand, then delete {earlier.path}"
+        )
+    lock.clear()
+    return True
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived during an install (an exception, so the rollback runs)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Stopped` for the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {s: signal.signal(s, _raise) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def step_project(step: PipStep) -> str:
@@ -180,6 +318,7 @@ def restore(
     echo: Echo,
     index_urls: list[str] | None = None,
     index_timeout: float = INDEX_CHECK_TIMEOUT_S,
+    pass_fds: Sequence[int] = (),
 ) -> list[str]:
     """Put the installed set back to ``before``. Returns what could not be restored (empty: all)."""
     now = installed_set(target, env)
@@ -187,7 +326,9 @@ def restore(
     changed = sorted(n for n, d in before.items() if n not in now or now[n].version != d.version)
     if added:
         echo("uninstalling what was added: " + ", ".join(added))
-        run_streamed([target.python, "-m", "pip", "uninstall", "-y", *added], env=env, echo=None)
+        run_streamed(
+            [target.python, "-m", "pip", "uninstall", "-y", *added], env=env, echo=None, pass_fds=pass_fds
+        )
     if changed:
         specs = [before[n].spec for n in changed]
         echo("reinstalling previous versions: " + ", ".join(s.removeprefix("-e ") for s in specs))
@@ -196,7 +337,7 @@ def restore(
             argv += _restore_indexes(index_urls or [], index_timeout)
         for spec in specs:
             argv += spec.split(" ", 1) if spec.startswith("-e ") else [spec]
-        run_streamed(argv, env=env, echo=None)
+        run_streamed(argv, env=env, echo=None, pass_fds=pass_fds)
     final = installed_set(target, env)
     problems = [f"{n} {final[n].version} is still installed" for n in sorted(final) if n not in before]
     for n, d in sorted(before.items()):

@@ -3,12 +3,14 @@
     loradoc doctor install --dry-run [--json]          print the plan and its exact pip commands
     loradoc doctor install [--yes] [--python PATH]     run it, then `doctor check` + an import smoke test
     loradoc doctor install --lock FILE                 also write the resolved set with pip-compile
+    loradoc doctor install --restore [--python PATH]   put back what an interrupted install changed
 
 The exit code is the final `doctor check`'s (1 when the smoke test fails on a clean check).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -55,6 +57,12 @@ from loradoc.errors import UserError
     metavar="SNAPSHOT",
     help="Plan for a saved snapshot instead of this machine (with --dry-run).",
 )
+@click.option(
+    "--restore",
+    "restore_only",
+    is_flag=True,
+    help="Put back what an interrupted install changed (from its record in the environment), then stop.",
+)
 def install_cmd(
     dry_run: bool,
     as_json: bool,
@@ -69,12 +77,59 @@ def install_cmd(
     config: str | None,
     lock: str | None,
     from_: str | None,
+    restore_only: bool,
 ) -> None:
     """Resolve, install, lock and verify the right torch stack for this machine."""
+    if restore_only:
+        if dry_run or from_ or lock:
+            raise UserError("--restore puts an environment back; it takes only --python")
+        _restore_interrupted(python)
+        return
+    with contextlib.ExitStack() as hold:
+        _install(
+            hold,
+            dry_run,
+            as_json,
+            python,
+            yes,
+            torch_bound,
+            cuda,
+            cpu,
+            with_,
+            without,
+            minimal,
+            config,
+            lock,
+            from_,
+        )
+
+
+def _install(
+    hold: contextlib.ExitStack,
+    dry_run: bool,
+    as_json: bool,
+    python: str | None,
+    yes: bool,
+    torch_bound: str | None,
+    cuda: str | None,
+    cpu: bool,
+    with_: tuple[str, ...],
+    without: tuple[str, ...],
+    minimal: bool,
+    config: str | None,
+    lock: str | None,
+    from_: str | None,
+) -> None:
+    import os
+
     from loradoc.compat.load import load_matrix
+    from loradoc.doctor.install.apply import put_back_interrupted
+    from loradoc.doctor.install.journal import EnvLock, hold_env_lock
     from loradoc.doctor.install.plan import plan
     from loradoc.doctor.install.wants import from_options
     from loradoc.doctor.snapshot import Snapshot
+
+    held: EnvLock | None = None
 
     wants = from_options(
         torch=torch_bound,
@@ -98,6 +153,13 @@ def install_cmd(
         from loradoc.doctor.install.verify import probe_target
 
         target = inspect_target(python)
+        if dry_run:
+            _warn_interrupted(target)
+        else:
+            # held from before the probe to the end: the plan is made for what is really there,
+            # after an interrupted install was put back, and nothing changes it in between
+            held = hold.enter_context(hold_env_lock(target))
+            put_back_interrupted(held, target, env=dict(os.environ), echo=click.echo)
         snapshot = probe_target(target)
     the_plan = plan(snapshot, matrix, wants)
     shown_python = target.python if target else "python"
@@ -119,7 +181,7 @@ def install_cmd(
     from loradoc.doctor.install.apply import apply
     from loradoc.doctor.install.verify import verify
 
-    applied = apply(the_plan, target, echo=log)
+    applied = apply(the_plan, target, echo=log, lock=held)
     log(
         f"installed: torch {applied.torch}"
         + (f" (fell back for: {', '.join(applied.fell_back)})" if applied.fell_back else "")
@@ -138,6 +200,29 @@ def install_cmd(
         )
         click.echo(json.dumps(result, indent=2))
     sys.exit(outcome.exit_code)
+
+
+def _restore_interrupted(python: str | None) -> None:
+    import os
+
+    from loradoc.doctor.install.apply import put_back_interrupted, signals_raise
+    from loradoc.doctor.install.env import inspect_target
+    from loradoc.doctor.install.journal import hold_env_lock
+
+    target = inspect_target(python)
+    with hold_env_lock(target) as held, signals_raise():
+        if not put_back_interrupted(held, target, env=dict(os.environ), echo=click.echo):
+            click.echo(f"nothing to restore: no interrupted install into {target.prefix}")
+
+
+def _warn_interrupted(target: Any) -> None:
+    from loradoc.doctor.install.journal import JOURNAL_NAME, state_dir
+
+    if (state_dir(target) / JOURNAL_NAME).is_file():
+        _stderr(
+            f"warning: an earlier install into {target.prefix} was interrupted; the install puts back "
+            "what was there before it first (`loradoc doctor install --restore` does only that)"
+        )
 
 
 def _stderr(line: str) -> None:

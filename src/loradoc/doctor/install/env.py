@@ -179,9 +179,20 @@ class RunResult:
 
 
 def run_streamed(
-    argv: Sequence[str], *, env: Mapping[str, str] | None, echo: Echo | None, keep: int = 40
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    echo: Echo | None,
+    keep: int = 40,
+    pass_fds: Sequence[int] = (),
 ) -> RunResult:
-    """Run a command, passing its output line by line to ``echo``; keep the tail."""
+    """Run a command, passing its output line by line to ``echo``; keep the tail.
+
+    ``pass_fds`` stay open in the child (an install passes its lock, so a pip outliving a killed
+    loradoc still holds it). When this process is interrupted (Ctrl-C, or a signal turned into an
+    exception), the child is stopped too before the exception goes on: nothing keeps changing the
+    environment behind a rollback.
+    """
     tail: deque[str] = deque(maxlen=keep)
     try:
         proc = subprocess.Popen(
@@ -193,16 +204,32 @@ def run_streamed(
             text=True,
             errors="replace",
             bufsize=1,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as exc:
         return RunResult(list(argv), 127, [f"error: cannot run {argv[0]}: {exc}"])
     assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip("\n")
-        tail.append(line)
-        if echo:
-            echo(line)
-    return RunResult(list(argv), proc.wait(), list(tail))
+    try:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            if echo:
+                echo(line)
+        return RunResult(list(argv), proc.wait(), list(tail))
+    except BaseException:
+        stop_child(proc)
+        raise
+
+
+def stop_child(proc: subprocess.Popen[str], grace: float = 15.0) -> None:
+    """Terminate ``proc`` and wait for it (killing it after ``grace`` seconds)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # -- is the wheel index there? ---------------------------------------------------------------
