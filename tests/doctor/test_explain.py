@@ -10,6 +10,7 @@ from doctor_helpers import by_code, one, snap
 from loradoc.compat import load_matrix
 from loradoc.doctor.explain import explain, recognise
 from loradoc.doctor.findings import Finding, Severity
+from loradoc.doctor.rules.fixes import WANDB_FIX
 from loradoc.doctor.snapshot import Snapshot
 
 LOGS = Path(__file__).parent / "logs"
@@ -210,7 +211,7 @@ FIELD_LINES = [
     (
         "wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])",
         "wandb-key-missing",
-        "export WANDB_MODE=offline",
+        WANDB_FIX,
     ),
     (
         "RuntimeError: Found Tesla P40 which is too old to be supported by the triton GPU compiler, which is used as the "

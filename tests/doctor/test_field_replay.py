@@ -12,10 +12,21 @@ import re
 from pathlib import Path
 
 import pytest
-from field.replay import CASES, all_cases, load_case, replay, table
+from field.replay import (
+    _CONFIG_CHANGE,
+    _PLACEHOLDER,
+    CASES,
+    all_cases,
+    fix_lines,
+    load_case,
+    replay,
+    shell_parses,
+    table,
+)
 
 from loradoc.compat.load import load_matrix
 from loradoc.doctor.diagnose import diagnose
+from loradoc.doctor.explain import explain
 from loradoc.doctor.findings import Severity
 from loradoc.doctor.rules import all_codes
 from loradoc.doctor.snapshot import Snapshot
@@ -76,6 +87,30 @@ def test_replay_figure() -> None:
     n = len(outcomes)
     assert sum(o.right for o in outcomes) / n >= FLOOR_RIGHT
     assert sum(o.usable for o in outcomes) / n >= FLOOR_USABLE
+
+
+# A fix line is a command (its first word one of these, or an environment assignment) or a change
+# to a config or launch command ("set X in ..."): never prose a user has to turn into a command.
+_COMMAND = re.compile(
+    r"^(pip|python[\d.]*|py|export|unset|sudo|docker|conda|wandb|read|loradoc|accelerate|torchrun|"
+    r"nvidia-smi|echo|start|[A-Z_]+=\S+)\s"
+)
+
+
+def test_every_fix_the_corpus_produces_works_as_printed() -> None:
+    matrix = load_matrix()
+    bad: dict[str, str] = {}
+    for path in CASE_FILES:
+        case = load_case(path)
+        snapshot = Snapshot.from_dict(case["facts"] or {}, source=path.name)
+        findings = [*diagnose(snapshot, matrix), *explain(str(case["log"] or ""), snapshot, matrix)]
+        for f in findings:
+            for line in fix_lines(f.fix or ""):
+                if _CONFIG_CHANGE.match(line):
+                    continue
+                if not _COMMAND.match(line + " ") or _PLACEHOLDER.search(line) or not shell_parses(line):
+                    bad.setdefault(f"{f.code}: {line}", path.name)
+    assert bad == {}
 
 
 @pytest.mark.parametrize("path", sorted((HERE / "healthy").glob("*.json")), ids=lambda p: p.stem)

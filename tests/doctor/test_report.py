@@ -25,7 +25,7 @@ def test_text_report_header_groups_and_fixes() -> None:
     assert errors_at < info_at < fixes_at
     assert lines[errors_at + 1].lstrip().startswith("driver-too-old-for-torch-cuda")
     assert "    pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128" in lines
-    assert "    or: upgrade the NVIDIA driver to >= 580.65.06" in lines
+    assert "    or: sudo apt-get install -y nvidia-driver-580 && sudo reboot" in lines
 
 
 def test_header_for_partial_and_multi_gpu_snapshots() -> None:

@@ -80,7 +80,7 @@ def test_driver_too_old_keeps_the_version_and_picks_a_covered_variant() -> None:
         "torch 2.11.0 (cu130)" in f.message and "driver 570.133.20" in f.message and "580.65.06" in f.message
     )
     assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
-    assert f.details["alternative"] == "upgrade the NVIDIA driver to >= 580.65.06"
+    assert f.details["alternative"] == "sudo apt-get install -y nvidia-driver-580 && sudo reboot"
 
 
 def test_pypi_torch_on_windows_is_cpu_only() -> None:

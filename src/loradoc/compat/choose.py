@@ -62,7 +62,8 @@ def torch_choices(
     SASS before PTX JIT, stable before experimental; then the highest CUDA the driver fully
     runs (or, under minor-version compatibility, the lowest above it). With a GPU but nothing
     known about the driver, the lowest CUDA that covers the GPUs comes first: it runs on the
-    widest range of drivers (the choice says so, ``driver_known`` False).
+    widest range of drivers (the choice says so, ``driver_known`` False); across releases
+    (no ``version``) see :func:`_widest_first`.
     """
     system = norm_os(os) or "linux"
     known_ccs = [c for c in ccs if c]
@@ -99,7 +100,18 @@ def torch_choices(
             out.append(TorchChoice(v, "cpu", None, m.torch_install_command(v, "cpu", os=system, extra=extra)))
             continue
         out.extend(_rank(m, v, system, machine, driver, cuda_max, known_ccs, extra))
+    if version is None and gpu and known_ccs and not driver and not cuda_max and out:
+        out = _widest_first(out)
     return out
+
+
+def _widest_first(choices: list[TorchChoice]) -> list[TorchChoice]:
+    """Nothing known about the driver, the GPUs known: put first the build that covers them on
+    the widest range of drivers. A driver runs every minor of a CUDA major it supports, so the
+    lowest CUDA major wins, then the newest release offering it (``choices`` is newest release
+    first; the sort is stable). The finding says so and names the newer builds a newer driver
+    runs."""
+    return sorted(choices, key=lambda c: (c.via_ptx, c.experimental, (cuda_tuple(c.cuda) or (99, 0))[0]))
 
 
 def _rank(

@@ -32,14 +32,10 @@ from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import FA_WHEEL_ABI, fix_for
 from loradoc.doctor.rules.xformers import xformers_fix
 from loradoc.doctor.snapshot import GPU, Driver, Nvcc, Package, Snapshot
 
-# Which way round the C++ ABI of a flash-attn wheel was, by error-table entry.
-_FA_WHEEL_ABI = {
-    "flash-attn-cxx11-wheel-on-old-abi-torch": True,
-    "flash-attn-old-abi-wheel-on-cxx11-torch": False,
-}
 _SECRETS = (
     re.compile(r"hf_[A-Za-z0-9]{10,}"),
     re.compile(r"\b[0-9a-f]{40}\b"),
@@ -115,10 +111,10 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
             t = cuda_tuple(g.get("built_cuda"))
             xf.cuda = xf.cuda or (f"{t[0]}.{t[1]}" if t else None)
             xf.built_for_python = xf.built_for_python or g.get("built_python")
-        if eid in _FA_WHEEL_ABI:
+        if eid in FA_WHEEL_ABI:
             fa = packages.setdefault("flash-attn", Package())
             if fa.cxx11_abi is None:
-                fa.cxx11_abi = _FA_WHEEL_ABI[eid]
+                fa.cxx11_abi = FA_WHEEL_ABI[eid]
         if eid == "nvcc-major-mismatch" and g.get("detected"):
             snap.nvcc = snap.nvcc or Nvcc()
             snap.nvcc.version = snap.nvcc.version or g["detected"]
@@ -174,6 +170,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
                 facts.extend(notes)
     if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
         fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
+    if fix == e.fix:  # nothing above was more precise: a command computed from the facts
+        fix = fix_for(e.code, g, ctx, e.id) or fix
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     severity = Severity.ERROR
     details = {"recognised": e.id, "log": r.line, "source": e.source}

@@ -6,6 +6,7 @@ from loradoc.compat.versions import variant_cuda
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import choice_details, driver_label, torch_fix
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import driver_upgrade_fix
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -24,7 +25,7 @@ def driver_vs_torch(ctx: Context) -> list[Finding]:
         need += f", or >= {floor} with limited features"
     if cov.ok is False:
         fix, details = torch_fix(ctx, t.public)
-        upgrade = f"upgrade the NVIDIA driver to >= {full or floor}"
+        upgrade = driver_upgrade_fix(ctx, full or floor)
         return [
             error(
                 "driver-too-old-for-torch-cuda",
@@ -36,7 +37,7 @@ def driver_vs_torch(ctx: Context) -> list[Finding]:
         ]
     if cov.via_minor_compat:
         better = [c for c in ctx.torch_choices(t.public) if not c.via_minor_compat]
-        upgrade = f"upgrade the NVIDIA driver to >= {full}"
+        upgrade = driver_upgrade_fix(ctx, full)
         return [
             warning(
                 "driver-minor-version-compat",

@@ -47,11 +47,7 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
     out: list[Finding] = []
     if old:
         make = warning  # loradoc train falls back to per-example attention; the doctor says so
-        fix = (
-            ctx.attention_fix("sdpa")
-            if wanted
-            else "use attn_implementation: sdpa (PyTorch's SDPA) on this GPU"
-        )
+        fix = ctx.attention_fix("sdpa") if wanted else "set attn_implementation: sdpa in the training config"
         out.append(
             make(
                 "flash-attn-gpu-too-old",

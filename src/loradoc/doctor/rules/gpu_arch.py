@@ -73,8 +73,7 @@ def gpu_facts(ctx: Context) -> list[Finding]:
                 "gpu-cc-unknown",
                 f"the compute capability of {names} is unknown (not reported, and not in the matrix's GPU table): "
                 "architecture checks skip it",
-                "run `loradoc doctor check` on that machine (the probe reads it), or add the GPU to "
-                "[[gpu_table]] in compat/matrix.toml",
+                "loradoc doctor check\nor: add the GPU to [[gpu_table]] in compat/matrix.toml",
             )
         )
     if ctx.snapshot.gpus is not None and ctx.has_nvidia_gpu is False:

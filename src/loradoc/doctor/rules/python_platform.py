@@ -8,6 +8,7 @@ from loradoc.compat.versions import parse_version
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import torch_fix
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import glibc_fix, python_fix
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -25,7 +26,7 @@ def python_vs_torch(ctx: Context) -> list[Finding]:
             error(
                 "python-unsupported-by-torch",
                 f"torch {t.version} has wheels for Python {rel.python[0]} to {rel.python[-1]}, not Python {py}",
-                fix or f"use Python {rel.python[-1]}",
+                fix or python_fix(ctx) or f"python{rel.python[-1]} -m venv .venv",
                 **details,
             )
         ]
@@ -36,8 +37,8 @@ def python_vs_torch(ctx: Context) -> list[Finding]:
                 "python-unsupported-by-torch",
                 f"no torch release in the matrix ({m.torch_versions()[0]} to {m.latest_torch()}) has wheels for "
                 f"Python {py}",
-                f"use Python {newest.python[-1]} (torch {newest.versions[-1]} supports {newest.python[0]} to "
-                f"{newest.python[-1]})",
+                python_fix(ctx),
+                newest_python=newest.python[-1],
             )
         ]
     return []
@@ -59,7 +60,7 @@ def glibc_vs_torch(ctx: Context) -> list[Finding]:
                     "glibc-too-old-for-torch",
                     f"torch {t.version} ships {rel.platform_tag if rel else 'a'} wheels that need glibc >= {floor}; "
                     f"this system has glibc {ctx.snapshot.glibc}",
-                    fix or "use a newer Linux distribution (or a container with glibc >= " + floor + ")",
+                    fix or glibc_fix(ctx),
                     **details,
                 )
             ]
@@ -81,7 +82,7 @@ def glibc_vs_torch(ctx: Context) -> list[Finding]:
             "glibc-too-old-for-torch",
             f"glibc {ctx.snapshot.glibc} is below the {first.glibc} that torch >= {first.versions[0]} wheels "
             f"({first.platform_tag}) need: {limit}; newer torch needs {newer}",
-            fix or f"use {newer}",
+            fix or glibc_fix(ctx),
             **details,
         )
     ]

@@ -31,7 +31,7 @@ def torch_build(ctx: Context) -> list[Finding]:
                 "torch-not-in-matrix",
                 f"torch {t.version} is not in the compat matrix (it lists {first} to {last}); "
                 "checks that need its build facts were skipped",
-                "update loradoc, or add the release to compat/matrix.toml (see compat/README.md)",
+                'pip install -U "loradoc"\nor: add the release to [[torch]] in compat/matrix.toml (compat/README.md)',
             )
         )
     cuda_packages = _built_for_cuda(ctx)

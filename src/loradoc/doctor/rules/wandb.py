@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import WANDB_FIX
 from loradoc.doctor.rules.registry import error, rule, warning
 
 _OFF = ("offline", "disabled", "dryrun")
@@ -29,7 +30,7 @@ def wandb_ready(ctx: Context) -> list[Finding]:
         )
     if env is None or env.wandb_api_key is not False:
         return out
-    fix = "export WANDB_API_KEY=<your key> (or run `wandb login`), or set wandb_mode: offline"
+    fix = WANDB_FIX + "\nor: set wandb_mode: offline in the training config"
     # `loradoc train` settles this itself (loradoc.train.run.wandb_setup): it asks once in a terminal,
     # and runs offline without asking otherwise, so neither case stops a run.
     if env.interactive is False:

@@ -1,0 +1,201 @@
+"""Fixes that work as printed: shared by the rules and by ``doctor explain`` (for errors
+recognised in a log when the snapshot's facts were too thin for a rule to answer).
+
+Each ``_code`` function takes the recognised line's named groups (empty for a rule) and the
+context, and returns a command to paste (or a ``set ... in ...`` change for a config or launch
+command), or None when the facts do not decide one; the error table's own fix is the last
+resort. Versions come from the matrix, never from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from loradoc.compat.versions import parse_version, variant_cuda
+from loradoc.doctor.rules.context import Context
+
+Groups = dict[str, str]
+# Which way round the C++ ABI of a flash-attn wheel was, by error-table entry.
+FA_WHEEL_ABI = {
+    "flash-attn-cxx11-wheel-on-old-abi-torch": True,
+    "flash-attn-old-abi-wheel-on-cxx11-torch": False,
+}
+SOURCE_BUILD_FLASH_ATTN = "MAX_JOBS=4 pip install flash-attn --no-build-isolation"
+
+
+def fix_for(code: str, groups: Groups, ctx: Context, entry_id: str = "") -> str | None:
+    """A paste-able fix for ``code`` from the log's ``groups`` and ``ctx``, or None."""
+    make = _FIXES.get(code)
+    return make(groups, ctx, entry_id) if make else None
+
+
+def python_fix(ctx: Context) -> str | None:
+    """No torch wheel for this Python: the newest torch that has one, else a venv with the newest
+    Python torch supports."""
+    m, py = ctx.matrix, ctx.python_mm
+    if py is None:
+        return None
+    choice = ctx.best_torch()
+    if choice is not None:
+        return choice.command
+    want = m.torch[-1].python[-1]
+    torch = m.latest_torch()
+    if ctx.os_or_linux == "windows":
+        return f"py -{want} -m venv .venv && .venv\\Scripts\\activate && pip install torch=={torch}"
+    return f"python{want} -m venv .venv && . .venv/bin/activate && pip install torch=={torch}"
+
+
+def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
+    """Install an NVIDIA driver of at least ``minimum`` (its branch, e.g. 570) and reboot: the
+    distribution's packages on Linux (apt on Debian/Ubuntu and unknown distributions, dnf on the
+    Red Hat family), NVIDIA's download page on Windows."""
+    if ctx.os_or_linux == "windows":
+        return "start https://www.nvidia.com/Download/index.aspx"
+    branch = (minimum or "").split(".")[0]
+    if not branch.isdigit():
+        return "sudo ubuntu-drivers install && sudo reboot"
+    release = (ctx.snapshot.os_release or "").lower()
+    if any(name in release for name in ("centos", "red hat", "rhel", "rocky", "alma", "fedora", "oracle")):
+        return f"sudo dnf module install -y nvidia-driver:{branch}-dkms && sudo reboot"
+    return f"sudo apt-get install -y nvidia-driver-{branch} && sudo reboot"
+
+
+def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    return python_fix(ctx)
+
+
+def glibc_fix(ctx: Context, need_glibc: str | None = None) -> str:
+    """The torch binary needs a newer glibc (``need_glibc``, from an ld.so error, when the
+    system's is unknown): the newest torch whose wheels this glibc installs, else a container
+    with a current glibc and a Python torch supports (the GPU passed through when there is one)."""
+    m = ctx.matrix
+    have = parse_version(ctx.snapshot.glibc)
+    need = parse_version(need_glibc)
+    fits = [
+        r
+        for r in m.torch
+        if parse_version(r.glibc) is not None
+        and (
+            (have is not None and have >= parse_version(r.glibc))  # type: ignore[operator]
+            or (have is None and need is not None and parse_version(r.glibc) < need)  # type: ignore[operator]
+        )
+    ]
+    if fits:
+        choice = ctx.best_torch(fits[-1].versions[-1])
+        if choice is not None and choice.version in fits[-1].versions:
+            return choice.command
+    py = ctx.python_mm
+    if py is None or not any(m.python_supported(v, py) for v in m.torch_versions()):
+        py = m.torch[-1].python[-1]
+    gpus = "--gpus all " if ctx.has_nvidia_gpu else ""
+    return f'docker run --rm -it {gpus}-v "$PWD":/work -w /work python:{py}-slim bash'
+
+
+def _glibc(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    return glibc_fix(ctx, groups.get("glibc_need"))
+
+
+def _processes(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """More processes than visible GPUs: one per visible GPU."""
+    n = len(ctx.gpus) if ctx.gpus else _visible_count(ctx)
+    if not n:
+        return None
+    return (
+        f"set --nproc_per_node {n} in the torchrun command (accelerate launch: --num_processes {n}; "
+        f"loradoc train: --num-processes {n})"
+    )
+
+
+def _visible_count(ctx: Context) -> int | None:
+    env = ctx.snapshot.env
+    raw = env.cuda_visible_devices if env is not None else None
+    if not raw:
+        return None
+    items = [x.strip() for x in raw.split(",") if x.strip()]
+    return len(items) or None
+
+
+def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """fp8 matmuls on a GPU below Ada: the bf16 (fp16 before Ampere) weights instead."""
+    dtype = "fp16" if ctx.facts.supports("bf16") is False else "bf16"
+    return f"set the weight dtype to {dtype} instead of fp8 in the model loader or training config"
+
+
+def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    env = ctx.snapshot.env
+    if env is not None and env.in_container:
+        return (
+            "add --gpus all to the docker run command (compose: `gpus: all` on the service), with the NVIDIA "
+            "Container Toolkit installed on the host"
+        )
+    if "ubuntu" in (ctx.snapshot.os_release or "").lower():
+        return "sudo ubuntu-drivers install"
+    return None
+
+
+def _driver_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The driver cannot run torch's CUDA and no torch build fits the facts: a driver that runs
+    the newest torch's widest CUDA variant."""
+    m = ctx.matrix
+    latest = m.latest_torch()
+    variants = m.variants_for(latest, machine=ctx.machine) if latest else []
+    gpu = [v for v in variants if v != "cpu"]
+    cuda = variant_cuda(gpu[0]) if gpu else None
+    return driver_upgrade_fix(ctx, m.min_driver(cuda, ctx.os_or_linux) if cuda else None)
+
+
+def _driver_mismatch(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """libcuda and the kernel module from different driver releases (Error 803): reinstall the
+    driver package of the loaded module's branch, then reboot."""
+    if ctx.os_or_linux != "linux":
+        return None
+    return (
+        'sudo apt-get install -y --reinstall "nvidia-driver-$(modinfo -F version nvidia | cut -d. -f1)" '
+        "&& sudo reboot"
+    )
+
+
+def _forward_compat(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """CUDA forward-compatibility libraries on a GPU that cannot use them (Error 804): take the
+    compat folder off the loader path, so the host driver's libcuda is used."""
+    return "export LD_LIBRARY_PATH=\"$(printf %s \"$LD_LIBRARY_PATH\" | tr ':' '\\n' | grep -v '/compat' | paste -sd:)\""
+
+
+def _flash_attn(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A flash-attn build that does not fit torch: the prebuilt wheel for torch's series, CUDA
+    major, C++ ABI and Python, else a build against the installed torch."""
+    t = ctx.torch
+    if t is not None:
+        abi = t.cxx11_abi
+        if abi is None and entry_id in FA_WHEEL_ABI:
+            abi = not FA_WHEEL_ABI[entry_id]  # the wheel's ABI was the other one
+        wheel = ctx.matrix.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python)
+        if wheel is not None:
+            return wheel.command
+    return SOURCE_BUILD_FLASH_ATTN
+
+
+def _wandb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    return WANDB_FIX
+
+
+# Log in once (writes ~/.netrc); for a job, the key read without echoing it or writing it to the
+# shell history; or no W&B at all.
+WANDB_FIX = (
+    "wandb login\n"
+    "or: read -rsp 'W&B API key: ' WANDB_API_KEY && export WANDB_API_KEY\n"
+    "or: export WANDB_MODE=offline"
+)
+
+_FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
+    "python-unsupported-by-torch": _python,
+    "glibc-too-old-for-torch": _glibc,
+    "config-too-many-processes": _processes,
+    "fp8-unsupported-gpu": _fp8,
+    "no-nvidia-gpu": _no_gpu,
+    "flash-attn-abi-or-torch-mismatch": _flash_attn,
+    "wandb-key-missing": _wandb,
+    "driver-too-old-for-torch-cuda": _driver_old,
+    "driver-cuda-combination-unsupported": _driver_mismatch,
+    "cuda-forward-compat-unsupported-gpu": _forward_compat,
+}
