@@ -995,7 +995,7 @@ def step_matmul_rate(ctx: Context, step: Step) -> None:
         tflops_each=[_round(r / 1e12) for r in rates],
     )
     if ctx.cuda:
-        from loradoc.train.estimate import gpu_peak_tflops
+        from loradoc.train.estimate_time import gpu_peak_tflops
 
         name = torch.cuda.get_device_name(0)
         peak = gpu_peak_tflops(name)
@@ -1194,7 +1194,7 @@ MODES = ("packed", "packed_full_logits", "padded", "grouped")
 
 def step_throughput(ctx: Context, step: Step) -> None:
     torch = _torch()
-    from loradoc.train.estimate import flops_per_token
+    from loradoc.train.estimate_time import flops_per_token
 
     prof = ctx.profile
     big = big_model(ctx)

@@ -277,7 +277,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from loradoc.config.load import config_from_dict
-    from loradoc.train.estimate import cpu_flops, estimate_memory, estimate_time
+    from loradoc.train.estimate import estimate_memory
+    from loradoc.train.estimate_time import cpu_flops, estimate_time
 
     print("$ python " + " ".join(sys.argv))
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {args.threads} torch threads")

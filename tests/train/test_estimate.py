@@ -26,16 +26,14 @@ import pytest
 
 from loradoc.config.load import config_from_dict
 from loradoc.train import estimate as est
+from loradoc.train import estimate_time as est_time
 from loradoc.train.estimate import (
     GIB,
     NF4_BYTES_PER_PARAM,
-    cpu_flops,
     estimate_memory,
-    estimate_time,
-    flops_per_token,
-    gpu_peak_tflops,
     model_shape,
 )
+from loradoc.train.estimate_time import cpu_flops, estimate_time, flops_per_token, gpu_peak_tflops
 
 LLAMA3_8B: dict[str, Any] = {
     "architectures": ["LlamaForCausalLM"],
@@ -230,7 +228,7 @@ def test_time_estimate() -> None:
     assert gpu_peak_tflops("Quadro P1000") is None
     t = estimate_time(LLAMA3_8B, cfg, device="cuda", gpu_name="NVIDIA A100-SXM4-80GB", tokens=10_000_000)
     assert t.seconds_low < t.seconds < t.seconds_high
-    assert t.seconds_high == pytest.approx(per_token * 1e7 / (312e12 * est.GPU_UTILISATION[0]))
+    assert t.seconds_high == pytest.approx(per_token * 1e7 / (312e12 * est_time.GPU_UTILISATION[0]))
     rows = estimate_time(LLAMA3_8B, cfg, device="cuda", gpu_name="H100", rows=100)
     assert rows.tokens == 2048 * 100 and rows.notes
 
@@ -242,7 +240,7 @@ def test_cpu_flops_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         calls.append(threads)
         return 5e10
 
-    monkeypatch.setattr(est, "measure_cpu_flops", fake)
+    monkeypatch.setattr(est_time, "measure_cpu_flops", fake)
     path = tmp_path / "cpu_flops.json"
     assert cpu_flops(2, cache=path) == 5e10
     assert cpu_flops(2, cache=path) == 5e10

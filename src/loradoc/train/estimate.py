@@ -1,4 +1,4 @@
-"""Will it fit, and how long will it take: memory and time of a LoRA/QLoRA run, before any weight loads.
+"""Will it fit: the memory of a LoRA/QLoRA run, before any weight loads.
 
 - :func:`estimate_memory` adds up, per process, what a loradoc run holds at its peak: the base
   weights in their storage dtype, the LoRA adapter and ``lora_modules_to_save`` with their
@@ -8,12 +8,9 @@
   process baseline on the CPU); then the per-rank share under DDP, FSDP or DeepSpeed ZeRO, a
   verdict against the device memory, and fixes in order of least change, each with its own
   estimate.
-- :func:`estimate_time` turns tokens into FLOPs for LoRA on a frozen base and divides by the
-  device's rate: a measured fp32 matmul rate on the CPU (:func:`cpu_flops`, cached in
-  ``~/.cache/loradoc/cpu_flops.json``), a peak table times a utilisation on known GPUs.
+- the time a run takes is :mod:`loradoc.train.estimate_time`.
 
-Light module: no torch/transformers import at module level (a laptop plans for a GPU box);
-only :func:`measure_cpu_flops` imports torch, when called.
+Light module: no torch/transformers import at module level (a laptop plans for a GPU box).
 
 The model is read from its ``config.json`` as a Llama-style decoder (q/k/v/o attention with
 grouped KV heads, gate/up/down MLP, RMSNorm): Llama, Mistral, Qwen2/3, Gemma and most
@@ -26,27 +23,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from loradoc.config.schema import TrainConfig
 
 __all__ = [
-    "GPU_PEAK_TFLOPS",
     "Fix",
     "MemoryEstimate",
     "ModelShape",
     "Part",
-    "TimeEstimate",
-    "cpu_flops",
     "estimate_memory",
-    "estimate_time",
-    "gpu_peak_tflops",
-    "measure_cpu_flops",
     "model_shape",
 ]
 
@@ -118,38 +107,6 @@ BACKWARD_WORKING_TERMS = (4, 4)  # (hidden terms, intermediate terms)
 # backward the fp32 gradient of the logits: with a 16-bit compute dtype 2 + 4 + 4 + 4 bytes per
 # vocab entry, in fp32 4 + 4 + 4 (the upcast is a no-op).
 LM_HEAD_FP32_COPIES = 3
-
-# Utilisation of peak FLOPs reached by LoRA training on a GPU: Hugging Face + FA2 runs of 7-8B
-# models report 30-50% MFU; not yet measured with loradoc (no GPU here). The CPU figure is
-# measured with bench/memory_estimate.py (estimated / measured step time on the bench shapes).
-GPU_UTILISATION = (0.3, 0.5)
-CPU_UTILISATION = (0.2, 0.8)  # bench/memory_estimate.py: 0.17 (eager) to 0.78 (sdpa), load 4-8
-
-# Dense bf16 tensor-core TFLOPS (fp16 where the GPU has no bf16), without 2:4 sparsity. Matched
-# in order against the torch/NVML device name (most specific first). Sources: NVIDIA datasheets
-# (H100/H200/A100/L40S/L4/A10/A6000/T4/V100) and the Ampere/Ada GeForce whitepapers (fp16 with
-# fp32 accumulate) for the RTX cards.
-GPU_PEAK_TFLOPS: tuple[tuple[str, float, str], ...] = (
-    ("H200", 989.0, "NVIDIA H200 datasheet: 1,979 TFLOPS bf16 with sparsity"),
-    ("H100 PCIe", 756.0, "NVIDIA H100 datasheet, PCIe: 1,513 with sparsity"),
-    ("H100 NVL", 835.0, "NVIDIA H100 datasheet, NVL: 1,671 with sparsity"),
-    ("H100", 989.0, "NVIDIA H100 datasheet, SXM: 1,979 with sparsity"),
-    ("GH200", 989.0, "NVIDIA GH200 datasheet (H100 SXM compute)"),
-    ("A100", 312.0, "NVIDIA A100 datasheet: 312 bf16 dense"),
-    ("L40S", 362.0, "NVIDIA L40S datasheet: 733 with sparsity"),
-    ("L40", 181.0, "NVIDIA L40 datasheet: 362 with sparsity"),
-    ("L4", 121.0, "NVIDIA L4 datasheet: 242 with sparsity"),
-    ("A10G", 70.0, "AWS G5 (A10G): 70 bf16 dense per GPU, Ampere GA102 at lower clocks"),
-    ("A10", 125.0, "NVIDIA A10 datasheet: 250 with sparsity"),
-    ("RTX 6000 Ada", 364.0, "NVIDIA RTX 6000 Ada datasheet: 728 with sparsity"),
-    ("A6000", 155.0, "NVIDIA RTX A6000 datasheet: 309.7 with sparsity"),
-    ("RTX 4090", 165.0, "Ada GeForce whitepaper: 165.2 fp16 (fp32 accumulate) dense"),
-    ("RTX 3090", 71.0, "Ampere GA102 whitepaper: 71 fp16 (fp32 accumulate) dense"),
-    ("T4", 65.0, "NVIDIA T4 datasheet: 65 fp16 mixed precision (no bf16)"),
-    ("V100", 125.0, "NVIDIA V100 SXM2 datasheet: 125 fp16 tensor (no bf16)"),
-)
-
-_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loradoc" / "cpu_flops.json"
 
 # Llama-style linear layers: name -> (in, out) as a function of the shape.
 LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -260,7 +217,7 @@ def model_shape(config: dict[str, Any]) -> ModelShape:
 
 # -- the run, as far as memory cares -------------------------------------------------------------
 @dataclass(frozen=True)
-class _Run:
+class RunFacts:
     device: str  # "cpu" or "cuda"
     compute_bytes: int  # activations: 4 fp32, 2 bf16/fp16
     weight_bytes: int  # unquantized base weights
@@ -346,7 +303,7 @@ def _zero_stage(deepspeed: Any) -> tuple[int | None, bool, str | None]:
     return (int(stage) if isinstance(stage, int) and 0 <= stage <= 3 else None), offloaded, None
 
 
-def _run(cfg: TrainConfig, shape: ModelShape, device: str, world: int) -> _Run:
+def run_facts(cfg: TrainConfig, shape: ModelShape, device: str, world: int) -> RunFacts:
     notes: list[str] = list(shape.notes)
     dev = "cpu" if device == "cpu" else "cuda"
     precision, note = _precision(cfg, dev)
@@ -383,7 +340,7 @@ def _run(cfg: TrainConfig, shape: ModelShape, device: str, world: int) -> _Run:
             offload = True
         if "hybrid_shard" in opts:
             notes.append("hybrid_shard counted as full_shard over all ranks (a lower bound per rank)")
-    return _Run(
+    return RunFacts(
         device=dev,
         compute_bytes=compute,
         weight_bytes=compute,
@@ -511,7 +468,7 @@ def _optimizer_bytes_per_param(name: str, param_bytes: int) -> tuple[float, str]
     )
 
 
-def _lora_params(shape: ModelShape, run: _Run) -> int:
+def lora_params(shape: ModelShape, run: RunFacts) -> int:
     per_layer = 0
     for name in run.targets:
         a, b = shape.linear_shapes()[name]
@@ -519,7 +476,7 @@ def _lora_params(shape: ModelShape, run: _Run) -> int:
     return per_layer * shape.layers
 
 
-def _modules_to_save_params(shape: ModelShape, run: _Run) -> tuple[int, list[str]]:
+def modules_to_save_params(shape: ModelShape, run: RunFacts) -> tuple[int, list[str]]:
     total, notes = 0, []
     for name in run.modules_to_save:
         if name in ("embed_tokens", "wte", "word_embeddings"):
@@ -536,7 +493,7 @@ def _modules_to_save_params(shape: ModelShape, run: _Run) -> tuple[int, list[str
     return total, notes
 
 
-def _activation_parts(shape: ModelShape, run: _Run) -> list[Part]:
+def _activation_parts(shape: ModelShape, run: RunFacts) -> list[Part]:
     h, i, r = shape.hidden, shape.intermediate, run.rank
     b = run.compute_bytes
     tokens = run.seq * run.mbs
@@ -594,7 +551,7 @@ def _activation_parts(shape: ModelShape, run: _Run) -> list[Part]:
     return parts
 
 
-def _memory(shape: ModelShape, run: _Run) -> tuple[list[Part], list[str], int, int]:
+def _memory(shape: ModelShape, run: RunFacts) -> tuple[list[Part], list[str], int, int]:
     notes: list[str] = []
     parts: list[Part] = []
     # -- base weights
@@ -626,8 +583,8 @@ def _memory(shape: ModelShape, run: _Run) -> tuple[list[Part], list[str], int, i
         )
         module_bytes = run.weight_bytes
     # -- trainable
-    lora = _lora_params(shape, run)
-    mts, mnotes = _modules_to_save_params(shape, run)
+    lora = lora_params(shape, run)
+    mts, mnotes = modules_to_save_params(shape, run)
     notes += mnotes
     # peft upcasts adapter weights to fp32 (cast_adapter_dtype, autocast_adapter_dtype=True); the
     # Trainer keeps no extra master copy: the trained parameters are fp32 already.
@@ -648,7 +605,7 @@ def _memory(shape: ModelShape, run: _Run) -> tuple[list[Part], list[str], int, i
     return parts, notes, lora + mts, shape.params
 
 
-def _shard(parts: list[Part], run: _Run, shape: ModelShape) -> list[Part]:
+def _shard(parts: list[Part], run: RunFacts, shape: ModelShape) -> list[Part]:
     """The per-rank share: which parts a sharding strategy divides by the world size."""
     w = run.world
     if run.sharding in ("single", "ddp"):
@@ -683,7 +640,7 @@ def _shard(parts: list[Part], run: _Run, shape: ModelShape) -> list[Part]:
     return out
 
 
-def _finish(parts: list[Part], run: _Run) -> tuple[list[Part], int]:
+def _finish(parts: list[Part], run: RunFacts) -> tuple[list[Part], int]:
     counted = sum(p.bytes for p in parts)
     if run.device == "cuda":
         parts = [
@@ -732,16 +689,16 @@ def _verdict(total: int, capacity: int | None) -> str:
     return "tight" if total > 0.9 * capacity else "fits"
 
 
-def _estimate(shape: ModelShape, run: _Run) -> tuple[list[Part], list[str], int, int, int]:
+def _estimate(shape: ModelShape, run: RunFacts) -> tuple[list[Part], list[str], int, int, int]:
     parts, notes, trainable, base = _memory(shape, run)
     parts = _shard(parts, run, shape)
     parts, total = _finish(parts, run)
     return parts, notes, trainable, base, total
 
 
-def _fixes(shape: ModelShape, run: _Run, capacity: int, cfg: TrainConfig) -> list[Fix]:
+def _fixes(shape: ModelShape, run: RunFacts, capacity: int, cfg: TrainConfig) -> list[Fix]:
     """Changes in order of least change, each alone, then together if none fits alone."""
-    tried: list[tuple[str, _Run]] = []
+    tried: list[tuple[str, RunFacts]] = []
     if not run.checkpointing:
         tried.append(("gradient_checkpointing: true", replace(run, checkpointing=True)))
     if run.mbs > 1:
@@ -804,7 +761,7 @@ def estimate_memory(
     parts are divided among them.
     """
     shape = model_shape(model_config)
-    run = _run(cfg, shape, device, world_size)
+    run = run_facts(cfg, shape, device, world_size)
     parts, notes, trainable, base, total = _estimate(shape, run)
     capacity = gpu_memory_mib * MIB if gpu_memory_mib else None
     verdict = _verdict(total, capacity)
@@ -829,175 +786,4 @@ def estimate_memory(
         assumptions=tuple(assumptions),
         trainable_params=trainable,
         base_params=base,
-    )
-
-
-# -- time --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TimeEstimate:
-    tokens: int
-    flops_per_token: float
-    total_flops: float
-    device_flops: float  # the device's rate before utilisation (FLOP/s, all processes)
-    utilisation: tuple[float, float]
-    seconds_low: float
-    seconds_high: float
-    basis: str
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def seconds(self) -> float:
-        """The middle of the range (geometric mean)."""
-        return math.sqrt(self.seconds_low * self.seconds_high)
-
-    def line(self) -> str:
-        return f"time    ~{_duration(self.seconds_low)} to {_duration(self.seconds_high)} ({self.basis})"
-
-
-def _duration(s: float) -> str:
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def flops_per_token(
-    model_config: dict[str, Any], cfg: TrainConfig, *, attention_len: float | None = None
-) -> float:
-    """Training FLOPs per token for LoRA on a frozen base.
-
-    Forward: 2 FLOPs per weight (a multiply-add) for every decoder linear, and for the LM head at
-    trained positions only. Backward: 2 per frozen weight (the activations' gradient only; a frozen
-    weight gets no gradient), 4 per trained weight (both). Attention: 2·layers·q_dim·len forward
-    per token (QK^T and PV over a causal context of average len/2 each), twice that backward (no
-    weights, only gradients of q, k, v): 6·layers·q_dim·len in all. Gradient checkpointing adds one
-    more forward of the decoder layers.
-    """
-    shape = model_shape(model_config)
-    run = _run(cfg, shape, "cuda", 1)
-    linear = shape.layers * (
-        shape.layer_linear_params - (shape.experts - 1) * 3 * shape.hidden * shape.intermediate
-    )  # MoE: one expert's MLP runs per token (top-1; top-k scales it)
-    lora = _lora_params(shape, run)
-    head = shape.vocab * shape.hidden * TRAINED_FRACTION
-    mts, _ = _modules_to_save_params(shape, run)
-    length = attention_len if attention_len is not None else float(cfg.sequence_len)
-    attn_fwd = 2 * shape.layers * shape.q_dim * length
-    forward = 2 * linear + 2 * lora + 2 * head + attn_fwd
-    backward = 2 * linear + 4 * lora + 2 * head + 2 * attn_fwd + 2 * min(mts, head)
-    recompute = (2 * linear + 2 * lora + attn_fwd) if cfg.gradient_checkpointing else 0
-    return float(forward + backward + recompute)
-
-
-def gpu_peak_tflops(name: str) -> tuple[float, str] | None:
-    """Dense bf16 (or fp16) peak TFLOPS of a GPU from its name, and the source; None if unknown."""
-    upper = name.upper()
-    for key, tflops, source in GPU_PEAK_TFLOPS:
-        if key.upper() in upper:
-            return tflops, source
-    return None
-
-
-def measure_cpu_flops(threads: int | None = None, *, size: int = 1024, seconds: float = 1.0) -> float:
-    """fp32 matmul FLOP/s of this CPU with torch (imports torch; runs about ``seconds``)."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)  # warm-up
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
-        for _ in range(4):
-            torch.mm(a, b)
-        best = max(best, 4 * 2 * size**3 / (time.perf_counter() - t0))
-    return best
-
-
-def cpu_flops(threads: int | None = None, *, cache: Path | None = None, measure: bool = True) -> float:
-    """This CPU's fp32 matmul rate, measured once per thread count and cached."""
-    path = cache or _CACHE
-    key = f"{os.cpu_count()}cpu-{threads or 'default'}threads"
-    data: dict[str, Any] = {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data.get(key), (int, float)) and data[key] > 0:
-            return float(data[key])
-    except (OSError, ValueError, AttributeError):
-        data = {}
-    if not measure:
-        raise LookupError(f"no cached CPU rate in {path}")
-    rate = measure_cpu_flops(threads)
-    data = data if isinstance(data, dict) else {}
-    data[key] = rate
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    except OSError:
-        pass
-    return rate
-
-
-def estimate_time(
-    model_config: dict[str, Any],
-    cfg: TrainConfig,
-    *,
-    device: str,
-    tokens: int | None = None,
-    rows: int | None = None,
-    gpu_name: str | None = None,
-    world_size: int = 1,
-    threads: int | None = None,
-    attention_len: float | None = None,
-    device_flops: float | None = None,
-) -> TimeEstimate:
-    """How long training ``tokens`` tokens takes (per epoch, times ``num_epochs``).
-
-    ``tokens``: the real token count after packing when known; else ``sequence_len x rows``.
-    ``device``: ``"cpu"`` (rate measured once and cached) or a GPU (``gpu_name`` picks the peak from
-    :data:`GPU_PEAK_TFLOPS`); ``device_flops`` overrides the rate. ``attention_len``: the mean
-    attended length per token (the mean example length with packing and varlen/flash attention);
-    default ``sequence_len``, an upper bound.
-    """
-    notes: list[str] = []
-    if tokens is None:
-        if rows is None:
-            raise ValueError("estimate_time needs tokens (after packing) or rows")
-        tokens = int(cfg.sequence_len) * rows
-        notes.append(f"tokens = sequence_len x {rows} rows (an upper bound: rows are not all full)")
-    epochs = float(cfg.num_epochs)
-    per_token = flops_per_token(model_config, cfg, attention_len=attention_len)
-    total = per_token * tokens * epochs
-    world = max(1, world_size)
-    if device_flops:
-        rate, util, basis = (
-            device_flops,
-            CPU_UTILISATION if device == "cpu" else GPU_UTILISATION,
-            "given rate",
-        )
-    elif device == "cpu":
-        rate = cpu_flops(threads)
-        util = CPU_UTILISATION
-        basis = f"CPU fp32 matmul {rate / 1e9:.0f} GFLOP/s measured, x{util[0]}-{util[1]} (bench/memory_estimate.py)"
-    else:
-        peak = gpu_peak_tflops(gpu_name or device)
-        if peak is None:
-            raise LookupError(f"no peak TFLOPS known for {gpu_name or device!r}; pass device_flops")
-        tflops, source = peak
-        rate, util = tflops * 1e12 * world, GPU_UTILISATION
-        basis = f"{world} x {tflops:.0f} TFLOPS peak ({source}) x{util[0]}-{util[1]} utilisation, not yet measured"
-    seconds_low = total / (rate * util[1])
-    seconds_high = total / (rate * util[0])
-    return TimeEstimate(
-        tokens=int(tokens * epochs),
-        flops_per_token=per_token,
-        total_flops=total,
-        device_flops=rate,
-        utilisation=util,
-        seconds_low=seconds_low,
-        seconds_high=seconds_high,
-        basis=basis,
-        notes=tuple(notes),
     )
