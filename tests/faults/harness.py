@@ -37,33 +37,13 @@ from typing import Any
 
 import yaml
 
+from loradoc.train.run.callbacks import TIMING_COLUMNS
 from loradoc.train.run.checkpoint import checkpoint_problem, is_temp_file
+from loradoc.train.run.pipeline import PROCESS_FIELDS
 
 HERE = Path(__file__).resolve().parent
 PACE_DIR = HERE / "pace"
 
-# columns about this process's wall clock, not about the training (the eval ones too: the
-# eval rows carry transformers' eval_runtime / samples / steps per second)
-TIMING_COLUMNS = {
-    "tokens_per_s",
-    "supervised_tokens_per_s",
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "eval_runtime",
-    "eval_samples_per_second",
-    "eval_steps_per_second",
-}
-PROCESS_FIELDS = {
-    "train_seconds",
-    "tokens_per_s",
-    "supervised_tokens_per_s",
-    "peak_rss_mb",
-    "wall_seconds",
-    "outputs",
-    "data",
-    "wandb_run",
-}
 
 # 8 steps, checkpoints every 2, eval every 4 on 5 held-out examples, a schedule with state
 RUN_KEYS: dict[str, Any] = {

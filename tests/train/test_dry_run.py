@@ -425,3 +425,40 @@ def test_dry_run_json_carries_the_estimate_for_ci(tmp_path: Path, capsys: pytest
     assert [f["code"] for f in doc["findings"] if f["severity"] == "error"] == ["memory-does-not-fit"]
     assert doc["resolved_config"]["base_model"] == str(model)
     assert run_cli(capsys, "train", cfg, "--json").code == 2  # a plan needs --dry-run
+
+
+def test_the_shipped_8b_example_is_estimated_from_the_known_shapes_offline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """NousResearch/Meta-Llama-3-8B is neither local nor cached here: its shape comes from
+    compat/models.toml, so the dry run still answers 'will it fit'."""
+    cfg = REPO / "examples" / "llama-3" / "lora-8b.yml"
+    on_cpu = run_cli(capsys, "train", cfg, "--dry-run", "--from", CPU)
+    assert on_cpu.code == 1 and "[memory-does-not-fit]" in on_cpu.err
+    assert "8.03B params x 4 bytes" in on_cpu.out  # fp32 on the CPU
+    assert "table of known models (https://huggingface.co/meta-llama/Meta-Llama-3-8B/" in on_cpu.out
+    on_a100 = run_cli(capsys, "train", cfg, "--dry-run", "--from", A100, "--max_steps", "200")
+    assert on_a100.code == 0, on_a100.err
+    assert "8.03B params x 2 bytes" in on_a100.out and "of 80.00 GiB: fits" in on_a100.out
+    time_line = next(ln for ln in on_a100.out.splitlines() if ln.strip().startswith("time"))
+    assert "min" in time_line and "312 TFLOPS peak" in time_line
+
+
+def test_time_is_estimated_only_when_the_tokens_are_known(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "llama-3-8b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(LLAMA_3_8B))
+    (model / "model.safetensors").write_bytes(b"")
+    cfg = write_cfg(tmp_path, base_model=str(model), gradient_checkpointing=True)
+    unknown = run_cli(capsys, "train", cfg, "--dry-run", "--json", "--from", A100)
+    assert json.loads(unknown.out)["time"].startswith("time    not estimated before the data is read")
+    known = run_cli(capsys, "train", cfg, "--dry-run", "--json", "--from", A100, "--max_steps", "50")
+    doc = json.loads(known.out)
+    t, r = doc["time"], doc["resolved_config"]
+    # 50 steps x micro x accumulation x sequence_len, full packed rows: an upper bound
+    assert t["tokens"] == 50 * r["micro_batch_size"] * r["gradient_accumulation_steps"] * r["sequence_len"]
+    assert 0 < t["seconds_low"] < t["seconds_high"] and "A100" in t["basis"]
+    other_cpu = run_cli(capsys, "train", cfg, "--dry-run", "--json", "--from", CPU, "--max_steps", "50")
+    assert "CPU rate of that machine is unknown" in json.loads(other_cpu.out)["time"]

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from loradoc.errors import UserError
+from loradoc.train.run.callbacks import TIMING_COLUMNS
 from loradoc.train.run.checkpoint import checkpoint_problem
+from loradoc.train.run.pipeline import PROCESS_FIELDS
 
 # a schedule with state, a logging window wider than one step (so a window can straddle the stop),
 # accumulation over two micro-batches, periodic checkpoints off: the stop writes the only one
@@ -27,26 +29,6 @@ RUN = {
     "save_steps": 100,
 }
 STOP_AFTER = 5  # not a multiple of logging_steps: the loss window 4-6 straddles the stop
-
-# columns about this process's wall clock, not about the training
-TIMING_COLUMNS = {
-    "tokens_per_s",
-    "supervised_tokens_per_s",
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-}
-# summary fields that are honestly about this process, its clock or its folder
-PROCESS_FIELDS = {
-    "train_seconds",
-    "tokens_per_s",
-    "supervised_tokens_per_s",
-    "peak_rss_mb",
-    "wall_seconds",
-    "outputs",
-    "data",
-    "wandb_run",
-}
 
 
 def _files(out: Path) -> dict[str, tuple[int, bytes]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -99,6 +99,7 @@ def train(
     findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None, model=model)
     memory = memory_estimate(cfg, facts, snapshot, model)
     findings += memory_findings(memory)
+    timing = time_estimate(cfg, facts, model, this_machine=snapshot_path is None)
     errors = any(f.severity is Severity.ERROR for f in findings)
     if as_json:
         target = f"the machine in {snapshot_path}" if snapshot_path else "this machine"
@@ -110,6 +111,7 @@ def train(
             "checked": checked_text(cfg, model),
             "findings": [f.to_dict() for f in findings],
             "memory": memory.to_dict() if memory else None,
+            "time": timing if isinstance(timing, str) else timing.to_dict(),
             "resolved_config": cfg.resolved_document(),
         }
         click.echo(json.dumps(doc, indent=2, default=str))
@@ -124,6 +126,7 @@ def train(
             memory.lines() if memory else ["memory  not estimated (the model's config.json was not read)"]
         ):
             click.echo(f"  {line}")
+        click.echo(f"  {timing if isinstance(timing, str) else timing.line()}")
     if errors:
         ctx.exit(1)
     if dry_run:
@@ -159,6 +162,32 @@ def memory_estimate(
     except ValueError as exc:  # a config.json without the decoder's shape (hidden_size, layers, ...)
         click.echo(f"note: memory not estimated: {exc}", err=True)
         return None
+
+
+def time_estimate(cfg: TrainConfig, facts: MachineFacts, model: ModelInfo, *, this_machine: bool) -> Any:
+    """How long training takes (a TimeEstimate), or a line saying why not yet. Before the data is
+    read only a ``max_steps`` run has a token count: full packed rows, an upper bound."""
+    from loradoc.train.estimate_time import plan_time
+
+    if facts.device != "cuda" and not this_machine:
+        return (
+            "time    not estimated (the CPU rate of that machine is unknown; it is measured where it trains)"
+        )
+    tokens = None
+    if cfg.max_steps and cfg.max_steps > 0:
+        per_step = int(cfg.micro_batch_size) * int(cfg.gradient_accumulation_steps) * cfg.world_size()
+        tokens = int(cfg.max_steps) * per_step * int(cfg.sequence_len)
+    names = [g.name for g in facts.gpus if g.name]
+    estimate = plan_time(
+        model.config if model.checked else None,
+        cfg,
+        device=facts.device,
+        gpu_name=names[0] if names else None,
+        tokens=tokens,
+        epochs=1.0,
+        world_size=cfg.world_size(),
+    )
+    return "time    " + estimate if isinstance(estimate, str) else estimate
 
 
 def memory_findings(memory: MemoryEstimate | None) -> list[Finding]:

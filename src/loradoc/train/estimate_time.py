@@ -81,6 +81,19 @@ class TimeEstimate:
     def line(self) -> str:
         return f"time    ~{_duration(self.seconds_low)} to {_duration(self.seconds_high)} ({self.basis})"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "flops_per_token": round(self.flops_per_token),
+            "total_flops": self.total_flops,
+            "device_flops": self.device_flops,
+            "utilisation": list(self.utilisation),
+            "seconds_low": round(self.seconds_low, 1),
+            "seconds_high": round(self.seconds_high, 1),
+            "basis": self.basis,
+            "notes": list(self.notes),
+        }
+
 
 def _duration(s: float) -> str:
     if s < 120:
@@ -180,6 +193,8 @@ def estimate_time(
     threads: int | None = None,
     attention_len: float | None = None,
     device_flops: float | None = None,
+    epochs: float | None = None,
+    measure: bool = True,
 ) -> TimeEstimate:
     """How long training ``tokens`` tokens takes (per epoch, times ``num_epochs``).
 
@@ -187,7 +202,9 @@ def estimate_time(
     ``device``: ``"cpu"`` (rate measured once and cached) or a GPU (``gpu_name`` picks the peak from
     :data:`GPU_PEAK_TFLOPS`); ``device_flops`` overrides the rate. ``attention_len``: the mean
     attended length per token (the mean example length with packing and varlen/flash attention);
-    default ``sequence_len``, an upper bound.
+    default ``sequence_len``, an upper bound. ``epochs``: how many passes over ``tokens``
+    (default ``num_epochs``; a ``max_steps`` run passes max_steps / steps per epoch). ``measure``:
+    whether the CPU's rate may be measured now (about 1 s, imports torch) when none is cached.
     """
     notes: list[str] = []
     if tokens is None:
@@ -195,7 +212,7 @@ def estimate_time(
             raise ValueError("estimate_time needs tokens (after packing) or rows")
         tokens = int(cfg.sequence_len) * rows
         notes.append(f"tokens = sequence_len x {rows} rows (an upper bound: rows are not all full)")
-    epochs = float(cfg.num_epochs)
+    epochs = float(cfg.num_epochs) if epochs is None else epochs
     per_token = flops_per_token(model_config, cfg, attention_len=attention_len)
     total = per_token * tokens * epochs
     world = max(1, world_size)
@@ -206,9 +223,9 @@ def estimate_time(
             "given rate",
         )
     elif device == "cpu":
-        rate = cpu_flops(threads)
+        rate = cpu_flops(threads, measure=measure)
         util = CPU_UTILISATION
-        basis = f"CPU fp32 matmul {rate / 1e9:.0f} GFLOP/s measured, x{util[0]}-{util[1]} (bench/memory_estimate.py)"
+        basis = f"CPU fp32 matmul {rate / 1e9:.0f} GFLOP/s measured here, x{util[0]}-{util[1]} utilisation"
     else:
         peak = gpu_peak_tflops(gpu_name or device)
         if peak is None:
@@ -229,3 +246,41 @@ def estimate_time(
         basis=basis,
         notes=tuple(notes),
     )
+
+
+def plan_time(
+    model_config: dict[str, Any] | None,
+    cfg: TrainConfig,
+    *,
+    device: str,
+    gpu_name: str | None = None,
+    tokens: int | None = None,
+    attention_len: float | None = None,
+    epochs: float | None = None,
+    world_size: int = 1,
+    threads: int | None = None,
+    measure: bool = True,
+) -> TimeEstimate | str:
+    """:func:`estimate_time`, or one line saying why there is no estimate (the model's shape or
+    the GPU's peak unknown, no cached CPU rate where measuring is not allowed)."""
+    if model_config is None:
+        return "not estimated (the model's config.json was not read)"
+    if tokens is None:
+        return "not estimated before the data is read (set max_steps, or training prints it before its first step)"
+    try:
+        return estimate_time(
+            model_config,
+            cfg,
+            device=device,
+            gpu_name=gpu_name,
+            tokens=tokens,
+            attention_len=attention_len,
+            epochs=epochs,
+            world_size=world_size,
+            threads=threads,
+            measure=measure,
+        )
+    except LookupError as exc:
+        return f"not estimated ({str(exc).strip(chr(39))})"
+    except ValueError as exc:  # a config.json without the decoder's shape
+        return f"not estimated ({exc})"

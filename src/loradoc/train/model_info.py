@@ -1,7 +1,8 @@
 """What the base model is, read from its ``config.json`` before any weights are touched.
 
-The config is read from the local folder (``base_model`` or ``base_model_config``) or from the
-Hugging Face cache (no network). When it can be read, models loradoc cannot train (vision-language,
+The config is read from the local folder (``base_model`` or ``base_model_config``), from the
+Hugging Face cache, or for popular hub models from loradoc's table of their shapes
+(``compat/models.toml``, each copied from the hub's config.json); never from the network. When it can be read, models loradoc cannot train (vision-language,
 audio and other models that are not causal language models) are refused at once with one line;
 when it cannot, the plan says the model was not checked: a dry run never calls a model "valid"
 that it has not looked at.
@@ -85,6 +86,11 @@ def read_model_info(cfg: TrainConfig) -> ModelInfo:
         cached = None
     if isinstance(cached, str):
         return _read(Path(cached), "Hugging Face cache")
+    from loradoc.compat.models import known_model
+
+    known = known_model(source) if not cfg.base_model_config else None
+    if known is not None:
+        return ModelInfo(f"table of known models ({known.source})", dict(known.config))
     return ModelInfo(
         None, why_unread="not a local folder and not in the Hugging Face cache (planning stays offline)"
     )

@@ -20,6 +20,20 @@ from loradoc.train.run.checkpoint import save_run_state, write_marker
 from loradoc.train.run.signals import StopRequest
 
 RENAMES = {"learning_rate": "lr"}
+# metrics.jsonl columns about the process's wall clock, not about the training: they differ between
+# an unbroken run and a stopped-and-resumed one while every other column is equal (tests/faults)
+TIMING_COLUMNS = frozenset(
+    {
+        "tokens_per_s",
+        "supervised_tokens_per_s",
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "eval_runtime",
+        "eval_samples_per_second",
+        "eval_steps_per_second",
+    }
+)
 DROP = {"total_flos"}
 
 

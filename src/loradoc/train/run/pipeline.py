@@ -25,6 +25,21 @@ from loradoc.train.run.signals import StopRequest, stop_on_signals
 from loradoc.train.run.wandb_setup import WandbPlan, finish_wandb
 
 Say = Callable[[str], None]
+# summary.json fields about this process, its clock or its folder rather than the training: they
+# differ between an unbroken run and a stopped-and-resumed one while the rest is equal (tests/faults)
+PROCESS_FIELDS = frozenset(
+    {
+        "train_seconds",
+        "tokens_per_s",
+        "supervised_tokens_per_s",
+        "peak_rss_mb",
+        "wall_seconds",
+        "outputs",
+        "data",
+        "wandb_run",
+        "time",
+    }
+)
 
 
 def _device() -> str:
@@ -92,6 +107,7 @@ class TrainingSession:
         eval_packing = self._eval_packing(data)
         model = self._model(tokenizer, precision, attention)
         trainer = self._trainer(model, tokenizer, data, precision, attention, eval_packing)
+        self.time_estimate = self._time_estimate(model, data, trainer)
         if self.resume:
             code = self._resume_at_the_end(trainer, tokenizer, data, precision, attention)
             if code is not None:
@@ -119,6 +135,34 @@ class TrainingSession:
         mean = float(result.training_loss) if result is not None else None
         self._save_outputs(trainer, tokenizer, data, mean, precision, attention)
         return 0
+
+    def _time_estimate(self, model: Any, data: Any, trainer: Any) -> Any:
+        """How long training takes, from the real token count after packing; printed before the
+        first step and recorded with the actual time in summary.json (a line when unknown)."""
+        import torch
+
+        from loradoc.train.estimate_time import plan_time
+
+        cfg = self.cfg
+        lengths = [int(n) for n in data.train["length"]]
+        total = self._max_steps(trainer)
+        epochs = total / max(1, self.steps_per_epoch)
+        done = _checkpoint_step(self.resume) if self.resume else 0
+        epochs *= max(0, total - done) / max(1, total)
+        config = getattr(model, "config", None)
+        estimate = plan_time(
+            config.to_dict() if config is not None else None,
+            cfg,
+            device=self.device,
+            gpu_name=torch.cuda.get_device_name(0) if self.device == "cuda" else None,
+            tokens=sum(lengths),
+            attention_len=sum(lengths) / max(1, len(lengths)),
+            epochs=epochs,
+            world_size=self.world,
+            threads=torch.get_num_threads(),
+        )
+        self.say(f"  {estimate.line() if not isinstance(estimate, str) else 'time    ' + estimate}")
+        return estimate
 
     def _max_steps(self, trainer: Any) -> int:
         """The optimizer steps this run trains to (transformers' own rule)."""
@@ -436,9 +480,24 @@ class TrainingSession:
         gpu = _gpu_peak_mb()
         if gpu is not None:
             summary["peak_gpu_memory_mb"] = gpu
+        estimate = getattr(self, "time_estimate", None)
+        summary["time"] = {
+            "predicted_seconds": None
+            if estimate is None or isinstance(estimate, str)
+            else [round(estimate.seconds_low, 1), round(estimate.seconds_high, 1)],
+            "actual_seconds": round(seconds, 3),
+            "basis": estimate if isinstance(estimate, str) else estimate.basis if estimate else None,
+        }
         cfg.save_resolved(self.out / "resolved_config.yml")
         write_json_atomic(self.out / "summary.json", summary, default=str)
         self.say(summary_text(summary))
+
+
+def _checkpoint_step(path: str | None) -> int:
+    """The step a ``checkpoint-N`` folder was written at (0 when the name does not say)."""
+    name = Path(path or "").name
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if name.startswith("checkpoint-") and tail.isdigit() else 0
 
 
 def _gpu_peak_mb() -> float | None:
@@ -453,6 +512,15 @@ def _num(value: Any, fmt: str = ",.0f") -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+def _time_line(t: dict[str, Any] | None) -> list[str]:
+    if not t or not t.get("predicted_seconds"):
+        return []
+    low, high = t["predicted_seconds"]
+    actual = t["actual_seconds"]
+    where = "inside" if low <= actual <= high else "below" if actual < low else "above"
+    return [f"  time             {actual:.1f} s, predicted {low:.0f} to {high:.0f} s ({where} the range)"]
+
+
 def summary_text(s: dict[str, Any]) -> str:
     eff = s.get("packing_efficiency")
     lines = [
@@ -463,6 +531,7 @@ def summary_text(s: dict[str, Any]) -> str:
         f"  tokens           {_num(s['input_tokens'])} input, {_num(s['supervised_tokens'])} supervised",
         f"  tokens/s         {_num(s['tokens_per_s'])} input, {_num(s['supervised_tokens_per_s'])} supervised",
         f"  packing          {'off' if eff is None else f'{eff:.1%} efficient'}",
+        *_time_line(s.get("time")),
         f"  peak memory      {s['peak_rss_mb']:,.0f} MiB RSS"
         + (f", {s['peak_gpu_memory_mb']:,.0f} MiB GPU" if "peak_gpu_memory_mb" in s else ""),
         f"  outputs          {s['outputs']['dir']} (adapter, tokenizer, metrics.jsonl, loss.png, summary.json)",
