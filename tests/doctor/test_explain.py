@@ -264,6 +264,28 @@ FIELD_LINES = [
         "set tf32: false in the training config",
     ),
     ("bf16 mixed precision requires PyTorch >= 1.10 and a supported device.", "bf16-unsupported-gpu", None),
+    (
+        "`fa3F@0.0.0` is not supported because:\n    requires device with capability <= (9, 0) but your GPU has "
+        "capability (12, 0) (too new)",
+        "xformers-gpu-arch-unsupported",
+        "set attn_implementation: sdpa in the training config",
+    ),
+    (
+        "CUDA SETUP: Highest compute capability among GPUs detected: 7.0\nCUDA SETUP: Loading binary "
+        "/usr/lib/python3.8/site-packages/bitsandbytes/libbitsandbytes_cuda118_nocublaslt.so...",
+        "bitsandbytes-gpu-too-old",
+        "set load_in_4bit: true instead of load_in_8bit in the training config",
+    ),
+    (
+        "RuntimeError: operator torchvision::nms does not exist",
+        "package-requires-other-torch",
+        "loradoc doctor install --dry-run",
+    ),
+    (
+        "Training hangs forever at the first step when I use 4 GPUs, works on one",
+        "nccl-p2p-unsupported",
+        "export NCCL_P2P_DISABLE=1",
+    ),
     ("runtimeerror: cuda error: invalid device ordinal", "config-too-many-processes", None),
     (
         "ImportError: /lib64/libc.so.6: version `GLIBC_2.14' not found (required by "

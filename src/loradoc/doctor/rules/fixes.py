@@ -187,6 +187,17 @@ WANDB_FIX = (
     "or: export WANDB_MODE=offline"
 )
 
+
+def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """torchvision built for another torch: the installed torch's build again, with the
+    companions that match it (torchvision, torchaudio move with torch)."""
+    t = ctx.torch
+    if t is None:
+        return None
+    choice = ctx.best_torch(t.public, gpu=t.variant not in (None, "cpu"))
+    return choice.command if choice is not None and choice.version == t.public else None
+
+
 _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-unsupported-by-torch": _python,
     "glibc-too-old-for-torch": _glibc,
@@ -198,4 +209,5 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "driver-too-old-for-torch-cuda": _driver_old,
     "driver-cuda-combination-unsupported": _driver_mismatch,
     "cuda-forward-compat-unsupported-gpu": _forward_compat,
+    "package-requires-other-torch": _companions,
 }

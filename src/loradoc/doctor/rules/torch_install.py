@@ -65,4 +65,6 @@ def _built_for_cuda(ctx: Context) -> list[str]:
             out.append(f"{name} {pkg.version or ''}".strip())
         elif name in ("xformers", "flash-attn") and (pkg.cuda or "+cu" in (pkg.built_for_torch or "")):
             out.append(f"{name} built for {pkg.built_for_torch or 'CUDA ' + str(pkg.cuda)}")
+        elif name in ("xformers", "flash-attn"):  # their wheels are CUDA builds: installed for a GPU
+            out.append(f"{name} {pkg.version or ''} (a CUDA extension)".replace("  ", " "))
     return out
