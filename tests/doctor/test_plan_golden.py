@@ -31,6 +31,8 @@ CASES: dict[str, list[str]] = {
     "h100_driver580": ["--with", "xformers,flash-attn"],
     "t4_driver525": ["--with", "bitsandbytes,flash-attn"],
     "gtx1080ti_new_driver": ["--with", "xformers,bitsandbytes"],
+    "v100_driver550": ["--with", "xformers,bitsandbytes"],
+    "gh200_driver560": ["--with", "xformers,flash-attn"],
     "rtx5090": ["--with", "flash-attn"],
     "cpu_laptop": [],
     "torch210_box": ["--with", "xformers"],

@@ -8,6 +8,7 @@ in some test here or in test_explain.py.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from doctor_helpers import SNAPSHOTS, by_code, codes, one, run
@@ -446,3 +447,32 @@ def test_torch_not_in_matrix_and_unknown_gpu() -> None:
 def test_cpu_laptop_says_so_plainly() -> None:
     f = one(run("cpu_laptop"), "no-nvidia-gpu")
     assert f.message.startswith("no NVIDIA GPU found")
+
+
+def _xformers_box(gpu: str, cc: str, xformers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "os": "Linux",
+        "arch": "x86_64",
+        "python": "3.12.3",
+        "driver": {"version": "570.133.20", "cuda_max": "12.8"},
+        "gpus": [{"index": 0, "name": gpu, "compute_capability": cc}],
+        "packages": {"torch": {"version": "2.9.1+cu128", "cuda": "12.8"}, "xformers": xformers},
+    }
+
+
+def test_xformers_without_kernels_for_the_gpu() -> None:
+    # 0.0.33.post2's wheels carry 7.5 8.0+PTX 9.0a (matrix, [WHL]): a V100 (7.0) has no kernel
+    f = one(
+        run(_xformers_box("Tesla V100-SXM2-32GB", "7.0", {"version": "0.0.33.post2"})),
+        "xformers-gpu-arch-unsupported",
+    )
+    assert "sm 7.5 8.0 9.0 +PTX 8.0" in f.message and "Tesla V100-SXM2-32GB (sm 7.0)" in f.message
+    assert f.fix == "pip uninstall -y xformers"
+    # an A100 runs it; a Blackwell card through the 8.0 PTX
+    for gpu, cc in (("NVIDIA A100-SXM4-80GB", "8.0"), ("NVIDIA GeForce RTX 5090", "12.0")):
+        found = run(_xformers_box(gpu, cc, {"version": "0.0.33.post2"}))
+        assert by_code(found, "xformers-gpu-arch-unsupported") == []
+    # the installed wheel's own arch list wins over the matrix
+    own = _xformers_box("NVIDIA A100-SXM4-80GB", "8.0", {"version": "0.0.33.post2", "archs": ["9.0a"]})
+    assert "its build info" in one(run(own), "xformers-gpu-arch-unsupported").message

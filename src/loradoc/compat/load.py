@@ -306,6 +306,8 @@ def _xformers(t: Table) -> s.XformersInfo:
         source_build=t.text("source_build"),
         source_build_needs=t.opt_str("source_build_needs"),
         note=t.opt_str("note"),
+        linux_aarch64=t.flag("linux_aarch64", False),
+        linux_aarch64_source=t.opt_str("linux_aarch64_source"),
         source=t.source(),
         releases=_each(t.origin, "xformers.release", t.items("release"), release),
         git_pins=_each(t.origin, "xformers.git_pin", t.items("git_pin", required=False), pin),

@@ -10,6 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from loradoc.compat.schema import (
+    ArchEntry,
     BnbInfo,
     BnbRelease,
     BnbTarget,
@@ -40,6 +41,20 @@ def _lower_bound(spec_text: str) -> str | None:
         if s.operator in ("==", ">=", "~=", "==="):
             return s.version
     return None
+
+
+def _arch_entry(built_archs: str, source: str) -> ArchEntry:
+    """``"7.5 8.0+PTX 9.0a"`` (TORCH_CUDA_ARCH_LIST) as SASS and PTX lists; ``9.0a`` is SASS for
+    9.0 only (arch-specific features)."""
+    sass: list[str] = []
+    ptx: list[str] = []
+    for item in built_archs.replace(";", " ").split():
+        base = item.removesuffix("+PTX").rstrip("af")
+        if base not in sass:
+            sass.append(base)
+        if item.endswith("+PTX"):
+            ptx.append(base)
+    return ArchEntry(torch="*", variant="xformers", sass=tuple(sass), ptx=tuple(ptx), source=source)
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,27 @@ class PackageQueries:
         if v is None:
             return None
         return Version(v.public) >= Version(self.xformers.stable_abi_since)
+
+    def xformers_archs(self, release: XformersRelease) -> tuple[ArchEntry, str] | None:
+        """The architectures a release's CUDA wheels carry, and which release's build info says so:
+        its own ``built_archs``, else the closest release of its 0.0.N series that has one, else the
+        nearest earlier release that has one; None when nothing is known."""
+        known = [r for r in self.xformers.releases if r.built_archs]
+        if not known:
+            return None
+        v = Version(release.version)
+        series = [r for r in known if Version(r.version).release[:3] == v.release[:3]]
+        earlier = [r for r in known if Version(r.version) <= v]
+        pick = next((r for r in series if r.version == release.version), None) or (
+            series[0] if series else (earlier[-1] if earlier else None)
+        )
+        if pick is None or pick.built_archs is None:
+            return None
+        return _arch_entry(pick.built_archs, pick.source), pick.version
+
+    def parse_arch_list(self, built_archs: str, source: str) -> ArchEntry:
+        """A TORCH_CUDA_ARCH_LIST (``"7.5 8.0+PTX 9.0a"``) as an ArchEntry for :meth:`arch_support`."""
+        return _arch_entry(built_archs, source)
 
     def xformers_git_pin(self, torch_version: str | None) -> XformersGitPin | None:
         """A source-build commit for a torch release that had no xformers wheel."""

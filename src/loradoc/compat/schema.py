@@ -149,6 +149,9 @@ class XformersInfo:
     git_pins: tuple[XformersGitPin, ...] = ()
     source_build_needs: str | None = None
     note: str | None = None
+    # wheels for Linux aarch64 (GH200, GB200, Jetson): none on PyPI or download.pytorch.org so far
+    linux_aarch64: bool = False
+    linux_aarch64_source: str | None = None
 
 
 @dataclass(frozen=True)

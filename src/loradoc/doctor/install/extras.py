@@ -77,11 +77,32 @@ def _xf_pypi_cuda_major(m: Matrix, r: XformersRelease) -> int | None:
     return cuda_major(m.default_variant(pinned[0], "linux")) if pinned else None
 
 
+def xformers_blocker(m: Matrix, mach: Machine, r: XformersRelease) -> str | None:
+    """Why xformers ``r``'s wheels cannot run on this machine: no Linux aarch64 wheels, or no
+    kernel (SASS or PTX) for a GPU's architecture; None when they can (or nothing is known)."""
+    if mach.os == "linux" and mach.machine in ("aarch64", "arm64") and not m.xformers.linux_aarch64:
+        return "xformers publishes no Linux aarch64 wheels"
+    known = m.xformers_archs(r)
+    if known is None:
+        return None
+    entry, read_from = known
+    missing = [
+        f"{name} (sm {cc})" for name, cc in mach.gpus if cc and m.arch_support(entry, cc, mach.os) is None
+    ]
+    if not missing:
+        return None
+    built = " ".join(entry.sass) + (f" +PTX {' '.join(entry.ptx)}" if entry.ptx else "")
+    whose = "its" if read_from == r.version else f"xformers {read_from}'s"
+    return f"xformers {r.version} wheels carry code for sm {built} ({whose} build info), not {', '.join(missing)}"
+
+
 def xformers_has_wheel(m: Matrix, mach: Machine, b: Build) -> bool:
     major = cuda_major(b.variant)
     if major is None:
         return True  # not applicable: nothing a different torch could fix
     cands = _xf_candidates(m, mach, b)
+    if cands and xformers_blocker(m, mach, cands[0]) is not None:
+        return True  # the machine, not the torch, rules xformers out: never trade torch for it
     if cands and b.variant in m.xformers.index_variants:
         return True
     return any(_xf_pypi_cuda_major(m, r) == major for r in cands)
@@ -94,6 +115,11 @@ def plan_xformers(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
             "xformers", f"wanted ({why}), but xformers' kernels need a CUDA build of torch, not {b.variant}"
         )
     cands = _xf_candidates(m, mach, b)
+    blocked = xformers_blocker(m, mach, cands[0]) if cands else None
+    if blocked is not None:
+        return skip(
+            "xformers", f"wanted ({why}), but {blocked}; attention runs with sdpa or loradoc_varlen instead"
+        )
     if cands and b.variant in m.xformers.index_variants:
         r = cands[0]
         pypi_major = _xf_pypi_cuda_major(m, r)

@@ -50,7 +50,6 @@ EXPLAIN_CODES = (
     "nvcc-missing",
     "build-isolation-hides-torch",
     "extension-cuda-major-mismatch",
-    "xformers-gpu-arch-unsupported",
     "no-known-error",
 )
 

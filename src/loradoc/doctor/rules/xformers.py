@@ -108,3 +108,41 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
             built_for_torch=p.built_for_torch,
         )
     ]
+
+
+@rule("xformers-gpu-arch-unsupported")
+def xformers_archs(ctx: Context) -> list[Finding]:
+    """An installed xformers whose CUDA kernels skip a GPU's architecture: its own recorded arch
+    list (the wheel's build info) when the probe read it, else the matrix's for its release."""
+    m, p = ctx.matrix, ctx.pkg("xformers")
+    if p is None or not ctx.gpus:
+        return []
+    if p.archs:
+        entry = m.parse_arch_list(" ".join(p.archs), "the installed wheel's build info")
+        whose = "its build info"
+    else:
+        rel = m.xformers_release(p.version)
+        known = m.xformers_archs(rel) if rel is not None else None
+        if known is None:
+            return []
+        entry, read_from = known
+        whose = (
+            "the matrix"
+            if read_from == (rel.version if rel else None)
+            else f"xformers {read_from}'s build info"
+        )
+    missing = sorted(
+        {g.label for g in ctx.gpus if g.cc and m.arch_support(entry, g.cc, ctx.os_or_linux) is None}
+    )
+    if not missing:
+        return []
+    built = " ".join(entry.sass) + (f" +PTX {' '.join(entry.ptx)}" if entry.ptx else "")
+    fix = ctx.attention_fix("sdpa") if ctx.attention == "xformers" else "pip uninstall -y xformers"
+    return [
+        error(
+            "xformers-gpu-arch-unsupported",
+            f"xformers {p.version or '(version unknown)'} carries code for sm {built} ({whose}), not for "
+            f"{', '.join(missing)}: its kernels fail with 'no kernel image is available' or find no operator",
+            fix,
+        )
+    ]
