@@ -33,6 +33,7 @@ CASES: dict[str, list[str]] = {
     "gtx1080ti_new_driver": ["--with", "xformers,bitsandbytes"],
     "v100_driver550": ["--with", "xformers,bitsandbytes"],
     "gh200_driver560": ["--with", "xformers,flash-attn"],
+    "gb200_driver570": [],
     "rtx5090": ["--with", "flash-attn"],
     "cpu_laptop": [],
     "torch210_box": ["--with", "xformers"],
