@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from probe_fakes import env_with, fake_nvcc, fake_nvidia_smi, fake_root
 
 from loradoc.doctor.probe.machine import probe
@@ -144,3 +145,34 @@ def test_another_interpreter_describes_its_own_environment(tmp_path: Path) -> No
     env = dict(os.environ)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "2.4.1+cu121"
+
+
+def test_a_driver_version_override_plans_for_another_machine(tmp_path: Path) -> None:
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.install.plan import plan
+    from loradoc.doctor.install.wants import from_options
+    from loradoc.errors import UserError
+
+    bin_dir = tmp_path / "bin"
+    fake_nvidia_smi(bin_dir, "535-a100x8")
+    root = fake_root(tmp_path, {"/sys/module/nvidia/version": "535.104.05\n"})
+    env = env_with(bin_dir, HOME=str(tmp_path), LORADOC_CUDA_DRIVER_VERSION="580.65.06")
+    snap = probe(env=env, root=root)
+    assert snap.driver is not None and snap.driver.version == "580.65.06"
+    assert snap.driver.source == "LORADOC_CUDA_DRIVER_VERSION"
+    assert any("planning for NVIDIA driver 580.65.06 (probed: 535.104.05)" in n for n in snap.notes)
+    assert snap.gpus is not None and len(snap.gpus) == 8  # the GPUs found are kept
+    # a 580 driver runs CUDA 13: the plan takes a cu13x build the probed 535 driver could not run
+    the_plan = plan(snap, load_matrix(), from_options(minimal=True))
+    assert the_plan.variant.startswith("cu13")
+    # on a machine without GPUs the other machine's GPUs are unknown, not absent
+    cpu_root = fake_root(tmp_path / "cpu", {})
+    cpu = probe(
+        env=env_with(tmp_path / "nobin", HOME=str(tmp_path), LORADOC_CUDA_DRIVER_VERSION="570.133.20"),
+        root=cpu_root,
+    )
+    assert cpu.gpus is None and cpu.driver is not None and cpu.driver.version == "570.133.20"
+    with pytest.raises(
+        UserError, match="LORADOC_CUDA_DRIVER_VERSION='latest' is not an NVIDIA driver version"
+    ):
+        probe(env=env_with(bin_dir, HOME=str(tmp_path), LORADOC_CUDA_DRIVER_VERSION="latest"), root=root)

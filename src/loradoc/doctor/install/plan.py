@@ -146,12 +146,13 @@ def _variant_reason(mach: Machine, c: TorchChoice, wants: Wants) -> str:
     for n, cc in mach.gpus:
         label = f"{n} (sm_{cc.replace('.', '')})" if cc else n
         counts[label] = counts.get(label, 0) + 1
-    gpus = ", ".join(f"{k}x {label}" if k > 1 else label for label, k in counts.items()) or "no GPU listed"
+    gpus = ", ".join(f"{k}x {label}" if k > 1 else label for label, k in counts.items())
     driver = f"driver {mach.driver}" if mach.driver else f"a driver for CUDA {mach.cuda_max or '?'}"
     compat = "minor-version compatibility" if c.via_minor_compat else "full compatibility"
     code = "PTX JIT" if c.via_ptx else "native SASS"
+    archs = f"{code} for {gpus}" if gpus else "the GPUs are unknown, so their architectures were not checked"
     forced = f"; asked for with --cuda {wants.cuda}" if wants.cuda else ""
-    return f"{c.variant}: {driver} runs CUDA {c.cuda} ({compat}); {code} for {gpus}{forced}"
+    return f"{c.variant}: {driver} runs CUDA {c.cuda} ({compat}); {archs}{forced}"
 
 
 def _index_reason(index: str | None, note: str, variant: str) -> str:

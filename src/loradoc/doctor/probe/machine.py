@@ -99,12 +99,40 @@ def probe(
         snap.nvcc, more = toolkit
         notes.extend(more)
     notes.extend(tail_notes)
+    _driver_override(snap, environ)
     if snap.env is not None and snap.env.cuda_visible_devices is not None and snap.gpus:
         notes.append(
             f"CUDA_VISIBLE_DEVICES={snap.env.cuda_visible_devices!r}: the GPU list shows every GPU "
             "(nvidia-smi and NVML ignore it); CUDA programs see only the selected ones"
         )
     return snap
+
+
+DRIVER_OVERRIDE = "LORADOC_CUDA_DRIVER_VERSION"
+
+
+def _driver_override(snap: Snapshot, environ: Mapping[str, str]) -> None:
+    """``LORADOC_CUDA_DRIVER_VERSION=570.133.20``: plan for another machine's NVIDIA driver
+    without a snapshot of it (as uv's UV_CUDA_DRIVER_VERSION). The probed driver is replaced and
+    a note says so."""
+    import re
+
+    from loradoc.doctor.snapshot import Driver
+    from loradoc.errors import UserError
+
+    value = (environ.get(DRIVER_OVERRIDE) or "").strip()
+    if not value:
+        return
+    if not re.fullmatch(r"\d{3,4}(?:\.\d{1,3}){0,2}", value):
+        raise UserError(
+            f"{DRIVER_OVERRIDE}={value[:40]!r} is not an NVIDIA driver version; give one like 570.133.20 "
+            "(what nvidia-smi shows), or unset it"
+        )
+    probed = snap.driver.version if snap.driver and snap.driver.version else "none found"
+    snap.driver = Driver(version=value, source=DRIVER_OVERRIDE)
+    if not snap.gpus:  # planning for another machine: its GPUs are unknown, not absent
+        snap.gpus = None
+    snap.notes.append(f"{DRIVER_OVERRIDE}={value}: planning for NVIDIA driver {value} (probed: {probed})")
 
 
 def _background(fn: Callable[[], T]) -> Callable[[], T]:
