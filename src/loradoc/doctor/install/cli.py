@@ -34,6 +34,11 @@ from loradoc.errors import UserError
 @click.option("--cuda", metavar="X.Y", help="Use exactly this CUDA variant (12.4 or cu124).")
 @click.option("--cpu", is_flag=True, help="Install a CPU build of torch.")
 @click.option(
+    "--backend",
+    metavar="NAME",
+    help="The torch build by name, as uv's --torch-backend: auto, cpu, cu128, rocm6.4.",
+)
+@click.option(
     "--with",
     "with_",
     multiple=True,
@@ -71,6 +76,7 @@ def install_cmd(
     torch_bound: str | None,
     cuda: str | None,
     cpu: bool,
+    backend: str | None,
     with_: tuple[str, ...],
     without: tuple[str, ...],
     minimal: bool,
@@ -95,6 +101,7 @@ def install_cmd(
             torch_bound,
             cuda,
             cpu,
+            backend,
             with_,
             without,
             minimal,
@@ -113,6 +120,7 @@ def _install(
     torch_bound: str | None,
     cuda: str | None,
     cpu: bool,
+    backend: str | None,
     with_: tuple[str, ...],
     without: tuple[str, ...],
     minimal: bool,
@@ -139,6 +147,7 @@ def _install(
         without=list(without),
         config=config,
         minimal=minimal,
+        backend=backend,
     )
     matrix = load_matrix()
     target = None

@@ -134,11 +134,13 @@ def _assemble(out: InstallPlan, extras: list[Extra]) -> None:
 def _variant_reason(mach: Machine, c: TorchChoice, wants: Wants) -> str:
     if c.variant == "cpu":
         if wants.cpu:
-            return "cpu: asked for with --cpu"
+            return f"cpu: asked for with {wants.asked}"
         if mach.os == "darwin":
             return "cpu: macOS wheels are CPU builds (with MPS)"
         return "cpu: no NVIDIA or AMD GPU on this machine"
     if c.variant.startswith("rocm"):
+        if wants.rocm:
+            return f"{c.variant}: asked for with {wants.asked}"
         return f"{c.variant}: AMD GPUs ({', '.join(mach.amd)})"
     if mach.has_gpu is None:
         return f"{c.variant}: PyPI's default build; the snapshot says nothing about GPUs or the driver"
@@ -151,7 +153,7 @@ def _variant_reason(mach: Machine, c: TorchChoice, wants: Wants) -> str:
     compat = "minor-version compatibility" if c.via_minor_compat else "full compatibility"
     code = "PTX JIT" if c.via_ptx else "native SASS"
     archs = f"{code} for {gpus}" if gpus else "the GPUs are unknown, so their architectures were not checked"
-    forced = f"; asked for with --cuda {wants.cuda}" if wants.cuda else ""
+    forced = f"; asked for with {wants.asked}" if wants.cuda else ""
     return f"{c.variant}: {driver} runs CUDA {c.cuda} ({compat}); {archs}{forced}"
 
 

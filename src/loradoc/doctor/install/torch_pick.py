@@ -97,7 +97,7 @@ MissingExtensions = Callable[[TorchChoice], list[str]]
 
 def pick_torch(mach: Machine, m: Matrix, wants: Wants, missing: MissingExtensions) -> TorchPick:
     """The torch build to end with. ``missing(choice)`` names wanted extensions without a wheel."""
-    if mach.amd and not mach.gpus and not wants.cpu:
+    if wants.rocm or (mach.amd and not mach.gpus and not wants.cpu and not wants.cuda):
         return _pick_rocm(mach, m, wants)
     gpu = False if wants.cpu else (True if wants.variant else mach.has_gpu)
     choices = torch_choices(
@@ -217,17 +217,23 @@ def _pick_rocm(mach: Machine, m: Matrix, wants: Wants) -> TorchPick:
             continue
         if m.python_supported(v, mach.python) is False:
             continue
+        if wants.rocm and rel.rocm != wants.rocm:
+            continue
         variant = "rocm" + rel.rocm
         choice = TorchChoice(v, variant, None, m.torch_install_command(v, variant, os=mach.os))
+        target = f"--backend {variant}" if wants.rocm else ", ".join(mach.amd)
         return TorchPick(
             choice,
             False,
-            f"torch {v}+{variant}: the newest release with a ROCm build, for {', '.join(mach.amd)}",
+            f"torch {v}+{variant}: the newest release with a ROCm build, for {target}",
             [
                 "the matrix has no GPU architecture list for ROCm builds: coverage of these AMD GPUs was not checked"
             ],
         )
-    raise UserError("no torch ROCm build fits this machine" + _bounds(wants) + "; pass --cpu for a CPU build")
+    asked = f" of ROCm {wants.rocm}" if wants.rocm else ""
+    raise UserError(
+        f"no torch ROCm build{asked} fits this machine" + _bounds(wants) + "; pass --cpu for a CPU build"
+    )
 
 
 def _bounds(wants: Wants) -> str:

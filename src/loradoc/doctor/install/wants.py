@@ -9,6 +9,7 @@ the config's attention and quantisation keys need (flash-attn for
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,15 @@ class Wants:
     stack: list[str] = field(default_factory=lambda: list(STACK))
     dropped: dict[str, str] = field(default_factory=dict)  # name -> why it is left out
     config: str | None = None  # the training config the wants came from
+    rocm: str | None = None  # "6.4": a ROCm build of exactly this ROCm version (--backend rocm6.4)
+    backend: str | None = None  # --backend as given, for messages
+
+    @property
+    def asked(self) -> str:
+        """How the user forced the build, for reasons: "--backend cu128", "--cuda 12.8", "--cpu"."""
+        if self.backend:
+            return f"--backend {self.backend}"
+        return "--cpu" if self.cpu else f"--cuda {self.cuda}"
 
     @property
     def variant(self) -> str | None:
@@ -115,11 +125,17 @@ def from_options(
     without: list[str] | None = None,
     config: str | None = None,
     minimal: bool = False,
+    backend: str | None = None,
 ) -> Wants:
     """Wants from the ``doctor install`` options (the config, when given, is loaded here)."""
     if cpu and cuda:
         raise UserError("--cpu and --cuda contradict each other; give one of them")
-    wants = Wants(cpu=cpu)
+    rocm = None
+    if backend is not None:
+        if cpu or cuda:
+            raise UserError("--backend and --cpu/--cuda say the same thing twice; give one of them")
+        cpu, cuda, rocm = parse_backend(backend)
+    wants = Wants(cpu=cpu, rocm=rocm, backend=backend.strip().lower() if backend else None)
     if torch:
         wants.torch, wants.torch_text = parse_torch_bound(torch), torch
     if cuda:
@@ -144,6 +160,25 @@ def from_options(
             wants.stack.remove(name)
             wants.dropped[name] = f"--without {name}"
     return wants
+
+
+def parse_backend(text: str) -> tuple[bool, str | None, str | None]:
+    """``--backend``, as uv's ``--torch-backend`` names builds: ``auto`` (what the machine needs),
+    ``cpu``, ``cu128`` (a CUDA variant) or ``rocm6.4``. Returns (cpu, cuda, rocm)."""
+    value = text.strip().lower()
+    if value == "auto":
+        return False, None, None
+    if value == "cpu":
+        return True, None, None
+    m = re.fullmatch(r"cu(\d{2})(\d)", value)
+    if m:
+        return False, parse_cuda(f"{m.group(1)}.{m.group(2)}"), None
+    m = re.fullmatch(r"rocm(\d+\.\d+)", value)
+    if m:
+        return False, None, m.group(1)
+    raise UserError(
+        f"--backend {text!r}: give auto, cpu, a CUDA variant like cu128, or a ROCm one like rocm6.4"
+    )
 
 
 def _load_config(path: str) -> TrainConfig:
