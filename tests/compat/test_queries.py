@@ -272,6 +272,18 @@ class TestPackages:
         assert matrix.flash_attn_wheel("2.9.1", "13.0", False, "3.12") is None  # TRUE only from 2.7
         assert matrix.flash_attn_wheel("2.5.1", "12.4", False, None) is None
 
+    def test_flash_attn_release_workflows_and_platforms(self, matrix: Matrix) -> None:
+        # 2.8.0.post2-2.8.2 built torch 2.4-2.7 only; 2.8.3 is the first with torch 2.8 wheels
+        assert matrix.flash_attn_wheel("2.8.0", "12.8", True, "3.11", version="2.8.2") is None
+        w = matrix.flash_attn_wheel("2.8.0", "12.8", True, "3.11")
+        assert w is not None and w.version == "2.8.3.post1"
+        # aarch64 wheels only where the release ships them; the filename names the platform
+        arm = matrix.flash_attn_wheel("2.8.0", "12.9", True, "3.12", machine="aarch64")
+        assert (
+            arm is not None and arm.version == "2.8.3.post2" and arm.filename.endswith("-linux_aarch64.whl")
+        )
+        assert matrix.flash_attn_wheel("2.5.1", "12.4", False, "3.11", machine="aarch64") is None
+
     def test_flash_attn_gpu_floor(self, matrix: Matrix) -> None:
         assert matrix.flash_attn_supports_cc("8.0") is True
         assert matrix.flash_attn_supports_cc("7.5") is False

@@ -351,6 +351,7 @@ def _flash_attn(t: Table) -> s.FlashAttnInfo:
             builds=tuple(builds),
             verified=r.flag("verified", True),
             note=r.opt_str("note"),
+            platforms=r.strs("platforms", required=False) or ("linux_x86_64",),
             source=r.source(),
         )
 

@@ -158,10 +158,13 @@ class PackageQueries:
         abi: bool | None,
         python: str | None,
         version: str | None = None,
+        machine: str | None = "x86_64",
     ) -> FlashAttnWheel | None:
         """The prebuilt flash-attn wheel for torch major.minor, torch's CUDA (``torch.version.cuda``,
-        not nvcc), the torch C++ ABI and CPython; newest release unless ``version`` is given."""
+        not nvcc), the torch C++ ABI, CPython and the machine (``x86_64`` or ``aarch64``); newest
+        release unless ``version`` is given."""
         mm, ct, py = series(torch), cuda_tuple(cuda), python_mm(python)
+        platform = "linux_aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "linux_x86_64"
         if mm is None or ct is None or abi is None or py is None:
             return None
         releases: Sequence[FlashAttnRelease | None]
@@ -171,7 +174,7 @@ class PackageQueries:
             newest = list(reversed(self.flash_attn.releases))
             releases = [r for r in newest if r.verified] + [r for r in newest if not r.verified]
         for rel in releases:
-            if rel is None or not _contains(rel.python, py):
+            if rel is None or not _contains(rel.python, py) or platform not in rel.platforms:
                 continue
             for build in rel.builds:
                 if mm not in build.torch or abi not in build.abi:
@@ -184,7 +187,12 @@ class PackageQueries:
                 ver = public(version) or rel.versions[-1]
                 pytag = "cp" + py.replace(".", "")
                 name = self.flash_attn.wheel_filename.format(
-                    version=ver, cuda=tag, torch=mm, abi="TRUE" if abi else "FALSE", py=pytag[2:]
+                    version=ver,
+                    cuda=tag,
+                    torch=mm,
+                    abi="TRUE" if abi else "FALSE",
+                    py=pytag[2:],
+                    platform=platform,
                 )
                 url = self.flash_attn.wheel_url.format(version=ver, filename=name)
                 return FlashAttnWheel(ver, name, url, mm, tag, abi, pytag, rel.verified)

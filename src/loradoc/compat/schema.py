@@ -171,6 +171,7 @@ class FlashAttnRelease:
     source: str
     verified: bool = True
     note: str | None = None
+    platforms: tuple[str, ...] = ("linux_x86_64",)  # wheel platform tags its release assets carry
 
 
 @dataclass(frozen=True)

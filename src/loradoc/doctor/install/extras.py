@@ -242,7 +242,7 @@ def _fa_wheel(m: Matrix, mach: Machine, b: Build) -> FlashAttnWheel | None:
     if mach.machine != "x86_64":
         return None
     abi = m.torch_cxx11_abi(b.version, b.variant)
-    return m.flash_attn_wheel(b.version, b.cuda, abi, mach.python)
+    return m.flash_attn_wheel(b.version, b.cuda, abi, mach.python, machine=mach.machine)
 
 
 def flash_attn_has_wheel(m: Matrix, mach: Machine, b: Build) -> bool:

@@ -169,7 +169,7 @@ def _flash_attn(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         abi = t.cxx11_abi
         if abi is None and entry_id in FA_WHEEL_ABI:
             abi = not FA_WHEEL_ABI[entry_id]  # the wheel's ABI was the other one
-        wheel = ctx.matrix.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python)
+        wheel = ctx.matrix.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python, machine=ctx.machine)
         if wheel is not None:
             return wheel.command
     return SOURCE_BUILD_FLASH_ATTN

@@ -30,7 +30,7 @@ def requested(ctx: Context) -> bool:
 def _install_fix(ctx: Context) -> str:
     m, t = ctx.matrix, ctx.torch
     if t is not None and t.cuda:
-        wheel = m.flash_attn_wheel(t.public, t.cuda, t.cxx11_abi, ctx.snapshot.python)
+        wheel = m.flash_attn_wheel(t.public, t.cuda, t.cxx11_abi, ctx.snapshot.python, machine=ctx.machine)
         if wheel is not None:
             return wheel.command
     return "MAX_JOBS=4 pip install flash-attn --no-build-isolation  (a source build: needs nvcc of torch's CUDA major)"
