@@ -35,7 +35,13 @@ from loradoc.doctor.install.steps import (
     Need,
     PipStep,
 )
-from loradoc.doctor.install.torch_pick import Machine, install_machine, pick_torch, torch_requirement
+from loradoc.doctor.install.torch_pick import (
+    Machine,
+    amd_label,
+    install_machine,
+    pick_torch,
+    torch_requirement,
+)
 from loradoc.doctor.install.wants import EXTENSIONS, Wants
 from loradoc.doctor.snapshot import Snapshot
 
@@ -141,7 +147,7 @@ def _variant_reason(mach: Machine, c: TorchChoice, wants: Wants) -> str:
     if c.variant.startswith("rocm"):
         if wants.rocm:
             return f"{c.variant}: asked for with {wants.asked}"
-        return f"{c.variant}: AMD GPUs ({', '.join(mach.amd)})"
+        return f"{c.variant}: AMD GPUs ({amd_label(mach.amd)})"
     if mach.has_gpu is None:
         return f"{c.variant}: PyPI's default build; the snapshot says nothing about GPUs or the driver"
     counts: dict[str, int] = {}

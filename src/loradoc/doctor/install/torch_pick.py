@@ -208,6 +208,14 @@ def _warnings(c: TorchChoice, mach: Machine, m: Matrix) -> list[str]:
     return out
 
 
+def amd_label(names: list[str]) -> str:
+    """``["MI300X", "MI300X"]`` -> ``"2x MI300X"`` (names in the order first seen)."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{k}x {name}" if k > 1 else name for name, k in counts.items())
+
+
 def _pick_rocm(mach: Machine, m: Matrix, wants: Wants) -> TorchPick:
     for v in reversed(m.torch_versions()):
         rel = m.torch_release(v)
@@ -221,7 +229,7 @@ def _pick_rocm(mach: Machine, m: Matrix, wants: Wants) -> TorchPick:
             continue
         variant = "rocm" + rel.rocm
         choice = TorchChoice(v, variant, None, m.torch_install_command(v, variant, os=mach.os))
-        target = f"--backend {variant}" if wants.rocm else ", ".join(mach.amd)
+        target = f"--backend {variant}" if wants.rocm else amd_label(mach.amd)
         return TorchPick(
             choice,
             False,
