@@ -43,6 +43,7 @@ CASES: dict[str, list[str]] = {
     "mi300x_rocm": ["--with", "bitsandbytes"],
     "mi250_rocm": [],
     "apple_m3": [],
+    "t4_driver535": ["--with", "bitsandbytes"],
     "rtx5090": ["--with", "flash-attn"],
     "cpu_laptop": [],
     "torch210_box": ["--with", "xformers"],
