@@ -221,3 +221,28 @@ def test_cuda_visible_devices_recorded(tmp_path: Path) -> None:
     flags = probe_environment(fake_root(tmp_path, {}), env_with(CUDA_VISIBLE_DEVICES="1,3"))
     assert flags.cuda_visible_devices == "1,3"
     assert probe_environment(fake_root(tmp_path, {}), env_with()).cuda_visible_devices is None
+
+
+def test_amd_gfx_targets_from_the_kfd_topology_without_rocm(tmp_path: Path) -> None:
+    # KFD topology nodes in the amdgpu driver's "key value" format (only the keys read here): one CPU
+    # node, two MI250X GCDs (gfx90a), one MI300X (gfx942)
+    root = fake_root(
+        tmp_path,
+        {
+            "/sys/class/kfd/kfd/topology/nodes/0/properties": "cpu_cores_count 64\nsimd_count 0\ngfx_target_version 0\n",
+            "/sys/class/kfd/kfd/topology/nodes/1/properties": "cpu_cores_count 0\nsimd_count 440\ngfx_target_version 90010\n",
+            "/sys/class/kfd/kfd/topology/nodes/2/properties": "simd_count 440\ngfx_target_version 90010\n",
+            "/sys/class/kfd/kfd/topology/nodes/10/properties": "simd_count 1216\ngfx_target_version 90402\n",
+        },
+    )
+    present, gpus, notes = probe_rocm(root, env_with(), 5)
+    assert present is False and notes == []  # no ROCm installed: the driver still names the GPUs
+    assert [(g.index, g.gfx, g.vendor) for g in gpus] == [
+        (0, "gfx90a", "amd"),
+        (1, "gfx90a", "amd"),
+        (2, "gfx942", "amd"),
+    ]
+    rdna = fake_root(
+        tmp_path / "rdna", {"/sys/class/kfd/kfd/topology/nodes/1/properties": "gfx_target_version 110000\n"}
+    )
+    assert [g.gfx for g in probe_rocm(rdna, env_with(), 5)[1]] == ["gfx1100"]

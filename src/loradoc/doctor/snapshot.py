@@ -37,6 +37,7 @@ class GPU:
     compute_capability: str | None = None  # "8.0", as probed (never looked up: see doctor.facts)
     memory_mib: int | None = None
     vendor: str | None = None  # "nvidia", "amd"
+    gfx: str | None = None  # AMD: the LLVM target ("gfx90a", "gfx942"), as ROCm names it
 
 
 @dataclass

@@ -143,21 +143,44 @@ def probe_nvcc(root: Path, env: Mapping[str, str], timeout: float) -> tuple[Nvcc
 
 
 def probe_rocm(root: Path, env: Mapping[str, str], timeout: float) -> tuple[bool, list[GPU], list[str]]:
-    """ROCm present (``/opt/rocm`` or ``rocm_agent_enumerator``) and the AMD GPU archs it lists."""
+    """ROCm present (``/opt/rocm`` or ``rocm_agent_enumerator``) and the AMD GPUs' LLVM targets
+    (``gfx90a``): from ``rocm_agent_enumerator``, else from the amdgpu driver's KFD topology in
+    sysfs, which needs no ROCm install (as uv reads them)."""
     rocm_home = env.get("ROCM_PATH") or env.get("ROCM_HOME")
     opt = Path(rocm_home) if rocm_home else under(root, "/opt/rocm")
     tool = which("rocm_agent_enumerator", env)
     if tool is None and (opt / "bin" / "rocm_agent_enumerator").is_file():
         tool = str(opt / "bin" / "rocm_agent_enumerator")
     present = opt.is_dir() or tool is not None
-    if tool is None:
-        return present, [], []
-    res = run_tool([tool], env=env, timeout=timeout)
-    if not res.ok:
-        return present, [], [f"ROCm: {res.describe()}"]
-    archs = [line.strip() for line in res.stdout.splitlines() if line.strip().startswith("gfx")]
-    gpus = [GPU(index=i, name=a, vendor="amd") for i, a in enumerate(a for a in archs if a != "gfx000")]
-    return present, gpus, []
+    notes: list[str] = []
+    archs: list[str] = []
+    if tool is not None:
+        res = run_tool([tool], env=env, timeout=timeout)
+        if res.ok:
+            archs = [line.strip() for line in res.stdout.splitlines() if line.strip().startswith("gfx")]
+        else:
+            notes.append(f"ROCm: {res.describe()}")
+    archs = [a for a in archs if a != "gfx000"] or kfd_gfx_targets(root)
+    gpus = [GPU(index=i, name=a, vendor="amd", gfx=a) for i, a in enumerate(archs)]
+    return present, gpus, notes
+
+
+def kfd_gfx_targets(root: Path) -> list[str]:
+    """The GPU nodes of the amdgpu driver's KFD topology (``/sys/class/kfd/kfd/topology/nodes/N/
+    properties``): ``gfx_target_version 90010`` is major 9, minor 0, stepping 10, i.e. ``gfx90a``;
+    CPU nodes have 0."""
+    nodes = under(root, "/sys/class/kfd/kfd/topology/nodes")
+    if not nodes.is_dir():
+        return []
+    out: list[str] = []
+    for node in sorted(nodes.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else 1 << 30):
+        text = read_text(node / "properties", limit=1 << 16) or ""
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "gfx_target_version" and value.strip().isdigit() and int(value) > 0:
+                v = int(value)
+                out.append(f"gfx{v // 10000}{(v // 100) % 100}{v % 100:x}")
+    return out
 
 
 # -- accelerate -------------------------------------------------------------------------
