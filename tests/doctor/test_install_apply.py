@@ -35,6 +35,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_wheel(d, "torch", "1.0+cpu")  # a stand-in: a pure-Python package named torch
     make_wheel(d, "torch", "2.0")
     make_wheel(d, "gamma", "1.0", ["torch>=2"])
+    make_wheel(d, "delta", "1.0", ["no-such-dependency>=1"])  # exists; its dependency does not
     return d
 
 
@@ -72,7 +73,7 @@ def test_failed_step_restores_added_and_changed_packages(venv: Path, wheelhouse:
     plan = InstallPlan(
         steps=[
             PipStep("stack", ["alpha==2.0"], "upgrades alpha and adds beta"),
-            PipStep("extensions", ["does-not-exist==1.0"], "made to fail: no such project in the index"),
+            PipStep("extensions", ["delta==1.0"], "made to fail: its dependency is in no index"),
         ]
     )
     lines: list[str] = []
@@ -327,3 +328,27 @@ def test_restore_takes_no_plan_options() -> None:
         text=True,
     )
     assert proc.returncode == 2 and "--restore puts an environment back" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_requirement_that_does_not_exist_stops_before_anything_is_installed(
+    venv: Path, wheelhouse: Path
+) -> None:
+    env = _env(wheelhouse)
+    _reset(venv, env)
+    before = freeze(venv, env)
+    plan = InstallPlan(
+        steps=[
+            PipStep("stack", ["alpha==2.0"], "exists"),
+            PipStep("extensions", ["alpha==9.9"], "no such version"),
+        ]
+    )
+    lines: list[str] = []
+    with pytest.raises(UserError) as err:
+        apply(plan, inspect_target(str(venv)), echo=lines.append, env=env)
+    assert not isinstance(err.value, InstallFailed)  # nothing to restore: nothing ran
+    assert err.value.message.startswith("step extensions: ")
+    assert "alpha==9.9" in err.value.message and "before anything was installed" in err.value.message
+    assert not any(ln.startswith("$ ") for ln in lines)
+    assert freeze(venv, env) == before
+    assert not (state_dir(inspect_target(str(venv))) / JOURNAL_NAME).exists()

@@ -104,6 +104,8 @@ def _apply_locked(
             f"an earlier install into {target.prefix} was interrupted; the plan may not fit what it "
             "left: run `loradoc doctor install --restore`, then plan again"
         )
+    reach: dict[str, str | None] = {}  # index URL -> why it cannot be reached (None: it answers)
+    confirm_available(plan, target, env=base_env, echo=echo, index_timeout=index_timeout, reach=reach)
     before = installed_set(target, base_env)
 
     def fail(why: str, exit_code: int | None = None) -> NoReturn:
@@ -134,7 +136,7 @@ def _apply_locked(
 
     lock.record(before, index_urls, command)
     try:
-        result = _run_steps(plan, target, before, base_env, echo, index_timeout, fds, fail)
+        result = _run_steps(plan, target, before, base_env, echo, index_timeout, fds, fail, reach)
     except KeyboardInterrupt:
         fail("interrupted by Ctrl-C", exit_code=128 + signal.SIGINT)
     except Stopped as exc:
@@ -152,6 +154,7 @@ def _run_steps(
     index_timeout: float,
     fds: list[int],
     fail: Callable[[str], NoReturn],
+    reach: dict[str, str | None],
 ) -> ApplyResult:
     result = ApplyResult()
     with tempfile.TemporaryDirectory(prefix="loradoc-install-") as tmp:
@@ -165,7 +168,11 @@ def _run_steps(
                 fail(f"step {step.name}: {problem}")
             fallback = False
             if step.index_url:
-                why = index_unreachable(step.index_url, step_project(step), timeout=index_timeout)
+                if step.index_url not in reach:
+                    reach[step.index_url] = index_unreachable(
+                        step.index_url, step_project(step), timeout=index_timeout
+                    )
+                why = reach[step.index_url]
                 if why is not None:
                     if step.fallback_requirements is None:
                         fail(
@@ -199,6 +206,55 @@ def _run_steps(
         if plan.keep_torch and torch_before and result.torch != torch_before.version:
             fail(f"torch changed from {torch_before.version} to {result.torch} although the plan keeps it")
     return result
+
+
+def confirm_available(
+    plan: InstallPlan,
+    target: Target,
+    *,
+    env: Mapping[str, str],
+    echo: Echo,
+    index_timeout: float = INDEX_CHECK_TIMEOUT_S,
+    reach: dict[str, str | None] | None = None,
+) -> None:
+    """Before anything is touched, ask pip whether every requirement the plan names exists for
+    the target's Python and platform on the index its step uses: one ``pip install --dry-run
+    --no-deps`` per step (per index), run by the target interpreter, so nothing is installed on
+    a guess. Wheel URLs and source builds are not asked about (the matrix lists their files); a
+    step whose index cannot be reached is checked against pip's configured sources when it has a
+    fallback, and left to the install's own notice otherwise. Raises UserError naming the step."""
+    reach = {} if reach is None else reach
+    checked = 0
+    for step in plan.steps:
+        reqs = [r for r in step.requirements if " @ " not in r and "://" not in r]
+        if not reqs or step.needs:
+            continue
+        index_args: list[str] = []
+        if step.index_url:
+            if step.index_url not in reach:
+                reach[step.index_url] = index_unreachable(
+                    step.index_url, step_project(step), timeout=index_timeout
+                )
+            if reach[step.index_url] is not None:
+                if step.fallback_requirements is None:
+                    continue
+                reqs = [r for r in step.fallback_requirements if " @ " not in r and "://" not in r]
+            else:
+                index_args = ["--timeout", "15", "--retries", "0", "--index-url", step.index_url]
+        argv = [target.python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed"]
+        argv += ["--no-input", "--quiet", *index_args, *reqs]
+        ran = run_streamed(argv, env={**env, **step.env}, echo=None)
+        if not ran.ok:
+            where = step.index_url if index_args else "pip's configured sources"
+            raise UserError(
+                f"step {step.name}: {ran.last_error()} (pip install --dry-run against {where}, before "
+                "anything was installed); nothing was changed"
+            )
+        checked += len(reqs)
+    if checked:
+        echo(
+            f"checked with pip install --dry-run: the {checked} planned requirement(s) exist for this Python and platform"
+        )
 
 
 def put_back_interrupted(
