@@ -462,3 +462,20 @@ def test_time_is_estimated_only_when_the_tokens_are_known(
     assert 0 < t["seconds_low"] < t["seconds_high"] and "A100" in t["basis"]
     other_cpu = run_cli(capsys, "train", cfg, "--dry-run", "--json", "--from", CPU, "--max_steps", "50")
     assert "CPU rate of that machine is unknown" in json.loads(other_cpu.out)["time"]
+
+
+def test_plan_shows_lora_init_loraplus_and_unfrozen_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_cfg(
+        tmp_path,
+        lora_r=8,
+        peft_init_lora_weights="pissa",
+        loraplus_lr_ratio=16,
+        unfrozen_parameters=["^model.norm.weight$"],
+    )
+    result = run_cli(capsys, "train", cfg, "--dry-run", "--from", A100)
+    assert result.code == 0, result.err
+    assert "pissa init (saved converted to a rank-16 LoRA for the unchanged base)" in result.out
+    assert "; LoRA+: lora_B at 16 x learning_rate" in result.out
+    assert "base parameters in full (saved with the adapter): ^model.norm.weight$" in result.out

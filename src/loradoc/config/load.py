@@ -599,6 +599,8 @@ class _Builder:
             return  # the Jinja text itself
         if base not in V.CHAT_TEMPLATE_NAMES:
             self._choice(where, "chat_template", name, V.CHAT_TEMPLATE_NAMES, prefix=prefix)
+        elif base in V.CHAT_TEMPLATE_REFUSED:
+            self.problem(where, "chat_template", f"{name}: {V.CHAT_TEMPLATE_REFUSED[base]}", prefix=prefix)
         elif name == "jinja" and not jinja and not self.top_jinja:
             self.add(
                 f"{prefix}chat_template: jinja needs chat_template_jinja (the template text or a file)",

@@ -101,6 +101,11 @@ class DatasetSpec:
         None, doc="chat_template: roles whose turns are trained (default [assistant])"
     )
     drop_system_message: bool = _f(False, doc="chat_template: drop system turns from the data")
+    train_on_eot: Literal["all", "turn", "last", "none"] | None = _f(
+        None,
+        doc="chat_template: which end-of-turn tokens (eot_tokens) are trained: turn (default: after each trained "
+        "turn), all (after every turn), last (after the last trained turn), none",
+    )
     chat_template: str | None = _f(
         None, doc="chat template for this dataset (overrides the top-level chat_template)"
     )
@@ -164,7 +169,10 @@ class TrainConfig:
         None, doc="cache folder for tokenized data (default: prepared/ next to output_dir)"
     )
     chat_template: str | None = _f(
-        None, doc="chat template name for chat_template datasets (default tokenizer_default)"
+        None,
+        doc="chat template for chat_template datasets: tokenizer_default (the tokenizer's own, the default), "
+        "tokenizer_default_fallback_NAME, jinja, or an Axolotl template name (all built in but command_a*, "
+        "which are refused); also saved with the tokenizer",
     )
     chat_template_jinja: str | None = _f(
         None, doc="a custom Jinja chat template (text or file path); implies chat_template: jinja"
@@ -172,7 +180,18 @@ class TrainConfig:
     train_on_inputs: bool = _f(False, doc="also train on prompt tokens (default: only on responses)")
     special_tokens: dict[str, str | list[str]] | None = _f(
         None,
-        doc="tokens to set on the tokenizer: bos_token, eos_token, pad_token, unk_token, additional_special_tokens",
+        doc="tokens to set on the tokenizer: bos_token, eos_token, pad_token, unk_token, additional_special_tokens; "
+        "new ones (but pad) train the embeddings as `tokens` does",
+    )
+    tokens: list[str] | None = _f(
+        None,
+        doc="tokens to add to the tokenizer (embeddings resized); when any is new, the input embeddings and the "
+        "output head are trained: loradoc adds them to lora_modules_to_save (which Axolotl requires)",
+    )
+    eot_tokens: list[str] | None = _f(
+        None,
+        doc="the chat template's end-of-turn tokens, each one token, whose labels datasets[].train_on_eot "
+        "chooses (default: the EOS token)",
     )
     excess_length_strategy: str = _f(
         "drop",
@@ -208,6 +227,14 @@ class TrainConfig:
         False,
         doc="the target layers store weights as (fan_in, fan_out), e.g. GPT-2's Conv1D (peft fan_in_fan_out)",
     )
+    peft_init_lora_weights: bool | Literal["gaussian", "orthogonal", "mica", "pissa", "olora"] | None = _f(
+        None,
+        doc="LoRA init (peft init_lora_weights): unset, true or false = B zero, A random (Axolotl passes false as unset); "
+        "gaussian; orthogonal (needs an even lora_r); mica (B fixed, A trained); pissa or olora (A and B from an "
+        "SVD or QR of each weight, their product moved out of the base; the saved adapter is converted to a plain "
+        "LoRA of rank 2 × lora_r for the unchanged base). loftq, eva, corda and lora_ga are refused: they need a "
+        "quantization config or passes over the data that loradoc does not make",
+    )
     peft_layers_to_transform: list[int] | None = _f(
         None, doc="adapt only these layer indices (peft layers_to_transform); default: every layer"
     )
@@ -225,6 +252,12 @@ class TrainConfig:
     lora_target_linear: bool | None = _f(None, doc="adapt every linear layer except the output head")
     lora_modules_to_save: list[str] | None = _f(
         None, doc="modules trained in full and saved with the adapter, e.g. [embed_tokens, lm_head]"
+    )
+    unfrozen_parameters: list[str] | None = _f(
+        None,
+        doc="base-model parameters trained in full beside the adapter: regular expressions matched from the start "
+        "of names like model.norm.weight (`.` is a literal dot, as in Axolotl; `name$[:32000]` trains rows 0-31999 "
+        "only); their modules are saved with the adapter (peft modules_to_save)",
     )
     lora_model_dir: str | None = _f(None, doc="start from this saved adapter instead of a fresh one")
     load_in_8bit: bool = _f(False, doc="load base weights in 8 bits (bitsandbytes, CUDA GPU)")
@@ -251,6 +284,17 @@ class TrainConfig:
         range=(1, True, 100_000_000, True),
     )
     learning_rate: float = _f(0.0002, doc="peak learning rate", range=(0, False, 10, True))
+    loraplus_lr_ratio: float | None = _f(
+        None,
+        doc="LoRA+: lora_B weights (and other one-dimensional trainable weights) learn at learning_rate × this "
+        "(peft create_loraplus_optimizer; the paper suggests 16)",
+        range=(0, False, 1_000_000, True),
+    )
+    loraplus_lr_embedding: float | None = _f(
+        None,
+        doc="LoRA+: the learning rate of LoRA on embedding layers (default 1e-6); only with loraplus_lr_ratio",
+        range=(0, False, 10, True),
+    )
     optimizer: str = _f(
         "adamw_torch",
         doc="a transformers optimizer name (Axolotl's default is adamw_torch_fused: same math)",

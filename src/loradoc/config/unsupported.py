@@ -96,9 +96,10 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     ),
     **_group("ignore", "loradoc reads HF_TOKEN from the environment when it is set", "hf_use_auth_token"),
     **_group(
-        "ignore",
-        "loradoc supervises everything the chat template emits for a trained turn, its end-of-turn token included",
-        "eot_tokens train_on_eot",
+        "reject",
+        "a dataset key in Axolotl: set it on each entry, datasets[].train_on_eot",
+        "train_on_eot",
+        neutral=("turn",),
     ),
     **_group(
         "ignore",
@@ -170,7 +171,7 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     **_group(
         "ignore",
         "the default, and what loradoc does",
-        "loraplus_lr_embedding tiled_mlp_use_original_mlp",
+        "tiled_mlp_use_original_mlp",
         neutral=(False, True, 1e-06),
     ),
     # -- must reject: ignoring would change what is trained --------------------------------
@@ -198,15 +199,9 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "loradoc trains a plain LoRA adapter; set adapter: lora or qlora",
         "relora relora_prune_ratio relora_prune_method relora_cpu_offload jagged_restart_steps jagged_restart_warmup_steps "
         "jagged_restart_anneal_steps lisa_n_layers lisa_step_interval lisa_layers_attribute peft "
-        "peft_layer_replication peft_init_lora_weights "
+        "peft_layer_replication "
         "peft_trainable_token_indices peft_ensure_weight_tying peft_autocast_adapter_dtype "
-        "loraplus_lr_ratio qlora_sharded_model_loading lora_on_cpu",
-    ),
-    **_group(
-        "reject",
-        "loradoc trains only the adapter and lora_modules_to_save; choose them with lora_target_modules, "
-        "lora_target_linear and lora_modules_to_save",
-        "unfrozen_parameters",
+        "qlora_sharded_model_loading lora_on_cpu",
     ),
     **_group("reject", "merge after training with peft's merge_and_unload()", "merge_lora merge_method"),
     **_group(
@@ -230,8 +225,9 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     **_group("reject", "loradoc loads the tokenizer with its saved settings", "tokenizer_legacy"),
     **_group(
         "reject",
-        "adding or overriding tokens changes the vocabulary; add them to a local copy of the tokenizer instead",
-        "tokens added_tokens_overrides fix_untrained_tokens mean_resizing_embeddings shrink_embeddings "
+        "loradoc adds new tokens (tokens, special_tokens) and resizes the embeddings the transformers way; "
+        "to rename reserved tokens or change how embedding rows start, edit a local copy of the model instead",
+        "added_tokens_overrides fix_untrained_tokens mean_resizing_embeddings shrink_embeddings "
         "embeddings_skip_upcast",
     ),
     **_group(

@@ -78,35 +78,71 @@ LR_SCHEDULERS = (
     "cosine_warmup_with_min_lr",
     "warmup_stable_decay",
 )
-# Chat template names Axolotl accepts (its ChatTemplate enum), plus the generic ones.
-CHAT_TEMPLATE_NAMES = (
-    "tokenizer_default",
-    "jinja",
-    "alpaca",
-    "chatml",
-    "mistral_v1",
-    "mistral_v2v3",
-    "mistral_v3_tekken",
-    "mistral_v7_tekken",
-    "gemma",
-    "gemma3",
-    "cohere",
-    "llama3",
-    "llama3_2_vision",
-    "llama4",
-    "phi_3",
-    "phi_35",
-    "deepseek_v2",
-    "deepseek_v3",
-    "jamba",
-    "qwen_25",
-    "qwen3",
-    "exaone",
-    "metharme",
-    "pixtral",
-    "llava",
-    "qwen2_vl",
+# Chat template names Axolotl documents (its ChatTemplate enum, src/axolotl/utils/schemas/enums.py, main
+# of 2026) and loradoc's decision for each; CHAT_TEMPLATE_NAMES is every name a config may give.
+# Generic: the tokenizer's own template, or the one in chat_template_jinja; and
+# `tokenizer_default_fallback_NAME`: the tokenizer's own, else NAME.
+TOKENIZER_DEFAULT = "tokenizer_default"
+CHAT_TEMPLATE_FALLBACK_PREFIX = "tokenizer_default_fallback_"
+CHAT_TEMPLATE_GENERIC = (TOKENIZER_DEFAULT, "jinja")
+# Built in: a template written for loradoc from the format's published turn layout
+# (loradoc.train.data.chat_templates), for text messages. The value says how its rendering differs
+# from Axolotl's for such messages; "" = it does not.
+CHAT_TEMPLATE_BUILTIN: dict[str, str] = {
+    "alpaca": "",
+    "chatml": "",
+    "mistral_v1": "",
+    "mistral_v2v3": "",
+    "mistral_v3_tekken": "",
+    "mistral_v7_tekken": "no default system prompt: a conversation without a system message gets no "
+    "[SYSTEM_PROMPT] block (Axolotl writes Mistral's, with today's date)",
+    "pixtral": "text only: the layout of mistral_v3_tekken",
+    "gemma": "a system message opens the first user turn, as in gemma3 (Axolotl's gemma refuses it)",
+    "gemma3": "",
+    "gemma3n": "text only: the layout of gemma3",
+    "gemma4": "text only; a reply's thought channel is kept as written",
+    "gemma4_unified": "text only: the layout of gemma4",
+    "cohere": "",
+    "aya": "",
+    "llama3": "",
+    "llama3_2_vision": "text only",
+    "llama4": "text only",
+    "phi_3": "",
+    "phi_35": "",
+    "deepseek_v2": "",
+    "deepseek_v3": "a reply's text before </think> is kept (DeepSeek's template drops it)",
+    "jamba": "",
+    "qwen_25": "",
+    "qwen3": "a reply that writes its own <think> block keeps it in every turn; the generation prompt is "
+    "Qwen's (Axolotl's adds an open <think>)",
+    "qwen3_5": "text only: the layout of qwen3",
+    "qwen2_vl": "text only",
+    "exaone": "",
+    "exaone4": "a reply that writes its own </think> keeps its reasoning",
+    "metharme": "no default system prompt: a conversation without a system message gets no <|system|> text "
+    "(Axolotl writes a role-play one)",
+    "falcon_h1": "",
+    "nemotron_h": "",
+    "llava": "text only",
+}
+# Refused, with why: one line at data preparation, pointing to chat_template_jinja.
+_COMMAND_A = (
+    "Command A's template writes Cohere's long fixed system preamble (and tool or document blocks), which "
+    "loradoc does not ship; use chat_template: tokenizer_default with the model's own tokenizer, or give "
+    "the template in chat_template_jinja"
 )
+CHAT_TEMPLATE_REFUSED: dict[str, str] = {
+    "command_a": _COMMAND_A,
+    "command_a_tool_use": _COMMAND_A,
+    "command_a_rag": _COMMAND_A,
+}
+CHAT_TEMPLATE_NAMES: tuple[str, ...] = (
+    *CHAT_TEMPLATE_GENERIC,
+    *CHAT_TEMPLATE_BUILTIN,
+    *CHAT_TEMPLATE_REFUSED,
+)
+# datasets[].train_on_eot: which end-of-turn tokens (eot_tokens) carry labels (Axolotl's values).
+TRAIN_ON_EOT = ("all", "turn", "last", "none")
 WANDB_MODES = ("online", "offline", "disabled")
 WANDB_WATCH = ("false", "gradients", "parameters", "all")
 WANDB_LOG_MODEL = ("false", "checkpoint", "end")

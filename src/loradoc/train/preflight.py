@@ -235,7 +235,7 @@ def plan_lines(
         (
             "adapter",
             f"{cfg.adapter}{' (rsLoRA)' if cfg.peft_use_rslora else ''}{' (DoRA)' if cfg.peft_use_dora else ''} "
-            f"r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout:g}{quant}",
+            f"r={cfg.lora_r} alpha={cfg.lora_alpha} dropout={cfg.lora_dropout:g}{quant}{_adapter_extras(cfg)}",
         )
     )
     rows.append(("trains", _trainable(cfg)))
@@ -273,6 +273,19 @@ def plan_lines(
     return [f"  {k.ljust(width)}  {v}" for k, v in rows]
 
 
+def _adapter_extras(cfg: TrainConfig) -> str:
+    """peft_init_lora_weights and LoRA+, as the adapter line shows them."""
+    text = ""
+    init = cfg.peft_init_lora_weights
+    if isinstance(init, str):
+        text += f", {init} init"
+        if init in ("pissa", "olora"):
+            text += f" (saved converted to a rank-{2 * cfg.lora_r} LoRA for the unchanged base)"
+    if cfg.loraplus_lr_ratio:
+        text += f"; LoRA+: lora_B at {cfg.loraplus_lr_ratio:g} x learning_rate"
+    return text
+
+
 def _trainable(cfg: TrainConfig) -> str:
     if cfg.lora_target_linear:
         text = "LoRA on every linear layer except the output head"
@@ -284,6 +297,8 @@ def _trainable(cfg: TrainConfig) -> str:
         text = "LoRA on peft's default modules for the architecture (q_proj, v_proj on Llama)"
     if cfg.lora_modules_to_save:
         text += "; in full: " + ", ".join(cfg.lora_modules_to_save)
+    if cfg.unfrozen_parameters:
+        text += "; base parameters in full (saved with the adapter): " + ", ".join(cfg.unfrozen_parameters)
     if cfg.lora_model_dir:
         text += f"; starting from the adapter in {cfg.lora_model_dir}"
     return text

@@ -292,7 +292,14 @@ def _plan(
         out: list[tuple[Source, PromptFormat]] = []
         for i, spec in enumerate(specs or []):
             where = f"{key}[{i}]"
-            fmt = format_for(spec, where=where, tokenizer=tokenizer, chat_template=template_for(spec))
+            fmt = format_for(
+                spec,
+                where=where,
+                tokenizer=tokenizer,
+                chat_template=template_for(spec),
+                eot_tokens=cfg.eot_tokens,
+                say=say,
+            )
             out.extend((src, fmt) for src in sources_for(spec, where=where))
         return out
 

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from loradoc.config import vocab as V
 from loradoc.config.vocab import DATASET_TYPES
 from loradoc.errors import UserError
+from loradoc.train.data.chat_templates import BUILTIN_CHAT_TEMPLATES
 
 if TYPE_CHECKING:
     from loradoc.config.schema import DatasetSpec
@@ -165,7 +167,8 @@ DEFAULT_ROLE_NAMES: dict[str, str] = {
     "tool": "tool",
 }
 
-Renderer = Callable[[list[dict[str, str]], bool], str]
+# (messages, add_generation_prompt, index of the conversation's last message) -> text
+Renderer = Callable[[list[dict[str, str]], bool, int], str]
 
 
 @dataclass
@@ -177,6 +180,12 @@ class ChatFormat(PromptFormat):
     ``render(messages[:i+1])``: the reply and the template's end-of-turn marker.
     Each prefix must be a literal prefix of the full rendering and the span must
     contain the reply; a template that breaks this is refused (it cannot be masked).
+
+    ``eot_tokens`` (the config's ``eot_tokens``) are the end-of-turn token texts and
+    ``train_on_eot`` (Axolotl's values) says which of them carry labels: the first one
+    after each turn's text is found and trained per turn (``turn``, the default: what the
+    span above holds anyway), after every turn (``all``), only after the last trained
+    turn (``last``) or never (``none``).
     """
 
     renderer: Renderer
@@ -188,6 +197,8 @@ class ChatFormat(PromptFormat):
     roles_to_train: tuple[str, ...] = ("assistant",)
     drop_system_message: bool = False
     end_text: str | None = None  # the EOS token's text, which some templates write only at the end
+    eot_tokens: tuple[str, ...] = ()
+    train_on_eot: str = "turn"
     name = "chat_template"
     needs = "chat_template needs a list of messages"
 
@@ -201,6 +212,8 @@ class ChatFormat(PromptFormat):
             repr(self.roles_to_train),
             str(self.drop_system_message),
         ]
+        if self.eot_tokens:
+            parts += [repr(self.eot_tokens), self.train_on_eot]
         return "chat/" + _digest("|".join(parts))
 
     def messages(self, row: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -244,44 +257,121 @@ class ChatFormat(PromptFormat):
 
     def render(self, row: Mapping[str, Any], *, train_on_inputs: bool) -> Rendered:
         msgs = self.messages(row)
-        full = self._render(msgs, False)
+        full = self._render(msgs, False, len(msgs) - 1)
         if train_on_inputs:
             return Rendered(full, ((0, len(full)),), add_special_tokens=False)
         spans: list[Span] = []
+        eots: list[tuple[Span, bool]] = []  # each turn's end-of-turn token, and whether the turn is trained
         for i, msg in enumerate(msgs):
-            if msg["role"] not in self.roles_to_train:
-                continue
-            spans.append(self._turn_span(msgs, i, full))
+            trained = msg["role"] in self.roles_to_train
+            span = self._turn_span(msgs, i, full) if trained else None
+            if span is not None:
+                spans.append(span)
+            if self.eot_tokens and (trained or self.train_on_eot == "all"):
+                eot = self._eot_after(msgs, i, full, span)
+                if eot is not None:
+                    eots.append((eot, trained))
+        spans = _eot_labels(spans, eots, self.train_on_eot)
         train_eos = bool(msgs) and msgs[-1]["role"] in self.roles_to_train
         return Rendered(full, tuple(spans), add_special_tokens=False, train_eos=train_eos)
 
-    def _render(self, msgs: list[dict[str, str]], add_generation_prompt: bool) -> str:
+    def _render(self, msgs: list[dict[str, str]], add_generation_prompt: bool, last: int) -> str:
+        """``msgs`` (a prefix of a conversation whose final message is number ``last``) as text."""
         try:
-            return self.renderer(msgs, add_generation_prompt)
+            return self.renderer(msgs, add_generation_prompt, last)
         except Exception as exc:  # jinja raises its own errors for unsupported orderings
             raise RowProblem(f"the chat template failed on this conversation: {exc}") from exc
 
+    def _upto(self, msgs: list[dict[str, str]], i: int, full: str) -> str | None:
+        """The rendering of turns ``0..i`` as a prefix of ``full`` (None when it is not one)."""
+        return _without_trailer(self._render(msgs[: i + 1], False, len(msgs) - 1), full, self.end_text)
+
     def _turn_span(self, msgs: list[dict[str, str]], i: int, full: str) -> Span:
         content = msgs[i]["content"]
-        upto = _without_trailer(self._render(msgs[: i + 1], False), full, self.end_text)
+        upto = self._upto(msgs, i, full)
         if upto is None:
             raise RowProblem(_NOT_PREFIX.format(turn=i + 1))
-        before = self._render(msgs[:i], True) if i > 0 else ""
+        before = self._render(msgs[:i], True, len(msgs) - 1) if i > 0 else ""
         if i > 0 and full.startswith(before) and len(before) <= len(upto):
             start = len(before)
         else:
             # the generation prompt differs from how the template opens a stored turn:
             # train from the reply itself, found after the previous turns.
-            plain = _without_trailer(self._render(msgs[:i], False), full, self.end_text) if i > 0 else ""
-            if plain is None:
-                raise RowProblem(_NOT_PREFIX.format(turn=i))
-            found = full.find(content, len(plain), len(upto)) if content else len(upto)
+            plain = (
+                _without_trailer(self._render(msgs[:i], False, len(msgs) - 1), full, self.end_text)
+                if i > 0
+                else ""
+            )
+            if plain is not None:
+                found = full.find(content, len(plain), len(upto)) if content else len(upto)
+            else:  # the template writes earlier turns differently once more follow (Mistral's system
+                # message goes with the last user turn): the reply is the last thing before the turn ends
+                found = full.rfind(content.strip(), 0, len(upto)) if content.strip() else -1
             if found < 0:
                 raise RowProblem(_NOT_PREFIX.format(turn=i + 1))
             start = found
         if content and content.strip() not in full[start : len(upto)]:
             raise RowProblem(_NOT_PREFIX.format(turn=i + 1))
         return (start, len(upto))
+
+    def _eot_after(self, msgs: list[dict[str, str]], i: int, full: str, span: Span | None) -> Span | None:
+        """Where the first end-of-turn token after turn ``i``'s text is, within the turn (None: not found)."""
+        upto = self._upto(msgs, i, full) if span is None else full[: span[1]]
+        if upto is None:
+            return None
+        text = msgs[i]["content"].strip()
+        found = full.rfind(text, span[0] if span else 0, len(upto)) if text else -1
+        if found >= 0:
+            after = found + len(text)
+        elif span is not None:
+            after = span[0]
+        else:
+            return None
+        hits = [(full.find(t, after, len(upto)), t) for t in self.eot_tokens]
+        hits = [(at, t) for at, t in hits if at >= 0 and at + len(t) <= len(upto)]
+        if not hits:
+            return None
+        at, token = min(hits)
+        return (at, at + len(token))
+
+
+def _eot_labels(spans: list[Span], eots: list[tuple[Span, bool]], mode: str) -> list[Span]:
+    """The trained spans once ``train_on_eot`` is applied to the end-of-turn tokens found.
+
+    turn: the token after each trained turn is trained (it already is where the turn's span holds it);
+    all: after every turn; none: never; last: only after the last trained turn.
+    """
+    if not eots:
+        return spans
+    if mode == "turn":
+        return _merge(spans + [eot for eot, trained in eots if trained])
+    if mode == "all":
+        return _merge(spans + [eot for eot, _ in eots])
+    kept = _subtract(spans, [eot for eot, _ in eots])
+    after_trained = [eot for eot, trained in eots if trained]
+    if mode == "last" and after_trained:
+        kept.append(max(after_trained))
+    return _merge(kept)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _subtract(spans: list[Span], cuts: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in spans:
+        pieces = [(a, b)]
+        for c, d in cuts:
+            pieces = [p for x, y in pieces for p in ((x, min(y, c)), (max(x, d), y)) if p[0] < p[1]]
+        out.extend(pieces)
+    return out
 
 
 def _without_trailer(prefix: str, full: str, end_text: str | None) -> str | None:
@@ -310,33 +400,7 @@ def _digest(text: str) -> str:
 
 # --- chat templates -----------------------------------------------------------------------
 
-# Templates written for loradoc; each follows the published turn layout of its family.
-BUILTIN_CHAT_TEMPLATES: dict[str, str] = {
-    "chatml": (
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    ),
-    "llama3": (
-        "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
-        "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
-        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
-    ),
-    "gemma": (
-        "{{ bos_token }}{% set sys = namespace(text='') %}"
-        "{% for m in messages %}{% if m['role'] == 'system' %}{% set sys.text = m['content'] + '\n\n' %}"
-        "{% else %}{% set role = 'model' if m['role'] == 'assistant' else m['role'] %}"
-        "<start_of_turn>{{ role }}\n{% if role == 'user' %}{{ sys.text }}{% set sys.text = '' %}{% endif %}"
-        "{{ m['content'] | trim }}<end_of_turn>\n{% endif %}{% endfor %}"
-        "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
-    ),
-    "phi_3": (
-        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>\n{% else %}{{ eos_token }}{% endif %}"
-    ),
-}
-BUILTIN_CHAT_TEMPLATES["gemma3"] = BUILTIN_CHAT_TEMPLATES["gemma"]
-
-TOKENIZER_DEFAULT = "tokenizer_default"
+TOKENIZER_DEFAULT = V.TOKENIZER_DEFAULT
 
 
 def resolve_chat_template(
@@ -344,10 +408,12 @@ def resolve_chat_template(
 ) -> str:
     """The Jinja text to render chats with.
 
-    ``jinja`` (``chat_template_jinja``: the text, or a file holding it) wins; then an inline template in ``chat_template``;
-    then a template built into loradoc (chatml, llama3, gemma, gemma3, phi_3); then the
-    tokenizer's own template (``tokenizer_default`` or unset, or a named one loradoc
-    does not ship, which is said in one line).
+    ``jinja`` (``chat_template_jinja``: the text, or a file holding it) wins; then an inline
+    template in ``chat_template``; then, by name (:mod:`loradoc.config.vocab` lists the decision
+    for each): the tokenizer's own template (``tokenizer_default`` or unset), the tokenizer's own
+    else a named one (``tokenizer_default_fallback_NAME``, said in one line when it falls back),
+    a template built into loradoc (:mod:`loradoc.train.data.chat_templates`), or a refusal that
+    points to ``chat_template_jinja``.
     """
     if jinja:
         if "{" not in jinja and "\n" not in jinja:  # a file holding the template
@@ -364,31 +430,96 @@ def resolve_chat_template(
         )
     if name and ("{%" in name or "{{" in name):
         return name
-    if name and name in BUILTIN_CHAT_TEMPLATES:
-        return BUILTIN_CHAT_TEMPLATES[name]
     own = getattr(tokenizer, "chat_template", None)
     if isinstance(own, dict):
         own = own.get("default")
-    if not own:
-        shipped = ", ".join(sorted(BUILTIN_CHAT_TEMPLATES))
-        label = f"chat_template: {name}" if name and name != TOKENIZER_DEFAULT else "chat_template"
-        raise UserError(
-            f"{label}: the tokenizer has no chat template of its own; set chat_template to one of "
-            f"{shipped}, or give the Jinja text in chat_template_jinja"
-        )
+    if name and name.startswith(V.CHAT_TEMPLATE_FALLBACK_PREFIX):
+        if own:
+            return str(own)
+        fallback = name.removeprefix(V.CHAT_TEMPLATE_FALLBACK_PREFIX)
+        template = _named_template(fallback, label=f"chat_template: {name}")
+        say(f"chat template: the tokenizer has none of its own; using {fallback} ({name})")
+        return template
     if name and name != TOKENIZER_DEFAULT:
-        say(f"chat template: '{name}' is not built into loradoc; using the tokenizer's own template")
+        return _named_template(name, label=f"chat_template: {name}")
+    if not own:
+        raise UserError(
+            "chat_template: the tokenizer has no chat template of its own; set chat_template to a template "
+            "name (e.g. chatml or llama3; see docs/config.md), or give the Jinja text in chat_template_jinja"
+        )
     return str(own)
 
 
+def _named_template(name: str, *, label: str) -> str:
+    if name in BUILTIN_CHAT_TEMPLATES:
+        return BUILTIN_CHAT_TEMPLATES[name]
+    if name in V.CHAT_TEMPLATE_REFUSED:
+        raise UserError(f"not supported: {label} ({V.CHAT_TEMPLATE_REFUSED[name]})")
+    raise UserError(
+        f"{label}: not a chat template name loradoc knows (see docs/config.md); use tokenizer_default, "
+        "or give the Jinja text in chat_template_jinja"
+    )
+
+
 def template_renderer(tokenizer: Any, template: str) -> Renderer:
-    def render(msgs: list[dict[str, str]], add_generation_prompt: bool) -> str:
+    def render(msgs: list[dict[str, str]], add_generation_prompt: bool, last: int) -> str:
         text = tokenizer.apply_chat_template(
-            msgs, chat_template=template, add_generation_prompt=add_generation_prompt, tokenize=False
+            msgs,
+            chat_template=template,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=False,
+            real_last_index=last,
         )
         return str(text)
 
     return render
+
+
+def eot_tokens_for(
+    template: str, tokenizer: Any, eot_tokens: list[str] | None, *, say: Callable[[str], None] = print
+) -> tuple[str, ...]:
+    """The config's ``eot_tokens`` checked against the template and the tokenizer (as Axolotl does).
+
+    A token the template never writes is dropped, with a line; one the tokenizer splits into
+    several tokens is an error (add it under ``tokens``). Unset: none (the EOS token, Axolotl's
+    default, is trained per turn already).
+    """
+    out: list[str] = []
+    for token in eot_tokens or []:
+        if not isinstance(token, str) or not token:
+            raise UserError(f"eot_tokens: {token!r} is not a token (give the end-of-turn token texts)")
+        by_name = any(
+            getattr(tokenizer, attr, None) == token and attr in template
+            for attr in ("eos_token", "bos_token")
+        )
+        if token not in template and not by_name:
+            say(f"eot_tokens: '{token}' does not occur in the chat template; it is not used")
+            continue
+        ids = tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            raise UserError(
+                f"eot_tokens: '{token}' is {len(ids)} tokens for this tokenizer, not one; add it under tokens "
+                "(or special_tokens.additional_special_tokens) so the tokenizer keeps it whole"
+            )
+        if token not in out:
+            out.append(token)
+    return tuple(out)
+
+
+def _check_eot_mode(mode: str, eot: tuple[str, ...], configured: bool, tokenizer: Any, where: str) -> None:
+    """Axolotl's rule: the EOS token's labels follow train_on_eos (``turn`` in loradoc), so
+    ``train_on_eot`` other than ``turn`` cannot also cover the EOS token."""
+    if mode not in V.TRAIN_ON_EOT:
+        raise UserError(f"{where}.train_on_eot: '{mode}' is not one of {', '.join(V.TRAIN_ON_EOT)}")
+    eos = getattr(tokenizer, "eos_token", None)
+    if mode == "turn" or eos is None or (configured and eos not in eot):
+        return
+    whose = "is in eot_tokens" if configured else "is what eot_tokens means while it is unset"
+    raise UserError(
+        f"{where}.train_on_eot: {mode} would also cover the EOS token '{eos}', which {whose}; loradoc trains the "
+        "EOS token per turn (train_on_eos: turn), so set eot_tokens to the template's end-of-turn token(s) "
+        "without it"
+    )
 
 
 # --- choosing a format --------------------------------------------------------------------
@@ -402,11 +533,18 @@ def _given(value: T | None, default: T) -> T:
 
 
 def format_for(
-    spec: DatasetSpec, *, where: str, tokenizer: Any, chat_template: Callable[[], str]
+    spec: DatasetSpec,
+    *,
+    where: str,
+    tokenizer: Any,
+    chat_template: Callable[[], str],
+    eot_tokens: list[str] | None = None,
+    say: Callable[[str], None] = print,
 ) -> PromptFormat:
     """The prompt format for one ``datasets[]`` entry (``where`` names it in errors).
 
-    ``chat_template`` is called only when the format needs a template.
+    ``chat_template`` is called only when the format needs a template; ``eot_tokens`` is the
+    config's (top-level) ``eot_tokens``, read by chat formats with ``train_on_eot``.
     """
     kind = str(spec.type or "").strip()
     if kind == "alpaca":
@@ -425,6 +563,9 @@ def format_for(
                 roles[str(source).lower()] = str(target)
         sharegpt = kind == "sharegpt"
         template = chat_template()
+        eot = eot_tokens_for(template, tokenizer, eot_tokens, say=say)
+        mode = str(_given(spec.train_on_eot, "turn"))
+        _check_eot_mode(mode, eot, bool(eot_tokens), tokenizer, where)
         return ChatFormat(
             renderer=template_renderer(tokenizer, template),
             template_id=_digest(template),
@@ -436,6 +577,8 @@ def format_for(
             roles_to_train=tuple(_given(spec.roles_to_train, ["assistant"])),
             drop_system_message=bool(spec.drop_system_message),
             end_text=getattr(tokenizer, "eos_token", None),
+            eot_tokens=eot,
+            train_on_eot=mode,
         )
     if not kind:
         raise UserError(f"{where}.type is missing (one of: {', '.join(SUPPORTED_TYPES)})")

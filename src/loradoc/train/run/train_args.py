@@ -5,11 +5,16 @@ Cadence keys: ``evals_per_epoch``/``saves_per_epoch`` become a step interval
 ``save_steps`` pass through (a fraction below 1 is a share of all steps, as in
 transformers); with neither, once per epoch (and transformers evaluates and
 saves at the last step of a step-based cadence).
+
+LoRA+ (``loraplus_lr_ratio``, ``loraplus_lr_embedding``) travels in
+``LoradocTrainingArguments``, transformers' arguments plus those two fields, which
+``LoradocTrainer.create_optimizer`` reads (as Axolotl's trainer does).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from loradoc.errors import UserError
@@ -87,6 +92,22 @@ def sharding_arguments(cfg: TrainConfig) -> dict[str, Any]:
     return out
 
 
+def _deepspeed_settings(value: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The deepspeed config's content (a dict, or its JSON file); empty when unset or unreadable here."""
+    if isinstance(value, dict):
+        return value
+    if not value:
+        return {}
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(value).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # transformers reports a missing or malformed file itself
+    return data if isinstance(data, dict) else {}
+
+
 def training_arguments(
     cfg: TrainConfig,
     *,
@@ -98,8 +119,6 @@ def training_arguments(
     use_cpu: bool = False,
 ) -> Any:
     """``TrainingArguments`` for this run (the caller has resolved precision and the data)."""
-    from transformers import TrainingArguments
-
     evals = cadence(cfg.eval_steps, cfg.evals_per_epoch, steps_per_epoch)
     saves = cadence(cfg.save_steps, cfg.saves_per_epoch, steps_per_epoch)
     if not has_eval:
@@ -151,7 +170,43 @@ def training_arguments(
     if world_size > 1:
         kwargs["ddp_find_unused_parameters"] = False
     kwargs.update(sharding_arguments(cfg))
+    if cfg.loraplus_lr_ratio:
+        if "optimizer" in _deepspeed_settings(cfg.deepspeed):
+            raise UserError(
+                "loraplus_lr_ratio: the deepspeed config builds its own optimizer, so LoRA+'s learning rates "
+                "would not apply; remove its optimizer section (transformers then builds the optimizer)"
+            )
+        kwargs["loraplus_lr_ratio"] = float(cfg.loraplus_lr_ratio)
+        kwargs["loraplus_lr_embedding"] = float(cfg.loraplus_lr_embedding or 1e-6)
     try:
-        return TrainingArguments(**kwargs)
+        return loradoc_training_arguments()(**kwargs)
     except (ValueError, ImportError) as exc:
         raise UserError(f"training settings rejected by transformers: {str(exc).splitlines()[0]}") from exc
+
+
+@cache
+def loradoc_training_arguments() -> type[Any]:
+    """``TrainingArguments`` with LoRA+'s two settings (a class built on first use: transformers loads lazily)."""
+    from dataclasses import field
+
+    from transformers import TrainingArguments
+
+    @dataclass
+    class LoradocTrainingArguments(TrainingArguments):
+        loraplus_lr_ratio: float | None = field(
+            default=None, metadata={"help": "LoRA+: lora_B learning rate / learning_rate"}
+        )
+        loraplus_lr_embedding: float = field(
+            default=1e-6, metadata={"help": "LoRA+: learning rate of LoRA on embedding layers"}
+        )
+
+    LoradocTrainingArguments.__module__ = __name__
+    LoradocTrainingArguments.__qualname__ = "LoradocTrainingArguments"
+    return LoradocTrainingArguments
+
+
+def __getattr__(name: str) -> Any:
+    # pickle (training_args.bin in every checkpoint) finds the class by this module's attribute
+    if name == "LoradocTrainingArguments":
+        return loradoc_training_arguments()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,17 +23,31 @@
   supervised tokens), the same normalisation as training, so packed and unpacked
   eval report the same number. Under several processes each eval batch is seen by
   one rank only (``eval_shard``), so the sums add up to the split exactly once.
+- LoRA+ (``args.loraplus_lr_ratio``, see ``train_args.LoradocTrainingArguments``): the optimizer
+  comes from peft's ``create_loraplus_optimizer`` with the optimizer class and settings transformers
+  picks for ``optim``; lora_B (and one-dimensional) weights learn at learning_rate × ratio, LoRA on
+  embeddings at ``loraplus_lr_embedding``, and ``weight_decay`` applies to every group but biases and
+  LayerNorm weights (peft's rule; Axolotl passes no weight decay to LoRA+ at all).
+  The scheduler scales every group alike, so the ratio holds through warmup and decay.
+- PiSSA/OLoRA (``load.INITIAL_ADAPTER`` on the model): checkpoints keep the adapter as trained
+  (resume re-runs the same initialisation), and the final ``save_model`` converts it with peft's
+  ``path_initial_model_for_weight_conversion`` into a plain LoRA of twice the rank that applies to
+  the unchanged base model.
 """
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import TrainOutput
 
+from loradoc.train.model.load import INITIAL_ADAPTER
 from loradoc.train.model.supervised_logits import keep_supervised_positions, supports_supervised_logits
 from loradoc.train.packing.collator import pop_token_counts
 from loradoc.train.run.checkpoint import RunState
@@ -109,6 +123,53 @@ class LoradocTrainer(Trainer):
         if self.train_loss_mean is not None and isinstance(result, TrainOutput):
             result = TrainOutput(result.global_step, self.train_loss_mean, result.metrics)
         return result
+
+    # -- optimizer and final save ------------------------------------------------------------
+    def create_optimizer(self, model: Any = None) -> Any:
+        ratio = getattr(self.args, "loraplus_lr_ratio", None)
+        if not ratio or self.optimizer is not None:
+            return super().create_optimizer(model)
+        from peft.optimizers import create_loraplus_optimizer
+
+        opt_model: Any = self.model if model is None else model
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = create_loraplus_optimizer(
+            opt_model,
+            optimizer_cls,
+            loraplus_lr_ratio=float(ratio),
+            loraplus_lr_embedding=float(getattr(self.args, "loraplus_lr_embedding", 1e-6)),
+            loraplus_weight_decay=float(self.args.weight_decay),
+            **optimizer_kwargs,
+        )
+        if "bitsandbytes" in str(optimizer_cls) and optimizer_kwargs.get("optim_bits") == 8:
+            import bitsandbytes  # as transformers does: embeddings keep 32-bit optimizer state
+
+            manager = bitsandbytes.optim.GlobalOptimManager.get_instance()
+            for module in opt_model.modules():
+                if isinstance(module, torch.nn.Embedding):
+                    manager.register_module_override(module, "weight", {"optim_bits": 32})
+        return self.optimizer
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        super().save_model(output_dir, _internal_call)
+        initial = getattr(self.model, INITIAL_ADAPTER, None)
+        if initial is None or _internal_call or not self.args.should_save:
+            return
+        from safetensors.torch import save_file
+
+        with tempfile.TemporaryDirectory() as tmp:
+            start = Path(tmp) / "initial_adapter"
+            start.mkdir()
+            save_file(initial, str(start / "adapter_model.safetensors"), metadata={"format": "pt"})
+            peft_model: Any = self.model
+            with warnings.catch_warnings():  # peft warns against PiSSA beside other adapters: this is the fix
+                warnings.filterwarnings(
+                    "ignore", message=".*changes the base weights.*", category=UserWarning
+                )
+                peft_model.save_pretrained(
+                    str(output_dir or self.args.output_dir),
+                    path_initial_model_for_weight_conversion=str(start),
+                )
 
     # -- data ------------------------------------------------------------------------------
     def get_train_dataloader(self) -> Any:
