@@ -26,7 +26,7 @@ EXPECTED: dict[str, tuple[str, str] | None] = {
         "the model ships a mistral-common tokenizer; loradoc loads Hugging Face tokenizers only",
     ),
     "falcon__config-7b-lora.yml": ACCEPT,  # alpaca:chat; batch_size 2 -> gradient_accumulation_steps 2
-    "gemma2__qlora.yml": ACCEPT,  # eot_tokens ignored with a note
+    "gemma2__qlora.yml": ACCEPT,  # eot_tokens: the template's end-of-turn tokens, trained per train_on_eot
     # unfrozen_parameters is matched against the model's parameter names when it loads: on these
     # text-only Gemma 3 models (Gemma3ForCausalLM: model.layers.*) '^model.language_model.*' names
     # nothing, so a real run stops there with one line (Axolotl freezes everything, LoRA included)
