@@ -277,6 +277,13 @@ FIELD_LINES = [
         "set load_in_4bit: true instead of load_in_8bit in the training config",
     ),
     (
+        'os.environ["CUDA_VISIBLE_DEVICES"] = "2"',
+        "cuda-visible-devices-hides-all-gpus",
+        "set CUDA_VISIBLE_DEVICES to a GPU index this machine has (0 for the first) in the script, or remove the line",
+    ),
+    ("print(torch.cuda.is_available()) returns False", "torch-cpu-build-on-gpu-machine", None),
+    ("training stops at the wandb account prompt", "wandb-key-missing", WANDB_FIX),
+    (
         "RuntimeError: operator torchvision::nms does not exist",
         "package-requires-other-torch",
         "loradoc doctor install --dry-run",

@@ -48,8 +48,8 @@ KINDS = {
     "wandb",
 }
 # Raised as the doctor learns; the figure is printed on every run (-s shows it).
-FLOOR_RIGHT = 0.86
-FLOOR_USABLE = 0.84
+FLOOR_RIGHT = 0.88
+FLOOR_USABLE = 0.86
 CASE_FILES = all_cases()
 
 
