@@ -83,6 +83,10 @@ def train(
     if num_processes is not None:
         overrides["num_processes"] = num_processes
     cfg = load_config(config, overrides, echo=main_process)
+    if not dry_run:  # before any Hugging Face library is imported: it reads HF_HUB_OFFLINE once
+        from loradoc.train.hub import settle_hub
+
+        settle_hub(cfg, say=(lambda m: click.echo(m, err=True)) if main_process else (lambda m: None))
     from loradoc.train.run.launch import (
         check_fsdp_processes,
         command_words,
