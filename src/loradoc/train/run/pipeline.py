@@ -484,7 +484,7 @@ class TrainingSession:
         summary["time"] = {
             "predicted_seconds": None
             if estimate is None or isinstance(estimate, str)
-            else [round(estimate.seconds_low, 1), round(estimate.seconds_high, 1)],
+            else [round(estimate.seconds_low, 2), round(estimate.seconds_high, 2)],
             "actual_seconds": round(seconds, 3),
             "basis": estimate if isinstance(estimate, str) else estimate.basis if estimate else None,
         }
