@@ -40,3 +40,26 @@ def test_every_phase_under_sigkill_and_sigterm_recovers_to_the_uninterrupted_run
     points = harness.training_points(2, SEED)  # 7 phases x 2 signals x 2 moments = 28 points
     outcomes = _run(fault_world, points, tmp_path, "training fault points")
     assert all(o.equal for o in outcomes), harness.figure(outcomes)
+
+
+def test_stopped_after_the_last_checkpoint_before_the_end_record(
+    fault_world: harness.World, tmp_path
+) -> None:
+    """The moment a loaded box once hit: the last checkpoint complete, then SIGKILL before
+    transformers logged its end-of-training record and before any final output. The resume writes
+    the outputs from the checkpoint, and metrics.jsonl must end like an unbroken run's."""
+    where = harness.fresh(tmp_path / "end")
+    cfg = fault_world.config(where)
+    done = harness.loradoc(["train", str(cfg)], where)
+    assert done.rc == 0, done.tail()
+    out = where / "run"
+    rows = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert "train_runtime" in rows[-1]
+    (out / "metrics.jsonl").write_text("".join(r + "\n" for r in rows[:-1]), encoding="utf-8")
+    for name in ("summary.json", "adapter_model.safetensors", "adapter_config.json", "loss.png"):
+        (out / name).unlink(missing_ok=True)
+    outcome = harness.check_recovered(
+        fault_world, where, "after the last checkpoint, before the end record", None
+    )
+    print("\n" + outcome.line())
+    assert outcome.equal and outcome.how == "resume", outcome.line()

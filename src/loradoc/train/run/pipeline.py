@@ -9,6 +9,7 @@ end the run after the current step with a complete checkpoint and exit 130/143
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -227,7 +228,10 @@ class TrainingSession:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.cfg.save_resolved(self.out / "resolved_config.yml")
-        mean = load_run_state(folder).train_loss_mean(self.rank)
+        run_state = load_run_state(folder)
+        mean = run_state.train_loss_mean(self.rank)
+        if self.main:
+            _end_of_training_record(self.out / "metrics.jsonl", trainer.state, mean, run_state.train_seconds)
         self._save_outputs(trainer, tokenizer, data, mean, precision, attention)
         return 0
 
@@ -491,6 +495,21 @@ class TrainingSession:
         cfg.save_resolved(self.out / "resolved_config.yml")
         write_json_atomic(self.out / "summary.json", summary, default=str)
         self.say(summary_text(summary))
+
+
+def _end_of_training_record(path: Path, state: Any, mean: float | None, seconds: float) -> None:
+    """The record transformers logs when training ends (``train_loss`` and ``train_runtime``), for
+    a run whose last checkpoint was written but which was stopped before it logged that record:
+    metrics.jsonl then ends as an unbroken run's does. Nothing is added when the record is there."""
+    from loradoc.fsutil import write_atomic
+    from loradoc.train.run.callbacks import metrics_record, read_metrics
+
+    rows = read_metrics(path)
+    if any("train_runtime" in r for r in rows):
+        return
+    logs = {"train_runtime": round(seconds, 4), "train_loss": mean}
+    rows.append(metrics_record(int(state.global_step), state.epoch, logs))
+    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _checkpoint_step(path: str | None) -> int:
