@@ -4,10 +4,10 @@
   weights in their storage dtype, the LoRA adapter and ``lora_modules_to_save`` with their
   gradients and optimizer states, the activations kept for backward (with and without
   gradient checkpointing, attention scores where the backend materialises them), the LM head
-  and loss at trained positions, and the CUDA context and allocator margin on a GPU (the
-  process baseline on the CPU); then the per-rank share under DDP, FSDP or DeepSpeed ZeRO, a
-  verdict against the device memory, and fixes in order of least change, each with its own
-  estimate.
+  and loss at trained positions, and the CUDA context and allocator margin on a GPU (on the CPU:
+  the freed tensor memory glibc's malloc keeps in its heap, and the process baseline); then the
+  per-rank share under DDP, FSDP or DeepSpeed ZeRO, a verdict against the device memory, and
+  fixes in order of least change, each with its own estimate.
 - the time a run takes is :mod:`loradoc.train.estimate_time`.
 
 Light module: no torch/transformers import at module level (a laptop plans for a GPU box).
@@ -73,16 +73,45 @@ CUDA_ALLOCATOR_MARGIN = 0.10
 # 2.13 CPU, transformers 5.25, peft 0.21, 2 threads), plus ~20 MiB for a fast tokenizer (a
 # 128k-vocab tokenizer.json in the Rust tokenizers library).
 CPU_PROCESS_BASELINE_BYTES = 375 * MIB
-# Peak RSS of CPU training exceeds the tensors counted here; fitted on bench/memory_estimate.py's
-# two h512-l8 shapes (with and without checkpointing) and checked on the others (bench/README.md):
-# - a fixed ~270 MiB that appears with the first real forward/backward (oneDNN/OpenMP scratch,
-#   autograd engine buffers, thread-local caches), independent of the model size there;
-# - 40% of the activations and working set: freed intermediates (the forward's non-saved
-#   tensors, the backward's gradient temporaries) that glibc malloc keeps in its arenas instead
-#   of returning, so RSS grows over the first steps and settles about this much above the
-#   live tensors.
-CPU_RUNTIME_BYTES = 270 * MIB
-CPU_ALLOCATOR_MARGIN = 0.40
+# Peak RSS of CPU training = weights + the tensors counted here + what glibc's malloc keeps of the
+# freed ones + a small runtime residue. Established on bench/memory_estimate.py's shapes (glibc 2.36,
+# torch 2.13 CPU, 2 threads; bench/README.md):
+# - the tensor parts here match torch.profiler's live tensor bytes at the peak within 5% on the
+#   first six shapes (profile_memory=True, the cumulative sum of its [memory] events), and malloc's in-use
+#   bytes (mallinfo2 uordblks + hblkhd) match those live tensors: no hidden runtime buffers;
+# - the rest of the peak, 100-400 MiB, is free memory inside malloc's heap (mallinfo2 arena -
+#   uordblks). An LD_PRELOAD trace of every allocation of 64 KiB or more showed why: each 5.5 MiB
+#   MLP tensor of a checkpointed forward got fresh memory at the top of the heap although the
+#   previous one of the same size had just been freed below it.
+# Why: torch's CPU allocator asks posix_memalign for 64-byte alignment (c10/core/alignment.h,
+# gAlignment = 64; libc10.so imports posix_memalign), and glibc 2.36's _int_memalign asks
+# _int_malloc for n + alignment + MINSIZE bytes, so the hole a freed tensor of n bytes leaves is
+# too small for the next tensor of n bytes (bench/memory_estimate.py prints this check: malloc
+# reuses such a hole, posix_memalign(64) does not). glibc's dynamic mmap threshold (malloc.c,
+# M_MMAP_THRESHOLD) puts every size up to DEFAULT_MMAP_THRESHOLD_MAX (32 MiB on 64-bit) in the heap
+# after the first free, and freed heap memory below the top stays resident. Larger tensors are
+# always mmapped and unmapped when freed (the LM head's logits on most shapes, the activations of
+# a large model), so they add nothing. A checkpointed forward allocates and frees the same
+# per-layer tensors as a full one, so the heap keeps about as much with checkpointing (heap top
+# minus live heap blocks at the peak, from the allocation trace: 271 with vs 241 MiB without on
+# h512-l8-s512-mb2, 333 vs 356 MiB on h768-l6-s1024-packed).
+# Proof by removal: with MALLOC_MMAP_THRESHOLD_=131072 (every block of 128 KiB or more mmapped
+# and unmapped when freed, at the cost of fresh pages for every tensor) peak RSS falls to weights
+# + counted tensors + CPU_RUNTIME_BYTES within 3.7% on all nine bench shapes
+# (bench/memory_estimate.py --no-heap-retention).
+GLIBC_MMAP_THRESHOLD_MAX = 32 * MIB
+# Heap bytes kept per byte of heap-sized tensor churn (_heap_churn: every layer's activations as a
+# forward without checkpointing allocates them, eager scores, the LM head's logits-sized tensors,
+# each counted only if one tensor is at most 32 MiB). Measured as (peak RSS delta - weights -
+# counted tensors - CPU_RUNTIME_BYTES) / churn on bench/memory_estimate.py's first six shapes,
+# median of 3 processes each (--repeats 3, load 2.6-2.9): 0.71 (small-gc), 0.81, 0.84, 0.88, 0.90,
+# 1.02 (h512-l8-s512-mb2-gc); the median, 0.86, is used. Three shapes added afterwards (held out)
+# came within 10% (bench/README.md).
+CPU_HEAP_RETAINED = 0.86
+# What remains with glibc's retention removed (bench/memory_estimate.py --no-heap-retention): peak
+# RSS delta - weights - counted tensors = 12-39 MiB over the first six shapes, median 33 (autograd
+# nodes, Python objects and OpenMP/oneDNN buffers of a step).
+CPU_RUNTIME_BYTES = 33 * MIB
 
 # Activations kept for backward per decoder layer and token, in units of elements of the compute
 # dtype, for a Llama-style layer with LoRA on a frozen base (a frozen linear keeps no input for its
@@ -99,9 +128,14 @@ MLP_TERMS = 4  # gate, SiLU(gate), up, product
 # RMSNorm computes in fp32 (LlamaRMSNorm: hidden_states.to(torch.float32)); with a 16-bit compute
 # dtype the fp32 copy of its input is kept for backward: 2 norms x 4 bytes x h per token.
 RMSNORM_FP32_BYTES = 2 * 4
-# Gradients live while a layer's backward runs: the incoming gradient of the residual stream and
-# of the MLP/attention intermediates, about one layer's MLP activations (4 i) and 4 h.
-BACKWARD_WORKING_TERMS = (4, 4)  # (hidden terms, intermediate terms)
+# Gradients live while a layer's backward runs, next to what the layer saved: the incoming gradient
+# of the residual stream and of the attention intermediates (4 h), and two intermediate-sized ones
+# (2 i): the gradient of SiLU(gate)*up from down_proj and from its LoRA branch before autograd sums
+# them, then the gradients of SiLU(gate) and up; each saved MLP tensor is freed as its node's
+# backward ends. Measured: at the peak of a recomputed layer's backward 6 blocks of 33 MiB (4 saved
+# + 2 gradients, never the 8 that (4 h, 4 i) assumed) were live in an allocation trace of
+# bench/memory_estimate.py's h512-l3-i8448-s1024-gc (LD_PRELOAD shim logging malloc/free >= 64 KiB).
+BACKWARD_WORKING_TERMS = (4, 2)  # (hidden terms, intermediate terms)
 # LM head at trained positions: the logits in the compute dtype, their fp32 upcast in
 # transformers' ForCausalLMLoss (logits.float()), cross-entropy's saved log-softmax (fp32), and in
 # backward the fp32 gradient of the logits: with a 16-bit compute dtype 2 + 4 + 4 + 4 bytes per
@@ -640,7 +674,7 @@ def _shard(parts: list[Part], run: RunFacts, shape: ModelShape) -> list[Part]:
     return out
 
 
-def _finish(parts: list[Part], run: RunFacts) -> tuple[list[Part], int]:
+def _finish(parts: list[Part], run: RunFacts, shape: ModelShape) -> tuple[list[Part], int]:
     counted = sum(p.bytes for p in parts)
     if run.device == "cuda":
         parts = [
@@ -655,18 +689,19 @@ def _finish(parts: list[Part], run: RunFacts) -> tuple[list[Part], int]:
             ),
         ]
     else:
-        transient = sum(p.bytes for p in parts if p.name in _ACTIVATION_PARTS)
+        churn = _heap_churn(shape, run)
         parts = [
             *parts,
             Part(
-                "allocator margin",
-                int(transient * CPU_ALLOCATOR_MARGIN),
-                f"{CPU_ALLOCATOR_MARGIN:.0%} of activations: freed blocks malloc keeps (measured)",
+                "heap retention",
+                int(churn * CPU_HEAP_RETAINED),
+                f"glibc keeps freed tensor blocks of <= 32 MiB in its heap: {CPU_HEAP_RETAINED:.0%} of "
+                f"{_gib(churn)} of such tensors per step (measured)",
             ),
             Part(
                 "CPU runtime buffers",
                 CPU_RUNTIME_BYTES,
-                "oneDNN/OpenMP/autograd buffers of a step (measured)",
+                "autograd nodes, Python objects, OpenMP/oneDNN buffers of a step (measured)",
             ),
             Part(
                 "process baseline",
@@ -677,7 +712,37 @@ def _finish(parts: list[Part], run: RunFacts) -> tuple[list[Part], int]:
     return parts, sum(p.bytes for p in parts)
 
 
-_ACTIVATION_PARTS = ("activations", "attention scores", "peak working set", "attention mask")
+def _heap_churn(shape: ModelShape, run: RunFacts) -> int:
+    """Bytes of one step's tensors that go through glibc's heap: each at most 32 MiB.
+
+    Every layer's activations as a forward without checkpointing allocates them (a checkpointed
+    forward, and its recompute, allocate and free the same tensors), eager attention's scores, and
+    the LM head's logits-sized tensors; counted per tensor size, so a size above
+    ``GLIBC_MMAP_THRESHOLD_MAX`` (mmapped, returned when freed) adds nothing.
+    """
+    h, i, b = shape.hidden, shape.intermediate, run.compute_bytes
+    tokens = run.seq * run.mbs
+
+    def heap(count: int, each: int) -> int:
+        return count * each if each <= GLIBC_MMAP_THRESHOLD_MAX else 0
+
+    layer = (
+        heap(HIDDEN_TERMS, tokens * h * b)
+        + heap(QDIM_TERMS, tokens * shape.q_dim * b)
+        + heap(KVDIM_TERMS, tokens * shape.kv_dim * b)
+        + heap(MLP_TERMS, tokens * i * b)
+        + heap(len(run.targets), tokens * run.rank * 4)
+    )
+    if b < 4:
+        layer += heap(RMSNORM_FP32_BYTES // 4, tokens * h * 4)
+    if run.attention == "eager":
+        scores = run.mbs * shape.heads * run.seq * run.seq
+        layer += heap(1, scores * 4) + (heap(1, scores * b) if b < 4 else 0)
+    trained = math.ceil(tokens * run.trained_fraction)
+    lm_head = heap(LM_HEAD_FP32_COPIES, trained * shape.vocab * 4)
+    if b < 4:
+        lm_head += heap(1, trained * shape.vocab * b)
+    return shape.layers * layer + lm_head
 
 
 def _verdict(total: int, capacity: int | None) -> str:
@@ -692,7 +757,7 @@ def _verdict(total: int, capacity: int | None) -> str:
 def _estimate(shape: ModelShape, run: RunFacts) -> tuple[list[Part], list[str], int, int, int]:
     parts, notes, trainable, base = _memory(shape, run)
     parts = _shard(parts, run, shape)
-    parts, total = _finish(parts, run)
+    parts, total = _finish(parts, run, shape)
     return parts, notes, trainable, base, total
 
 
