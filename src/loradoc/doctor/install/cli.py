@@ -91,124 +91,91 @@ def install_cmd(
             raise UserError("--restore puts an environment back; it takes only --python")
         _restore_interrupted(python)
         return
+    # the environment's install lock, once taken, is held to the end (see journal.py)
     with contextlib.ExitStack() as hold:
-        _install(
-            hold,
-            dry_run,
-            as_json,
-            python,
-            yes,
-            torch_bound,
-            cuda,
-            cpu,
-            backend,
-            with_,
-            without,
-            minimal,
-            config,
-            lock,
-            from_,
+        import os
+
+        from loradoc.compat.load import load_matrix
+        from loradoc.doctor.install.apply import put_back_interrupted
+        from loradoc.doctor.install.journal import EnvLock, hold_env_lock
+        from loradoc.doctor.install.plan import plan
+        from loradoc.doctor.install.wants import from_options
+        from loradoc.doctor.snapshot import Snapshot
+
+        held: EnvLock | None = None
+
+        wants = from_options(
+            torch=torch_bound,
+            cuda=cuda,
+            cpu=cpu,
+            with_=list(with_),
+            without=list(without),
+            config=config,
+            minimal=minimal,
+            backend=backend,
         )
-
-
-def _install(
-    hold: contextlib.ExitStack,
-    dry_run: bool,
-    as_json: bool,
-    python: str | None,
-    yes: bool,
-    torch_bound: str | None,
-    cuda: str | None,
-    cpu: bool,
-    backend: str | None,
-    with_: tuple[str, ...],
-    without: tuple[str, ...],
-    minimal: bool,
-    config: str | None,
-    lock: str | None,
-    from_: str | None,
-) -> None:
-    import os
-
-    from loradoc.compat.load import load_matrix
-    from loradoc.doctor.install.apply import put_back_interrupted
-    from loradoc.doctor.install.journal import EnvLock, hold_env_lock
-    from loradoc.doctor.install.plan import plan
-    from loradoc.doctor.install.wants import from_options
-    from loradoc.doctor.snapshot import Snapshot
-
-    held: EnvLock | None = None
-
-    wants = from_options(
-        torch=torch_bound,
-        cuda=cuda,
-        cpu=cpu,
-        with_=list(with_),
-        without=list(without),
-        config=config,
-        minimal=minimal,
-        backend=backend,
-    )
-    matrix = load_matrix()
-    target = None
-    if from_:
-        if not dry_run:
-            raise UserError(f"--from {from_}: a saved snapshot describes another machine; add --dry-run")
-        if python:
-            raise UserError("--from and --python contradict each other; give one of them")
-        snapshot = Snapshot.load(from_)
-    else:
-        from loradoc.doctor.install.env import inspect_target
-        from loradoc.doctor.install.verify import probe_target
-
-        target = inspect_target(python)
-        if dry_run:
-            _warn_interrupted(target)
+        matrix = load_matrix()
+        target = None
+        if from_:
+            if not dry_run:
+                raise UserError(f"--from {from_}: a saved snapshot describes another machine; add --dry-run")
+            if python:
+                raise UserError("--from and --python contradict each other; give one of them")
+            snapshot = Snapshot.load(from_)
         else:
-            # held from before the probe to the end: the plan is made for what is really there,
-            # after an interrupted install was put back, and nothing changes it in between
-            held = hold.enter_context(hold_env_lock(target))
-            put_back_interrupted(held, target, env=dict(os.environ), echo=click.echo)
-        snapshot = probe_target(target)
-    the_plan = plan(snapshot, matrix, wants)
-    shown_python = target.python if target else "python"
-    log = _stderr if as_json else click.echo
-    result: dict[str, Any] = {"plan": the_plan.to_dict()}
-    if as_json:
-        result["plan"]["commands"] = the_plan.commands(shown_python)
-    else:
-        click.echo(render_plan(the_plan, shown_python, target_label=shown_python if target else from_))
-    if lock:
-        result["lock"] = _write_lock(the_plan, lock, target, log)
-    if dry_run:
-        if as_json:
-            click.echo(json.dumps(result["plan"], indent=2))
-        return
-    assert target is not None
-    if not target.in_venv and not yes:
-        _confirm_outside_venv(target.python)
-    from loradoc.doctor.install.apply import apply
-    from loradoc.doctor.install.verify import verify
+            from loradoc.doctor.install.env import inspect_target
+            from loradoc.doctor.install.verify import probe_target
 
-    applied = apply(the_plan, target, echo=log, lock=held)
-    log(
-        f"installed: torch {applied.torch}"
-        + (f" (fell back for: {', '.join(applied.fell_back)})" if applied.fell_back else "")
-    )
-    check_args = ["--config", config] if config else []
-    outcome = verify(target, the_plan.imports, gpu=the_plan.variant != "cpu", echo=log, check_args=check_args)
-    summary = _summarise(outcome)
-    for line in summary:
-        log(line)
-    if as_json:
-        result.update(
-            applied={"torch": applied.torch, "fell_back": applied.fell_back},
-            check={"exit_code": outcome.check_rc, "report": outcome.check},
-            smoke=outcome.smoke,
-            exit_code=outcome.exit_code,
+            target = inspect_target(python)
+            if dry_run:
+                _warn_interrupted(target)
+            else:
+                # held from before the probe to the end: the plan is made for what is really there,
+                # after an interrupted install was put back, and nothing changes it in between
+                held = hold.enter_context(hold_env_lock(target))
+                put_back_interrupted(held, target, env=dict(os.environ), echo=click.echo)
+            snapshot = probe_target(target)
+        the_plan = plan(snapshot, matrix, wants)
+        shown_python = target.python if target else "python"
+        log = _stderr if as_json else click.echo
+        result: dict[str, Any] = {"plan": the_plan.to_dict()}
+        if as_json:
+            result["plan"]["commands"] = the_plan.commands(shown_python)
+        else:
+            click.echo(render_plan(the_plan, shown_python, target_label=shown_python if target else from_))
+        if lock:
+            result["lock"] = _write_lock(the_plan, lock, target, log)
+        if dry_run:
+            if as_json:
+                click.echo(json.dumps(result["plan"], indent=2))
+            return
+        assert target is not None
+        if not target.in_venv and not yes:
+            _confirm_outside_venv(target.python)
+        from loradoc.doctor.install.apply import apply
+        from loradoc.doctor.install.verify import verify
+
+        applied = apply(the_plan, target, echo=log, lock=held)
+        log(
+            f"installed: torch {applied.torch}"
+            + (f" (fell back for: {', '.join(applied.fell_back)})" if applied.fell_back else "")
         )
-        click.echo(json.dumps(result, indent=2))
-    sys.exit(outcome.exit_code)
+        check_args = ["--config", config] if config else []
+        outcome = verify(
+            target, the_plan.imports, gpu=the_plan.variant != "cpu", echo=log, check_args=check_args
+        )
+        summary = _summarise(outcome)
+        for line in summary:
+            log(line)
+        if as_json:
+            result.update(
+                applied={"torch": applied.torch, "fell_back": applied.fell_back},
+                check={"exit_code": outcome.check_rc, "report": outcome.check},
+                smoke=outcome.smoke,
+                exit_code=outcome.exit_code,
+            )
+            click.echo(json.dumps(result, indent=2))
+        sys.exit(outcome.exit_code)
 
 
 def _restore_interrupted(python: str | None) -> None:
