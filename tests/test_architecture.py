@@ -60,6 +60,13 @@ def test_lower_layers_never_import_higher_ones() -> None:
             "loradoc.train",
             "loradoc.upkeep",
         ),
+        "loradoc.netcheck": (
+            "loradoc.compat",
+            "loradoc.config",
+            "loradoc.doctor",
+            "loradoc.train",
+            "loradoc.upkeep",
+        ),
         "loradoc.fsutil": (
             "loradoc.compat",
             "loradoc.config",

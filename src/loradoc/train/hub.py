@@ -7,18 +7,18 @@ not answer, ``HF_HUB_OFFLINE=1`` and ``HF_DATASETS_OFFLINE=1`` are set for this 
 processes it launches) before any Hugging Face library is imported, and one line says so: what
 is in the local cache still loads, and what is not fails at once with loradoc's own line.
 
-Light module: urllib only.
+Light module: urllib only (``loradoc.netcheck``).
 """
 
 from __future__ import annotations
 
 import os
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from loradoc.config.schema import TrainConfig
+from loradoc.netcheck import unreachable
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 CHECK_TIMEOUT_S = 3.0
@@ -39,20 +39,7 @@ def _local(name: str) -> bool:
 def hub_unreachable(endpoint: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
     """None when ``endpoint`` answers an HTTP request within ``timeout`` seconds, else why not."""
     request = urllib.request.Request(endpoint.rstrip("/") + "/api/whoami-v2", method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the hub endpoint
-            return None
-    except urllib.error.HTTPError:
-        return None  # it answered (401 without a token is an answer)
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, OSError) and reason.strerror:
-            return str(reason.strerror)
-        return str(reason)
-    except TimeoutError:
-        return f"no answer within {timeout:g} s"
-    except OSError as exc:
-        return exc.strerror or str(exc)
+    return unreachable(request, timeout)  # any status is an answer (401 without a token too)
 
 
 def settle_hub(cfg: TrainConfig, *, say: Callable[[str], None], timeout: float = CHECK_TIMEOUT_S) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loradoc.errors import UserError
+from loradoc.netcheck import unreachable
 
 Echo = Callable[[str], None]
 
@@ -244,18 +245,4 @@ def index_unreachable(index_url: str, project: str, timeout: float = 3.0) -> str
         path = Path(urllib.request.url2pathname(url[len("file://") :]))
         return None if path.parent.is_dir() else f"{path.parent} does not exist"
     req = urllib.request.Request(url, method="GET", headers={"Accept": "text/html"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (an index URL)
-            resp.read(1)
-        return None
-    except urllib.error.HTTPError as exc:
-        return None if exc.code == 404 else f"HTTP {exc.code}"
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, OSError) and reason.strerror:
-            return str(reason.strerror)
-        return str(reason)
-    except TimeoutError:
-        return f"no answer within {timeout:g} s"
-    except OSError as exc:
-        return exc.strerror or str(exc)
+    return unreachable(req, timeout, answered=lambda code: code == 404)
