@@ -154,7 +154,7 @@ def machine_facts(snapshot: Snapshot, matrix: Matrix, *, cuda_usable: bool | Non
     when there is one: it overrides what the snapshot implies about training on a GPU.
     """
     notes: list[str] = []
-    visible = _visible_indices(snapshot)
+    visible = visible_indices(snapshot)
     nvidia: list[GpuFact] = []
     amd: list[GpuFact] = []
     hidden = 0
@@ -211,7 +211,7 @@ def _nvidia_gpu(gpu: GPU, matrix: Matrix, notes: list[str]) -> GpuFact:
     return GpuFact(gpu.index, gpu.name, "nvidia", cc, "matrix" if cc else "unknown", gpu.memory_mib)
 
 
-def _visible_indices(snapshot: Snapshot) -> set[int] | None:
+def visible_indices(snapshot: Snapshot) -> set[int] | None:
     """GPU indices CUDA_VISIBLE_DEVICES selects; None: all, or not decidable from indices.
 
     As CUDA reads it: the list ends at the first entry that is not a device (so ``-1``

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loradoc.compat.versions import parse_version, variant_cuda
+from loradoc.doctor.facts import visible_indices
 from loradoc.doctor.rules.context import Context
 
 Groups = dict[str, str]
@@ -107,12 +108,10 @@ def _processes(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _visible_count(ctx: Context) -> int | None:
-    env = ctx.snapshot.env
-    raw = env.cuda_visible_devices if env is not None else None
-    if not raw:
-        return None
-    items = [x.strip() for x in raw.split(",") if x.strip()]
-    return len(items) or None
+    """How many GPUs CUDA_VISIBLE_DEVICES selects (read as CUDA reads it, doctor.facts); None when
+    it is unset or names devices by UUID."""
+    selected = visible_indices(ctx.snapshot)
+    return len(selected) if selected is not None else None
 
 
 def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
