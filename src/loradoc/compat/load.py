@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -642,7 +643,7 @@ def _packaged_text(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str | None) -> Matrix:
+def _load_cached(path: str | None, stamp: tuple[int, int] = (0, 0)) -> Matrix:
     if path is None:
         text, err_text = _packaged_text("matrix.toml"), _packaged_text("errors.toml")
         return parse_matrix(
@@ -653,14 +654,28 @@ def _load_cached(path: str | None) -> Matrix:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise MatrixError(f"{p}: cannot read the matrix ({exc.strerror or exc})") from None
-    sibling = p.with_name("errors.toml")
+    return matrix_from_text(text, p)
+
+
+def matrix_from_text(text: str, origin: str | Path) -> Matrix:
+    """A matrix from its text (an edit not yet written), validated as ``load_matrix`` would."""
+    sibling = Path(origin).with_name("errors.toml")
     if sibling.is_file():
         err_origin, err_text = str(sibling), sibling.read_text(encoding="utf-8")
     else:
         err_origin, err_text = PACKAGED_ERRORS, _packaged_text("errors.toml")
-    return parse_matrix(_read_toml(text, str(p)), str(p), _read_toml(err_text, err_origin), err_origin)
+    return parse_matrix(
+        _read_toml(text, str(origin)), str(origin), _read_toml(err_text, err_origin), err_origin
+    )
 
 
 def load_matrix(path: str | Path | None = None) -> Matrix:
     """The compat matrix, loaded and validated once per path (cached)."""
-    return _load_cached(None if path is None else str(path))
+    if path is None:
+        return _load_cached(None)
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)  # an edited file is read again
+    except OSError:
+        stamp = (0, 0)
+    return _load_cached(str(path), stamp)

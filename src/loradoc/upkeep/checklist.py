@@ -34,6 +34,7 @@ from loradoc.upkeep.checks import (
 from loradoc.upkeep.registry import FOUND, NOT_FOUND, PYPI_SIMPLE, Index, Target, VersionList
 from loradoc.upkeep.verify import MISMATCH, UNVERIFIED, Answers, Check, Listing, Question, Result, spec_text
 
+PYPI = Index()
 MACOS_X86_64 = "macosx_14_0_x86_64"  # pip widens a macOS tag to the older releases itself
 WINDOWS = "win_amd64"
 _REQ_EXTRA = re.compile(r"^(?P<req>[^()]+?)\s*\((?P<extra>[\w-]+) extra\)\s*$")
@@ -65,7 +66,7 @@ def torch_checks(m: MatrixData, ix: Indexes) -> list[Check]:
     out: list[Check] = []
     for series in m.torch:
         for version in series.versions:
-            out += _torch_release_checks(m, ix, series, version)
+            out += torch_release_checks(m, ix, series, version)
         out.append(
             Unverifiable(
                 f"torch {series.series} Linux builds use the {'cxx11' if series.cxx11_abi else 'pre-cxx11'} C++ ABI"
@@ -77,7 +78,7 @@ def torch_checks(m: MatrixData, ix: Indexes) -> list[Check]:
     return out
 
 
-def _torch_release_checks(m: MatrixData, ix: Indexes, series: TorchRelease, version: str) -> list[Check]:
+def torch_release_checks(m: MatrixData, ix: Indexes, series: TorchRelease, version: str) -> list[Check]:
     src = series.source
     pythons = (*series.python, *(p + "t" for p in series.free_threaded))
     out: list[Check] = [
@@ -317,10 +318,14 @@ def range_ends(spec: str, listed: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([inside[0], inside[-1]]))
 
 
-def _bnb_build(r: BnbRelease, v: str) -> list[Check]:
-    checks: list[Check] = [RequiresCheck("bitsandbytes", v, "torch", r.torch, source_key(r.source, "PIP"))]
+def bnb_release_checks(r: BnbRelease, v: str, index: Index = PYPI) -> list[Check]:
+    checks: list[Check] = [
+        RequiresCheck("bitsandbytes", v, "torch", r.torch, source_key(r.source, "PIP"), index=index)
+    ]
     if r.python:
-        checks.append(RequiresPythonCheck("bitsandbytes", v, r.python, source_key(r.source, "PIP")))
+        checks.append(
+            RequiresPythonCheck("bitsandbytes", v, r.python, source_key(r.source, "PIP"), index=index)
+        )
     if r.pure_python:
         checks.append(
             WheelTagCheck(
@@ -328,6 +333,7 @@ def _bnb_build(r: BnbRelease, v: str) -> list[Check]:
                 v,
                 "any",
                 source_key(r.source, "PYPI"),
+                index=index,
                 fact=f"bitsandbytes {v} is a pure-Python (py3-none-any) wheel",
             )
         )
@@ -342,33 +348,44 @@ def _bnb_build(r: BnbRelease, v: str) -> list[Check]:
     return checks
 
 
-def bnb_ranges(m: MatrixData) -> list[RangeFact]:
+def bnb_ranges(m: MatrixData, ix: Indexes) -> list[RangeFact]:
     return [
-        RangeFact("bitsandbytes", r.versions, r.source, partial(_bnb_build, r), _exact(r.versions))
+        RangeFact(
+            "bitsandbytes",
+            r.versions,
+            r.source,
+            partial(bnb_release_checks, r, index=ix.pypi),
+            _exact(r.versions),
+        )
         for r in m.bitsandbytes.releases
     ]
 
 
-def _hf_build(f: HfFloor, v: str) -> list[Check]:
+def hf_release_checks(f: HfFloor, v: str, index: Index = PYPI) -> list[Check]:
     src = source_key(f.source, "PIP")
     extra = "torch" if f.torch_extra else ""
     torch_spec = f.torch if f.torch_declared else None  # None: expect no requirement on torch
-    checks: list[Check] = [RequiresCheck(f.package, v, "torch", torch_spec, src, extra=extra)]
+    checks: list[Check] = [RequiresCheck(f.package, v, "torch", torch_spec, src, extra=extra, index=index)]
     if f.python:
-        checks.append(RequiresPythonCheck(f.package, v, f.python, src))
+        checks.append(RequiresPythonCheck(f.package, v, f.python, src, index=index))
     for line in f.requires:
-        parsed = _parse_requires(line)
+        parsed = parse_requires(line)
         if parsed is None:
             checks.append(Unverifiable(f"{f.package} {v} requires {line}", src, "not a requirement line"))
             continue
         name, spec, dep_extra = parsed
-        checks.append(RequiresCheck(f.package, v, name, spec, src, extra=dep_extra, includes=True))
+        checks.append(
+            RequiresCheck(f.package, v, name, spec, src, extra=dep_extra, includes=True, index=index)
+        )
     return checks
 
 
-def hf_ranges(m: MatrixData) -> list[RangeFact]:
+def hf_ranges(m: MatrixData, ix: Indexes) -> list[RangeFact]:
     return [
-        RangeFact(f.package, f.versions, f.source, partial(_hf_build, f), _exact(f.versions)) for f in m.hf
+        RangeFact(
+            f.package, f.versions, f.source, partial(hf_release_checks, f, index=ix.pypi), _exact(f.versions)
+        )
+        for f in m.hf
     ]
 
 
@@ -467,7 +484,7 @@ def _exact(spec: str) -> tuple[str, ...]:
         return ()
 
 
-def _parse_requires(line: str) -> tuple[str, str, str] | None:
+def parse_requires(line: str) -> tuple[str, str, str] | None:
     """``"accelerate>=1.1.0 (torch extra)"`` -> ("accelerate", ">=1.1.0", "torch")."""
     extra = ""
     m = _REQ_EXTRA.match(line)
@@ -485,11 +502,15 @@ __all__ = [
     "Indexes",
     "RangeFact",
     "bnb_ranges",
+    "bnb_release_checks",
     "expand_ranges",
     "flash_attn_checks",
     "hf_ranges",
+    "hf_release_checks",
     "known_newest",
     "listing_for_ranges",
+    "parse_requires",
     "torch_checks",
+    "torch_release_checks",
     "xformers_checks",
 ]

@@ -1,4 +1,4 @@
-"""``loradoc matrix``: verify, lock, ci."""
+"""``loradoc matrix``: verify, update, lock, ci."""
 
 from __future__ import annotations
 
@@ -147,6 +147,128 @@ def verify_cmd(
         )
     if not vreport.ok:
         sys.exit(1)
+
+
+@matrix.command("update")
+@_registry_options
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 when the registry has releases the matrix lacks."
+)
+@click.option("--diff", "show_diff", is_flag=True, help="Print the edit as a unified diff; write nothing.")
+@click.option(
+    "--record",
+    metavar="FILE",
+    help="Append what was added to this Markdown log (the repository's compat/VERIFY.md).",
+)
+def update_cmd(
+    matrix_path: str | None,
+    index_url: str | None,
+    torch_index_url: str | None,
+    no_cache: bool,
+    cache_dir: str | None,
+    jobs: int,
+    check: bool,
+    show_diff: bool,
+    record: str | None,
+) -> None:
+    """Write releases newer than the matrix knows into it, with the facts the registry gives.
+
+    \b
+    A release inside a range the matrix describes is checked against that range's
+    facts (the checks `verify` runs): when they hold, the range learns it as its newest
+    release; when the registry says otherwise, the range is closed below it and a new
+    entry starts there. New torch series and xformers, bitsandbytes and flash-attn
+    releases get entries built from their metadata and wheel tags. What no registry can
+    tell (architectures inside a wheel, GitHub release assets, the C++ ABI) is written
+    as UNVERIFIED with where to confirm it. The file keeps its layout and comments; the
+    edited matrix is validated before it is written. Without --matrix, the matrix of the
+    checkout in the current folder (compat/matrix.toml) is updated.
+    """
+    from loradoc.compat.load import matrix_from_text
+    from loradoc.fsutil import write_atomic
+
+    try:
+        from loradoc.upkeep.matrix_text import MatrixTextError, apply_edits
+    except ModuleNotFoundError as exc:
+        if exc.name != "tomlkit":
+            raise
+        raise UserError("loradoc matrix update needs tomlkit: pip install 'loradoc[matrix]'") from None
+    from loradoc.upkeep.update import plan_update, today
+
+    given = Path(matrix_path) if matrix_path else Path("compat/matrix.toml")
+    target: Path | None = given
+    if not given.is_file():
+        if matrix_path or not check:
+            raise UserError(
+                f"{given}: matrix file not found; run in the loradoc checkout or give --matrix FILE"
+            )
+        target = None  # --check of the shipped matrix
+    m = _load(str(target) if target else None)
+    session = _session(index_url, torch_index_url, no_cache, cache_dir, jobs)
+    if check:
+        from loradoc.upkeep.verify_run import new_releases
+
+        report = new_releases(m, session)
+        _print_new(report)
+        if report.releases:
+            click.echo("run `loradoc matrix update` to add them", err=True)
+            sys.exit(1)
+        if report.unlisted:
+            sys.exit(2)
+        return
+    assert target is not None
+    plan = plan_update(m, session)
+    for pkg, why in sorted(plan.new.unlisted.items()):
+        click.echo(f"{pkg}: could not list releases ({why})", err=True)
+    if not plan.edits:
+        if not plan.changes:
+            click.echo(f"no releases newer than {target} knows")
+        _print_changes(plan.changes)
+        sys.exit(1 if plan.skipped or plan.new.unlisted else 0)
+    before = target.read_text(encoding="utf-8")
+    try:
+        after = apply_edits(before, plan.edits)
+    except MatrixTextError as exc:
+        raise UserError(f"{target}: cannot apply the update ({exc}); nothing written") from None
+    matrix_from_text(after, target)  # a MatrixError names the entry; nothing written
+    if show_diff:
+        import difflib
+
+        click.echo(
+            "".join(
+                difflib.unified_diff(
+                    before.splitlines(True), after.splitlines(True), str(target), str(target)
+                )
+            ),
+            nl=False,
+        )
+        _print_changes(plan.changes, err=True)
+        return
+    write_atomic(target, after)
+    _print_changes(plan.changes)
+    click.echo(f"wrote {target}; `loradoc matrix verify --matrix {target}` confirms what the registry can")
+    if record:
+        _record(Path(record), today(), plan.changes)
+    if plan.skipped:
+        sys.exit(1)
+
+
+def _print_changes(changes: Sequence[Any], err: bool = False) -> None:
+    for c in changes:
+        click.echo(c.line(), err=err)
+        for d in c.disagree:
+            click.echo(f"    differs: {d}", err=err)
+        for u in c.unverified:
+            click.echo(f"    UNVERIFIED: {u}", err=err)
+
+
+def _record(path: Path, date: str, changes: Sequence[Any]) -> None:
+    lines = [f"\n# `loradoc matrix update`, {date}\n\n"]
+    lines += [f"- {c.line()}\n" for c in changes]
+    lines += [f"  - differs: {d}\n" for c in changes for d in c.disagree]
+    lines += [f"  - UNVERIFIED ({c.package} {c.version}): {u}\n" for c in changes for u in c.unverified]
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("".join(lines))
 
 
 def _print_table(results: Sequence[Any], problems: bool) -> None:

@@ -96,9 +96,9 @@ def build_checks(m: MatrixData, session: Session, parts: Sequence[str] = PARTS) 
         checks += flash_attn_checks(m, ix)
     ranges: list[RangeFact] = []
     if "bitsandbytes" in parts:
-        ranges += bnb_ranges(m)
+        ranges += bnb_ranges(m, ix)
     if "hf" in parts:
-        ranges += hf_ranges(m)
+        ranges += hf_ranges(m, ix)
     if ranges:
         listings = {rf.package: listing_for_ranges(rf.package, ix) for rf in ranges}
         answers = answer_all(session.registry_for, list(listings.values()), session.workers)
