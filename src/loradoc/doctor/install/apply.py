@@ -38,10 +38,9 @@ from loradoc.doctor.install.env import (
     run_streamed,
 )
 from loradoc.doctor.install.journal import EnvLock, hold_env_lock
+from loradoc.doctor.install.live import INDEX_CHECK_TIMEOUT_S, find_missing
 from loradoc.doctor.install.steps import InstallPlan, Need, PipStep
 from loradoc.errors import UserError
-
-INDEX_CHECK_TIMEOUT_S = 3.0
 
 
 class InstallFailed(UserError):
@@ -70,6 +69,7 @@ def apply(
     index_timeout: float = INDEX_CHECK_TIMEOUT_S,
     command: str = "loradoc doctor install",
     lock: EnvLock | None = None,
+    confirmed: bool = False,
 ) -> ApplyResult:
     """Run the plan's steps in ``target``. Raises InstallFailed (after restoring) when a step fails
     or the run is interrupted (Ctrl-C, SIGTERM, SIGHUP).
@@ -77,14 +77,17 @@ def apply(
     The environment's install lock is held throughout (``lock``, when the caller holds it already;
     a second install is refused), an install interrupted earlier must have been put back
     (:func:`put_back_interrupted`) before the plan was made, and what is installed is recorded before the first
-    step so that even a SIGKILL leaves a way back (:mod:`journal`)."""
+    step so that even a SIGKILL leaves a way back (:mod:`journal`). ``confirmed``: the caller has
+    already asked the indexes whether every requirement exists (:mod:`live`)."""
     base_env = dict(os.environ if env is None else env)
     index_urls = [u for u in [*(s.index_url for s in plan.steps), *plan.restore_index_urls] if u]
     with contextlib.ExitStack() as stack:
         if lock is None:
             lock = stack.enter_context(hold_env_lock(target))
         stack.enter_context(signals_raise())
-        return _apply_locked(plan, target, lock, base_env, echo, index_urls, index_timeout, command)
+        return _apply_locked(
+            plan, target, lock, base_env, echo, index_urls, index_timeout, command, confirmed
+        )
 
 
 def _apply_locked(
@@ -96,6 +99,7 @@ def _apply_locked(
     index_urls: list[str],
     index_timeout: float,
     command: str,
+    confirmed: bool,
 ) -> ApplyResult:
     fds = [lock.fd] if lock.fd is not None else []
     earlier = lock.interrupted()
@@ -105,7 +109,8 @@ def _apply_locked(
             "left: run `loradoc doctor install --restore`, then plan again"
         )
     reach: dict[str, str | None] = {}  # index URL -> why it cannot be reached (None: it answers)
-    confirm_available(plan, target, env=base_env, echo=echo, index_timeout=index_timeout, reach=reach)
+    if not confirmed:
+        confirm_available(plan, target, env=base_env, echo=echo, index_timeout=index_timeout, reach=reach)
     before = installed_set(target, base_env)
 
     def fail(why: str, exit_code: int | None = None) -> NoReturn:
@@ -218,42 +223,16 @@ def confirm_available(
     reach: dict[str, str | None] | None = None,
 ) -> None:
     """Before anything is touched, ask pip whether every requirement the plan names exists for
-    the target's Python and platform on the index its step uses: one ``pip install --dry-run
-    --no-deps`` per step (per index), run by the target interpreter, so nothing is installed on
-    a guess. Wheel URLs and source builds are not asked about (the matrix lists their files); a
-    step whose index cannot be reached is checked against pip's configured sources when it has a
-    fallback, and left to the install's own notice otherwise. Raises UserError naming the step."""
-    reach = {} if reach is None else reach
-    checked = 0
-    for step in plan.steps:
-        reqs = [r for r in step.requirements if " @ " not in r and "://" not in r]
-        if not reqs or step.needs:
-            continue
-        index_args: list[str] = []
-        if step.index_url:
-            if step.index_url not in reach:
-                reach[step.index_url] = index_unreachable(
-                    step.index_url, step_project(step), timeout=index_timeout
-                )
-            if reach[step.index_url] is not None:
-                if step.fallback_requirements is None:
-                    continue
-                reqs = [r for r in step.fallback_requirements if " @ " not in r and "://" not in r]
-            else:
-                index_args = ["--timeout", "15", "--retries", "0", "--index-url", step.index_url]
-        argv = [target.python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed"]
-        argv += ["--no-input", "--quiet", *index_args, *reqs]
-        ran = run_streamed(argv, env={**env, **step.env}, echo=None)
-        if not ran.ok:
-            where = step.index_url if index_args else "pip's configured sources"
-            raise UserError(
-                f"step {step.name}: {ran.last_error()} (pip install --dry-run against {where}, before "
-                "anything was installed); nothing was changed"
-            )
-        checked += len(reqs)
-    if checked:
-        echo(
-            f"checked with pip install --dry-run: the {checked} planned requirement(s) exist for this Python and platform"
+    the target's Python and platform on the index its step uses (:func:`live.find_missing`: one
+    ``pip install --dry-run --no-deps`` per index, run by the target interpreter), so nothing is
+    installed on a guess. Raises UserError naming the step."""
+    missing = find_missing(
+        plan, target, env=env, echo=echo, index_timeout=index_timeout, reach=reach, say_unreachable=False
+    )
+    if missing is not None:
+        raise UserError(
+            f"step {missing.step.name}: {missing.detail} (pip install --dry-run against {missing.where}, before "
+            "anything was installed); nothing was changed"
         )
 
 

@@ -93,6 +93,7 @@ def install_cmd(
         return
     # the environment's install lock, once taken, is held to the end (see journal.py)
     with contextlib.ExitStack() as hold:
+        import dataclasses
         import os
 
         from loradoc.compat.load import load_matrix
@@ -135,7 +136,24 @@ def install_cmd(
                 held = hold.enter_context(hold_env_lock(target))
                 put_back_interrupted(held, target, env=dict(os.environ), echo=click.echo)
             snapshot = probe_target(target)
-        the_plan = plan(snapshot, matrix, wants)
+        if target is None:
+            the_plan = plan(snapshot, matrix, wants)
+            _stderr(
+                f"the plan for the machine in {from_} rests on the matrix alone (no index is asked for another machine)"
+            )
+        else:
+            from loradoc.doctor.install.live import plan_until_it_exists
+
+            probed = snapshot
+            the_plan = plan_until_it_exists(
+                lambda excluded: plan(
+                    probed, matrix, dataclasses.replace(wants, excluded=frozenset(excluded))
+                ),
+                target,
+                env=dict(os.environ),
+                echo=_stderr if as_json else click.echo,
+                say_unreachable=dry_run,  # an install's step says it when it runs
+            )
         shown_python = target.python if target else "python"
         log = _stderr if as_json else click.echo
         result: dict[str, Any] = {"plan": the_plan.to_dict()}
@@ -155,7 +173,7 @@ def install_cmd(
         from loradoc.doctor.install.apply import apply
         from loradoc.doctor.install.verify import verify
 
-        applied = apply(the_plan, target, echo=log, lock=held)
+        applied = apply(the_plan, target, echo=log, lock=held, confirmed=True)
         log(
             f"installed: torch {applied.torch}"
             + (f" (fell back for: {', '.join(applied.fell_back)})" if applied.fell_back else "")

@@ -128,6 +128,8 @@ def pick_torch(mach: Machine, m: Matrix, wants: Wants, missing: MissingExtension
 
 
 def _wanted(c: TorchChoice, wants: Wants) -> bool:
+    if (c.version, c.variant) in wants.excluded:
+        return False
     if wants.torch is not None and not wants.torch.contains(c.version, prereleases=True):
         return False
     return wants.variant is None or c.variant == wants.variant

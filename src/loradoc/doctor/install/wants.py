@@ -50,6 +50,8 @@ class Wants:
     config: str | None = None  # the training config the wants came from
     rocm: str | None = None  # "6.4": a ROCm build of exactly this ROCm version (--backend rocm6.4)
     backend: str | None = None  # --backend as given, for messages
+    # torch builds (version, variant) the index turned out not to have: planned around (live.py)
+    excluded: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def asked(self) -> str:
