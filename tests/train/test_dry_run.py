@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -479,3 +480,13 @@ def test_plan_shows_lora_init_loraplus_and_unfrozen_parameters(
     assert "pissa init (saved converted to a rank-16 LoRA for the unchanged base)" in result.out
     assert "; LoRA+: lora_B at 16 x learning_rate" in result.out
     assert "base parameters in full (saved with the adapter): ^model.norm.weight$" in result.out
+
+
+def test_the_dry_run_reports_a_missing_logger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if importlib.util.find_spec("comet_ml") is not None:
+        pytest.skip("comet_ml is installed here")
+    cfg = write_cfg(tmp_path, use_comet=True)
+    res = run_cli(capsys, "train", cfg, "--dry-run")
+    assert res.code == 1
+    assert "config-tracker-missing" in res.out + res.err
+    assert "pip install comet_ml" in res.out + res.err

@@ -397,6 +397,33 @@ class TrainConfig:
     wandb_log_model: str | None = _f(
         None, doc="upload the adapter as an artifact: false, checkpoint, end", choices=WANDB_LOG_MODEL
     )
+    # -- other loggers (train/run/trackers.py): each needs its package installed ----------
+    use_tensorboard: bool | None = _f(
+        None, doc="log to TensorBoard under output_dir/runs (needs tensorboard)"
+    )
+    use_mlflow: bool | None = _f(
+        None, doc="log to MLflow (needs mlflow); on when mlflow_tracking_uri or mlflow_experiment_name is set"
+    )
+    mlflow_tracking_uri: str | None = _f(None, doc="MLflow tracking server or folder (MLFLOW_TRACKING_URI)")
+    mlflow_experiment_name: str | None = _f(None, doc="MLflow experiment (MLFLOW_EXPERIMENT_NAME)")
+    mlflow_run_name: str | None = _f(None, doc="MLflow run name")
+    hf_mlflow_log_artifacts: bool | None = _f(None, doc="copy each saved checkpoint to MLflow's artifacts")
+    use_comet: bool | None = _f(
+        None, doc="log to Comet (needs comet_ml; the key comes from COMET_API_KEY or `comet login`)"
+    )
+    comet_workspace: str | None = _f(None, doc="Comet workspace (COMET_WORKSPACE)")
+    comet_project_name: str | None = _f(None, doc="Comet project; setting it turns Comet on")
+    comet_experiment_key: str | None = _f(None, doc="Comet experiment key, to append to an experiment")
+    comet_mode: str | None = _f(
+        None, doc="create, get or get_or_create (COMET_MODE)", choices=("create", "get", "get_or_create")
+    )
+    comet_online: bool | None = _f(None, doc="false: log offline (COMET_START_ONLINE)")
+    use_trackio: bool | None = _f(
+        None, doc="log to Trackio (needs trackio); on when trackio_project_name is set"
+    )
+    trackio_project_name: str | None = _f(None, doc="Trackio project")
+    trackio_run_name: str | None = _f(None, doc="Trackio run name")
+    trackio_space_id: str | None = _f(None, doc="Hugging Face Space to sync the Trackio dashboard to")
     # -- distributed ---------------------------------------------------------------------
     num_processes: int | None = _f(
         None,

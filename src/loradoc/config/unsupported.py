@@ -39,7 +39,10 @@ _SAME_MATH = (
     "a fused kernel with the same math; loradoc runs the model's own layers: same result, more time or memory"
 )
 _SFT_ONLY = "loradoc does supervised fine-tuning only; use Axolotl or TRL for preference and RL training"
-_TRACKERS = "loradoc logs to W&B (wandb_*) and to metrics.jsonl in output_dir"
+_TRACKERS = (
+    "loradoc logs to metrics.jsonl in output_dir and to W&B, TensorBoard, MLflow, Comet or Trackio "
+    "(use_wandb, use_tensorboard, use_mlflow, use_comet, use_trackio)"
+)
 _PARALLEL = "loradoc runs data parallel only: use --num-processes, fsdp/fsdp_config or deepspeed"
 
 AXOLOTL_KEYS: dict[str, Unsupported] = {
@@ -109,9 +112,12 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     **_group(
         "ignore",
         _TRACKERS,
-        "use_tensorboard use_mlflow mlflow_tracking_uri mlflow_experiment_name mlflow_run_name hf_mlflow_log_artifacts "
-        "use_comet comet_workspace comet_project_name comet_experiment_key comet_mode comet_online "
-        "comet_experiment_config use_otel_metrics otel_metrics_host otel_metrics_port",
+        "use_otel_metrics otel_metrics_host otel_metrics_port",
+    ),
+    **_group(
+        "ignore",
+        "comet_ml reads its other settings from the environment or ~/.comet.config (COMET_* variables)",
+        "comet_experiment_config",
     ),
     **_group(
         "ignore",

@@ -146,9 +146,23 @@ def run_preflight(
                 "choose a text-only model that loads with AutoModelForCausalLM (use Axolotl for multimodal training)",
             )
         )
+    own += tracker_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING)
     if own:  # diagnose's "no problems found" no longer holds
         findings = [f for f in findings if f.code != "ok"]
     return sorted(findings + own, key=lambda f: f.severity.rank)
+
+
+def tracker_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[Finding]:
+    """A logger the config turns on whose package is not installed (here: the run would stop)."""
+    from loradoc.train.run.trackers import missing_message, missing_packages
+
+    elsewhere = "" if severity is Severity.ERROR else " (checked on this machine, not the snapshot's)"
+    return [
+        Finding(
+            "config-tracker-missing", severity, missing_message(t, key) + elsewhere, f"pip install {t.pip}"
+        )
+        for t, key in missing_packages(cfg)
+    ]
 
 
 def _looks_local(value: str) -> bool:

@@ -36,6 +36,7 @@ PREFLIGHT_CODES = (
     "config-path-missing",
     "config-base-model-incomplete",
     "config-model-not-causal-lm",
+    "config-tracker-missing",
     "memory-does-not-fit",
     "memory-tight",
 )

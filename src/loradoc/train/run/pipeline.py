@@ -23,6 +23,7 @@ from loradoc.doctor.snapshot import Snapshot
 from loradoc.errors import UserError
 from loradoc.fsutil import write_json_atomic
 from loradoc.train.run.signals import StopRequest, stop_on_signals
+from loradoc.train.run.trackers import TrackerPlan, run_name
 from loradoc.train.run.wandb_setup import WandbPlan, finish_wandb
 
 Say = Callable[[str], None]
@@ -62,11 +63,13 @@ class TrainingSession:
         resume: str | None,
         command: list[str] | None = None,
         snapshot: Snapshot | None = None,
+        trackers: TrackerPlan | None = None,
     ) -> None:
         from accelerate import PartialState
 
         self.cfg = cfg
         self.plan = wandb_plan
+        self.trackers = trackers or TrackerPlan()
         self.resume = resume
         self.command = command
         self.device = _device()
@@ -375,9 +378,10 @@ class TrainingSession:
             precision=precision,
             steps_per_epoch=steps_per_epoch,
             has_eval=data.eval is not None,
-            report_to=self.plan.report_to,
+            report_to=[*self.plan.report_to, *self.trackers.report_to],
             world_size=self.world,
             use_cpu=self.device == "cpu",
+            extra=self.trackers.args,
         )
         trainer = LoradocTrainer(
             model=model,
@@ -442,7 +446,7 @@ class TrainingSession:
             records,
             self.out / "loss.png",
             title=f"{Path(str(cfg.base_model)).name} LoRA",
-            run_name=cfg.wandb_name or self.out.name,
+            run_name=run_name(cfg) or self.out.name,
         )
         train_losses = [r["loss"] for r in records if isinstance(r.get("loss"), (int, float))]
         eval_losses = [r["eval_loss"] for r in records if isinstance(r.get("eval_loss"), (int, float))]

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 RUN_MARKERS = ("adapter_model.safetensors", "adapter_config.json", "metrics.jsonl", "summary.json")
 LOCK_FILE = ".loradoc.lock"
-OWN_FILES = {"resolved_config.yml", "wandb", LOCK_FILE}
+OWN_FILES = {"resolved_config.yml", "wandb", "runs", "comet", LOCK_FILE}  # runs, comet: loggers (trackers.py)
 # the lock files this process holds: (open file, its path, whether taking it created output_dir)
 _held: list[tuple[IO[str], Path, bool]] = []
 
@@ -322,6 +322,7 @@ def run_training(
 
 def _run(cfg: TrainConfig, *, rank0: bool, snapshot: Snapshot | None, command: list[str] | None) -> int:
     from loradoc.train.run.pipeline import TrainingSession
+    from loradoc.train.run.trackers import settle_trackers
     from loradoc.train.run.wandb_setup import settle_wandb
 
     early_say = _echo if rank0 else _quiet
@@ -329,7 +330,10 @@ def _run(cfg: TrainConfig, *, rank0: bool, snapshot: Snapshot | None, command: l
         return 0
     resume = check_output_dir(cfg, say=early_say, main=rank0)
     plan = settle_wandb(cfg, say=early_say)
-    session = TrainingSession(cfg, wandb_plan=plan, resume=resume, command=command, snapshot=snapshot)
+    trackers = settle_trackers(cfg, say=early_say)
+    session = TrainingSession(
+        cfg, wandb_plan=plan, trackers=trackers, resume=resume, command=command, snapshot=snapshot
+    )
     try:
         return session.run()
     except Exception as exc:

@@ -13,6 +13,7 @@ LoRA+ (``loraplus_lr_ratio``, ``loraplus_lr_embedding``) travels in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -117,8 +118,12 @@ def training_arguments(
     report_to: list[str],
     world_size: int,
     use_cpu: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> Any:
-    """``TrainingArguments`` for this run (the caller has resolved precision and the data)."""
+    """``TrainingArguments`` for this run (the caller has resolved precision and the data);
+    ``extra``: arguments a logger reads (Trackio's ``project``, ``trackio_space_id``)."""
+    from loradoc.train.run.trackers import run_name
+
     evals = cadence(cfg.eval_steps, cfg.evals_per_epoch, steps_per_epoch)
     saves = cadence(cfg.save_steps, cfg.saves_per_epoch, steps_per_epoch)
     if not has_eval:
@@ -147,7 +152,7 @@ def training_arguments(
         "seed": int(cfg.seed),
         "data_seed": int(cfg.seed),
         "report_to": report_to or "none",
-        "run_name": cfg.wandb_name or None,
+        "run_name": run_name(cfg),
         "remove_unused_columns": False,
         "label_names": ["labels"],
         "include_num_input_tokens_seen": "no",
@@ -178,6 +183,7 @@ def training_arguments(
             )
         kwargs["loraplus_lr_ratio"] = float(cfg.loraplus_lr_ratio)
         kwargs["loraplus_lr_embedding"] = float(cfg.loraplus_lr_embedding or 1e-6)
+    kwargs.update(extra or {})
     try:
         return loradoc_training_arguments()(**kwargs)
     except (ValueError, ImportError) as exc:
