@@ -57,6 +57,19 @@ Values are read as YAML (true, 2, 1e-4, [q_proj, v_proj]); an empty value unsets
     type=click.IntRange(min=1),
     help="Training processes (DDP through accelerate); sets num_processes.",
 )
+@click.option(
+    "--num-machines",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Machines in the run; each runs this command with its own --machine-rank (passed to accelerate).",
+)
+@click.option(
+    "--machine-rank", type=click.IntRange(min=0), default=0, help="This machine's number, 0 to M-1."
+)
+@click.option("--main-process-ip", metavar="HOST", help="Address of machine 0, reachable from every machine.")
+@click.option(
+    "--main-process-port", type=click.IntRange(1, 65535), help="Rendezvous port on machine 0 (default 29500)."
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -65,8 +78,17 @@ def train(
     as_json: bool,
     snapshot_path: str | None,
     num_processes: int | None,
+    num_machines: int,
+    machine_rank: int,
+    main_process_ip: str | None,
+    main_process_port: int | None,
 ) -> None:
-    """Run a packed LoRA fine-tune from an Axolotl-style YAML CONFIG."""
+    """Run a packed LoRA fine-tune from an Axolotl-style YAML CONFIG.
+
+    \b
+    Several machines: run the same command on each, with the total --num-processes,
+    --num-machines M, this machine's --machine-rank and machine 0's --main-process-ip.
+    """
     if as_json and not dry_run:
         raise click.UsageError("--json prints a plan: use it with --dry-run")
     from loradoc.compat.load import load_matrix
@@ -88,12 +110,15 @@ def train(
 
         settle_hub(cfg, say=(lambda m: click.echo(m, err=True)) if main_process else (lambda m: None))
     from loradoc.train.run.launch import (
+        Nodes,
         check_fsdp_processes,
         command_words,
         note_launcher_world,
         train_or_launch,
     )
 
+    nodes = Nodes(num_machines, machine_rank, main_process_ip, main_process_port)
+    nodes.check(int(cfg.num_processes or 1))
     note_launcher_world(cfg, echo=main_process)
     snapshot = Snapshot.load(snapshot_path) if snapshot_path else probe()
     check_fsdp_processes(cfg, snapshot=snapshot)  # the dry run says it too, before any planning
@@ -141,8 +166,8 @@ def train(
                 "nothing was downloaded or trained"
             )
         return
-    words = command_words(config, ctx.args, snapshot_path, num_processes)
-    ctx.exit(train_or_launch(cfg, words, snapshot=None if snapshot_path else snapshot))
+    words = command_words(config, ctx.args, snapshot_path, num_processes, nodes)
+    ctx.exit(train_or_launch(cfg, words, snapshot=None if snapshot_path else snapshot, nodes=nodes))
 
 
 def memory_estimate(

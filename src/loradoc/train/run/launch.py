@@ -23,6 +23,14 @@ torchrun launches. FSDP shards across processes, so a run of one process with
 ``--num-processes`` to add (:func:`check_fsdp_processes`); loradoc does not pick a
 process count for the user.
 
+Several machines: every machine runs the same ``loradoc train cfg.yml --num-processes N
+--num-machines M --machine-rank R --main-process-ip HOST [--main-process-port P]`` (N counts
+the processes of all machines, N/M per machine; HOST is machine 0, reachable from the
+others), which become accelerate's ``--num_machines/--machine_rank/--main_process_ip/
+--main_process_port``. Machine 0 owns ``output_dir`` (its check, the W&B question, the
+outputs: only global rank 0 writes them); the other machines tokenize their data and start
+their workers, which join machine 0's rendezvous.
+
 Signals: a terminal's Ctrl-C reaches this process and every worker (one process
 group); this process then just waits for the workers to save and stop. SIGTERM
 sent to this process alone is passed on to the launcher, whose agent forwards it
@@ -36,6 +44,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +56,61 @@ if TYPE_CHECKING:
     from loradoc.config.schema import TrainConfig
 
 LAUNCHER = "accelerate.commands.launch"
+DEFAULT_PORT = 29500  # torchrun's and accelerate's default rendezvous port
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """Where this machine stands in a multi-machine run (one machine by default)."""
+
+    machines: int = 1
+    rank: int = 0
+    main_ip: str | None = None
+    main_port: int | None = None
+
+    def check(self, num_processes: int) -> None:
+        """One line for a combination accelerate would reject late, or hang on."""
+        if self.machines == 1:
+            if self.rank or self.main_ip or self.main_port:
+                raise UserError(
+                    "--machine-rank/--main-process-ip/--main-process-port are for several machines: "
+                    "add --num-machines M"
+                )
+            return
+        if self.rank >= self.machines:
+            raise UserError(f"--machine-rank {self.rank}: machines are numbered 0 to {self.machines - 1}")
+        if not self.main_ip:
+            raise UserError(
+                f"--num-machines {self.machines} needs --main-process-ip: the address of machine 0 "
+                "that every machine can reach"
+            )
+        if num_processes < self.machines or num_processes % self.machines:
+            raise UserError(
+                f"--num-processes {num_processes} counts the processes of all {self.machines} machines: "
+                f"give a multiple of {self.machines} (e.g. {self.machines * max(1, num_processes // self.machines)})"
+            )
+
+    def launcher_args(self) -> list[str]:
+        if self.machines == 1:
+            return ["--num_machines", "1", "--main_process_port", "0"]  # a free port: runs never collide
+        return [
+            "--num_machines",
+            str(self.machines),
+            "--machine_rank",
+            str(self.rank),
+            "--main_process_ip",
+            str(self.main_ip),
+            "--main_process_port",
+            str(self.main_port or DEFAULT_PORT),
+        ]
+
+    def words(self) -> list[str]:
+        """The options that repeat this machine's place (for the resume hint)."""
+        if self.machines == 1:
+            return []
+        out = ["--num-machines", str(self.machines), "--machine-rank", str(self.rank)]
+        out += ["--main-process-ip", str(self.main_ip)]
+        return out + (["--main-process-port", str(self.main_port)] if self.main_port else [])
 
 
 def launched_world_size(environ: Mapping[str, str] | None = None) -> int | None:
@@ -59,8 +123,11 @@ def wants_launch(cfg: TrainConfig, environ: Mapping[str, str] | None = None) -> 
     return launched_world_size(environ) is None and int(cfg.num_processes or 1) > 1
 
 
-def launch_command(words: Sequence[str], num_processes: int, *, python: str | None = None) -> list[str]:
-    """The accelerate launcher command that runs ``loradoc WORDS`` in ``num_processes`` processes."""
+def launch_command(
+    words: Sequence[str], num_processes: int, *, python: str | None = None, nodes: Nodes | None = None
+) -> list[str]:
+    """The accelerate launcher command that runs ``loradoc WORDS`` in ``num_processes`` processes
+    (of all machines, with ``nodes``)."""
     return [
         python or sys.executable,
         "-m",
@@ -68,14 +135,11 @@ def launch_command(words: Sequence[str], num_processes: int, *, python: str | No
         "--multi_gpu",
         "--num_processes",
         str(num_processes),
-        "--num_machines",
-        "1",
+        *(nodes or Nodes()).launcher_args(),
         "--mixed_precision",
         "no",  # transformers sets the run's precision from bf16/fp16 in each worker
         "--dynamo_backend",
         "no",
-        "--main_process_port",
-        "0",  # a free port, so two runs on one machine do not collide
         "-m",
         "loradoc",
         *words,
@@ -90,7 +154,11 @@ def note_launcher_world(cfg: TrainConfig, *, echo: bool, environ: Mapping[str, s
 
 
 def command_words(
-    config: str, overrides: Sequence[str], snapshot_path: str | None, num_processes: int | None
+    config: str,
+    overrides: Sequence[str],
+    snapshot_path: str | None,
+    num_processes: int | None,
+    nodes: Nodes | None = None,
 ) -> list[str]:
     """The words after ``loradoc`` that repeat this ``train`` command (for workers and the resume hint)."""
     words = ["train", config]
@@ -99,7 +167,7 @@ def command_words(
     words += list(overrides)
     if num_processes is not None:
         words += ["--num-processes", str(num_processes)]
-    return words
+    return words + (nodes or Nodes()).words()
 
 
 def check_fsdp_processes(
@@ -142,8 +210,11 @@ def _visible_gpus(snapshot: Snapshot | None) -> int:
     return len(facts.gpus) + len(facts.amd_gpus) if facts.gpu_training else 0
 
 
-def train_or_launch(cfg: TrainConfig, words: list[str], *, snapshot: Snapshot | None = None) -> int:
+def train_or_launch(
+    cfg: TrainConfig, words: list[str], *, snapshot: Snapshot | None = None, nodes: Nodes | None = None
+) -> int:
     """Train in this process, or start the workers that will (``wants_launch``); returns the exit code."""
+    nodes = nodes or Nodes()
     check_fsdp_processes(cfg, snapshot=snapshot)
     if not wants_launch(cfg):
         from loradoc.train.run.start import run_training
@@ -162,13 +233,15 @@ def train_or_launch(cfg: TrainConfig, words: list[str], *, snapshot: Snapshot | 
     if "--num-processes" not in words and "--num_processes" not in words:
         words = [*words, "--num-processes", str(n)]
     # once, here, before N processes start: the output_dir check, the W&B question, and the
-    # data (tokenized into the cache the workers then reuse; a bad file is one line, here)
-    check_output_dir(cfg)
-    plan = settle_wandb(cfg)
-    if cfg.wandb_enabled and not plan.enabled:
-        os.environ["WANDB_MODE"] = "disabled"  # the user said no: the workers must not ask again
+    # data (tokenized into the cache the workers then reuse; a bad file is one line, here).
+    # output_dir and W&B belong to machine 0; every machine tokenizes its own data.
+    if nodes.rank == 0:
+        check_output_dir(cfg)
+        plan = settle_wandb(cfg)
+        if cfg.wandb_enabled and not plan.enabled:
+            os.environ["WANDB_MODE"] = "disabled"  # the user said no: the workers must not ask again
     _prepare_data_once(cfg)
-    code = relaunch(words, n)
+    code = relaunch(words, n, nodes=nodes)
     if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
         print(f"interrupted; resume with: {resume_command(words)}", file=sys.stderr)
     return code
@@ -182,12 +255,23 @@ def _prepare_data_once(cfg: TrainConfig) -> None:
     prepare_data(cfg, tokenizer, say=print)
 
 
-def relaunch(words: Sequence[str], num_processes: int, *, say: Any = print) -> int:
-    """Run ``loradoc WORDS`` under the launcher in ``num_processes`` processes; returns the exit code."""
-    cmd = launch_command(words, num_processes)
-    say(f"launching {num_processes} processes: accelerate launch ... -m loradoc {' '.join(words)}")
+def relaunch(
+    words: Sequence[str], num_processes: int, *, say: Any = print, nodes: Nodes | None = None
+) -> int:
+    """Run ``loradoc WORDS`` under the launcher in ``num_processes`` processes (of all machines);
+    returns the exit code."""
+    nodes = nodes or Nodes()
+    cmd = launch_command(words, num_processes, nodes=nodes)
+    here = num_processes // nodes.machines
+    where = (
+        f" on machine {nodes.rank} of {nodes.machines} ({here} here, rendezvous at "
+        f"{nodes.main_ip}:{nodes.main_port or DEFAULT_PORT})"
+        if nodes.machines > 1
+        else ""
+    )
+    say(f"launching {num_processes} processes{where}: accelerate launch ... -m loradoc {' '.join(words)}")
     env = dict(os.environ, LORADOC_PLAN_SHOWN="1")
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // here)))
     got: list[int] = []
     proc = subprocess.Popen(cmd, env=env)
 
