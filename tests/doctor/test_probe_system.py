@@ -42,6 +42,20 @@ def test_platform_facts(tmp_path: Path) -> None:
         assert facts.glibc is None or facts.glibc.count(".") >= 1
 
 
+def test_cpu_bf16_instructions_from_cpuinfo(tmp_path: Path) -> None:
+    if sys.platform != "linux":
+        return
+    cases = {
+        "zen4": ("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n", True),
+        "sapphire": ("flags\t\t: fpu avx512f amx_bf16 amx_tile\n", True),
+        "skylake": ("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n", False),
+        "arm": ("Features\t: fp asimd\n", None),  # no flags line: unknown
+    }
+    for name, (cpuinfo, expected) in cases.items():
+        root = fake_root(tmp_path / name, {"/proc/cpuinfo": "processor\t: 0\n" + cpuinfo})
+        assert probe_platform(root, env_with()).cpu_bf16 is expected, name
+
+
 # -- nvcc -------------------------------------------------------------------------------
 
 

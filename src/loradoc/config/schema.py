@@ -316,7 +316,9 @@ class TrainConfig:
     adam_epsilon: float | None = _f(None, doc="Adam epsilon (default 1e-8)", range=(0, False, 1, True))
     # -- precision, attention, memory ----------------------------------------------------
     bf16: bool | Literal["auto"] = _f(
-        "auto", doc="bf16 mixed precision; auto = on GPUs that have it (compute capability >= 8.0)"
+        "auto",
+        doc="bf16 mixed precision; auto = on GPUs that have it (compute capability >= 8.0), and on CPUs with "
+        "bf16 instructions (AMX, AVX-512 BF16) where bf16 autocast is measured faster for the model",
     )
     fp16: bool = _f(False, doc="fp16 mixed precision (CUDA GPU)")
     tf32: bool | Literal["auto"] = _f(False, doc="TF32 matmuls on Ampere or newer; auto = where available")

@@ -85,6 +85,7 @@ class MachineFacts:
     attention_missing: Mapping[str, str]  # the others, each with why not
     packed_masks: bool | None  # the installed transformers masks packed rows per example
     notes: tuple[str, ...] = field(default=())  # looked-up values, unknowns
+    cpu_bf16: bool | None = None  # the CPU has bf16 matmul instructions (snapshot.cpu_bf16)
 
     @property
     def os_or_linux(self) -> str:
@@ -196,6 +197,7 @@ def machine_facts(snapshot: Snapshot, matrix: Matrix, *, cuda_usable: bool | Non
         attention_missing=missing,
         packed_masks=_packed_masks(snapshot, matrix),
         notes=tuple(notes),
+        cpu_bf16=snapshot.cpu_bf16,
     )
 
 

@@ -110,6 +110,7 @@ class Snapshot:
     in_venv: bool | None = None
     glibc: str | None = None  # "2.36"
     cpu_count: int | None = None
+    cpu_bf16: bool | None = None  # the CPU has bf16 matmul instructions (AMX or AVX-512 BF16)
     memory_mib: int | None = None
     driver: Driver | None = None
     gpus: list[GPU] | None = None

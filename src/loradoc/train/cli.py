@@ -123,8 +123,9 @@ def train(
     snapshot = Snapshot.load(snapshot_path) if snapshot_path else probe()
     check_fsdp_processes(cfg, snapshot=snapshot)  # the dry run says it too, before any planning
     facts = machine_facts(snapshot, load_matrix())
-    resolve(cfg, facts)
     model = read_model_info(cfg)
+    hidden = model.config.get("hidden_size")
+    resolve(cfg, facts, hidden=hidden if isinstance(hidden, int) else None, measure=snapshot_path is None)
     findings = run_preflight(cfg, snapshot, this_machine=snapshot_path is None, model=model)
     memory = memory_estimate(cfg, facts, snapshot, model)
     findings += memory_findings(memory)

@@ -39,7 +39,9 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 # -- resolve ---------------------------------------------------------------------------------
-def resolve(cfg: TrainConfig, facts: MachineFacts) -> None:
+def resolve(
+    cfg: TrainConfig, facts: MachineFacts, *, hidden: int | None = None, measure: bool = False
+) -> None:
     """Fit precision and attention to the machine; every change is noted on ``cfg``.
 
     The dry run (facts of a probed or saved snapshot) and the live run (facts of the
@@ -48,7 +50,7 @@ def resolve(cfg: TrainConfig, facts: MachineFacts) -> None:
     """
     from loradoc.train.model.attention import choose_attention
 
-    resolve_precision(cfg, facts, say=lambda _line: None)
+    resolve_precision(cfg, facts, say=lambda _line: None, hidden=hidden, measure=measure)
     choice = choose_attention(
         cfg.attn_implementation,
         packing=cfg.sample_packing,
@@ -62,12 +64,22 @@ def resolve(cfg: TrainConfig, facts: MachineFacts) -> None:
     _one_row_per_forward_on_cpu(cfg, facts.device)
 
 
-def resolve_precision(cfg: TrainConfig, facts: MachineFacts, *, say: Say = print) -> str:
+def resolve_precision(
+    cfg: TrainConfig,
+    facts: MachineFacts,
+    *,
+    say: Say = print,
+    hidden: int | None = None,
+    measure: bool = False,
+) -> str:
     """``bf16``, ``fp16`` or ``fp32`` for this run; resolves ``auto`` and records each change.
 
     ``bf16: auto`` is bf16 where every training GPU meets the matrix's bf16 floor, fp16 on
-    other GPUs (also when a GPU's capability is unknown: fp16 runs on every CUDA GPU), fp32
-    without a GPU. ``tf32`` follows its own floor.
+    other GPUs (also when a GPU's capability is unknown: fp16 runs on every CUDA GPU); on the
+    CPU, bf16 autocast where the CPU has bf16 instructions and it is measured faster for the
+    model's ``hidden`` size (:mod:`loradoc.train.cpu_bf16`; ``measure``: this is the machine
+    that trains, so a speed not yet cached may be measured), else fp32. ``tf32`` follows its
+    own floor.
     """
     where = facts.where
     bf16_ok, tf32_ok = facts.supports("bf16"), facts.supports("tf32")
@@ -80,7 +92,10 @@ def resolve_precision(cfg: TrainConfig, facts: MachineFacts, *, say: Say = print
             cfg.note_change("bf16", False, f"bf16: auto on {where} (bf16 needs {facts.floor('bf16')})")
             cfg.note_change("fp16", True, f"bf16: auto on {where}: fp16 mixed precision instead")
         else:
-            cfg.note_change("bf16", False, f"bf16: auto on {where}: training in fp32")
+            from loradoc.train.cpu_bf16 import cpu_bf16_choice
+
+            use, why = cpu_bf16_choice(facts.cpu_bf16, hidden, int(cfg.sequence_len), measure=measure)
+            cfg.note_change("bf16", use, why)
     if cfg.tf32 == "auto":
         cfg.note_change("tf32", bool(tf32_ok), f"tf32: auto on {where}")
     elif cfg.tf32 is True and tf32_ok is False:

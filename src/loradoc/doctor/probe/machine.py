@@ -70,6 +70,7 @@ def probe(
         snap.python, snap.python_executable = facts.python, facts.python_executable
         snap.in_venv, snap.glibc = facts.in_venv, facts.glibc
         snap.cpu_count, snap.memory_mib = facts.cpu_count, facts.memory_mib
+        snap.cpu_bf16 = facts.cpu_bf16
         platform_notes.extend(facts.notes)
     tail_notes: list[str] = []
     packages = _guard("packages", tail_notes, lambda: probe_packages(paths))

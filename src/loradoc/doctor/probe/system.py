@@ -34,6 +34,7 @@ class SystemFacts:
     in_venv: bool | None = None
     glibc: str | None = None
     cpu_count: int | None = None
+    cpu_bf16: bool | None = None
     memory_mib: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -74,7 +75,21 @@ def probe_platform(root: Path, env: Mapping[str, str]) -> SystemFacts:
     affinity = getattr(os, "sched_getaffinity", None)
     facts.cpu_count = len(affinity(0)) if affinity else os.cpu_count()
     facts.memory_mib = _memory_mib(root)
+    if facts.os == "Linux":
+        facts.cpu_bf16 = _cpu_bf16(root)
     return facts
+
+
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of bf16 matmul instructions
+
+
+def _cpu_bf16(root: Path) -> bool | None:
+    """Whether the CPU has bf16 matmul instructions (Intel AMX, or AVX-512 BF16 on Intel and AMD)."""
+    text = read_text(under(root, "/proc/cpuinfo"), limit=1 << 20)
+    m = re.search(r"^flags\s*:\s*(.*)$", text or "", re.M)
+    if not m:
+        return None
+    return any(flag in m.group(1).split() for flag in BF16_FLAGS)
 
 
 def _linux_release(root: Path, kernel: str) -> str:

@@ -274,7 +274,12 @@ class TrainingSession:
         cfg = self.cfg
         # the machine's facts, with the running torch's own answer on whether CUDA works
         facts = machine_facts(self.snapshot or probe(), load_matrix(), cuda_usable=self.device == "cuda")
-        precision = resolve_precision(cfg, facts, say=self.say)
+        from loradoc.train.model_info import read_model_info
+
+        hidden = read_model_info(cfg).config.get("hidden_size")
+        precision = resolve_precision(
+            cfg, facts, say=self.say, hidden=hidden if isinstance(hidden, int) else None, measure=True
+        )
         attention = choose_attention(
             cfg.attn_implementation,
             packing=bool(cfg.sample_packing),
