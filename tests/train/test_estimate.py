@@ -170,6 +170,52 @@ def test_modules_to_save_trains_a_copy() -> None:
     assert e.part("optimizer states") == 41_943_040 * 8 + both * 4  # AdamW states in bf16
 
 
+def test_new_tokens_train_the_embeddings_and_head_as_the_run_does() -> None:
+    plain = estimate_memory(LLAMA3_8B, cfg_of(), device="cuda", gpu_memory_mib=None)
+    tokens = estimate_memory(
+        LLAMA3_8B, cfg_of(tokens=["<tool>", "</tool>"]), device="cuda", gpu_memory_mib=None
+    )
+    both = 2 * 525_336_576
+    assert tokens.part("modules_to_save copy") == both * 2
+    assert tokens.total_bytes - plain.total_bytes >= both * (2 + 2 + 4)  # copy, gradients, AdamW states
+    assert any("tokens: 2 new token(s): embed_tokens and lm_head trained in full" in n for n in tokens.assumptions)
+    # named both ways, they are counted once
+    again = estimate_memory(
+        LLAMA3_8B,
+        cfg_of(tokens=["<t>"], lora_modules_to_save=["embed_tokens"], unfrozen_parameters=["lm_head.*"]),
+        device="cuda",
+        gpu_memory_mib=None,
+    )
+    assert again.part("modules_to_save copy") == both * 2
+    special = estimate_memory(
+        LLAMA3_8B, cfg_of(special_tokens={"eos_token": "<|im_end|>"}), device="cuda", gpu_memory_mib=None
+    )
+    assert any("special_tokens: if the tokenizer lacks them" in n for n in special.assumptions)
+
+
+def test_unfrozen_parameters_are_counted_by_module() -> None:
+    e = estimate_memory(
+        LLAMA3_8B,
+        cfg_of(
+            unfrozen_parameters=[
+                "model.layers.0.mlp.*",
+                "model.norm.weight",
+                "model.layers.31.self_attn.q_proj.weight[:10]",
+            ]
+        ),
+        device="cuda",
+        gpu_memory_mib=None,
+    )
+    mlp = 3 * 4096 * 14336
+    assert (
+        e.part("modules_to_save copy") == (mlp + 4096 + 4096 * 4096) * 2
+    )  # a row range trains a copy of all rows
+    nothing = estimate_memory(
+        LLAMA3_8B, cfg_of(unfrozen_parameters=["transformer.h.*"]), device="cuda", gpu_memory_mib=None
+    )
+    assert any("matches no Llama-style parameter name" in n for n in nothing.assumptions)
+
+
 def test_sharding_per_rank(tmp_path: Path) -> None:
     single = estimate_memory(LLAMA3_8B, cfg_of(), device="cuda", gpu_memory_mib=None)
     ddp = estimate_memory(

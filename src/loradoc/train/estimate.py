@@ -382,7 +382,7 @@ def run_facts(cfg: TrainConfig, shape: ModelShape, device: str, world: int) -> R
         targets=targets,
         rank=int(cfg.lora_r),
         dora=bool(cfg.peft_use_dora),
-        modules_to_save=tuple(cfg.lora_modules_to_save or ()),
+        modules_to_save=_trained_modules(cfg, shape, notes),
         seq=int(cfg.sequence_len),
         mbs=int(cfg.micro_batch_size),
         checkpointing=bool(cfg.gradient_checkpointing),
@@ -502,6 +502,63 @@ def _optimizer_bytes_per_param(name: str, param_bytes: int) -> tuple[float, str]
     )
 
 
+def _trained_modules(cfg: TrainConfig, shape: ModelShape, notes: list[str]) -> tuple[str, ...]:
+    """The modules trained in full beside the adapter, as the run will train them: the config's
+    ``lora_modules_to_save``, the embeddings and head when ``tokens`` adds new tokens
+    (``train_new_embeddings``), and the modules ``unfrozen_parameters`` matches (by the names a
+    Llama-shaped model gives its parameters)."""
+    out = list(cfg.lora_modules_to_save or ())
+    if cfg.tokens:
+        heads = ["embed_tokens"] + ([] if shape.tied else ["lm_head"])
+        out += [n for n in heads if n not in out]
+        notes.append(
+            f"tokens: {len(cfg.tokens)} new token(s): {' and '.join(heads)} trained in full, as the run does"
+        )
+    specials = {
+        k: v for k, v in (cfg.special_tokens or {}).items() if k != "pad_token" and v not in (None, "", [])
+    }
+    if specials and not cfg.tokens:
+        notes.append(
+            "special_tokens: if the tokenizer lacks them, the run trains the embeddings and head in full too "
+            "(not counted: known once the tokenizer loads)"
+        )
+    if cfg.unfrozen_parameters:
+        from loradoc.train.model.load import unfrozen_pattern
+
+        names = _param_names(shape)
+        for raw in cfg.unfrozen_parameters:
+            regex, _ = unfrozen_pattern(raw)
+            hit = [n for n in names if regex.match(n) or regex.match(f"base_model.model.{n}")]
+            if not hit:
+                notes.append(
+                    f"unfrozen_parameters {raw!r}: matches no Llama-style parameter name, not counted"
+                )
+            leaves = {
+                m.split(":", 1)[-1] for m in out
+            }  # a module trained in full already is not counted twice
+            out += [
+                f"unfrozen:{n}"
+                for n in hit
+                if f"unfrozen:{n}" not in out and n.rsplit(".", 2)[-2] not in leaves
+            ]
+    return tuple(out)
+
+
+def _param_names(shape: ModelShape) -> dict[str, int]:
+    """Parameter name -> size of its module, as a Llama-shaped model names them."""
+    h = shape.hidden
+    names = {"model.embed_tokens.weight": shape.embedding_params, "model.norm.weight": h}
+    if not shape.tied:
+        names["lm_head.weight"] = shape.head_params
+    for i in range(shape.layers):
+        for lin, (a, b) in shape.linear_shapes().items():
+            part = "self_attn" if lin in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+            names[f"model.layers.{i}.{part}.{lin}.weight"] = a * b * shape.linear_copies(lin)
+        names[f"model.layers.{i}.input_layernorm.weight"] = h
+        names[f"model.layers.{i}.post_attention_layernorm.weight"] = h
+    return names
+
+
 def lora_params(shape: ModelShape, run: RunFacts) -> int:
     per_layer = 0
     for name in run.targets:
@@ -512,8 +569,11 @@ def lora_params(shape: ModelShape, run: RunFacts) -> int:
 
 def modules_to_save_params(shape: ModelShape, run: RunFacts) -> tuple[int, list[str]]:
     total, notes = 0, []
+    unfrozen = _param_names(shape) if any(n.startswith("unfrozen:") for n in run.modules_to_save) else {}
     for name in run.modules_to_save:
-        if name in ("embed_tokens", "wte", "word_embeddings"):
+        if name.startswith("unfrozen:"):
+            total += unfrozen[name.split(":", 1)[1]]
+        elif name in ("embed_tokens", "wte", "word_embeddings"):
             total += shape.embedding_params
         elif name in ("lm_head", "output"):
             total += shape.vocab * shape.hidden

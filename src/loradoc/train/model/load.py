@@ -330,7 +330,7 @@ class Unfrozen:
     modules: list[str] = field(default_factory=list)  # owning modules, in model order
 
 
-def _pattern(raw: str) -> tuple[re.Pattern[str], tuple[int, int | None] | None]:
+def unfrozen_pattern(raw: str) -> tuple[re.Pattern[str], tuple[int, int | None] | None]:
     """One ``unfrozen_parameters`` entry as Axolotl reads it: ``.`` is a literal dot, an optional row range."""
     text = raw
     rows: tuple[int, int | None] | None = None
@@ -357,7 +357,7 @@ def match_unfrozen(cfg: TrainConfig, model: Any) -> Unfrozen:
         return out
     named = list(model.named_parameters(remove_duplicate=False))  # tied weights answer to both names
     for raw in cfg.unfrozen_parameters:
-        regex, rows = _pattern(raw)
+        regex, rows = unfrozen_pattern(raw)
         hits = [(n, p) for n, p in named if regex.match(n) or regex.match(f"base_model.model.{n}")]
         if not hits:
             example = ", ".join(n for n, _ in named[:2])
