@@ -98,3 +98,68 @@ def test_a_bad_backend_is_one_line(args: list[str], message: str) -> None:
         cli, ["doctor", "install", "--dry-run", "--from", str(SNAPS / "a100_driver535.json"), *args]
     )
     assert res.exit_code != 0 and message in str(res.exception)  # (main() turns it into exit 2)
+
+
+def test_a_nightly_channel_plans_the_newest_pre_release_of_the_fitting_build() -> None:
+    import json
+
+    code, out, _ = invoke(
+        "--dry-run",
+        "--json",
+        "--from",
+        str(SNAPS / "a100_driver550.json"),
+        "--channel",
+        "nightly",
+        "--with",
+        "xformers,bitsandbytes",
+    )
+    assert code == 0
+    plan = json.loads(out)
+    assert plan["channel"] == "nightly" and plan["torch"] is None
+    torch_step = plan["steps"][0]
+    assert torch_step["name"] == "torch" and torch_step["requirements"] == ["torch"]
+    assert torch_step["pip_args"] == ["--pre"]
+    assert torch_step["index_url"] == f"https://download.pytorch.org/whl/nightly/{plan['variant']}"
+    assert torch_step["fallback_requirements"] is None  # nightlies live on that index only
+    decisions = {d["item"]: d for d in plan["decisions"]}
+    assert (
+        decisions["xformers"]["value"] is None
+        and "no xformers wheel is built for a nightly torch" in (decisions["xformers"]["reason"])
+    )
+    assert decisions["bitsandbytes"]["value"]  # not bound to one torch release
+    assert plan["commands"][1].split()[5:7] == [
+        "-c",
+        "torch-constraint.txt",
+    ]  # later steps pin what was installed
+    assert any("not in the compat matrix" in w for w in plan["warnings"])
+    # a stable plan's JSON does not carry the channel
+    code, out, _ = invoke("--dry-run", "--json", "--from", str(SNAPS / "a100_driver550.json"))
+    assert code == 0 and "channel" not in json.loads(out)
+
+
+def test_a_test_channel_plan_reads_as_release_candidates() -> None:
+    code, out, _ = invoke(
+        "--dry-run", "--from", str(SNAPS / "a100_driver550.json"), "--channel", "test", "--minimal"
+    )
+    assert code == 0
+    assert out.startswith("install plan: torch the newest test build (")
+    assert "whl/test/" in out and "newest release candidate" in out
+
+
+def test_a_channel_cannot_be_locked(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        cli,
+        [
+            "doctor",
+            "install",
+            "--dry-run",
+            "--from",
+            str(SNAPS / "a100_driver550.json"),
+            "--channel",
+            "nightly",
+            "--lock",
+            str(tmp_path / "lock.txt"),
+        ],
+    )
+    assert res.exit_code != 0 and "--lock with --channel nightly" in str(res.exception)
+    assert not (tmp_path / "lock.txt").exists()

@@ -126,3 +126,27 @@ def test_an_unreachable_index_is_one_line_and_quick(world: dict[str, object]) ->
     assert len(lines) == 1
     assert lines[0].startswith("http://127.0.0.1:9/whl/cpu cannot be reached (")
     assert lines[0].endswith("step torch rests on the matrix alone")
+
+
+@pytest.mark.slow
+def test_a_pre_release_step_is_asked_with_pre(world: dict[str, object], tmp_path: Path) -> None:
+    target = inspect_target(str(world["venv"]))
+    nightly = make_index(
+        tmp_path / "nightly",
+        [
+            make_wheel(tmp_path / "w", "torch", "2.17.0.dev20261201+cpu"),
+            make_wheel(tmp_path / "w", "alpha", "1.0"),
+        ],
+    )
+    step = PipStep("torch", ["torch"], "nightly", index_url=nightly, pip_args=["--pre"])
+    lines: list[str] = []
+    assert find_missing(InstallPlan(steps=[step]), target, env=isolated_pip_env(), echo=lines.append) is None
+    assert lines[-1].startswith("checked with pip install --dry-run: the 1 planned requirement(s) exist")
+    # a step with --pre is asked apart from one without on the same index (pip applies --pre to all)
+    plain = PipStep("other", ["alpha==1.0"], "a release", index_url=nightly)
+    lines.clear()
+    assert (
+        find_missing(InstallPlan(steps=[step, plain]), target, env=isolated_pip_env(), echo=lines.append)
+        is None
+    )
+    assert lines[-1].endswith("(2 pip calls)")

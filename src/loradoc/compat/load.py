@@ -519,6 +519,8 @@ def parse_matrix(
         sources=dict(sources.data),
         index_url_pattern=index.text("url"),
         index_packages=index.strs("packages"),
+        channel_url_pattern=index.opt_str("channel_url") or "",
+        channels=index.strs("channels"),
         torch=tuple(releases),
         toolkits=_each(origin, "cuda_toolkit", top.items("cuda_toolkit"), _toolkit),
         minor_compat=tuple(minor),

@@ -143,9 +143,12 @@ class Matrix(MatrixData, PackageQueries):
             return None
         return rel.pypi_default
 
-    def index_url(self, variant: str) -> str:
-        """``"cu121"`` -> ``https://download.pytorch.org/whl/cu121``."""
-        return self.index_url_pattern.format(variant=variant)
+    def index_url(self, variant: str, channel: str = "stable") -> str:
+        """``"cu121"`` -> ``https://download.pytorch.org/whl/cu121``; a pre-release ``channel``
+        ("nightly", "test") -> ``https://download.pytorch.org/whl/nightly/cu121``."""
+        if channel == "stable":
+            return self.index_url_pattern.format(variant=variant)
+        return self.channel_url_pattern.format(channel=channel, variant=variant)
 
     def torch_install_command(
         self, version: str, variant: str, *, os: str | None = "linux", extra: tuple[str, ...] = ()

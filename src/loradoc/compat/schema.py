@@ -300,3 +300,5 @@ class MatrixData:
     transformers: TransformersInfo
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"
+    channel_url_pattern: str = ""  # "https://download.pytorch.org/whl/{channel}/{variant}"
+    channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"

@@ -50,6 +50,13 @@ from loradoc.errors import UserError
 )
 @click.option("--minimal", is_flag=True, help="torch and the wanted extensions only, no Hugging Face stack.")
 @click.option(
+    "--channel",
+    type=click.Choice(["stable", "test", "nightly"]),
+    default="stable",
+    show_default=True,
+    help="torch releases (stable), release candidates (test) or nightly builds, from the PyTorch index.",
+)
+@click.option(
     "--config",
     "config",
     metavar="CFG.yml",
@@ -80,6 +87,7 @@ def install_cmd(
     with_: tuple[str, ...],
     without: tuple[str, ...],
     minimal: bool,
+    channel: str,
     config: str | None,
     lock: str | None,
     from_: str | None,
@@ -114,7 +122,13 @@ def install_cmd(
             config=config,
             minimal=minimal,
             backend=backend,
+            channel=channel,
         )
+        if lock and channel != "stable":
+            raise UserError(
+                f"--lock with --channel {channel}: pre-release builds leave the index after a while, so a "
+                "lock of one would not install later; lock a stable plan"
+            )
         matrix = load_matrix()
         target = None
         if from_:
@@ -258,7 +272,7 @@ def _write_lock(the_plan: InstallPlan, path: str, target: Any, log: Any) -> dict
 
 def render_plan(p: InstallPlan, python: str = "python", target_label: str | None = None) -> str:
     """The plan for people: each choice with its reason, warnings, then the exact commands."""
-    head = f"install plan: torch {p.torch} ({p.variant}) for Python {p.python} on {p.platform}"
+    head = f"install plan: torch {p.torch_label} ({p.variant}) for Python {p.python} on {p.platform}"
     lines = [head + (f"  [{target_label}]" if target_label else "")]
     width = max((len(d.item) for d in p.decisions), default=8)
     for d in p.decisions:
@@ -269,6 +283,8 @@ def render_plan(p: InstallPlan, python: str = "python", target_label: str | None
         lines.append(f"warning: {w}")
     if p.steps:
         pin = f" ({TORCH_CONSTRAINT_FILE} holds {p.torch_constraint()})" if p.torch else ""
+        if not p.torch and p.channel != "stable":
+            pin = f" ({TORCH_CONSTRAINT_FILE} holds the torch the first step installs)"
         lines.append(f"commands{pin}:")
         lines += [f"  {c}" for c in p.commands(python)]
     else:

@@ -69,7 +69,7 @@ def find_missing(
     that uses it.
     """
     reach = {} if reach is None else reach
-    groups: dict[tuple[str | None, tuple[tuple[str, str], ...]], list[tuple[PipStep, str]]] = {}
+    groups: dict[tuple[str | None, tuple[tuple[str, str], ...], bool], list[tuple[PipStep, str]]] = {}
     for step in plan.steps:
         reqs = _plain(step.requirements)
         if not reqs or step.needs:
@@ -89,15 +89,17 @@ def find_missing(
                         f"{index} cannot be reached ({why}): step {step.name} is checked on pip's configured sources"
                     )
                 index, reqs = None, _plain(step.fallback_requirements)
-        key = (index, tuple(sorted(step.env.items())))
+        key = (index, tuple(sorted(step.env.items())), "--pre" in step.pip_args)
         groups.setdefault(key, []).extend((step, r) for r in reqs)
     checked = calls = 0
-    for (index, env_items), items in groups.items():
+    for (index, env_items, pre), items in groups.items():
         for batch in _one_per_project(items):
             argv = [target.python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed"]
             argv += ["--no-input", "--quiet", "--timeout", "15", "--retries", "0"]
             if index:
                 argv += ["--index-url", index]
+            if pre:
+                argv.append("--pre")
             ran = run_streamed([*argv, *(r for _, r in batch)], env={**env, **dict(env_items)}, echo=None)
             calls += 1
             where = index or "pip's configured sources"

@@ -74,7 +74,9 @@ def plan(snapshot: Snapshot, matrix: Matrix, wants: Wants | None = None) -> Inst
         warnings=[*mach.notes, *pick.warnings],
     )
     out.decisions.append(Decision("variant", build.variant, _variant_reason(mach, pick.choice, wants)))
-    if pick.keep and mach.torch is not None:
+    if wants.channel != "stable":
+        _channel_torch(out, matrix, wants.channel, build.variant, pick.choice.version)
+    elif pick.keep and mach.torch is not None:
         out.torch = mach.torch.version
         out.decisions.append(Decision("torch", out.torch, pick.reason))
     else:
@@ -102,7 +104,13 @@ def plan(snapshot: Snapshot, matrix: Matrix, wants: Wants | None = None) -> Inst
 
     extras: list[Extra] = []
     for name in EXTENSIONS:
-        if name in wants.extensions:
+        if name in wants.extensions and wants.channel != "stable" and name != "bitsandbytes":
+            why = (
+                f"no {name} wheel is built for a {wants.channel} torch: build it from source once torch is "
+                "installed, or use --channel stable"
+            )
+            extras.append(Extra(Decision(name, None, why)))
+        elif name in wants.extensions:
             extras.append(_PLANNERS[name](matrix, mach, build, wants.extensions[name]))
         elif name in wants.dropped:
             extras.append(Extra(Decision(name, None, wants.dropped[name])))
@@ -113,6 +121,40 @@ def plan(snapshot: Snapshot, matrix: Matrix, wants: Wants | None = None) -> Inst
             extras.append(Extra(Decision(name, None, wants.dropped[name])))
     _assemble(out, extras)
     return out
+
+
+def _channel_torch(out: InstallPlan, matrix: Matrix, channel: str, variant: str, stable: str) -> None:
+    """The torch step for a pre-release channel: the newest build of ``variant`` there, with --pre.
+    The matrix knows releases only, so the variant is the one the newest fitting release uses."""
+    index = matrix.index_url(variant, channel)
+    what = "release candidate" if channel == "test" else "nightly build"
+    out.torch = None
+    out.channel = channel
+    out.keep_torch = False
+    out.index_url = index
+    out.decisions.append(
+        Decision(
+            "torch",
+            f"newest {what} ({variant})",
+            f"--channel {channel}: the newest torch {what} for {variant}, the build torch {stable} uses on this "
+            "machine (pip --pre)",
+        )
+    )
+    out.decisions.append(Decision("index", index, f"the PyTorch {channel} index of the {variant} build"))
+    out.warnings.append(
+        f"--channel {channel}: a pre-release torch is not in the compat matrix; its architectures and the "
+        "extensions built for it are unverified"
+    )
+    out.steps.append(
+        PipStep(
+            "torch",
+            ["torch"],
+            f"the newest torch {what} first, from the {channel} index",
+            index_url=index,
+            pip_args=["--pre"],
+            pin_torch=False,
+        )
+    )
 
 
 def _assemble(out: InstallPlan, extras: list[Extra]) -> None:

@@ -95,6 +95,9 @@ class InstallPlan:
     imports: list[str] = field(default_factory=list)  # modules the smoke test imports afterwards
     # Where builds replaced by the plan came from (the installed torch's variant index), for a restore.
     restore_index_urls: list[str] = field(default_factory=list)
+    # "stable", or a pre-release channel ("test", "nightly"): torch is then the channel's newest
+    # build, known only once installed (``torch`` is None; later steps pin what was installed)
+    channel: str = "stable"
 
     # -- queries ------------------------------------------------------------------------
     def decision(self, item: str) -> Decision | None:
@@ -118,11 +121,20 @@ class InstallPlan:
         ]
 
     def _pinned(self, step: PipStep) -> bool:
-        return step.pin_torch and step.name != "torch" and self.torch is not None
+        return (
+            step.pin_torch and step.name != "torch" and (self.torch is not None or self.channel != "stable")
+        )
+
+    @property
+    def torch_label(self) -> str:
+        """The torch the plan ends with, in words: "2.5.1+cu124", "the newest nightly build"."""
+        return self.torch or (f"the newest {self.channel} build" if self.channel != "stable" else "unknown")
 
     # -- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        if self.channel == "stable":
+            del out["channel"]  # the usual case stays out of the JSON (and of the golden plans)
         out["commands"] = self.commands()
         if self.torch:
             out["constraints"] = {TORCH_CONSTRAINT_FILE: [self.torch_constraint()]}

@@ -52,6 +52,7 @@ class Wants:
     backend: str | None = None  # --backend as given, for messages
     # torch builds (version, variant) the index turned out not to have: planned around (live.py)
     excluded: frozenset[tuple[str, str]] = frozenset()
+    channel: str = "stable"  # "test" (release candidates) or "nightly": a pre-release torch (--channel)
 
     @property
     def asked(self) -> str:
@@ -128,6 +129,7 @@ def from_options(
     config: str | None = None,
     minimal: bool = False,
     backend: str | None = None,
+    channel: str = "stable",
 ) -> Wants:
     """Wants from the ``doctor install`` options (the config, when given, is loaded here)."""
     if cpu and cuda:
@@ -137,7 +139,7 @@ def from_options(
         if cpu or cuda:
             raise UserError("--backend and --cpu/--cuda say the same thing twice; give one of them")
         cpu, cuda, rocm = parse_backend(backend)
-    wants = Wants(cpu=cpu, rocm=rocm, backend=backend.strip().lower() if backend else None)
+    wants = Wants(cpu=cpu, rocm=rocm, backend=backend.strip().lower() if backend else None, channel=channel)
     if torch:
         wants.torch, wants.torch_text = parse_torch_bound(torch), torch
     if cuda:
