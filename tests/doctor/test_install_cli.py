@@ -163,3 +163,28 @@ def test_a_channel_cannot_be_locked(tmp_path: Path) -> None:
     )
     assert res.exit_code != 0 and "--lock with --channel nightly" in str(res.exception)
     assert not (tmp_path / "lock.txt").exists()
+
+
+def test_bitsandbytes_on_rocm_needs_a_library_for_exactly_torchs_rocm() -> None:
+    import json
+
+    code, out, _ = invoke(
+        "--dry-run", "--json", "--from", str(SNAPS / "mi250_rocm.json"), "--with", "bitsandbytes"
+    )
+    assert code == 0
+    bnb = next(d for d in json.loads(out)["decisions"] if d["item"] == "bitsandbytes")
+    assert bnb["value"] and "loads rocm714, the exact match for torch's ROCm 7.14" in bnb["reason"]
+    code, out, _ = invoke(
+        "--dry-run",
+        "--json",
+        "--from",
+        str(SNAPS / "mi250_rocm.json"),
+        "--with",
+        "bitsandbytes",
+        "--backend",
+        "rocm6.2",
+    )
+    assert code == 0
+    bnb = next(d for d in json.loads(out)["decisions"] if d["item"] == "bitsandbytes")
+    assert bnb["value"] is None
+    assert "no release ships rocm62 for torch 2.5.1+rocm6.2 (listed ROCm libraries: rocm64," in bnb["reason"]

@@ -382,6 +382,13 @@ def _bitsandbytes(t: Table) -> s.BnbInfo:
             source=r.source(),
         )
 
+    def _rocm_libs(r: Table) -> tuple[str, ...]:
+        libs = r.strs("rocm_libs")
+        for lib in libs:
+            if not re.fullmatch(r"rocm\d{2,4}", lib):
+                r.fail(f"rocm_libs entry {lib!r} should look like 'rocm64' (ROCm major and minor digits)")
+        return libs
+
     def release(r: Table) -> s.BnbRelease:
         libs = r.strs("cuda_libs") if "cuda_libs" in r.data else None
         for lib in libs or ():
@@ -393,6 +400,7 @@ def _bitsandbytes(t: Table) -> s.BnbInfo:
             torch=r.spec("torch", required=False, allow_empty=True),
             python=r.spec("python", required=False),
             cuda_libs=libs,
+            rocm_libs=_rocm_libs(r),
             pure_python=r.flag("pure_python", False),
             note=r.opt_str("note"),
             source=r.source(),

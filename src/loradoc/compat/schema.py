@@ -203,6 +203,7 @@ class BnbRelease:
     torch: str | None = None  # specifier; "" = unversioned; None = not declared
     python: str | None = None
     cuda_libs: tuple[str, ...] | None = None  # None: not known
+    rocm_libs: tuple[str, ...] = ()  # "rocm64": the ROCm libraries the wheel ships
     pure_python: bool = False
     note: str | None = None
 

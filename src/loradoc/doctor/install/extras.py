@@ -328,11 +328,9 @@ def _anchor(spec_text: str) -> tuple[Version, Version]:
 
 
 def plan_bitsandbytes(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
-    if b.variant.startswith("rocm"):
-        return skip(
-            "bitsandbytes", f"wanted ({why}), but the matrix lists no ROCm libraries to match torch {b.label}"
-        )
     rows = sorted(m.bitsandbytes.releases, key=lambda r: _anchor(r.versions), reverse=True)
+    if b.variant.startswith("rocm"):
+        return _bnb_rocm(mach, b, why, rows)
     for rel in rows:
         lib = _bnb_lib(m, rel, b)
         if lib is None:
@@ -343,6 +341,26 @@ def plan_bitsandbytes(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
             continue
         return _bnb_choice(m, mach, b, why, rel, lib)
     return skip("bitsandbytes", f"wanted ({why}), but no listed release ships a library for torch {b.label}")
+
+
+def _bnb_rocm(mach: Machine, b: Build, why: str, rows: list[BnbRelease]) -> Extra:
+    """The newest release that ships a library for exactly torch's ROCm (``rocm6.4`` -> ``rocm64``)."""
+    wanted = "rocm" + b.variant[len("rocm") :].replace(".", "")
+    for rel in rows:
+        if wanted not in rel.rocm_libs:
+            continue
+        if (rel.torch and not spec_contains(rel.torch, b.version)) or not python_ok(rel.python, mach.python):
+            continue
+        req = f"bitsandbytes{rel.versions}"
+        reason = f"{req}: loads {wanted}, the exact match for torch's ROCm {b.variant[len('rocm') :]} ({why})"
+        return Extra(Decision("bitsandbytes", req, reason), stack=[req], imports=["bitsandbytes"])
+    shipped = sorted({lib for rel in rows for lib in rel.rocm_libs})
+    listed = (
+        f"listed ROCm libraries: {', '.join(shipped)}" if shipped else "the matrix lists no ROCm libraries"
+    )
+    return skip(
+        "bitsandbytes", f"wanted ({why}), but no release ships {wanted} for torch {b.label} ({listed})"
+    )
 
 
 def _bnb_lib(m: Matrix, rel: BnbRelease, b: Build) -> str | None:
