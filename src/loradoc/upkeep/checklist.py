@@ -337,10 +337,10 @@ def bnb_release_checks(r: BnbRelease, v: str, index: Index = PYPI) -> list[Check
                 fact=f"bitsandbytes {v} is a pure-Python (py3-none-any) wheel",
             )
         )
-    if r.cuda_libs:
+    if r.cuda_libs or r.rocm_libs:
         checks.append(
             Unverifiable(
-                f"bitsandbytes {v} Linux wheel ships {', '.join(r.cuda_libs)}",
+                f"bitsandbytes {v} Linux wheel ships {', '.join((*(r.cuda_libs or ()), *r.rocm_libs))}",
                 source_key(r.source, "WHL"),
                 "files inside the wheel; package metadata does not say",
             )
