@@ -87,6 +87,14 @@ def usable_fix(fix: str | None, must_have: list[str]) -> bool:
     return shell_parses(first)
 
 
+def printed_fix(f: Finding) -> str | None:
+    """The fix as the report prints it: the fix, then its alternative on an "or:" line."""
+    alternative = f.details.get("alternative")
+    if f.fix and alternative:
+        return f"{f.fix}\nor: {alternative}"
+    return f.fix
+
+
 def replay(path: Path) -> Outcome:
     case = load_case(path)
     matrix = load_matrix()
@@ -104,7 +112,7 @@ def replay(path: Path) -> Outcome:
         expected=expected,
         status=str(case["status"]),
         right=bool(hits),
-        usable=any(usable_fix(f.fix, must) for f in hits),
+        usable=any(usable_fix(printed_fix(f), must) for f in hits),
         found=tuple(dict.fromkeys(f.code for f in findings if f.code not in ("ok", "no-known-error"))),
         fix=hits[0].fix if hits else None,
     )
