@@ -56,7 +56,7 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "unsloth_cross_entropy_loss unsloth_lora_mlp unsloth_lora_qkv unsloth_lora_o unsloth_rms_norm unsloth_rope "
         "liger_rope liger_rms_norm liger_layer_norm liger_glu_activation liger_swiglu liger_cross_entropy "
         "liger_fused_linear_cross_entropy cut_cross_entropy chunked_cross_entropy chunked_cross_entropy_num_chunks "
-        "tiled_mlp tiled_mlp_num_shards batch_flattening",
+        "tiled_mlp tiled_mlp_num_shards batch_flattening use_kernels",
     ),
     **_group(
         "ignore",
@@ -220,7 +220,7 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "reject",
         "loradoc loads the model as published; download and edit it into a local folder instead",
         "overrides_of_model_config overrides_of_model_kwargs type_of_model rope_scaling "
-        "cls_model_config reinit_weights llama4_linearized_experts use_kernels trainer_cls",
+        "cls_model_config reinit_weights llama4_linearized_experts trainer_cls",
     ),
     **_group(
         "reject",
