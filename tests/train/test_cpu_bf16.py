@@ -79,3 +79,25 @@ def test_bf16_training_stays_within_one_percent_of_fp32(
     assert t16 != t32  # bf16 really ran: the numbers differ in the last digits
     assert abs(t16 - t32) <= 0.01 * abs(t32), losses
     assert abs(e16 - e32) <= 0.01 * abs(e32), losses
+
+
+def test_the_time_estimate_counts_bf16s_measured_speedup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, train_config: Callable[..., Any]
+) -> None:
+    from loradoc.train import estimate_time as et
+
+    monkeypatch.setattr(et, "cpu_flops", lambda threads=None, measure=True: 100e9)
+    monkeypatch.setattr(cpu_bf16, "_CACHE", tmp_path / "cpu_bf16.json")
+    monkeypatch.setattr(cpu_bf16, "measure_speedup", lambda hidden, seq, **_: 1.6)
+    shape = {
+        "hidden_size": 512,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+        "vocab_size": 8000,
+        "model_type": "llama",
+    }
+    fp32 = et.estimate_time(shape, train_config(bf16=False), device="cpu", tokens=100_000)
+    bf16 = et.estimate_time(shape, train_config(bf16=True), device="cpu", tokens=100_000)
+    assert bf16.seconds_high == pytest.approx(fp32.seconds_high / 1.6)
+    assert "x1.60 for bf16 autocast (measured at hidden size 512)" in bf16.basis

@@ -226,6 +226,14 @@ def estimate_time(
         rate = cpu_flops(threads, measure=measure)
         util = CPU_UTILISATION
         basis = f"CPU fp32 matmul {rate / 1e9:.0f} GFLOP/s measured here, x{util[0]}-{util[1]} utilisation"
+        hidden = model_config.get("hidden_size")
+        if cfg.bf16 is True and isinstance(hidden, int):
+            from loradoc.train.cpu_bf16 import cpu_bf16_speedup
+
+            speedup = cpu_bf16_speedup(hidden, int(cfg.sequence_len), threads=threads, measure=measure)
+            if speedup:
+                rate *= speedup
+                basis += f", x{speedup:.2f} for bf16 autocast (measured at hidden size {hidden})"
     else:
         peak = gpu_peak_tflops(gpu_name or device)
         if peak is None:
