@@ -230,10 +230,7 @@ def confirm_available(
         plan, target, env=env, echo=echo, index_timeout=index_timeout, reach=reach, say_unreachable=False
     )
     if missing is not None:
-        raise UserError(
-            f"step {missing.step.name}: {missing.detail} (pip install --dry-run against {missing.where}, before "
-            "anything was installed); nothing was changed"
-        )
+        raise missing.error()
 
 
 def put_back_interrupted(

@@ -50,6 +50,12 @@ class Missing:
     where: str  # the index, or "pip's configured sources"
     detail: str  # pip's own error line
 
+    def error(self) -> UserError:
+        return UserError(
+            f"step {self.step.name}: {self.detail} (pip install --dry-run against {self.where}, before anything "
+            "was installed); nothing was changed"
+        )
+
 
 def find_missing(
     plan: InstallPlan,
@@ -158,10 +164,7 @@ def plan_until_it_exists(
             plan.warnings[:0] = [f"{n}: planned the next best build" for n in notes]
             return plan
         if missing.step.name != "torch" or plan.keep_torch or not plan.torch or len(excluded) >= MAX_MOVES:
-            raise UserError(
-                f"step {missing.step.name}: {missing.detail} (pip install --dry-run against {missing.where}, "
-                "before anything was installed); nothing was changed"
-            )
+            raise missing.error()
         version = plan.torch.split("+", 1)[0]
         excluded.add((version, plan.variant or ""))
         note = f"torch {version}+{plan.variant} is not on {missing.where} for this Python and platform"
