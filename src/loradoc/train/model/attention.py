@@ -104,6 +104,13 @@ def choose_attention(
             )
         raise UserError(f"attn_implementation: unknown value {name!r}; use one of {', '.join(KNOWN[:-1])}")
 
+    if name == "flex_attention" and device == "cpu":
+        # torch's flex attention runs forward on the CPU but raises in backward ("FlexAttention does
+        # not support backward on CPU"): a training run would stop at its first step
+        instead = VARLEN if packing else "sdpa"
+        return AttentionChoice(
+            instead, f"flex_attention has no backward pass on the CPU (torch): using {instead} instead"
+        )
     if not packing:
         if name is None:
             if has_flash:
