@@ -36,6 +36,7 @@ CANONICAL = {
     "flash_ampere": "flash-attn-gpu-too-old",
     "nvml_mismatch": "driver-reboot-needed",
     "ptx_toolchain": "driver-minor-version-compat",
+    "hip_invalid_device_function": "rocm-gfx-unsupported-by-torch-build",
 }
 
 

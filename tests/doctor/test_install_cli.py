@@ -188,3 +188,36 @@ def test_bitsandbytes_on_rocm_needs_a_library_for_exactly_torchs_rocm() -> None:
     bnb = next(d for d in json.loads(out)["decisions"] if d["item"] == "bitsandbytes")
     assert bnb["value"] is None
     assert "no release ships rocm62 for torch 2.5.1+rocm6.2 (listed ROCm libraries: rocm64," in bnb["reason"]
+
+
+def test_rocm_plans_check_each_amd_gpus_gfx_target(tmp_path: Path) -> None:
+    import json
+
+    snap = json.loads((SNAPS / "mi250_rocm.json").read_text())
+    snap["gpus"] = [
+        {"index": 0, "name": "AMD Radeon RX 6600", "vendor": "amd"},  # gfx1032 by name
+        {"index": 1, "name": "some AMD card", "vendor": "amd", "gfx": "gfx1100"},  # probed target wins
+    ]
+    path = tmp_path / "rdna.json"
+    path.write_text(json.dumps(snap))
+    code, out, _ = invoke("--dry-run", "--json", "--from", str(path), "--minimal")
+    assert code == 0
+    plan = json.loads(out)
+    torch = next(d for d in plan["decisions"] if d["item"] == "torch")
+    assert torch["reason"].endswith("its wheels carry kernels for gfx1100")
+    gfx1032 = next(w for w in plan["warnings"] if w.startswith("gfx1032: "))
+    assert "carries no kernels for it" in gfx1032 and "HSA_OVERRIDE_GFX_VERSION=10.3.0" in gfx1032
+
+
+def test_amd_names_map_to_gfx_targets() -> None:
+    from loradoc.compat.load import load_matrix
+
+    m = load_matrix()
+    assert m.amd_gfx_of("AMD Instinct MI250X/MI250") == "gfx90a"
+    assert m.amd_gfx_of("AMD Instinct MI300X") == "gfx942"
+    assert m.amd_gfx_of("AMD Radeon RX 7900 XTX") == "gfx1100"
+    assert m.amd_gfx_of("AMD Radeon RX 6600 XT") == "gfx1032"  # the longer name wins
+    assert m.amd_gfx_of("NVIDIA A100") is None
+    entry = m.rocm_archs_for("6.4")
+    assert entry is not None and "gfx942" in entry.gfx and "gfx950" not in entry.gfx
+    assert m.rocm_archs_for("5.7") is not None and "gfx942" not in m.rocm_archs_for("5.7").gfx  # type: ignore[union-attr]

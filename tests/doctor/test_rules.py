@@ -133,6 +133,24 @@ def test_ptx_only_gpu_is_a_warning() -> None:
     assert by_code(run(windows), "gpu-arch-unsupported-by-torch-build")  # no PTX in Windows cu13x wheels
 
 
+def test_an_amd_gpu_outside_the_rocm_builds_gfx_list() -> None:
+    s = {
+        "os": "Linux",
+        "rocm": True,
+        "gpus": [{"name": "AMD Radeon RX 6700 XT", "vendor": "amd"}],  # gfx1031 by the name table
+        "packages": {"torch": {"version": "2.6.0+rocm6.2.4", "hip": "6.2.41134"}},
+    }
+    f = one(run(s), "rocm-gfx-unsupported-by-torch-build")
+    assert f.severity is Severity.ERROR and "AMD Radeon RX 6700 XT (gfx1031)" in f.message
+    assert "HIP error: invalid device function" in f.message
+    assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"  # RDNA2: gfx1030's kernels run
+    covered = dict(s, gpus=[{"name": "AMD Instinct MI250X/MI250", "vendor": "amd"}])
+    assert not by_code(run(covered), "rocm-gfx-unsupported-by-torch-build")
+    probed = dict(s, gpus=[{"name": "x", "vendor": "amd", "gfx": "gfx1150"}])
+    g = one(run(probed), "rocm-gfx-unsupported-by-torch-build")
+    assert g.fix == 'build torch from source with PYTORCH_ROCM_ARCH="gfx1150"'
+
+
 def test_xformers_built_for_another_torch() -> None:
     f = one(run("xformers_wrong_torch"), "xformers-torch-mismatch")
     assert "built for torch 2.4.1+cu121" in f.message

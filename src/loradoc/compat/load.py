@@ -237,6 +237,34 @@ def _arch(t: Table) -> s.ArchEntry:
     return entry
 
 
+def _amd_gfx(top: Table) -> dict[str, str]:
+    if "amd_gfx" not in top.data:
+        return {}
+    t = top.sub("amd_gfx", "amd_gfx")
+    t.source()
+    table = t.sub("gfx")
+    for name, value in table.data.items():
+        table.seen.add(name)
+        if not isinstance(value, str) or not re.fullmatch(r"gfx[0-9a-f]{3,4}", value):
+            table.fail(f"{name!r} should map to an LLVM target like 'gfx90a'")
+    t.done()
+    return dict(table.data)
+
+
+def _rocm_arch(t: Table) -> s.RocmArchEntry:
+    gfx = t.strs("gfx", required=True)
+    for g in gfx:
+        if not re.fullmatch(r"gfx[0-9a-f]{3,4}", g):
+            t.fail(f"gfx entry {g!r} should look like 'gfx90a'")
+    return s.RocmArchEntry(
+        rocm=str(t.spec("rocm")),
+        gfx=gfx,
+        verified=t.flag("verified", True),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+
+
 def _gpu_table(t: Table) -> s.GpuTable:
     cc_table = t.sub("cc")
     for name in cc_table.data:
@@ -527,6 +555,8 @@ def parse_matrix(
         sources=dict(sources.data),
         index_url_pattern=index.text("url"),
         index_packages=index.strs("packages"),
+        amd_gfx=_amd_gfx(top),
+        rocm_archs=_each(origin, "rocm_archs", top.items("rocm_archs", required=False), _rocm_arch),
         channel_url_pattern=index.opt_str("channel_url") or "",
         channels=index.strs("channels"),
         torch=tuple(releases),

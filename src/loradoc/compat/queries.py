@@ -20,7 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from loradoc.compat.queries_packages import PackageQueries
-from loradoc.compat.schema import ArchEntry, MatrixData, MinorCompat, TorchRelease
+from loradoc.compat.schema import ArchEntry, MatrixData, MinorCompat, RocmArchEntry, TorchRelease
 from loradoc.compat.versions import (
     cc_tuple,
     cuda_str,
@@ -345,6 +345,28 @@ class Matrix(MatrixData, PackageQueries):
             (gpu_name_tokens(name), cc, name) for table in self.gpu_tables for name, cc in table.cc.items()
         ]
         return tuple(sorted(keys, key=lambda k: (-len(k[0]), -len(" ".join(k[0])))))
+
+    @functools.cached_property
+    def _amd_keys(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        keys = [(gpu_name_tokens(name), gfx) for name, gfx in self.amd_gfx.items()]
+        return tuple(sorted(keys, key=lambda k: (-len(k[0]), -len(" ".join(k[0])))))
+
+    def amd_gfx_of(self, name: str | None) -> str | None:
+        """The LLVM target of an AMD GPU from its product name ("AMD Instinct MI250X/MI250" -> "gfx90a")."""
+        if not name:
+            return None
+        tokens = gpu_name_tokens(name)
+        for key, gfx in self._amd_keys:
+            n = len(key)
+            if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
+                return gfx
+        return None
+
+    def rocm_archs_for(self, rocm: str | None) -> RocmArchEntry | None:
+        """The gfx targets of torch's ROCm wheels built with ROCm ``rocm`` ("6.4"), or None."""
+        if not rocm:
+            return None
+        return next((e for e in self.rocm_archs if spec_contains(e.rocm, rocm)), None)
 
     def gpu_cc(self, name: str | None) -> str | None:
         """Compute capability from a GPU's product name ("NVIDIA A100-SXM4-80GB" -> "8.0").

@@ -89,6 +89,17 @@ class ArchEntry:
 
 
 @dataclass(frozen=True)
+class RocmArchEntry:
+    """The gfx targets in torch's ROCm wheels for a range of ROCm versions."""
+
+    rocm: str  # specifier on the ROCm version
+    gfx: tuple[str, ...]
+    source: str
+    verified: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class GpuTable:
     name: str
     cc: Mapping[str, str]
@@ -301,5 +312,7 @@ class MatrixData:
     transformers: TransformersInfo
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"
+    amd_gfx: Mapping[str, str] = field(default_factory=dict)  # AMD product name -> LLVM target
+    rocm_archs: tuple[RocmArchEntry, ...] = ()
     channel_url_pattern: str = ""  # "https://download.pytorch.org/whl/{channel}/{variant}"
     channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"

@@ -43,10 +43,13 @@ class GpuFact:
     cc: str | None  # "8.0"; None when neither the probe nor the matrix's table knows it
     cc_source: str  # "probe", "matrix" (looked up by name) or "unknown"
     memory_mib: int | None = None
+    gfx: str | None = None  # AMD: the LLVM target ("gfx90a"), probed or looked up by name
 
     @property
     def label(self) -> str:
         name = self.name or (f"GPU {self.index}" if self.index is not None else "the GPU")
+        if self.gfx:
+            return f"{name} ({self.gfx})"
         return f"{name} (sm {self.cc})" if self.cc else name
 
 
@@ -165,7 +168,9 @@ def machine_facts(snapshot: Snapshot, matrix: Matrix, *, cuda_usable: bool | Non
             hidden += 1
             continue
         if (gpu.vendor or "nvidia").lower() == "amd":
-            amd.append(GpuFact(gpu.index, gpu.name, "amd", None, "unknown", gpu.memory_mib))
+            gfx = gpu.gfx or matrix.amd_gfx_of(gpu.name)
+            source = "probe" if gpu.gfx else ("matrix" if gfx else "unknown")
+            amd.append(GpuFact(gpu.index, gpu.name, "amd", None, source, gpu.memory_mib, gfx=gfx))
             continue
         nvidia.append(_nvidia_gpu(gpu, matrix, notes))
     if hidden and visible is not None:

@@ -34,6 +34,7 @@ class Machine:
     cuda_max: str | None
     gpus: list[tuple[str, str | None]]  # NVIDIA GPUs: (name, compute capability)
     amd: list[str]  # AMD GPU names
+    amd_gfx: list[str | None]  # their LLVM targets ("gfx90a"), in the same order; None when unknown
     nvcc: str | None
     memory_mib: int | None
     cpu_count: int | None
@@ -74,6 +75,7 @@ def install_machine(snap: Snapshot, m: Matrix) -> Machine:
         cuda_max=snap.driver.cuda_max if snap.driver else None,  # reported; the plan estimates itself
         gpus=gpus,
         amd=[g.name or f"GPU{i}" for i, g in enumerate(facts.amd_gpus)],
+        amd_gfx=[g.gfx for g in facts.amd_gpus],
         nvcc=snap.nvcc.version if snap.nvcc else None,
         memory_mib=snap.memory_mib,
         cpu_count=snap.cpu_count,
@@ -232,18 +234,48 @@ def _pick_rocm(mach: Machine, m: Matrix, wants: Wants) -> TorchPick:
         variant = "rocm" + rel.rocm
         choice = TorchChoice(v, variant, None, m.torch_install_command(v, variant, os=mach.os))
         target = f"--backend {variant}" if wants.rocm else amd_label(mach.amd)
+        covered, warnings = _rocm_coverage(mach, m, rel.rocm, f"{v}+{variant}")
         return TorchPick(
             choice,
             False,
-            f"torch {v}+{variant}: the newest release with a ROCm build, for {target}",
-            [
-                "the matrix has no GPU architecture list for ROCm builds: coverage of these AMD GPUs was not checked"
-            ],
+            f"torch {v}+{variant}: the newest release with a ROCm build, for {target}{covered}",
+            warnings,
         )
     asked = f" of ROCm {wants.rocm}" if wants.rocm else ""
     raise UserError(
         f"no torch ROCm build{asked} fits this machine" + _bounds(wants) + "; pass --cpu for a CPU build"
     )
+
+
+def _rocm_coverage(mach: Machine, m: Matrix, rocm: str, label: str) -> tuple[str, list[str]]:
+    """(reason suffix, warnings): whether torch's ROCm wheels carry kernels for each AMD GPU's target."""
+    entry = m.rocm_archs_for(rocm)
+    if entry is None:
+        return "", [
+            f"the matrix has no gfx list for ROCm {rocm} builds: coverage of these AMD GPUs was not checked"
+        ]
+    warnings: list[str] = []
+    if not entry.verified:
+        warnings.append(f"the gfx list of torch's ROCm {rocm} wheels is UNVERIFIED in the matrix")
+    targets = list(dict.fromkeys(g for g in mach.amd_gfx if g))
+    unknown = [n for n, g in zip(mach.amd, mach.amd_gfx, strict=True) if not g]
+    if unknown:
+        warnings.append(
+            f"{', '.join(dict.fromkeys(unknown))}: gfx target unknown; kernel coverage not checked"
+        )
+    missing = [g for g in targets if g not in entry.gfx]
+    for gfx in missing:
+        hint = (
+            "; RDNA2 cards often run gfx1030's kernels with HSA_OVERRIDE_GFX_VERSION=10.3.0 (not supported by AMD)"
+            if gfx.startswith("gfx103")
+            else ""
+        )
+        warnings.append(
+            f"{gfx}: torch {label} carries no kernels for it (its ROCm wheels carry {', '.join(entry.gfx)}), "
+            f"so GPU code fails with 'HIP error: invalid device function'{hint}"
+        )
+    covered = [g for g in targets if g in entry.gfx]
+    return (f"; its wheels carry kernels for {', '.join(covered)}" if covered else ""), warnings
 
 
 def _bounds(wants: Wants) -> str:

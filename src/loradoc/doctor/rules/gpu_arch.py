@@ -85,3 +85,36 @@ def gpu_facts(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+@rule("rocm-gfx-unsupported-by-torch-build")
+def torch_rocm_gfx(ctx: Context) -> list[Finding]:
+    """An AMD GPU whose LLVM target the installed ROCm build of torch carries no kernels for."""
+    t, m = ctx.torch, ctx.matrix
+    amd = [g for g in ctx.facts.amd_gpus if g.gfx]
+    if t is None or not t.variant or not t.variant.startswith("rocm") or not amd:
+        return []
+    rocm = t.variant.removeprefix("rocm")
+    entry = m.rocm_archs_for(rocm)
+    if entry is None:
+        return []
+    missing = [g for g in amd if g.gfx not in entry.gfx]
+    if not missing:
+        return []
+    targets = sorted({str(g.gfx) for g in missing})
+    unverified = "" if entry.verified else " (gfx list UNVERIFIED in the matrix)"
+    rdna2 = all(g.startswith("gfx103") for g in targets)
+    fix = "export HSA_OVERRIDE_GFX_VERSION=10.3.0" if rdna2 else None
+    return [
+        error(
+            "rocm-gfx-unsupported-by-torch-build",
+            f"torch {t.label} carries kernels for {', '.join(entry.gfx)}{unverified}, not for "
+            f"{join([g.label for g in missing])}: GPU code fails with 'HIP error: invalid device function'"
+            + (
+                "; RDNA2 cards run gfx1030's kernels with an override (not supported by AMD)" if rdna2 else ""
+            ),
+            fix or f'build torch from source with PYTORCH_ROCM_ARCH="{";".join(targets)}"',
+            torch_gfx=list(entry.gfx),
+            gfx_verified=entry.verified,
+        )
+    ]
