@@ -42,7 +42,12 @@ def test_every_preflight_code_is_in_the_table_and_in_findings_md() -> None:
     findings_doc = (REPO / "docs" / "findings.md").read_text(encoding="utf-8")
     source = inspect.getsource(preflight)
     codes = set(re.findall(r'"(config-[a-z0-9-]+)"', source))
-    assert codes == {"config-path-missing", "config-base-model-incomplete", "config-model-not-causal-lm"}
+    assert codes == {
+        "config-path-missing",
+        "config-base-model-incomplete",
+        "config-model-not-causal-lm",
+        "config-tracker-missing",
+    }
     for code in codes:
         assert f"| `{code}` |" in DOC, code
         assert code in (preflight.__doc__ or ""), code

@@ -178,7 +178,9 @@ def test_new_tokens_train_the_embeddings_and_head_as_the_run_does() -> None:
     both = 2 * 525_336_576
     assert tokens.part("modules_to_save copy") == both * 2
     assert tokens.total_bytes - plain.total_bytes >= both * (2 + 2 + 4)  # copy, gradients, AdamW states
-    assert any("tokens: 2 new token(s): embed_tokens and lm_head trained in full" in n for n in tokens.assumptions)
+    assert any(
+        "tokens: 2 new token(s): embed_tokens and lm_head trained in full" in n for n in tokens.assumptions
+    )
     # named both ways, they are counted once
     again = estimate_memory(
         LLAMA3_8B,

@@ -12,7 +12,8 @@
 
 Precision and attention that cannot work on the machine stop in :func:`resolve`
 with a UserError from the run's own decision functions. Finding codes raised
-here: config-path-missing, config-base-model-incomplete, config-model-not-causal-lm (docs/findings.md).
+here: config-path-missing, config-base-model-incomplete, config-model-not-causal-lm, config-tracker-missing
+(docs/findings.md).
 
 Local paths are checked on the machine loradoc runs on: errors there, but only
 warnings when planning from a saved snapshot of another machine (``--from``).
