@@ -93,6 +93,24 @@ class TrainingSession:
 
     # -- steps -----------------------------------------------------------------------------
     def run(self) -> int:
+        code = self._train_and_save()
+        self._finish_together()
+        return code
+
+    def _finish_together(self) -> None:
+        """Several processes: every rank waits until rank 0 has written the outputs, then the process
+        group is taken down. A rank that left first could otherwise end the run for the others (the
+        launcher stops every process once one exits abnormally, and gloo's threads torn down at
+        interpreter exit can abort it: "terminate called without an active exception")."""
+        if self.world <= 1:
+            return
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+    def _train_and_save(self) -> int:
         from transformers import set_seed
 
         from loradoc.train.data.prepare import prepare_data
