@@ -342,5 +342,5 @@ def test_the_weekly_workflow_updates_and_records() -> None:
         for step in update["steps"]
         if str(step.get("uses", "")).startswith("peter-evans/create-pull-request")
     )
-    assert "compat/matrix.toml" in pr["with"]["add-paths"]
+    assert "src/loradoc/compat_data/matrix.toml" in pr["with"]["add-paths"]  # git does not follow compat/
     assert update["permissions"] == {"contents": "write", "pull-requests": "write"}
