@@ -220,15 +220,13 @@ DRY = Profile(
 def ensure_loradoc() -> dict[str, Any]:
     """Import loradoc; if it is not installed with its data, stage a copy of the tree and use that.
 
-    ``pip install -e .`` maps ``loradoc.compat_data`` to ``compat/``. Where that install could not run
-    (no setuptools, no network), ``PYTHONPATH=src`` alone lacks the matrix, so ``src/loradoc`` and
-    ``compat/`` are copied into one importable folder, put first on ``sys.path`` and on
+    Where ``pip install -e .`` could not run (no setuptools, no network), ``src/loradoc`` (its
+    ``compat_data`` included) is copied into one importable folder, put first on ``sys.path`` and on
     ``PYTHONPATH`` (the ``doctor check`` subprocess needs it too).
     """
     try:
-        import loradoc.compat_data  # noqa: F401
-
         import loradoc
+        import loradoc.compat_data  # noqa: F401
 
         return {"mode": "installed", "path": str(Path(loradoc.__file__).parent)}
     except ImportError as exc:
@@ -238,14 +236,11 @@ def ensure_loradoc() -> dict[str, Any]:
     stage = Path(tempfile.mkdtemp(prefix="loradoc-stage-"))
     atexit.register(shutil.rmtree, stage, ignore_errors=True)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "src" / "loradoc", stage / "loradoc", ignore=skip)
-    shutil.copytree(REPO / "compat", stage / "loradoc" / "compat_data", ignore=skip)
-    (stage / "loradoc" / "compat_data" / "__init__.py").touch()
+    shutil.copytree(REPO / "src" / "loradoc", stage / "loradoc", ignore=skip)  # compat_data included
     sys.path.insert(0, str(stage))
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(stage), os.environ.get("PYTHONPATH")) if p)
-    import loradoc.compat_data  # noqa: F401
-
     import loradoc
+    import loradoc.compat_data  # noqa: F401
 
     return {"mode": "staged", "path": str(stage / "loradoc"), "why": reason}
 
