@@ -8,7 +8,7 @@
 #   each on its own, offline and without dependencies; one that fails is reported and skipped.
 # - loradoc: `pip install --no-deps --no-build-isolation --no-index -e .` when setuptools (>= 77,
 #   for pyproject's license string) and wheel are importable; otherwise gpu_check.py stages
-#   src/loradoc plus compat/ (loradoc.compat_data) into a temp folder and runs from there.
+#   src/loradoc (its compat_data included) into a temp folder and runs from there.
 # - Nothing here needs the network, and no missing optional package stops the run.
 # - GPU_CHECK_TIMEOUT (default 480 s) stops the run from outside as well; gpu_check.py keeps to
 #   --budget (450 s by default) on its own.

@@ -168,7 +168,7 @@ def _make_shim(root: Path) -> Path:
     pkg = Path(loradoc.__file__).parent
     shutil.copytree(pkg, shim / "loradoc", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     data = shim / "loradoc" / "compat_data"
-    if not data.exists():  # editable installs map loradoc.compat_data to the repo's compat/ folder
+    if not data.exists():  # an install whose data lives elsewhere (a zip, another layout): copy it in
         data.mkdir()
         for item in resources.files("loradoc.compat_data").iterdir():
             if item.is_file() and not item.name.endswith(".pyc"):
