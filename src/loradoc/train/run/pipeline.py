@@ -99,16 +99,25 @@ class TrainingSession:
 
     def _finish_together(self) -> None:
         """Several processes: every rank waits until rank 0 has written the outputs, then the process
-        group is taken down. A rank that left first could otherwise end the run for the others (the
-        launcher stops every process once one exits abnormally, and gloo's threads torn down at
-        interpreter exit can abort it: "terminate called without an active exception")."""
+        group is taken down while every rank is still alive. A rank that left first could otherwise
+        end the run for the others (the launcher stops every process once one exits abnormally).
+
+        The trainer's DistributedDataParallel wrapper sits in a reference cycle: after training it
+        is unreachable but alive until the garbage collector runs, and its Reducer keeps the gloo
+        process group (threads, sockets) alive past ``destroy_process_group``. Left to interpreter
+        teardown, that group's destructor can abort the process (SIGABRT, "terminate called without
+        an active exception") after a run that succeeded. Collecting first releases it here."""
         if self.world <= 1:
             return
+        import gc
+
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
+            gc.collect()
             dist.barrier()
             dist.destroy_process_group()
+            gc.collect()
 
     def _train_and_save(self) -> int:
         from transformers import set_seed
