@@ -68,9 +68,11 @@ def peer_versions(mode: str, python: Path) -> dict[str, str | None]:
     if proc.returncode != 0:
         raise SystemExit(f"error: {mode}: {python} cannot report its packages:\n{proc.stderr[-1500:]}")
     found: dict[str, str | None] = json.loads(proc.stdout)
-    missing = [n for n in PEERS[mode].packages[:1] if not found.get(n)]
+    missing = [n for n in PEERS[mode].packages if not found.get(n)]
     if missing:
-        raise SystemExit(f"error: {mode}: {python} has no {missing[0]}; run `bash bench/peers/setup.sh`")
+        raise SystemExit(
+            f"error: {mode}: {python} has no {', '.join(missing)}; run `bash bench/peers/setup.sh {PEERS[mode].venv}`"
+        )
     return found
 
 
