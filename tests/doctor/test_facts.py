@@ -169,6 +169,15 @@ def test_attention_backends_read_the_matrix() -> None:
     facts = machine_facts(Snapshot.from_dict(turing), matrix)
     assert "below flash-attn's floor" in facts.attention_missing["flash_attention_2"]
 
+    # FlashAttention-3 counts only where its kernels run: Hopper
+    fa3 = {**doc, "packages": {**doc["packages"], "flash-attn-3": {"version": "3.0.0"}}}
+    facts = machine_facts(Snapshot.from_dict(fa3), matrix)
+    assert facts.attention_missing["flash_attention_3"].startswith(
+        "FlashAttention-3's kernels are built for sm_90, not "
+    )
+    hopper = {**fa3, "gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}]}
+    assert "flash_attention_3" in machine_facts(Snapshot.from_dict(hopper), matrix).attention
+
 
 def test_the_probe_records_only_what_it_observed(tmp_path: Path) -> None:
     from probe_fakes import env_with, fake_nvidia_smi, fake_root

@@ -169,6 +169,62 @@ def test_flash_attn_source_build_only_with_a_matching_nvcc() -> None:
     )
 
 
+H100 = [("NVIDIA H100 80GB HBM3", "9.0")]
+
+
+def test_flash_attention_3_replaces_a_source_build_on_hopper() -> None:
+    # torch 2.11: no flash-attn 2 release wheel (2.8.3.post2 stops at 2.10), no nvcc for a source build
+    p = run(snap(H100, "570.86.15"), torch="2.11", with_=["flash-attn"])
+    assert p.variant == "cu128"
+    d = p.decision("flash-attn")
+    assert d is not None and d.value == "flash-attn-3==3.0.0"
+    assert "no flash-attn 2 release wheel fits torch 2.11.0+cu128" in d.reason
+    assert "flash_attention_3" in d.reason and "\n" not in d.reason
+    step = next(s for s in p.steps if s.name == "flash-attn-3")
+    assert step.requirements == ["flash-attn-3==3.0.0"] and step.pip_args == ["--no-deps"]
+    assert step.index_url == "https://download.pytorch.org/whl/cu128" and step.pin_torch
+    stack = next(s for s in p.steps if s.name == "stack")
+    assert {"einops", "packaging", "ninja"} <= {
+        r.split("=")[0].split(">")[0].split("<")[0] for r in stack.requirements
+    }
+    assert "flash_attn_interface" in p.imports and "flash_attn" not in p.imports
+    assert any("FlashAttention-3 3.0.0's wheel list is UNVERIFIED" in w for w in p.warnings)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "torch", "reason"),
+    [
+        (A100, "2.11", "planned for sm_90 only, and NVIDIA A100-SXM4-80GB is sm_80"),
+        (H100, "2.8", "need torch >= 2.9 (its stable ABI), not 2.8.0"),
+        (H100, "2.15", "index has no FlashAttention-3 wheel"),
+    ],
+)
+def test_flash_attention_3_asked_where_no_wheel_fits_is_one_line(
+    gpus: list[tuple[str, str | None]], torch: str, reason: str
+) -> None:
+    wants = from_options(torch=torch)
+    add_config_needs(wants, SimpleNamespace(attn_implementation="flash_attention_3"), source="cfg.yml")
+    assert wants.flash_attn_3 and wants.extensions == {
+        "flash-attn": "cfg.yml: attn_implementation: flash_attention_3"
+    }
+    p = plan(snap(gpus, "580.95.05"), load_matrix(), wants)
+    d = p.decision("flash-attn")
+    assert d is not None and d.value is None, d
+    assert reason in d.reason and "set attn_implementation: flash_attention_2" in d.reason
+    assert not any(s.name.startswith("flash-attn") for s in p.steps)
+
+
+def test_flash_attention_3_asked_on_hopper_steers_torch_to_a_build_with_its_wheel() -> None:
+    wants = Wants()
+    add_config_needs(wants, SimpleNamespace(attn_implementation="flash_attention_3"), source="cfg.yml")
+    p = plan(snap(H100, "580.95.05"), load_matrix(), wants)
+    assert p.variant in ("cu126", "cu128", "cu129"), p.variant
+    assert p.chosen("flash-attn") == "flash-attn-3==3.0.0"
+    # without the ask, the same machine keeps its audited plan: flash-attn 2's release wheel
+    plain = run(snap(H100, "580.95.05"), with_=["flash-attn"])
+    assert (plain.chosen("flash-attn") or "").startswith("flash-attn @ https://github.com/Dao-AILab/")
+
+
 def test_config_file_through_the_real_loader(tmp_path: Any) -> None:
     pytest.importorskip("loradoc.config.load")
     cfg = tmp_path / "cfg.yml"

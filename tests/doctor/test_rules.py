@@ -263,6 +263,62 @@ def test_flash_attn_requested_but_missing() -> None:
     )
 
 
+def _fa3_machine(gpu: str, torch: str, *, fa3: bool = False) -> dict[str, object]:
+    packages: dict[str, object] = {"torch": {"version": torch}}
+    if fa3:
+        packages["flash-attn-3"] = {"version": "3.0.0"}
+    return {
+        "complete": True,
+        "os": "Linux",
+        "python": "3.12.3",
+        "gpus": [{"name": gpu}],
+        "driver": {"version": "570.86.10"},
+        "packages": packages,
+    }
+
+
+def test_flash_attention_3_asked_on_hopper_gets_its_install_command() -> None:
+    s = _fa3_machine("NVIDIA H100 80GB HBM3", "2.11.0+cu128")
+    f = one(run(s, SimpleNamespace(attn_implementation="flash_attention_3")), "flash-attn-3-missing")
+    assert f.severity is Severity.WARNING and "flash-attn 2 where it is installed" in f.message
+    assert f.fix == (
+        "pip install --no-deps --index-url https://download.pytorch.org/whl/cu128 flash-attn-3==3.0.0"
+        " && pip install einops packaging ninja"
+    )
+    # installed: nothing to say; a torch older than its stable ABI: the reason, and flash-attn 2 instead
+    assert not by_code(
+        run(_fa3_machine("NVIDIA H100 80GB HBM3", "2.11.0+cu128", fa3=True)), "flash-attn-3-missing"
+    )
+    old = one(
+        run(
+            _fa3_machine("NVIDIA H100 80GB HBM3", "2.8.0+cu128"),
+            SimpleNamespace(attn_implementation="flash_attention_3"),
+        ),
+        "flash-attn-3-missing",
+    )
+    assert "need torch >= 2.9" in old.message
+    assert old.fix == "set attn_implementation: flash_attention_2 in the training config"
+
+
+def test_flash_attention_3_off_hopper_is_flagged() -> None:
+    installed = one(
+        run(_fa3_machine("NVIDIA GeForce RTX 5090", "2.11.0+cu128", fa3=True)), "flash-attn-3-unsupported"
+    )
+    assert "built for Hopper (sm_90)" in installed.message and "sm 12.0" in installed.message
+    assert installed.fix == "pip uninstall -y flash-attn-3"
+    asked = one(
+        run(
+            _fa3_machine("NVIDIA A100-SXM4-80GB", "2.11.0+cu128"),
+            SimpleNamespace(attn_implementation="flash_attention_3"),
+        ),
+        "flash-attn-3-unsupported",
+    )
+    assert asked.fix == "set attn_implementation: flash_attention_2 in the training config"
+    assert not by_code(
+        run(_fa3_machine("NVIDIA H100 80GB HBM3", "2.11.0+cu128", fa3=True)), "flash-attn-3-unsupported"
+    )
+
+
 def test_flash_attention_on_a_cpu_machine() -> None:
     f = one(run("cpu_laptop", SimpleNamespace(flash_attention=True)), "flash-attn-gpu-too-old")
     assert "no NVIDIA GPU" in f.message

@@ -19,6 +19,7 @@ from loradoc.train.model.varlen import segment_layout, varlen_attention_forward,
 
 CPU = {VARLEN, "sdpa", "eager"}
 GPU_FA = CPU | {"flash_attention_2"}
+GPU_FA3 = CPU | {"flash_attention_3"}  # Hopper where loradoc planned FlashAttention-3
 
 
 # ---------------------------------------------------------------- policy
@@ -37,6 +38,13 @@ GPU_FA = CPU | {"flash_attention_2"}
         ("sdpa", "cpu", CPU, "sdpa"),
         ("eager", "cpu", CPU, "eager"),
         (VARLEN, "cpu", CPU, VARLEN),
+        (None, "cuda", GPU_FA3, "flash_attention_3"),
+        (None, "cuda", GPU_FA | GPU_FA3, "flash_attention_3"),  # both installed: the Hopper kernels
+        ("flash_attention_3", "cuda", GPU_FA3, "flash_attention_3"),
+        ("flash_attention_2", "cuda", GPU_FA3, "flash_attention_3"),  # only FA3 installed: same boundaries
+        ("flash_attention", "cuda", GPU_FA3, "flash_attention_3"),  # Axolotl's legacy key
+        ("flash_attention_3", "cuda", GPU_FA, "flash_attention_2"),
+        ("flash_attention_3", "cpu", CPU, VARLEN),
     ],
 )
 def test_choose_attention_with_packing(

@@ -350,6 +350,30 @@ def _xformers(t: Table) -> s.XformersInfo:
     return info
 
 
+def _flash_attn_3(t: Table) -> s.FlashAttn3Info:
+    info = s.FlashAttn3Info(
+        distribution=t.text("distribution"),
+        module=t.text("module"),
+        version=t.version("version"),
+        index_url=t.text("index_url"),
+        variants=t.strs("variants", required=True),
+        min_torch=t.version("min_torch"),
+        python=str(t.spec("python")),
+        platforms=t.strs("platforms", required=True),
+        ccs=tuple(t.cc("ccs", c) for c in t.strs("ccs", required=True)),
+        dependencies=t.strs("dependencies"),
+        verified=t.flag("verified", True),
+        note=t.opt_str("note"),
+        source=t.source(),
+    )
+    if "{variant}" not in info.index_url:
+        t.fail("index_url must contain {variant}")
+    for v in info.variants:
+        if not re.fullmatch(r"cu\d{3}", v):
+            t.fail(f"variants: {v!r} should be a CUDA variant like 'cu128'")
+    return info
+
+
 def _flash_attn(t: Table) -> s.FlashAttnInfo:
     def release(r: Table) -> s.FlashAttnRelease:
         versions = tuple(r.version("versions", v) for v in r.strs("versions", required=True))
@@ -569,6 +593,9 @@ def parse_matrix(
         attention=_finish(top.sub("attention", "attention"), _attention),
         xformers=_finish(top.sub("xformers", "xformers"), _xformers),
         flash_attn=_finish(top.sub("flash_attn", "flash_attn"), _flash_attn),
+        flash_attn_3=_finish(top.sub("flash_attn_3", "flash_attn_3"), _flash_attn_3)
+        if "flash_attn_3" in top.data
+        else None,
         bitsandbytes=_finish(top.sub("bitsandbytes", "bitsandbytes"), _bitsandbytes),
         hf=_each(origin, "hf", top.items("hf"), _hf),
         transformers=_finish(top.sub("transformers", "transformers"), _transformers),

@@ -14,6 +14,7 @@ from loradoc.compat.schema import (
     BnbInfo,
     BnbRelease,
     BnbTarget,
+    FlashAttn3Info,
     FlashAttnInfo,
     FlashAttnRelease,
     HfFloor,
@@ -78,6 +79,7 @@ class PackageQueries:
 
     xformers: XformersInfo
     flash_attn: FlashAttnInfo
+    flash_attn_3: FlashAttn3Info | None
     bitsandbytes: BnbInfo
     hf: tuple[HfFloor, ...]
     transformers: TransformersInfo
@@ -203,6 +205,49 @@ class PackageQueries:
         if t is None or floor is None:
             return None
         return t >= floor
+
+    # -- FlashAttention-3 ----------------------------------------------------------------------
+    def flash_attn_3_misfit(
+        self,
+        torch: str | None,
+        variant: str | None,
+        python: str | None,
+        machine: str | None,
+        gpus: Sequence[tuple[str | None, str | None]],
+    ) -> str | None:
+        """Why no FlashAttention-3 wheel serves this torch build (``torch`` public version and
+        ``variant``), Python, Linux machine and GPUs (name, compute capability); None: one does."""
+        fa3 = self.flash_attn_3
+        if fa3 is None:
+            return "the matrix knows no FlashAttention-3 wheels"
+        platform = "linux_aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "linux_x86_64"
+        if platform not in fa3.platforms:
+            return f"no FlashAttention-3 wheel is known for {platform}"
+        archs = ", ".join("sm_" + cc.replace(".", "") for cc in fa3.ccs)
+        if not gpus or not all(cc for _n, cc in gpus):
+            return f"FlashAttention-3 is planned for {archs} only, and no GPU's compute capability is known"
+        off = [(n, cc) for n, cc in gpus if cc not in fa3.ccs]
+        if off:
+            name, cc = off[0]
+            return f"FlashAttention-3 is planned for {archs} only, and {name or 'the GPU'} is sm_{(cc or '').replace('.', '')}"
+        if parse_version(torch) is None or Version(public(torch) or "0") < Version(fa3.min_torch):
+            return f"FlashAttention-3 wheels need torch >= {fa3.min_torch} (its stable ABI), not {torch}"
+        if variant not in fa3.variants:
+            return f"PyTorch's {variant} index has no FlashAttention-3 wheel ({', '.join(fa3.variants)} have)"
+        if python_mm(python) is None or not _contains(fa3.python, python_mm(python)):
+            return f"FlashAttention-3 {fa3.version} needs Python {fa3.python}"
+        return None
+
+    def flash_attn_3_command(self, variant: str) -> str:
+        """The pip commands that install FlashAttention-3 for a torch ``variant`` it serves: the
+        wheel from PyTorch's index without dependencies (that index need not carry them), then those."""
+        fa3 = self.flash_attn_3
+        assert fa3 is not None
+        index = fa3.index_url.format(variant=variant)
+        deps = " ".join(fa3.dependencies)
+        return f"pip install --no-deps --index-url {index} {fa3.distribution}=={fa3.version}" + (
+            f" && pip install {deps}" if deps else ""
+        )
 
     # -- bitsandbytes --------------------------------------------------------------------------
     def bnb_release(self, version: str | None) -> BnbRelease | None:

@@ -288,6 +288,26 @@ class ErrorPattern:
 
 
 @dataclass(frozen=True)
+class FlashAttn3Info:
+    """FlashAttention-3 (the Hopper kernels of flash-attention's ``hopper/``): wheels on PyTorch's
+    index, built against torch's stable ABI, so one wheel serves every torch from ``min_torch``."""
+
+    distribution: str  # pip's name: "flash-attn-3"
+    module: str  # what transformers imports: "flash_attn_interface"
+    version: str
+    index_url: str  # "https://download.pytorch.org/whl/{variant}"
+    variants: tuple[str, ...]  # torch CUDA variants whose index has the wheel
+    min_torch: str
+    python: str
+    platforms: tuple[str, ...]
+    ccs: tuple[str, ...]  # compute capabilities it is planned for
+    dependencies: tuple[str, ...]  # the wheel's requirements besides torch (installed from pip's sources)
+    source: str
+    verified: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class MatrixData:
     """Everything in the matrix files, typed. `origin` names the file in error messages."""
 
@@ -316,3 +336,4 @@ class MatrixData:
     rocm_archs: tuple[RocmArchEntry, ...] = ()
     channel_url_pattern: str = ""  # "https://download.pytorch.org/whl/{channel}/{variant}"
     channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"
+    flash_attn_3: FlashAttn3Info | None = None

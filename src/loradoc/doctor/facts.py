@@ -301,6 +301,16 @@ def _torch(snapshot: Snapshot, matrix: Matrix, os_name: str | None) -> TorchFact
     )
 
 
+def _off_hopper(matrix: Matrix, gpus: list[GpuFact]) -> str:
+    """Why FlashAttention-3's kernels do not run on these GPUs ('' when they do, or nothing is known)."""
+    fa3 = matrix.flash_attn_3
+    if fa3 is None:
+        return ""
+    off = [g.label for g in gpus if g.cc and g.cc not in fa3.ccs]
+    archs = ", ".join("sm_" + cc.replace(".", "") for cc in fa3.ccs)
+    return f"FlashAttention-3's kernels are built for {archs}, not {', '.join(off)}" if off else ""
+
+
 def _attention(
     snapshot: Snapshot, matrix: Matrix, gpus: list[GpuFact], torch: TorchFact | None, gpu: bool | None
 ) -> tuple[set[str], dict[str, str]]:
@@ -315,6 +325,8 @@ def _attention(
             missing[impl] = "needs a CUDA GPU"
         elif too_old:
             missing[impl] = f"{', '.join(too_old)} is below flash-attn's floor (compute capability {floor})"
+        elif impl == "flash_attention_3" and _off_hopper(matrix, gpus):
+            missing[impl] = _off_hopper(matrix, gpus)
         elif snapshot.package(package) is None:
             missing[impl] = f"{package} is not installed"
         else:

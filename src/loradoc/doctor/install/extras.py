@@ -245,14 +245,65 @@ def _fa_wheel(m: Matrix, mach: Machine, b: Build) -> FlashAttnWheel | None:
     return m.flash_attn_wheel(b.version, b.cuda, abi, mach.python, machine=mach.machine)
 
 
-def flash_attn_has_wheel(m: Matrix, mach: Machine, b: Build) -> bool:
-    return _fa_blocker(m, mach, b) is not None or _fa_wheel(m, mach, b) is not None
+def flash_attn_has_wheel(m: Matrix, mach: Machine, b: Build, *, fa3: bool = False) -> bool:
+    """Whether torch build ``b`` leaves flash-attn nothing to compile (the torch picker prefers such
+    builds). FlashAttention-3 counts only when asked for: its wheel list is younger and less
+    checked than flash-attn 2's, so it replaces a source build rather than steering torch."""
+    if _fa_blocker(m, mach, b) is not None:
+        return True
+    if fa3:
+        return _fa3_misfit(m, mach, b) is None
+    return _fa_wheel(m, mach, b) is not None
 
 
-def plan_flash_attn(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
+def _fa3_misfit(m: Matrix, mach: Machine, b: Build) -> str | None:
+    """Why no FlashAttention-3 wheel fits this machine and torch build (None: one does)."""
+    if mach.os != "linux":
+        return f"no FlashAttention-3 wheel is known for {mach.os_label}"
+    return m.flash_attn_3_misfit(b.version, b.variant, mach.python, mach.machine, mach.gpus)
+
+
+def _plan_fa3(m: Matrix, mach: Machine, b: Build, why: str, instead: str) -> Extra | None:
+    """FlashAttention-3 from PyTorch's index when its wheel fits (None: it does not)."""
+    fa3 = m.flash_attn_3
+    if fa3 is None or _fa3_misfit(m, mach, b) is not None:
+        return None
+    req = f"{fa3.distribution}=={fa3.version}"
+    index = fa3.index_url.format(variant=b.variant)
+    reason = (
+        f"FlashAttention-3 {fa3.version} for Hopper from {index} ({instead}; one stable-ABI wheel for "
+        f"torch >= {fa3.min_torch}): training uses attn_implementation flash_attention_3 ({why})"
+    )
+    step = PipStep(
+        fa3.distribution,
+        [req],
+        f"FlashAttention-3 {fa3.version} from PyTorch's {b.variant} index (its dependencies come with the stack)",
+        index_url=index,
+        pip_args=["--no-deps"],
+    )
+    out = Extra(
+        Decision("flash-attn", req, reason), steps=[step], stack=list(fa3.dependencies), imports=[fa3.module]
+    )
+    if not fa3.verified:
+        out.warnings.append(f"FlashAttention-3 {fa3.version}'s wheel list is UNVERIFIED in the matrix")
+    return out
+
+
+def plan_flash_attn(m: Matrix, mach: Machine, b: Build, why: str, *, fa3: bool = False) -> Extra:
+    """flash-attn 2's release wheel, else FlashAttention-3's on Hopper, else a source build; with
+    ``fa3`` (the config asks for flash_attention_3) FlashAttention-3 or nothing."""
     blocker = _fa_blocker(m, mach, b)
     if blocker:
         return skip("flash-attn", f"wanted ({why}), but {blocker}; use sdpa attention")
+    if fa3:
+        asked = _plan_fa3(m, mach, b, why, "the config asks for it")
+        misfit = _fa3_misfit(m, mach, b)
+        if asked is None:
+            return skip(
+                "flash-attn",
+                f"wanted ({why}), but {misfit}; set attn_implementation: flash_attention_2 for flash-attn 2",
+            )
+        return asked
     wheel = _fa_wheel(m, mach, b)
     if wheel is not None:
         abi = "cxx11abiTRUE" if wheel.abi else "cxx11abiFALSE"
@@ -269,6 +320,11 @@ def plan_flash_attn(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
         if not wheel.verified:
             out.warnings.append(f"flash-attn {wheel.version}'s wheel list is UNVERIFIED in the matrix")
         return out
+    hopper = _plan_fa3(
+        m, mach, b, why, f"no flash-attn 2 release wheel fits torch {b.label} on Python {mach.python_mm}"
+    )
+    if hopper is not None:
+        return hopper
     version = _fa_source_version(m, mach)
     cmd = m.flash_attn.source_build.format(version=version)
     major = cuda_major(b.variant)

@@ -60,7 +60,9 @@ def plan(snapshot: Snapshot, matrix: Matrix, wants: Wants | None = None) -> Inst
         out = []
         if "xformers" in wants.extensions and not xformers_has_wheel(matrix, mach, b):
             out.append("xformers")
-        if "flash-attn" in wants.extensions and not flash_attn_has_wheel(matrix, mach, b):
+        if "flash-attn" in wants.extensions and not flash_attn_has_wheel(
+            matrix, mach, b, fa3=wants.flash_attn_3
+        ):
             out.append("flash-attn")
         return out
 
@@ -110,6 +112,10 @@ def plan(snapshot: Snapshot, matrix: Matrix, wants: Wants | None = None) -> Inst
                 "installed, or use --channel stable"
             )
             extras.append(Extra(Decision(name, None, why)))
+        elif name == "flash-attn" and name in wants.extensions:
+            extras.append(
+                plan_flash_attn(matrix, mach, build, wants.extensions[name], fa3=wants.flash_attn_3)
+            )
         elif name in wants.extensions:
             extras.append(_PLANNERS[name](matrix, mach, build, wants.extensions[name]))
         elif name in wants.dropped:

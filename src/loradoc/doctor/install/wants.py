@@ -35,7 +35,8 @@ _ALIASES = {
     "flashattn": "flash-attn",
     "bnb": "bitsandbytes",
 }
-_ATTN_NEEDS = {"flash_attention_2": "flash-attn", "xformers": "xformers"}
+# what each attn_implementation needs installed (flash_attention_3 is planned by flash-attn's planner)
+_ATTN_NEEDS = {"flash_attention_2": "flash-attn", "flash_attention_3": "flash-attn", "xformers": "xformers"}
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Wants:
     # torch builds (version, variant) the index turned out not to have: planned around (live.py)
     excluded: frozenset[tuple[str, str]] = frozenset()
     channel: str = "stable"  # "test" (release candidates) or "nightly": a pre-release torch (--channel)
+    flash_attn_3: bool = False  # the config asks for attn_implementation: flash_attention_3
 
     @property
     def asked(self) -> str:
@@ -200,6 +202,7 @@ def add_config_needs(wants: Wants, cfg: Any, *, source: str) -> None:
         impl, legacy_key = asked
         key = f"{legacy_key}: true" if legacy_key else f"attn_implementation: {impl}"
         wants.extensions.setdefault(_ATTN_NEEDS[impl], f"{source}: {key}")
+        wants.flash_attn_3 = impl == "flash_attention_3"
     for key in ("load_in_4bit", "load_in_8bit"):
         if getattr(cfg, key, None):
             wants.extensions.setdefault("bitsandbytes", f"{source}: {key}: true")

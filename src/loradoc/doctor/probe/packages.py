@@ -38,6 +38,7 @@ TRACKED = (
     "triton",
     "xformers",
     "flash-attn",
+    "flash-attn-3",
     "bitsandbytes",
     "transformers",
     "peft",

@@ -65,7 +65,7 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
                 ctx.attention_fix("sdpa") + " (sdpa works on the CPU)",
             )
         )
-    # flash_attention_3 comes from another package (flash-attn-3), which the matrix does not cover
+    # flash_attention_3 comes from another package (flash-attn-3): flash_attn_3() below
     if (
         ctx.attention == "flash_attention_2"
         and p is None
@@ -119,3 +119,54 @@ def flash_attn_build(ctx: Context) -> list[Finding]:
             wheel=p.wheel,
         )
     ]
+
+
+_FA3_FALLBACK = "; loradoc train uses flash-attn 2 where it is installed, else loradoc_varlen (same results)"
+
+
+@rule("flash-attn-3-unsupported", "flash-attn-3-missing")
+def flash_attn_3(ctx: Context) -> list[Finding]:
+    """FlashAttention-3 (the flash-attn-3 package) asked for or installed: it runs on Hopper only,
+    from torch's stable ABI on; when asked for and missing, the command that installs it."""
+    m, p, t = ctx.matrix, ctx.pkg("flash-attn-3"), ctx.torch
+    wanted = ctx.attention == "flash_attention_3"
+    if m.flash_attn_3 is None or not (wanted or p is not None) or ctx.has_nvidia_gpu is False:
+        return []
+    gpus = [(g.name, g.cc) for g in ctx.gpus]
+    misfit = m.flash_attn_3_misfit(
+        t.public if t else None, t.variant if t else None, ctx.snapshot.python, ctx.machine, gpus
+    )
+    off_gpu = misfit is not None and "planned for" in misfit and "no GPU" not in misfit
+    if off_gpu:
+        fa2 = all(m.flash_attn_supports_cc(g.cc) for g in ctx.gpus)
+        fix = (
+            ctx.attention_fix("flash_attention_2" if fa2 else "sdpa")
+            if wanted
+            else "pip uninstall -y flash-attn-3"
+        )
+        return [
+            warning(
+                "flash-attn-3-unsupported",
+                f"FlashAttention-3's kernels are built for Hopper (sm_90) and this machine has "
+                f"{gpu_labels([g for g in ctx.gpus if g.cc not in m.flash_attn_3.ccs])}: they fail at the "
+                f"first launch ('no kernel image is available')" + (_FA3_FALLBACK if wanted else ""),
+                fix,
+            )
+        ]
+    if wanted and p is None and ctx.installed("flash-attn-3") is False:
+        fix = (
+            m.flash_attn_3_command(t.variant)
+            if misfit is None and t and t.variant
+            else ctx.attention_fix("flash_attention_2")
+        )
+        why = "" if misfit is None else f" ({misfit})"
+        return [
+            warning(
+                "flash-attn-3-missing",
+                "the training config asks for flash_attention_3 but flash-attn-3 is not installed"
+                + why
+                + _FA3_FALLBACK,
+                fix,
+            )
+        ]
+    return []

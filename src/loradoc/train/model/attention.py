@@ -95,7 +95,12 @@ def choose_attention(
     is on and the requested attention cannot keep the examples apart.
     """
     name = _normalise(requested)
-    has_flash = device == "cuda" and "flash_attention_2" in available
+    # the flash kernels installed on this CUDA machine, FlashAttention-3 (Hopper) first
+    flash_here = [
+        f for f in ("flash_attention_3", "flash_attention_2") if device == "cuda" and f in available
+    ]
+    has_flash = flash_here[0] if flash_here else None
+    package = {"flash_attention_3": "flash-attn-3 (FlashAttention-3)", "flash_attention_2": "flash-attn"}
     if name is not None and name not in KNOWN:
         if packing:
             raise UserError(
@@ -114,9 +119,13 @@ def choose_attention(
     if not packing:
         if name is None:
             if has_flash:
-                return AttentionChoice("flash_attention_2", "flash-attn is installed on this CUDA machine")
+                return AttentionChoice(has_flash, f"{package[has_flash]} is installed on this CUDA machine")
             return AttentionChoice("sdpa", "torch sdpa (no packing, padded batches)")
         if name in FLASH and not (device == "cuda" and name in available):
+            if has_flash:
+                return AttentionChoice(
+                    has_flash, f"{name} is not installed; {package[has_flash]} is: using it"
+                )
             return AttentionChoice("sdpa", f"{name} is not available on {device}: using torch sdpa instead")
         if name == "xformers":
             return AttentionChoice(
@@ -130,7 +139,7 @@ def choose_attention(
     if name is None:
         if has_flash:
             return AttentionChoice(
-                "flash_attention_2", "flash-attn varlen kernels; example boundaries sent as cu_seq_lens"
+                has_flash, f"{package[has_flash]} varlen kernels; example boundaries sent as cu_seq_lens"
             )
         return AttentionChoice(VARLEN, f"{VARLEN}: {varlen_reason}; flash-attn is not available on {device}")
     if name == VARLEN:
@@ -138,6 +147,11 @@ def choose_attention(
     if name in FLASH:
         if device == "cuda" and name in available:
             return AttentionChoice(name, f"{name} varlen kernels; example boundaries sent as cu_seq_lens")
+        if has_flash:
+            return AttentionChoice(
+                has_flash,
+                f"{name} is not installed; {package[has_flash]} is: its varlen kernels, same boundaries",
+            )
         return AttentionChoice(
             VARLEN, f"{name} is not available on {device}: using {VARLEN} instead ({varlen_reason})"
         )
