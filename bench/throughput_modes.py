@@ -199,6 +199,7 @@ def run_packed(workdir: Path, tag: str) -> dict[str, Any]:
         mode="packed",
         micro_batch_size=seen["micro_batch_size"],
         attention=summary.get("attention"),
+        precision=summary.get("precision"),
         trainer="loradoc run_training (LoradocTrainer)",
         adapter_init_checksum=seen["checksum"],
         packing_efficiency=summary.get("packing_efficiency"),

@@ -58,6 +58,9 @@ class BenchSpec:
     threads: int = 2
     logging_steps: int = 10
     equiv_examples: int = 24
+    # the packed run's bf16 key: false = fp32 like every baseline and peer (the protocol); "auto" =
+    # loradoc's default, which picks bf16 autocast on a CPU where it measured it faster
+    bf16: str | bool = False
 
     def build_key(self) -> str:
         """Hash of the fields that shape the built model and data (not the training settings)."""
@@ -250,7 +253,7 @@ def config_doc(spec: BenchSpec, workdir: Path) -> dict[str, Any]:
         "lr_scheduler": "cosine",
         "weight_decay": 0.0,
         "gradient_checkpointing": False,
-        "bf16": "auto",
+        "bf16": spec.bf16,
         "logging_steps": spec.logging_steps,
         "seed": spec.seed,
         "output_dir": str(workdir / "out"),

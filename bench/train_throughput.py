@@ -50,6 +50,7 @@ from throughput_workload import QUICK, BenchSpec, build_workload  # noqa: E402
 
 # packed must reach this many times each baseline's supervised tok/s (issues 3 and 16)
 TARGETS = {"naive": 2.5, "group_by_length": 1.5, **{m: p.target for m, p in PEERS.items()}}
+CHECKSUM_RTOL = 1e-5  # same initial adapter: equal sums of |lora_A| up to float32 rounding
 CLEAN_CPU = 0.9  # a run whose threads were on a core at least this share of the time counts as undisturbed
 
 
@@ -82,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--warmup-steps", type=int, default=None, help="optimizer steps left out of timing (default 3)"
     )
+    p.add_argument(
+        "--bf16-auto",
+        action="store_true",
+        help="packed mode with loradoc's default bf16: auto (bf16 autocast where this CPU measured it faster); "
+        "without it every mode trains in fp32",
+    )
     p.add_argument("--no-equivalence", action="store_true", help="skip the loss/gradient equivalence check")
     p.add_argument(
         "--inline",
@@ -102,6 +109,7 @@ def make_spec(args: argparse.Namespace) -> BenchSpec:
         "padded_mbs": args.padded_mbs,
         "packed_mbs": args.packed_mbs,
         "warmup_steps": args.warmup_steps,
+        "bf16": "auto" if args.bf16_auto else None,
     }
     return dataclasses.replace(spec, **{k: v for k, v in changes.items() if v is not None})
 
@@ -188,6 +196,7 @@ def workload_facts(workdir: Path, spec: BenchSpec) -> dict[str, Any]:
     from throughput_workload import load_bench_config
 
     from loradoc.train.data.prepare import prepare_data
+    from loradoc.train.estimate_time import flops_per_token
     from loradoc.train.model.load import load_tokenizer
     from loradoc.train.packing.bins import pack_lengths
 
@@ -196,6 +205,9 @@ def workload_facts(workdir: Path, spec: BenchSpec) -> dict[str, Any]:
     data = prepare_data(cfg, tok, say=lambda s: None)
     lengths = np.asarray(data.train["length"], dtype=np.int64)
     supervised = int(sum(sum(1 for t in lab[1:] if t != -100) for lab in data.train["labels"]))
+    # the length of the example a token sits in, averaged over tokens: its attention context
+    attention_len = float((lengths.astype(np.float64) ** 2).sum() / lengths.sum())
+    model_config = json.loads((workdir / "model" / "config.json").read_text())
     return {
         "rows": spec.rows,
         "examples": len(lengths),
@@ -209,6 +221,9 @@ def workload_facts(workdir: Path, spec: BenchSpec) -> dict[str, Any]:
         "packing_efficiency_at_sequence_len": round(pack_lengths(lengths, spec.sequence_len).efficiency, 4),
         "packing_efficiency_at_2048": round(pack_lengths(lengths, 2048).efficiency, 4),
         "data_stats": data.train_stats.to_dict(),
+        "attention_len": round(attention_len, 1),
+        # training FLOPs of one real token: the useful work of every mode (loradoc's estimator)
+        "flops_per_token": flops_per_token(model_config, cfg, attention_len=attention_len),
     }
 
 
@@ -218,7 +233,11 @@ def _spread(xs: list[float]) -> str:
     return f"{min(xs):,.0f}-{max(xs):,.0f}"
 
 
-def summarise(runs: list[dict[str, dict[str, Any]]], modes: list[str]) -> dict[str, Any]:
+def summarise(
+    runs: list[dict[str, dict[str, Any]]], modes: list[str], flops_per_token: float = 0.0, peak: float = 0.0
+) -> dict[str, Any]:
+    """Medians per mode, ratios of packed to every other mode, and MFU: real tokens/s x training
+    FLOPs per token (the useful work, the same for every mode) / the measured fp32 matmul rate."""
     per_mode: dict[str, Any] = {}
     for mode in modes:
         rs = [r[mode] for r in runs]
@@ -230,6 +249,8 @@ def summarise(runs: list[dict[str, dict[str, Any]]], modes: list[str]) -> dict[s
         per_mode[mode]["supervised_tok_s_all"] = [x["supervised_tok_s"] for x in rs]
         per_mode[mode]["input_tok_s_all"] = [x["input_tok_s"] for x in rs]
         per_mode[mode]["peak_rss_mb_all"] = [x["peak_rss_mb"] for x in rs]
+        if flops_per_token and peak and "input_tok_s" in per_mode[mode]:
+            per_mode[mode]["mfu"] = round(per_mode[mode]["input_tok_s"] * flops_per_token / peak, 4)
     ratios: dict[str, Any] = {}
     if "packed" in modes:
         for base in (m for m in modes if m != "packed"):
@@ -265,7 +286,8 @@ def print_run(rep: int, mode: str, r: dict[str, Any]) -> None:
         f"{r['input_tok_s']:>8,.0f} in tok/s {r['supervised_tok_s']:>8,.0f} sup tok/s  "
         f"loop {r['loop_seconds']:7.2f} s  pad {r['padding_pct']:5.1f}%  "
         f"rss {r['peak_rss_mb']:7,.0f} MiB  loss {loss if loss is None else f'{loss:.4f}'}  "
-        f"cpu {r.get('cpu_utilisation', float('nan')):.2f}",
+        f"cpu {r.get('cpu_utilisation', float('nan')):.2f}"
+        + (f"  precision {r['precision']}" if r.get("precision") not in (None, "fp32") else ""),
         flush=True,
     )
 
@@ -273,7 +295,10 @@ def print_run(rep: int, mode: str, r: dict[str, Any]) -> None:
 def print_table(summary: dict[str, Any], runs: list[dict[str, dict[str, Any]]], modes: list[str]) -> None:
     print(f"\nmedians over {summary['repeats']} repeats (spread = min-max):")
     head = f"  {'mode':<18} {'real tok':>8} {'sup tok':>8} {'pad %':>6} {'eff':>6} {'in tok/s':>9} {'sup tok/s':>10} "
-    print(head + f"{'spread':>13} {'loop s':>7} {'peak RSS MiB':>13} {'final loss':>10} {'mean loss':>9}")
+    print(
+        head
+        + f"{'spread':>13} {'MFU':>6} {'loop s':>7} {'peak RSS MiB':>13} {'final loss':>10} {'mean loss':>9}"
+    )
     for mode in modes:
         m, first = summary["per_mode"][mode], runs[0][mode]
         losses = [r[mode]["final_loss"] for r in runs if r[mode]["final_loss"] is not None]
@@ -281,7 +306,8 @@ def print_table(summary: dict[str, Any], runs: list[dict[str, dict[str, Any]]], 
         print(
             f"  {mode:<18} {first['real_tokens']:>8,} {first['supervised_tokens']:>8,} {first['padding_pct']:>6.1f} "
             f"{first['efficiency']:>6.3f} {m['input_tok_s']:>9,.0f} {m['supervised_tok_s']:>10,.0f} "
-            f"{_spread(m['supervised_tok_s_all']):>13} {m['loop_seconds']:>7.1f} {m['peak_rss_mb']:>13,.0f} "
+            f"{_spread(m['supervised_tok_s_all']):>13} {m.get('mfu', float('nan')):>6.1%} {m['loop_seconds']:>7.1f} "
+            f"{m['peak_rss_mb']:>13,.0f} "
             f"{statistics.median(losses) if losses else float('nan'):>10.4f} "
             f"{statistics.median(means) if means else float('nan'):>9.4f}"
         )
@@ -395,12 +421,20 @@ def _run(
         f"model: Llama hidden {spec.hidden}, {spec.layers} layers, {spec.heads} heads, {spec.kv_heads} KV heads, "
         f"intermediate {spec.intermediate}, vocab {spec.vocab}, untied, fp32; LoRA r{spec.lora_r}/a{spec.lora_alpha} "
         f"on q/k/v/o/gate/up/down; AdamW lr {spec.learning_rate:g} cosine; sequence_len {spec.sequence_len}; "
-        f"{spec.threads} threads; one epoch; padded {spec.padded_mbs} examples/step, packed {spec.packed_mbs} "
+        f"{spec.threads} threads; one epoch; packed bf16: {str(spec.bf16).lower()}; padded {spec.padded_mbs} examples/step, packed {spec.packed_mbs} "
         f"row(s)/step; first {spec.warmup_steps} steps untimed"
     )
     print(
         f"packing efficiency (BFD): {work['packing_efficiency_at_sequence_len']:.2%} at {spec.sequence_len}, "
         f"{work['packing_efficiency_at_2048']:.2%} at 2048"
+    )
+    from loradoc.train.estimate_time import measure_cpu_flops
+
+    peak = measure_cpu_flops(spec.threads, seconds=2.0)
+    print(
+        f"MFU basis: {work['flops_per_token'] / 1e6:.1f} MFLOP per real token (LoRA training, attention over the "
+        f"token-weighted mean example length {work['attention_len']:.0f}); fp32 matmul rate at {spec.threads} "
+        f"threads measured now: {peak / 1e9:.1f} GFLOP/s (1024x1024 matmuls, best of 2 s)"
     )
 
     def one(mode: str, tag: str) -> dict[str, Any]:
@@ -434,7 +468,8 @@ def _run(
     problems += check_consistency(runs, modes, work)
     clean = [r for r in runs if not disturbed(r)]
     shown = clean or runs
-    summary = summarise(shown, modes)
+    summary = summarise(shown, modes, work["flops_per_token"], peak)
+    summary["fp32_matmul_flops"] = peak
     summary["dropped_repeats"] = len(dropped)
     print(
         f"\n{len(clean)} undisturbed repeats of {len(runs)} kept; {len(dropped)} disturbed repeats dropped "
@@ -490,11 +525,12 @@ def check_consistency(
             ):
                 if r[key] != want:
                     problems.append(f"repeat {rep + 1} {mode}: {key} {r[key]} != {want} in the dataset")
-        # Axolotl makes its adapter itself (no checksum); every other mode starts from the same weights
+        # Axolotl makes its adapter itself (no checksum); every other mode starts from the same weights.
+        # The checksum is a float32 sum: another process's reduction order moves its 7th digit.
         sums = {
             run[m]["adapter_init_checksum"] for m in modes if run[m].get("adapter_init_checksum") is not None
         }
-        if len(sums) > 1:
+        if sums and max(sums) - min(sums) > CHECKSUM_RTOL * max(abs(x) for x in sums):
             problems.append(f"repeat {rep + 1}: the LoRA adapters started from different weights: {sums}")
     return problems
 

@@ -60,6 +60,9 @@ def test_quick_side_by_side_reports_every_mode(tmp_path: Path) -> None:
     assert run["packed"]["loradoc_summary"]["input_tokens"] == work["real_tokens"]
     assert set(report["summary"]["ratios"]) == {f"packed_vs_{m}" for m in modes if m != "packed"}
     assert report["summary"]["ratios"]["packed_vs_trl_packed"]["target"] == 2.5
+    # MFU: real tokens/s x loradoc's training FLOPs per token / this CPU's fp32 matmul rate
+    assert work["flops_per_token"] > 0 and report["summary"]["fp32_matmul_flops"] > 0
+    assert all(0 < report["summary"]["per_mode"][m]["mfu"] < 1 for m in modes)
     assert report["machine"]["peers"]["trl_packed"]["versions"].startswith("trl ")
 
     eq = report["equivalence"]
