@@ -21,6 +21,7 @@ Fixtures:
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -323,3 +324,27 @@ def one_torch_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# A loradoc subprocess of a test must not inherit what would change its run: a launcher's rank
+# variables (it would take itself for a worker of the test's own launcher), the developer's W&B,
+# TensorBoard or netrc settings.
+_LAUNCHER_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NETRC")
+_USER_PREFIXES = ("WANDB_", "TENSORBOARD_")
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """``cli_env(**extra)``: the environment of a ``loradoc`` subprocess (its own HOME under
+    ``tmp_path``, no progress bars), with ``extra`` variables set."""
+
+    def make(**extra: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _LAUNCHER_VARS and not k.startswith(_USER_PREFIXES)
+        }
+        env.update(HOME=str(tmp_path / "home"), TQDM_DISABLE="1", **extra)
+        return env
+
+    return make

@@ -14,9 +14,9 @@ normalisation) moves the loss by 1e-3 or more.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,10 @@ def _metrics(out: Path) -> list[dict[str, Any]]:
 
 
 def test_two_processes_match_one_with_the_same_global_batch(
-    tiny_config_doc: dict[str, Any], tmp_path: Path, one_torch_thread: None
+    tiny_config_doc: dict[str, Any],
+    tmp_path: Path,
+    one_torch_thread: None,
+    cli_env: Callable[..., dict[str, str]],
 ) -> None:
     import torch
     from safetensors.torch import load_file
@@ -72,9 +75,7 @@ def test_two_processes_match_one_with_the_same_global_batch(
     resolve(one, facts_of(Snapshot.load(Path(__file__).parent / "snapshots" / "cpu.json")))
     assert run_training(one) == 0
 
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
-    env = {k: v for k, v in env.items() if not k.startswith("WANDB_")}
-    env.update(TQDM_DISABLE="1", OMP_NUM_THREADS="1", WANDB_SILENT="true", HOME=str(tmp_path / "home"))
+    env = cli_env(OMP_NUM_THREADS="1", WANDB_SILENT="true")
     proc = subprocess.run(
         [
             sys.executable,

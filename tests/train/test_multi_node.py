@@ -11,10 +11,10 @@ order.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +89,14 @@ def _metrics(out: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_two_machines_of_one_process_match_one_machine_of_two(
-    tiny_config_doc: dict[str, Any], tmp_path: Path
+    tiny_config_doc: dict[str, Any], tmp_path: Path, cli_env: Callable[..., dict[str, str]]
 ) -> None:
     from safetensors.torch import load_file
 
     doc = {**tiny_config_doc, "sequence_len": 256, "max_steps": 3, "val_set_size": 0, "micro_batch_size": 1}
     cfg = tmp_path / "lora.yml"
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
-    env = {k: v for k, v in env.items() if not k.startswith("WANDB_")}
-    env.update(TQDM_DISABLE="1", OMP_NUM_THREADS="1", HOME=str(tmp_path / "home"))
+    env = cli_env(OMP_NUM_THREADS="1")
     base = [sys.executable, "-m", "loradoc", "train", str(cfg), "--num-processes", "2"]
 
     one = subprocess.run(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,13 +14,14 @@ import yaml
 pytestmark = pytest.mark.slow
 
 
-def test_cli_train_end_to_end_with_wandb_offline(tiny_config_doc: dict, tmp_path: Path) -> None:
+def test_cli_train_end_to_end_with_wandb_offline(
+    tiny_config_doc: dict, tmp_path: Path, cli_env: Callable[..., dict[str, str]]
+) -> None:
     doc = tiny_config_doc
     doc.update(max_steps=3, val_set_size=0.1, wandb_project="loradoc-e2e", wandb_name="tiny")
     cfg = tmp_path / "lora.yml"
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
-    env.update(HOME=str(tmp_path / "home"), WANDB_SILENT="true", TQDM_DISABLE="1")
+    env = cli_env(WANDB_SILENT="true")
     proc = subprocess.run(
         [sys.executable, "-m", "loradoc", "train", str(cfg), "--learning-rate", "0.02"],
         stdin=subprocess.DEVNULL,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -117,15 +116,16 @@ def test_settle_refuses_a_missing_package_in_one_line(train_config: Callable[...
 
 
 @pytest.mark.slow
-def test_a_real_run_logs_to_tensorboard(tiny_config_doc: dict[str, Any], tmp_path: Path) -> None:
+def test_a_real_run_logs_to_tensorboard(
+    tiny_config_doc: dict[str, Any], tmp_path: Path, cli_env: Callable[..., dict[str, str]]
+) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     doc = tiny_config_doc
     doc.update(max_steps=3, use_tensorboard=True)
     cfg = tmp_path / "lora.yml"
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "TENSORBOARD_"))}
-    env.update(HOME=str(tmp_path / "home"), TQDM_DISABLE="1")
+    env = cli_env()
     proc = subprocess.run(
         [sys.executable, "-m", "loradoc", "train", str(cfg)],
         stdin=subprocess.DEVNULL,
