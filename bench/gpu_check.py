@@ -93,12 +93,15 @@ OPTIONAL = (
     "datasets",
     "trl",
     "flash_attn",
+    "flash_attn_interface",  # FlashAttention-3 (flash-attn-3)
     "xformers",
     "bitsandbytes",
 )
 # Imported for real (a build can be present and broken); the others are only looked up, so the run
 # can report afterwards whether anything on loradoc's path imported them.
-IMPORT_TO_CHECK = ("triton", "flash_attn", "xformers", "bitsandbytes")
+IMPORT_TO_CHECK = ("triton", "flash_attn", "flash_attn_interface", "xformers", "bitsandbytes")
+# the module each flash attn_implementation runs on
+FLASH_MODULES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
 IGNORE = -100
 MIB = 1 << 20
 RESPONSE_SHARE = 0.535  # supervised share of an example (bench/throughput_workload.py)
@@ -374,7 +377,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-_DISTS = {"flash_attn": "flash-attn", "bitsandbytes": "bitsandbytes", "pyarrow": "pyarrow"}
+_DISTS = {
+    "flash_attn": "flash-attn",
+    "flash_attn_interface": "flash-attn-3",
+    "bitsandbytes": "bitsandbytes",
+    "pyarrow": "pyarrow",
+}
 
 
 def step_environment(ctx: Context, step: Step) -> None:
@@ -579,7 +587,7 @@ def step_machine_facts(ctx: Context, step: Step) -> None:
             problems.append(
                 f"bf16 {facts.supports('bf16')}, torch.cuda.is_bf16_supported() {torch.cuda.is_bf16_supported()}"
             )
-        for impl, pkg in (("flash_attention_2", "flash_attn"), ("xformers", "xformers")):
+        for impl, pkg in (*FLASH_MODULES.items(), ("xformers", "xformers")):
             if (impl in facts.attention) != ctx.importable.get(pkg, False):
                 problems.append(
                     f"{impl} {'listed' if impl in facts.attention else 'not listed'}, "
@@ -778,8 +786,8 @@ def _equiv_impls(ctx: Context) -> tuple[list[str], dict[str, str]]:
             skipped[impl] = missing.get(impl, "not available here")
         elif not ctx.cuda and impl not in ("sdpa", "eager", VARLEN):
             skipped[impl] = "CPU dry run: tested on the GPU only"
-        elif impl in FLASH and not ctx.importable.get("flash_attn", False):
-            skipped[impl] = "flash_attn is not importable"
+        elif impl in FLASH and not ctx.importable.get(FLASH_MODULES[impl], False):
+            skipped[impl] = f"{FLASH_MODULES[impl]} is not importable"
         else:
             impls.append(impl)
     return impls, skipped
@@ -1022,8 +1030,7 @@ def big_model(ctx: Context) -> dict[str, Any]:
     )
     built = time.perf_counter() - t0
     available = set(ctx.facts.attention) if ctx.facts is not None else {"sdpa", "eager", "loradoc_varlen"}
-    if not ctx.importable.get("flash_attn", False):
-        available -= {"flash_attention_2", "flash_attention_3"}
+    available -= {impl for impl, module in FLASH_MODULES.items() if not ctx.importable.get(module, False)}
     choice = choose_attention(None, packing=True, device=prof.device, available=available)
     cfg = train_config(
         model_dir,
