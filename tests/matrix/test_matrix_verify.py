@@ -85,6 +85,8 @@ def test_verify_finds_the_planted_mismatch_and_nothing_else(first_run: tuple[Any
     pin = next(r for r in report.results if r.fact.startswith("xformers source build for torch 2.1.0"))
     assert pin.status == "unverified" and "git commit" in pin.observed
     assert by["torch 2.9 Linux builds use the cxx11 C++ ABI"].status == "unverified"
+    fa3 = next(r for r in report.results if r.fact.startswith("flash-attn-3 3.0.0 wheels on PyTorch's"))
+    assert fa3.status == "unverified" and "platform tags are unconfirmed" in fa3.observed
 
 
 @pytest.mark.slow

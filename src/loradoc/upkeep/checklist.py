@@ -282,6 +282,17 @@ def flash_attn_checks(m: MatrixData, ix: Indexes) -> list[Check]:
                 "GitHub release assets; not a package index",
             )
         )
+    fa3 = m.flash_attn_3
+    if fa3 is not None:
+        out.append(
+            Unverifiable(
+                f"{fa3.distribution} {fa3.version} wheels on PyTorch's {', '.join(fa3.variants)} indexes "
+                f"(torch >= {fa3.min_torch}, {', '.join(fa3.platforms)}, Python {spec_text(fa3.python)})",
+                fa3.source,
+                "the wheels' platform tags are unconfirmed: a pip query could not tell a missing wheel from "
+                "a tag it was not asked for; read the index pages (whl/cuXXX/flash-attn-3/)",
+            )
+        )
     return out
 
 
