@@ -132,12 +132,9 @@ def flash_attn_3(ctx: Context) -> list[Finding]:
     wanted = ctx.attention == "flash_attention_3"
     if m.flash_attn_3 is None or not (wanted or p is not None) or ctx.has_nvidia_gpu is False:
         return []
-    gpus = [(g.name, g.cc) for g in ctx.gpus]
-    misfit = m.flash_attn_3_misfit(
-        t.public if t else None, t.variant if t else None, ctx.snapshot.python, ctx.machine, gpus
-    )
-    off_gpu = misfit is not None and "planned for" in misfit and "no GPU" not in misfit
-    if off_gpu:
+    off = [g for g in ctx.gpus if g.cc and g.cc not in m.flash_attn_3.ccs]
+    if off:
+        archs = ", ".join("sm_" + cc.replace(".", "") for cc in m.flash_attn_3.ccs)
         fa2 = all(m.flash_attn_supports_cc(g.cc) for g in ctx.gpus)
         fix = (
             ctx.attention_fix("flash_attention_2" if fa2 else "sdpa")
@@ -147,12 +144,19 @@ def flash_attn_3(ctx: Context) -> list[Finding]:
         return [
             warning(
                 "flash-attn-3-unsupported",
-                f"FlashAttention-3's kernels are built for Hopper (sm_90) and this machine has "
-                f"{gpu_labels([g for g in ctx.gpus if g.cc not in m.flash_attn_3.ccs])}: they fail at the "
-                f"first launch ('no kernel image is available')" + (_FA3_FALLBACK if wanted else ""),
+                f"FlashAttention-3's kernels are built for Hopper ({archs}) and this machine has "
+                f"{gpu_labels(off)}: they fail at the first launch ('no kernel image is available')"
+                + (_FA3_FALLBACK if wanted else ""),
                 fix,
             )
         ]
+    misfit = m.flash_attn_3_misfit(
+        t.public if t else None,
+        t.variant if t else None,
+        ctx.snapshot.python,
+        ctx.machine,
+        [(g.name, g.cc) for g in ctx.gpus],
+    )
     if wanted and p is None and ctx.installed("flash-attn-3") is False:
         fix = (
             m.flash_attn_3_command(t.variant)

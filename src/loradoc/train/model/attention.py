@@ -124,7 +124,7 @@ def choose_attention(
         if name in FLASH and not (device == "cuda" and name in available):
             if has_flash:
                 return AttentionChoice(
-                    has_flash, f"{name} is not installed; {package[has_flash]} is: using it"
+                    has_flash, f"{name} is not available here; {package[has_flash]} is: using it"
                 )
             return AttentionChoice("sdpa", f"{name} is not available on {device}: using torch sdpa instead")
         if name == "xformers":
@@ -150,7 +150,7 @@ def choose_attention(
         if has_flash:
             return AttentionChoice(
                 has_flash,
-                f"{name} is not installed; {package[has_flash]} is: its varlen kernels, same boundaries",
+                f"{name} is not available here; {package[has_flash]} is: its varlen kernels, same boundaries",
             )
         return AttentionChoice(
             VARLEN, f"{name} is not available on {device}: using {VARLEN} instead ({varlen_reason})"
