@@ -207,6 +207,12 @@ class PackageQueries:
         return t >= floor
 
     # -- FlashAttention-3 ----------------------------------------------------------------------
+    def flash_attn_3_runs_on(self, cc: str | None) -> bool | None:
+        """Whether FlashAttention-3's kernels are built for this compute capability (None: unknown)."""
+        if self.flash_attn_3 is None or not cc:
+            return None
+        return cc in self.flash_attn_3.ccs
+
     def flash_attn_3_misfit(
         self,
         torch: str | None,
@@ -226,7 +232,7 @@ class PackageQueries:
         archs = ", ".join("sm_" + cc.replace(".", "") for cc in fa3.ccs)
         if not gpus or not all(cc for _n, cc in gpus):
             return f"FlashAttention-3 is planned for {archs} only, and no GPU's compute capability is known"
-        off = [(n, cc) for n, cc in gpus if cc not in fa3.ccs]
+        off = [(n, cc) for n, cc in gpus if self.flash_attn_3_runs_on(cc) is False]
         if off:
             name, cc = off[0]
             return f"FlashAttention-3 is planned for {archs} only, and {name or 'the GPU'} is sm_{(cc or '').replace('.', '')}"

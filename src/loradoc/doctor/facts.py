@@ -306,7 +306,7 @@ def _off_hopper(matrix: Matrix, gpus: list[GpuFact]) -> str:
     fa3 = matrix.flash_attn_3
     if fa3 is None:
         return ""
-    off = [g.label for g in gpus if g.cc and g.cc not in fa3.ccs]
+    off = [g.label for g in gpus if matrix.flash_attn_3_runs_on(g.cc) is False]
     archs = ", ".join("sm_" + cc.replace(".", "") for cc in fa3.ccs)
     return f"FlashAttention-3's kernels are built for {archs}, not {', '.join(off)}" if off else ""
 

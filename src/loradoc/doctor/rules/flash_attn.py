@@ -132,7 +132,7 @@ def flash_attn_3(ctx: Context) -> list[Finding]:
     wanted = ctx.attention == "flash_attention_3"
     if m.flash_attn_3 is None or not (wanted or p is not None) or ctx.has_nvidia_gpu is False:
         return []
-    off = [g for g in ctx.gpus if g.cc and g.cc not in m.flash_attn_3.ccs]
+    off = [g for g in ctx.gpus if m.flash_attn_3_runs_on(g.cc) is False]
     if off:
         archs = ", ".join("sm_" + cc.replace(".", "") for cc in m.flash_attn_3.ccs)
         fa2 = all(m.flash_attn_supports_cc(g.cc) for g in ctx.gpus)
