@@ -118,6 +118,17 @@ def adapter_checksum(model: Any) -> float:
     return round(float(sum(p.detach().abs().sum() for n, p in model.named_parameters() if "lora_A" in n)), 6)
 
 
+def train_measured(trainer: Any, pad_id: int, warmup: int, adapter_of: Any = None) -> dict[str, Any]:
+    """Run ``trainer.train()`` instrumented and return the recorder's summary, with the checksum of
+    ``adapter_of``'s initial LoRA weights (None when not given: a trainer that makes its own)."""
+    recorder = StepRecorder(pad_id)
+    instrument(trainer, recorder)
+    checksum = adapter_checksum(adapter_of) if adapter_of is not None else None
+    result = trainer.train()
+    recorder.train_loss = round(float(result.training_loss), 6)
+    return {**recorder.summary(warmup), "adapter_init_checksum": checksum}
+
+
 def process_facts(result: dict[str, Any], threads: int, started: float) -> dict[str, Any]:
     """Add this process's figures to a mode's ``result``: ``cpu_utilisation`` (CPU time of the timed
     steps over their wall time x threads: far below 1 means other jobs took the cores), peak RSS

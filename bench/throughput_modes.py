@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from step_recorder import IGNORE, StepRecorder, adapter_checksum, instrument, process_facts
+from step_recorder import IGNORE, StepRecorder, adapter_checksum, instrument, process_facts, train_measured
 from throughput_workload import BenchSpec, load_bench_config
 
 MODES = ("naive", "group_by_length", "packed")
@@ -144,18 +144,12 @@ def run_baseline(mode: str, workdir: Path, tag: str) -> dict[str, Any]:
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
         processing_class=tokenizer,
     )
-    recorder = StepRecorder(int(tokenizer.pad_token_id))
-    instrument(trainer, recorder)
-    checksum = adapter_checksum(model)
-    result = trainer.train()
-    recorder.train_loss = round(float(result.training_loss), 6)
-    out = recorder.summary(spec.warmup_steps)
+    out = train_measured(trainer, int(tokenizer.pad_token_id), spec.warmup_steps, adapter_of=model)
     out.update(
         mode=mode,
         micro_batch_size=spec.padded_mbs,
         attention="sdpa",
         trainer="transformers.Trainer",
-        adapter_init_checksum=checksum,
         dataset_examples=len(data.train),
         dataset_real_tokens=int(sum(data.train["length"])),
     )

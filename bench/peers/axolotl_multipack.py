@@ -21,8 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from peer_run import lora_kwargs, main, token_rows
-from step_recorder import StepRecorder, instrument
+from peer_run import lora_kwargs, main, peer_result, token_rows
+from step_recorder import train_measured
 
 
 def config(workdir: Path, run: Path, spec: dict[str, Any]) -> dict[str, Any]:
@@ -90,21 +90,9 @@ def run(workdir: Path, tag: str, spec: dict[str, Any]) -> dict[str, Any]:
     cfg = load_cfg(str(run_dir / "cfg.yml"))
     meta = load_datasets(cfg=cfg, cli_args=TrainerCliArgs())
     trainer, _model, tokenizer, _peft, _processor = setup_model_and_trainer(cfg, meta)
-    recorder = StepRecorder(int(tokenizer.pad_token_id))
-    instrument(trainer, recorder)
-    result = trainer.train()
-    recorder.train_loss = round(float(result.training_loss), 6)
-    out = recorder.summary(int(spec["warmup_steps"]))
-    out.update(
-        mode="axolotl_multipack",
-        micro_batch_size=int(spec["packed_mbs"]),
-        attention="sdpa",
-        trainer=f"axolotl {axolotl.__version__} (sample_packing, multipack sampler)",
-        adapter_init_checksum=None,
-        dataset_examples=len(rows),
-        dataset_real_tokens=sum(len(r["input_ids"]) for r in rows),
-    )
-    return out
+    out = train_measured(trainer, int(tokenizer.pad_token_id), int(spec["warmup_steps"]))
+    trainer_name = f"axolotl {axolotl.__version__} (sample_packing, multipack sampler)"
+    return peer_result(out, "axolotl_multipack", trainer_name, spec, rows)
 
 
 if __name__ == "__main__":

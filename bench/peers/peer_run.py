@@ -47,6 +47,21 @@ def lora_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def peer_result(
+    out: dict[str, Any], mode: str, trainer: str, spec: dict[str, Any], rows: list[dict[str, list[int]]]
+) -> dict[str, Any]:
+    """A peer's measured ``out`` with the keys every mode reports (one packed row per step, sdpa)."""
+    out.update(
+        mode=mode,
+        micro_batch_size=int(spec["packed_mbs"]),
+        attention="sdpa",
+        trainer=trainer,
+        dataset_examples=len(rows),
+        dataset_real_tokens=sum(len(r["input_ids"]) for r in rows),
+    )
+    return out
+
+
 def main(run: Callable[[Path, str, dict[str, Any]], dict[str, Any]], doc: str) -> int:
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, required=True, help="the workload folder of train_throughput.py")

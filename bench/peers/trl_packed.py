@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from peer_run import lora_kwargs, main, token_rows
-from step_recorder import StepRecorder, adapter_checksum, instrument
+from peer_run import lora_kwargs, main, peer_result, token_rows
+from step_recorder import train_measured
 
 
 def run(workdir: Path, tag: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -68,22 +68,10 @@ def run(workdir: Path, tag: str, spec: dict[str, Any]) -> dict[str, Any]:
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    recorder = StepRecorder(int(tokenizer.pad_token_id))
-    instrument(trainer, recorder)
-    checksum = adapter_checksum(model)
-    result = trainer.train()
-    recorder.train_loss = round(float(result.training_loss), 6)
-    out = recorder.summary(int(spec["warmup_steps"]))
-    out.update(
-        mode="trl_packed",
-        micro_batch_size=int(spec["packed_mbs"]),
-        attention="sdpa",
-        trainer=f"trl {trl.__version__} SFTTrainer (packing bfd, padding-free)",
-        adapter_init_checksum=checksum,
-        dataset_examples=len(rows),
-        dataset_real_tokens=sum(len(r["input_ids"]) for r in rows),
+    out = train_measured(trainer, int(tokenizer.pad_token_id), int(spec["warmup_steps"]), adapter_of=model)
+    return peer_result(
+        out, "trl_packed", f"trl {trl.__version__} SFTTrainer (packing bfd, padding-free)", spec, rows
     )
-    return out
 
 
 if __name__ == "__main__":
