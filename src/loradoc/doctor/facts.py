@@ -325,8 +325,8 @@ def _attention(
             missing[impl] = "needs a CUDA GPU"
         elif too_old:
             missing[impl] = f"{', '.join(too_old)} is below flash-attn's floor (compute capability {floor})"
-        elif impl == "flash_attention_3" and _off_hopper(matrix, gpus):
-            missing[impl] = _off_hopper(matrix, gpus)
+        elif impl == "flash_attention_3" and (off := _off_hopper(matrix, gpus)):
+            missing[impl] = off
         elif snapshot.package(package) is None:
             missing[impl] = f"{package} is not installed"
         else:

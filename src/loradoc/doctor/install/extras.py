@@ -263,11 +263,10 @@ def _fa3_misfit(m: Matrix, mach: Machine, b: Build) -> str | None:
     return m.flash_attn_3_misfit(b.version, b.variant, mach.python, mach.machine, mach.gpus)
 
 
-def _plan_fa3(m: Matrix, mach: Machine, b: Build, why: str, instead: str) -> Extra | None:
-    """FlashAttention-3 from PyTorch's index when its wheel fits (None: it does not)."""
+def _plan_fa3(m: Matrix, mach: Machine, b: Build, why: str, instead: str) -> Extra:
+    """FlashAttention-3 from PyTorch's index (the caller checked that its wheel fits)."""
     fa3 = m.flash_attn_3
-    if fa3 is None or _fa3_misfit(m, mach, b) is not None:
-        return None
+    assert fa3 is not None
     req = f"{fa3.distribution}=={fa3.version}"
     index = fa3.index_url.format(variant=b.variant)
     reason = (
@@ -295,15 +294,14 @@ def plan_flash_attn(m: Matrix, mach: Machine, b: Build, why: str, *, fa3: bool =
     blocker = _fa_blocker(m, mach, b)
     if blocker:
         return skip("flash-attn", f"wanted ({why}), but {blocker}; use sdpa attention")
+    misfit = _fa3_misfit(m, mach, b)
     if fa3:
-        asked = _plan_fa3(m, mach, b, why, "the config asks for it")
-        misfit = _fa3_misfit(m, mach, b)
-        if asked is None:
+        if misfit is not None:
             return skip(
                 "flash-attn",
                 f"wanted ({why}), but {misfit}; set attn_implementation: flash_attention_2 for flash-attn 2",
             )
-        return asked
+        return _plan_fa3(m, mach, b, why, "the config asks for it")
     wheel = _fa_wheel(m, mach, b)
     if wheel is not None:
         abi = "cxx11abiTRUE" if wheel.abi else "cxx11abiFALSE"
@@ -320,11 +318,10 @@ def plan_flash_attn(m: Matrix, mach: Machine, b: Build, why: str, *, fa3: bool =
         if not wheel.verified:
             out.warnings.append(f"flash-attn {wheel.version}'s wheel list is UNVERIFIED in the matrix")
         return out
-    hopper = _plan_fa3(
-        m, mach, b, why, f"no flash-attn 2 release wheel fits torch {b.label} on Python {mach.python_mm}"
-    )
-    if hopper is not None:
-        return hopper
+    if misfit is None:
+        return _plan_fa3(
+            m, mach, b, why, f"no flash-attn 2 release wheel fits torch {b.label} on Python {mach.python_mm}"
+        )
     version = _fa_source_version(m, mach)
     cmd = m.flash_attn.source_build.format(version=version)
     major = cuda_major(b.variant)

@@ -44,6 +44,8 @@ _ALIASES = {
     "sdp_attention": "sdpa",
     "varlen": VARLEN,
 }
+# the package behind each flash attn_implementation, for the reasons printed
+_FLASH_PACKAGE = {"flash_attention_3": "flash-attn-3 (FlashAttention-3)", "flash_attention_2": "flash-attn"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,6 @@ def choose_attention(
         f for f in ("flash_attention_3", "flash_attention_2") if device == "cuda" and f in available
     ]
     has_flash = flash_here[0] if flash_here else None
-    package = {"flash_attention_3": "flash-attn-3 (FlashAttention-3)", "flash_attention_2": "flash-attn"}
     if name is not None and name not in KNOWN:
         if packing:
             raise UserError(
@@ -119,12 +120,14 @@ def choose_attention(
     if not packing:
         if name is None:
             if has_flash:
-                return AttentionChoice(has_flash, f"{package[has_flash]} is installed on this CUDA machine")
+                return AttentionChoice(
+                    has_flash, f"{_FLASH_PACKAGE[has_flash]} is installed on this CUDA machine"
+                )
             return AttentionChoice("sdpa", "torch sdpa (no packing, padded batches)")
         if name in FLASH and not (device == "cuda" and name in available):
             if has_flash:
                 return AttentionChoice(
-                    has_flash, f"{name} is not available here; {package[has_flash]} is: using it"
+                    has_flash, f"{name} is not available here; {_FLASH_PACKAGE[has_flash]} is: using it"
                 )
             return AttentionChoice("sdpa", f"{name} is not available on {device}: using torch sdpa instead")
         if name == "xformers":
@@ -139,7 +142,8 @@ def choose_attention(
     if name is None:
         if has_flash:
             return AttentionChoice(
-                has_flash, f"{package[has_flash]} varlen kernels; example boundaries sent as cu_seq_lens"
+                has_flash,
+                f"{_FLASH_PACKAGE[has_flash]} varlen kernels; example boundaries sent as cu_seq_lens",
             )
         return AttentionChoice(VARLEN, f"{VARLEN}: {varlen_reason}; flash-attn is not available on {device}")
     if name == VARLEN:
@@ -150,7 +154,7 @@ def choose_attention(
         if has_flash:
             return AttentionChoice(
                 has_flash,
-                f"{name} is not available here; {package[has_flash]} is: its varlen kernels, same boundaries",
+                f"{name} is not available here; {_FLASH_PACKAGE[has_flash]} is: its varlen kernels, same boundaries",
             )
         return AttentionChoice(
             VARLEN, f"{name} is not available on {device}: using {VARLEN} instead ({varlen_reason})"
