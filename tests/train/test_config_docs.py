@@ -47,6 +47,7 @@ def test_every_preflight_code_is_in_the_table_and_in_findings_md() -> None:
         "config-base-model-incomplete",
         "config-model-not-causal-lm",
         "config-tracker-missing",
+        "config-mistral-common-missing",
     }
     for code in codes:
         assert f"| `{code}` |" in DOC, code

@@ -490,3 +490,25 @@ def test_the_dry_run_reports_a_missing_logger(tmp_path: Path, capsys: pytest.Cap
     assert res.code == 1
     assert "config-tracker-missing" in res.out + res.err
     assert "pip install comet_ml" in res.out + res.err
+
+
+def test_the_dry_run_reports_a_missing_mistral_common(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name: str) -> str:  # what the metadata says where mistral-common is not installed
+        if name == "mistral-common":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    cfg = write_cfg(tmp_path, tokenizer_use_mistral_common=True)
+    res = run_cli(capsys, "train", cfg, "--dry-run")
+    assert res.code == 1
+    out = res.out + res.err
+    assert "config-mistral-common-missing" in out
+    assert "tokenizer_use_mistral_common: the mistral-common package is not installed" in out
+    assert "pip install 'mistral-common>=1.11.5'" in out

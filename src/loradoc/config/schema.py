@@ -153,6 +153,12 @@ class TrainConfig:
         None, doc="tokenizer class, e.g. AutoTokenizer (default: the model's own)"
     )
     tokenizer_config: str | None = _f(None, doc="load the tokenizer from here instead of base_model")
+    tokenizer_use_mistral_common: bool = _f(
+        False,
+        doc="encode with mistral-common's tokenizer (tekken.json or tokenizer.model.vN, through transformers' "
+        "MistralCommonBackend; needs the mistral-common package): chat_template and completion datasets, "
+        "assistant replies and their EOS trained",
+    )
     trust_remote_code: bool = _f(
         False, doc="run the model repository's own Python code; off unless you set it"
     )

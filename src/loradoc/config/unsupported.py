@@ -227,13 +227,6 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "loradoc loads Hugging Face tokenizers only; remove the key",
         "processor_type",
     ),
-    **_group(
-        "reject",
-        "loradoc renders chats as text and tokenizes them with offsets, which mistral-common's tokenizer does not "
-        "offer (it never reads control tokens from text); remove the key to use the repository's tokenizer.json "
-        "and chat template where it ships them, else train this model with Axolotl",
-        "tokenizer_use_mistral_common",
-    ),
     **_group("reject", "loradoc uses the fast tokenizer", "tokenizer_use_fast", neutral=(True,)),
     **_group("reject", "loradoc loads the tokenizer with its saved settings", "tokenizer_legacy"),
     **_group(

@@ -12,8 +12,8 @@
 
 Precision and attention that cannot work on the machine stop in :func:`resolve`
 with a UserError from the run's own decision functions. Finding codes raised
-here: config-path-missing, config-base-model-incomplete, config-model-not-causal-lm, config-tracker-missing
-(docs/findings.md).
+here: config-path-missing, config-base-model-incomplete, config-model-not-causal-lm,
+config-tracker-missing, config-mistral-common-missing (docs/findings.md).
 
 Local paths are checked on the machine loradoc runs on: errors there, but only
 warnings when planning from a saved snapshot of another machine (``--from``).
@@ -163,6 +163,7 @@ def run_preflight(
             )
         )
     own += tracker_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING)
+    own += tokenizer_package_checks(cfg, Severity.ERROR if this_machine else Severity.WARNING)
     if own:  # diagnose's "no problems found" no longer holds
         findings = [f for f in findings if f.code != "ok"]
     return sorted(findings + own, key=lambda f: f.severity.rank)
@@ -179,6 +180,19 @@ def tracker_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> lis
         )
         for t, key in missing_packages(cfg)
     ]
+
+
+def tokenizer_package_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[Finding]:
+    """``tokenizer_use_mistral_common`` without a mistral-common that transformers can use."""
+    if not cfg.tokenizer_use_mistral_common:
+        return []
+    from loradoc.train.data.mistral_tokens import INSTALL, KEY, package_problem
+
+    problem = package_problem()
+    if problem is None:
+        return []
+    elsewhere = "" if severity is Severity.ERROR else " (checked on this machine, not the snapshot's)"
+    return [Finding("config-mistral-common-missing", severity, f"{KEY}: {problem}{elsewhere}", INSTALL)]
 
 
 def _looks_local(value: str) -> bool:

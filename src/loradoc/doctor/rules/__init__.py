@@ -37,6 +37,7 @@ PREFLIGHT_CODES = (
     "config-base-model-incomplete",
     "config-model-not-causal-lm",
     "config-tracker-missing",
+    "config-mistral-common-missing",
     "memory-does-not-fit",
     "memory-tight",
 )

@@ -43,13 +43,18 @@ def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     # a fast tokenizer's whole serialized pipeline; a slow tokenizer's vocabulary
     body = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    return {
+    out = {
         "class": type(tokenizer).__name__,
         "body": hashlib.sha256(body.encode("utf-8")).hexdigest(),
         "bos": tokenizer.bos_token_id,
         "eos": tokenizer.eos_token_id,
         "len": len(tokenizer),
     }
+    # mistral-common: its instruct version (v3, v7, ...) decides how conversations are encoded
+    instruct = getattr(getattr(tokenizer, "tokenizer", None), "instruct_tokenizer", None)
+    if instruct is not None:
+        out["instruct"] = type(instruct).__name__
+    return out
 
 
 def cache_key(parts: dict[str, Any]) -> str:

@@ -23,13 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from loradoc.errors import UserError
 from loradoc.train.data import cache as data_cache
-from loradoc.train.data.prompts import PromptFormat, Rendered, RowProblem, format_for, resolve_chat_template
+from loradoc.train.data.mistral_tokens import is_mistral_common, mistral_format_for
+from loradoc.train.data.prompts import (
+    IGNORE,
+    PromptFormat,
+    Rendered,
+    RowProblem,
+    TokenFormat,
+    format_for,
+    resolve_chat_template,
+)
 from loradoc.train.data.read import Source, load_source, sources_for
 
 if TYPE_CHECKING:
     from loradoc.config.schema import DatasetSpec, TrainConfig
 
-IGNORE = -100
 OK, TRUNCATED, TOO_LONG, UNSUPERVISED = 0, 1, 2, 3
 EXCESS_STRATEGIES = ("drop", "truncate", "raise")
 
@@ -104,6 +112,41 @@ def encode_rendered(
     return ids, labels
 
 
+class _RowError(Exception):
+    def __init__(self, index: int, problem: RowProblem) -> None:
+        super().__init__(str(problem))
+        self.index, self.problem = index, problem
+
+
+def _each_row(rows: list[tuple[int, dict[str, Any]]], encode: Callable[[dict[str, Any]], Any]) -> list[Any]:
+    """``encode`` applied to each row; a :class:`RowProblem` becomes a :class:`_RowError` naming the row."""
+    out = []
+    for idx, row in rows:
+        try:
+            out.append(encode(row))
+        except RowProblem as exc:
+            raise _RowError(idx, exc) from None
+    return out
+
+
+def _encode_texts(
+    fmt: PromptFormat, rows: list[tuple[int, dict[str, Any]]], tokenizer: Any, *, train_on_inputs: bool
+) -> list[tuple[list[int], list[int]]]:
+    """Rows rendered as text, tokenized in one call with offsets, labelled from their spans."""
+    rendered: list[Rendered] = _each_row(rows, lambda row: fmt.render(row, train_on_inputs=train_on_inputs))
+    if not rendered:
+        return []
+    enc = tokenizer(
+        [r.text for r in rendered],
+        add_special_tokens=rendered[0].add_special_tokens,
+        return_offsets_mapping=True,
+    )
+    return [
+        encode_rendered(r, enc["input_ids"][j], enc["offset_mapping"][j], tokenizer.eos_token_id)
+        for j, r in enumerate(rendered)
+    ]
+
+
 def _encode_batch(
     batch: dict[str, list[Any]],
     indices: list[int],
@@ -116,25 +159,17 @@ def _encode_batch(
     label: str,
 ) -> dict[str, list[Any]]:
     columns = {k: batch[k] for k in batch}
-    rendered: list[Rendered] = []
-    for j, idx in enumerate(indices):
-        row = {k: col[j] for k, col in columns.items()}
-        try:
-            rendered.append(fmt.render(row, train_on_inputs=train_on_inputs))
-        except RowProblem as exc:
-            raise UserError(f"{label}: row {idx + 1}: {exc}") from None
+    rows = [(idx, {k: col[j] for k, col in columns.items()}) for j, idx in enumerate(indices)]
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "length": [], "_status": [], "_trained": []}
-    if not rendered:
-        return out
-    enc = tokenizer(
-        [r.text for r in rendered],
-        add_special_tokens=rendered[0].add_special_tokens,
-        return_offsets_mapping=True,
-    )
-    for j, r in enumerate(rendered):
-        ids, labels = encode_rendered(
-            r, enc["input_ids"][j], enc["offset_mapping"][j], tokenizer.eos_token_id
-        )
+    try:
+        if isinstance(fmt, TokenFormat):
+            token_fmt = fmt
+            encoded = _each_row(rows, lambda row: token_fmt.encode(row, train_on_inputs=train_on_inputs))
+        else:
+            encoded = _encode_texts(fmt, rows, tokenizer, train_on_inputs=train_on_inputs)
+    except _RowError as exc:
+        raise UserError(f"{label}: row {exc.index + 1}: {exc.problem}") from None
+    for j, (ids, labels) in enumerate(encoded):
         status = OK
         if len(ids) > sequence_len:
             if strategy == "raise":
@@ -171,7 +206,7 @@ def encode_source(
     raw = load_source(source, cache_dir=cache_dir)
     if len(raw) == 0:
         raise UserError(f"{source.label}: no rows")
-    if not getattr(tokenizer, "is_fast", False):
+    if not isinstance(fmt, TokenFormat) and not getattr(tokenizer, "is_fast", False):
         raise UserError(
             f"the tokenizer ({type(tokenizer).__name__}) is not a fast tokenizer, which loradoc needs to "
             "mask prompts; install `tokenizers` or point base_model/tokenizer at one with tokenizer.json"
@@ -292,14 +327,17 @@ def _plan(
         out: list[tuple[Source, PromptFormat]] = []
         for i, spec in enumerate(specs or []):
             where = f"{key}[{i}]"
-            fmt = format_for(
-                spec,
-                where=where,
-                tokenizer=tokenizer,
-                chat_template=template_for(spec),
-                eot_tokens=cfg.eot_tokens,
-                say=say,
-            )
+            if is_mistral_common(tokenizer):
+                fmt = mistral_format_for(spec, where=where, tokenizer=tokenizer)
+            else:
+                fmt = format_for(
+                    spec,
+                    where=where,
+                    tokenizer=tokenizer,
+                    chat_template=template_for(spec),
+                    eot_tokens=cfg.eot_tokens,
+                    say=say,
+                )
             out.extend((src, fmt) for src in sources_for(spec, where=where))
         return out
 

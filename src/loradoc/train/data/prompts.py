@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 Span = tuple[int, int]
+IGNORE = -100  # the label of a token that is not trained
 
 
 class RowProblem(Exception):
@@ -167,44 +168,37 @@ DEFAULT_ROLE_NAMES: dict[str, str] = {
     "tool": "tool",
 }
 
+
+class TokenFormat(PromptFormat):
+    """A format that tokenizes itself, for a tokenizer without an offset mapping (mistral-common):
+    ``encode(row) -> (input_ids, labels)``, labels ``IGNORE`` where untrained and on the first token."""
+
+    def encode(self, row: Mapping[str, Any], *, train_on_inputs: bool) -> tuple[list[int], list[int]]:
+        raise NotImplementedError
+
+    def render(self, row: Mapping[str, Any], *, train_on_inputs: bool) -> Rendered:
+        raise RowProblem(f"{self.name} rows are encoded to tokens directly, not rendered as text")
+
+
 # (messages, add_generation_prompt, index of the conversation's last message) -> text
 Renderer = Callable[[list[dict[str, str]], bool, int], str]
 
 
-@dataclass
-class ChatFormat(PromptFormat):
-    """Messages rendered with a chat template; assistant turns found by rendering prefixes.
+@dataclass(kw_only=True)
+class MessageRows(PromptFormat):
+    """Reads a row's list of messages: where it is, the role/content keys, role names, system messages."""
 
-    For assistant turn ``i`` the trained span runs from the end of
-    ``render(messages[:i], add_generation_prompt=True)`` to the end of
-    ``render(messages[:i+1])``: the reply and the template's end-of-turn marker.
-    Each prefix must be a literal prefix of the full rendering and the span must
-    contain the reply; a template that breaks this is refused (it cannot be masked).
-
-    ``eot_tokens`` (the config's ``eot_tokens``) are the end-of-turn token texts and
-    ``train_on_eot`` (Axolotl's values) says which of them carry labels: the first one
-    after each turn's text is found and trained per turn (``turn``, the default: what the
-    span above holds anyway), after every turn (``all``), only after the last trained
-    turn (``last``) or never (``none``).
-    """
-
-    renderer: Renderer
-    template_id: str
     field_messages: str | None = None
     role_key: str | None = None
     content_key: str | None = None
     roles: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_NAMES))
     roles_to_train: tuple[str, ...] = ("assistant",)
     drop_system_message: bool = False
-    end_text: str | None = None  # the EOS token's text, which some templates write only at the end
-    eot_tokens: tuple[str, ...] = ()
-    train_on_eot: str = "turn"
-    name = "chat_template"
     needs = "chat_template needs a list of messages"
 
-    def identity(self) -> str:
-        parts = [
-            self.template_id,
+    def rows_identity(self) -> list[str]:
+        """What changes the messages read from a row (part of the data cache key)."""
+        return [
             str(self.field_messages),
             str(self.role_key),
             str(self.content_key),
@@ -212,9 +206,6 @@ class ChatFormat(PromptFormat):
             repr(self.roles_to_train),
             str(self.drop_system_message),
         ]
-        if self.eot_tokens:
-            parts += [repr(self.eot_tokens), self.train_on_eot]
-        return "chat/" + _digest("|".join(parts))
 
     def messages(self, row: Mapping[str, Any]) -> list[dict[str, str]]:
         key = self.field_messages
@@ -254,6 +245,37 @@ class ChatFormat(PromptFormat):
         if not out:
             raise RowProblem(f"field '{key}' holds no messages")
         return out
+
+
+@dataclass
+class ChatFormat(MessageRows):
+    """Messages rendered with a chat template; assistant turns found by rendering prefixes.
+
+    For assistant turn ``i`` the trained span runs from the end of
+    ``render(messages[:i], add_generation_prompt=True)`` to the end of
+    ``render(messages[:i+1])``: the reply and the template's end-of-turn marker.
+    Each prefix must be a literal prefix of the full rendering and the span must
+    contain the reply; a template that breaks this is refused (it cannot be masked).
+
+    ``eot_tokens`` (the config's ``eot_tokens``) are the end-of-turn token texts and
+    ``train_on_eot`` (Axolotl's values) says which of them carry labels: the first one
+    after each turn's text is found and trained per turn (``turn``, the default: what the
+    span above holds anyway), after every turn (``all``), only after the last trained
+    turn (``last``) or never (``none``).
+    """
+
+    renderer: Renderer
+    template_id: str
+    end_text: str | None = None  # the EOS token's text, which some templates write only at the end
+    eot_tokens: tuple[str, ...] = ()
+    train_on_eot: str = "turn"
+    name = "chat_template"
+
+    def identity(self) -> str:
+        parts = [self.template_id, *self.rows_identity()]
+        if self.eot_tokens:
+            parts += [repr(self.eot_tokens), self.train_on_eot]
+        return "chat/" + _digest("|".join(parts))
 
     def render(self, row: Mapping[str, Any], *, train_on_inputs: bool) -> Rendered:
         msgs = self.messages(row)
@@ -532,6 +554,26 @@ def _given(value: T | None, default: T) -> T:
     return default if value is None else value
 
 
+def message_rows_options(spec: DatasetSpec, where: str, *, sharegpt: bool) -> dict[str, Any]:
+    """The :class:`MessageRows` settings of a chat ``datasets[]`` entry (``sharegpt``: its defaults)."""
+    mappings = spec.message_property_mappings or {}
+    if not isinstance(mappings, Mapping):
+        raise UserError(f"{where}.message_property_mappings must map role/content to field names")
+    roles = dict(DEFAULT_ROLE_NAMES)
+    for target, sources in (spec.roles or {}).items():
+        for source in [sources] if isinstance(sources, str) else sources:
+            roles[str(source).lower()] = str(target)
+    return {
+        "field_messages": _given(spec.field_messages, "conversations" if sharegpt else None),
+        "role_key": mappings.get("role") or _given(spec.message_field_role, "from" if sharegpt else None),
+        "content_key": mappings.get("content")
+        or _given(spec.message_field_content, "value" if sharegpt else None),
+        "roles": roles,
+        "roles_to_train": tuple(_given(spec.roles_to_train, ["assistant"])),
+        "drop_system_message": bool(spec.drop_system_message),
+    }
+
+
 def format_for(
     spec: DatasetSpec,
     *,
@@ -554,13 +596,6 @@ def format_for(
     if kind == "completion":
         return CompletionFormat(str(_given(spec.field, "text")))
     if kind in ("chat_template", "sharegpt"):
-        mappings = spec.message_property_mappings or {}
-        if not isinstance(mappings, Mapping):
-            raise UserError(f"{where}.message_property_mappings must map role/content to field names")
-        roles = dict(DEFAULT_ROLE_NAMES)
-        for target, sources in (spec.roles or {}).items():
-            for source in [sources] if isinstance(sources, str) else sources:
-                roles[str(source).lower()] = str(target)
         sharegpt = kind == "sharegpt"
         template = chat_template()
         eot = eot_tokens_for(template, tokenizer, eot_tokens, say=say)
@@ -569,16 +604,10 @@ def format_for(
         return ChatFormat(
             renderer=template_renderer(tokenizer, template),
             template_id=_digest(template),
-            field_messages=_given(spec.field_messages, "conversations" if sharegpt else None),
-            role_key=mappings.get("role") or _given(spec.message_field_role, "from" if sharegpt else None),
-            content_key=mappings.get("content")
-            or _given(spec.message_field_content, "value" if sharegpt else None),
-            roles=roles,
-            roles_to_train=tuple(_given(spec.roles_to_train, ["assistant"])),
-            drop_system_message=bool(spec.drop_system_message),
             end_text=getattr(tokenizer, "eos_token", None),
             eot_tokens=eot,
             train_on_eot=mode,
+            **message_rows_options(spec, where, sharegpt=sharegpt),
         )
     if not kind:
         raise UserError(f"{where}.type is missing (one of: {', '.join(SUPPORTED_TYPES)})")

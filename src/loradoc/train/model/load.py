@@ -68,13 +68,15 @@ def load_tokenizer(cfg: TrainConfig, *, say: Say = print) -> Any:
     from transformers import AutoTokenizer
 
     source = cfg.tokenizer_config or cfg.base_model
+    revision = None if cfg.tokenizer_config else cfg.revision_of_model
+    key = "tokenizer_config" if cfg.tokenizer_config else "base_model"
+    if cfg.tokenizer_use_mistral_common:
+        return _load_mistral_common(cfg, key, source, revision)
     try:
-        revision = None if cfg.tokenizer_config else cfg.revision_of_model
         tok = AutoTokenizer.from_pretrained(
             source, revision=revision, trust_remote_code=bool(cfg.trust_remote_code)
         )
     except Exception as exc:  # missing folder, no tokenizer files, hub errors
-        key = "tokenizer_config" if cfg.tokenizer_config else "base_model"
         raise _remote_code_error(key, source, exc) or UserError(
             f"{key}: {source}: cannot load a tokenizer ({_first_line(exc)})"
         ) from exc
@@ -85,6 +87,32 @@ def load_tokenizer(cfg: TrainConfig, *, say: Say = print) -> Any:
 
         tok.chat_template = resolve_chat_template(name, tok, jinja=jinja, say=say)
     return tok
+
+
+def _load_mistral_common(cfg: TrainConfig, key: str, source: str, revision: str | None) -> Any:
+    """mistral-common's tokenizer, which encodes conversations itself and has a fixed vocabulary."""
+    from loradoc.train.data.mistral_tokens import KEY, load_mistral_tokenizer
+
+    for name in ("special_tokens", "tokens"):
+        if getattr(cfg, name, None):
+            raise UserError(
+                f"{name}: a mistral-common tokenizer's vocabulary is fixed; remove {name} or {KEY}"
+            )
+    if cfg.chat_template not in (None, "tokenizer_default") or cfg.chat_template_jinja:
+        raise UserError(
+            f"chat_template: mistral-common encodes conversations itself, without a chat template; "
+            f"remove chat_template or {KEY}"
+        )
+    if cfg.eot_tokens:
+        raise UserError(f"eot_tokens: with {KEY} each reply ends with the tokenizer's EOS; remove eot_tokens")
+    try:
+        return load_mistral_tokenizer(source, revision=revision)
+    except UserError:
+        raise
+    except Exception as exc:  # no tekken.json / tokenizer.model.vN, a missing extra, hub errors
+        raise UserError(
+            f"{key}: {source}: cannot load a mistral-common tokenizer ({_first_line(exc)})"
+        ) from exc
 
 
 # tokenizer -> the tokens the config added to its vocabulary (pad aside), read by load_model
