@@ -264,4 +264,3 @@ def test_a_packed_lora_run_trains_with_the_mistral_common_tokenizer(
     assert summary["steps"] == 2 and summary["train_loss_mean"] > 0
     assert (out / "adapter_model.safetensors").is_file()
     assert (out / "tekken.json").is_file()  # the tokenizer travels with the adapter
-
