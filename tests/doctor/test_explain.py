@@ -307,7 +307,65 @@ FIELD_LINES = [
         "xformers-torch-mismatch",
         None,
     ),
+    (
+        "xformers 0.0.19 requires torch==2.0.0, but you have torch 2.0.1+cu118 which is incompatible.",
+        "xformers-torch-mismatch",
+        None,
+    ),
+    (
+        "AssertionError: Device compute capability 8.9 or higher required for FP8 execution.",
+        "fp8-unsupported-gpu",
+        None,
+    ),
+    (
+        "ValueError: The quantization method fp8 is not supported for the current GPU. Minimum capability: 90. "
+        "Current capability: 86.",
+        "fp8-unsupported-gpu",
+        None,
+    ),
+    (
+        "Using RTX 4000 series doesn't support faster communication broadband via P2P or IB.",
+        "nccl-p2p-unsupported",
+        "export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1",
+    ),
+    (
+        "ggml_cuda_init: failed to initialize CUDA: forward compatibility was attempted on non supported HW",
+        "cuda-forward-compat-unsupported-gpu",
+        None,
+    ),
+    (
+        "error: Distribution `torch==2.5.1 @ registry+https://pypi.org/simple` can't be installed because it "
+        "doesn't have a source distribution or wheel for the current platform",
+        "python-unsupported-by-torch",
+        None,
+    ),
+    (
+        "nvidia-docker | 2016/04/09 00:07:59 Error: unsupported CUDA version: 7.5 < 6.5",
+        "driver-too-old-for-torch-cuda",
+        None,
+    ),
+    (
+        "PyTorch version: 1.8.1\nCUDA used to build PyTorch: Could not collect\nIs CUDA available: False",
+        "torch-cpu-build-on-gpu-machine",
+        None,
+    ),
+    (
+        "CUDA error (/__w/xformers/xformers/third_party/flash-attention/hopper/flash_fwd_launch_template.h:175): "
+        "no kernel image is available for execution on the device",
+        "xformers-gpu-arch-unsupported",
+        "pip uninstall -y xformers",
+    ),
 ]
+
+
+def test_xformers_own_kernels_are_not_blamed_on_torch() -> None:
+    text = (
+        "CUDA error (/__w/xformers/xformers/third_party/flash-attention/hopper/flash_fwd_launch_template.h:175): "
+        "no kernel image is available for execution on the device"
+    )
+    assert not by_code(explain(text, EMPTY, load_matrix()), "gpu-arch-unsupported-by-torch-build")
+    rocm = "PyTorch version: 2.3.0\nCUDA used to build PyTorch: Could not collect\nROCM used to build PyTorch: 6.0\nIs CUDA available: False"
+    assert not by_code(explain(rocm, EMPTY, load_matrix()), "torch-cpu-build-on-gpu-machine")
 
 
 @pytest.mark.parametrize(("text", "code", "fix"), FIELD_LINES, ids=[c for _, c, _ in FIELD_LINES])

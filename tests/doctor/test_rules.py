@@ -101,6 +101,19 @@ def test_cpu_build_on_linux_gpu_box() -> None:
     assert f.fix == "pip install torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124"
 
 
+def test_a_cpu_build_where_the_gpus_are_unknown_is_a_warning() -> None:
+    """Facts without GPUs (a thread, a log): a CPU torch is worth a warning, not silence."""
+    s = {"os": "Windows", "packages": {"torch": {"version": "2.1.2"}}}  # PyPI's Windows wheel
+    f = one(run(s), "torch-cpu-build-on-gpu-machine")
+    assert f.severity is Severity.WARNING
+    assert "PyPI's Windows wheels are CPU-only" in f.message and "does not say whether" in f.message
+    assert f.fix is not None and "--index-url https://download.pytorch.org/whl/cu" in f.fix
+    linux = {"os": "Linux", "packages": {"torch": {"version": "2.6.0+cpu"}}}
+    assert one(run(linux), "torch-cpu-build-on-gpu-machine").severity is Severity.WARNING
+    no_gpu = dict(linux, gpus=[])  # the probe looked and found none: a CPU build is right
+    assert not by_code(run(no_gpu), "torch-cpu-build-on-gpu-machine")
+
+
 def test_blackwell_needs_a_newer_torch() -> None:
     f = one(run("rtx5090_torch26"), "gpu-arch-unsupported-by-torch-build")
     assert "RTX 5090 (sm 12.0)" in f.message and "no kernel image" in f.message
@@ -165,6 +178,38 @@ def test_xformers_pin_without_build_info() -> None:
     }
     f = one(run(s), "xformers-torch-mismatch")
     assert "requires torch==2.4.0" in f.message
+
+
+def test_xformers_release_unknown_to_the_matrix_is_read_from_its_metadata() -> None:
+    """xformers 0.0.19 is not in the matrix; its installed Requires-Dist still names its torch."""
+    s = {
+        "os": "Linux",
+        "packages": {
+            "torch": {"version": "2.0.1+cu118"},
+            "xformers": {"version": "0.0.19", "requires": ["torch==2.0.0", "numpy"]},
+        },
+    }
+    f = one(run(s), "xformers-torch-mismatch")
+    assert "requires torch==2.0.0" in f.message
+    assert f.fix == "pip install xformers==0.0.22"  # the newest xformers for torch 2.0.1
+    fits = {**s, "packages": {**s["packages"], "xformers": {"version": "0.0.19", "requires": ["torch>=2.0"]}}}
+    assert not by_code(run(fits), "xformers-torch-mismatch")
+
+
+def test_no_xformers_for_the_installed_torch_moves_torch_to_the_newest_xformers() -> None:
+    s = {
+        "os": "Linux",
+        "python": "3.10.9",
+        "packages": {
+            "torch": {"version": "1.12.1+cu113"},
+            "xformers": {"built_for_torch": "1.13.1+cu117", "cuda": "11.7"},
+        },
+    }
+    f = one(run(s), "xformers-torch-mismatch")
+    install_torch, install_xformers = f.fix.split(" && ")
+    assert install_torch.startswith("pip install torch==") and install_xformers.startswith(
+        "pip install xformers=="
+    )
 
 
 def test_xformers_cuda12_wheel_on_cuda13_torch_is_flagged_as_inferred() -> None:

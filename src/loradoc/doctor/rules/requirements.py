@@ -38,7 +38,8 @@ def _marker_env(ctx: Context) -> dict[str, str]:
     return env
 
 
-def _torch_requirements(ctx: Context, p: Package) -> list[Requirement]:
+def torch_requirements(ctx: Context, p: Package) -> list[Requirement]:
+    """The torch requirements in ``p``'s installed metadata that apply on this machine."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     env = _marker_env(ctx)
@@ -96,7 +97,7 @@ def requirements_vs_torch(ctx: Context) -> list[Finding]:
     for name, p in sorted(ctx.snapshot.packages.items()):
         if name in _OWN_RULE or not p.version:
             continue
-        reqs = _torch_requirements(ctx, p)
+        reqs = torch_requirements(ctx, p)
         specs = [str(r.specifier) for r in reqs]
         from_matrix = False
         if not p.requires:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import choice_details, driver_label, gpu_labels, join, torch_fix
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.registry import error, info, rule
+from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
 @rule("torch-missing", "torch-cpu-build-on-gpu-machine", "torch-not-in-matrix")
@@ -51,6 +51,23 @@ def torch_build(ctx: Context) -> list[Finding]:
                 fix,
                 installed_torch=t.version,
                 **details,
+            )
+        )
+    elif t.variant == "cpu" and ctx.has_nvidia_gpu is None:  # facts without GPUs (a thread, a log)
+        choice = ctx.best_torch(t.public, gpu=True)
+        why = (
+            "PyPI's Windows wheels are CPU-only"
+            if t.inferred and ctx.os == "windows"
+            else "its build has no CUDA"
+        )
+        out.append(
+            warning(
+                "torch-cpu-build-on-gpu-machine",
+                f"torch {t.version} is a CPU-only build ({why}): if this machine has an NVIDIA GPU, "
+                "torch cannot use it (the snapshot does not say whether it has one)",
+                choice.command if choice else None,
+                installed_torch=t.version,
+                **choice_details(choice),
             )
         )
     return out

@@ -9,6 +9,7 @@ from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import FALLBACK
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule, warning
+from loradoc.doctor.rules.requirements import torch_requirements
 
 
 def xformers_fix(ctx: Context, t: TorchFact | None) -> str | None:
@@ -86,6 +87,9 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
             problems.append(f"it was built for torch {p.built_for_torch}")
     elif rel is not None and not spec_contains(rel.torch, t.public):
         problems.append(f"it requires torch{rel.torch}")
+    else:  # a release the matrix does not know: its installed metadata still names its torch
+        pins = [str(r.specifier) for r in torch_requirements(ctx, p) if str(r.specifier)]
+        problems += [f"it requires torch{spec}" for spec in pins if not spec_contains(spec, t.public)]
     xf_major, guessed = _xformers_cuda_major(ctx)
     torch_major = (cuda_tuple(t.cuda) or (None,))[0]
     if xf_major is not None and torch_major is not None and xf_major != torch_major:
@@ -98,16 +102,27 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
         return []
     make = warning if inferred and len(problems) == 1 and not requested else error
     suffix = " (inferred from the wheel's libcudart, UNVERIFIED at runtime)" if inferred else ""
-    fix = xformers_fix(ctx, t)
     return [
         make(
             "xformers-torch-mismatch",
             f"xformers {p.version or '(version unknown)'} does not fit torch {t.label}: {'; '.join(problems)}{suffix}; its C++/CUDA "
             "extensions will not load",
-            fix or f"install a torch that has an xformers wheel (e.g. torch{m.xformers.releases[-1].torch})",
+            xformers_fix(ctx, t) or _torch_for_newest_xformers(ctx),
             built_for_torch=p.built_for_torch,
         )
     ]
+
+
+def _torch_for_newest_xformers(ctx: Context) -> str | None:
+    """No xformers release fits the installed torch: the newest xformers, with a torch build that
+    fits this machine and the torch that xformers requires (torchvision, torchaudio move with it)."""
+    m = ctx.matrix
+    newest = m.xformers.releases[-1]
+    fitting = [c for c in ctx.torch_choices(gpu=True) if spec_contains(newest.torch, c.version)]
+    if not fitting:
+        return None
+    choice = fitting[0]
+    return f"{choice.command} && {m.xformers_install_command(newest, choice.variant)}"
 
 
 @rule("xformers-gpu-arch-unsupported")
