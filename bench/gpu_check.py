@@ -81,6 +81,7 @@ STEPS = (
     "throughput",
     "peak_memory",
     "qlora",
+    "liger",  # last: liger-kernel patches transformers' Llama module for the rest of the process
 )
 STEP_FIELDS = ("status", "reason", "seconds", "budget_s", "summary", "data", "error")
 # Packages the GPU image may lack; each is reported, none is required.
@@ -96,6 +97,7 @@ OPTIONAL = (
     "flash_attn_interface",  # FlashAttention-3 (flash-attn-3)
     "xformers",
     "bitsandbytes",
+    "liger_kernel",
 )
 # Imported for real (a build can be present and broken); the others are only looked up, so the run
 # can report afterwards whether anything on loradoc's path imported them.
@@ -170,6 +172,7 @@ GPU = Profile(
         "throughput": 140,
         "peak_memory": 45,
         "qlora": 45,
+        "liger": 30,
     },
     total_budget=450,
 )
@@ -212,6 +215,7 @@ DRY = Profile(
         "throughput": 40,
         "peak_memory": 15,
         "qlora": 15,
+        "liger": 10,
     },
     total_budget=170,
 )
@@ -1480,6 +1484,50 @@ def step_qlora(ctx: Context, step: Step) -> None:
     )
 
 
+def step_liger(ctx: Context, step: Step) -> None:
+    """Liger's RoPE, RMSNorm and SwiGLU kernels through loradoc's liger_* keys: the same padded batch
+    through the equivalence model with and without them, in bf16; loss and LoRA gradients compared."""
+    if not ctx.cuda:
+        raise Skip("needs a CUDA GPU (Triton kernels)")
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise Skip("liger-kernel is not installed (carry its wheel in bench/wheels/)")
+    from loradoc.train.packing.collator import PaddedCollator
+
+    prof = ctx.profile
+    shape = prof.equiv_model
+    model_dir = ctx.workdir / "liger-model"
+    build_llama(shape, model_dir, device="cpu", dtype="fp32", max_len=1024)
+    examples = make_examples(prof.equiv_lengths, shape["vocab_size"], seed=3)
+    lengths = [e["length"] for e in examples]
+    batch = to_device(dict(PaddedCollator(pad_token_id=0)(examples)), "cuda")
+    results: dict[str, Any] = {}
+    for name, keys in (
+        ("plain", {}),
+        ("liger", {"liger_rope": True, "liger_rms_norm": True, "liger_glu_activation": True}),
+    ):
+        cfg = train_config(model_dir, sequence_len=1024, bf16=True, lora_r=8, lora_alpha=16, **keys)
+        model = load_lora_model(cfg, shape["vocab_size"], attention="sdpa", precision="bf16", device="cuda")
+        _per, loss, grads = _forward(model, batch, lengths, packed=False)
+        results[name] = {"loss": loss, "grads": grads}
+        del model
+    plain, liger = results["plain"], results["liger"]
+    rel = _grad_rel(liger["grads"], plain["grads"])
+    loss_rel = abs(liger["loss"] - plain["loss"]) / max(abs(plain["loss"]), 1e-9)
+    step.data.update(
+        kernels=["rope", "rms_norm", "swiglu"],
+        loss_plain=_round(plain["loss"], 5),
+        loss_liger=_round(liger["loss"], 5),
+        loss_rel_diff=_round(loss_rel, 5),
+        lora_grad_rel_diff=_round(rel, 5),
+        tolerance={"loss_rel": 0.02, "lora_grad_rel": 0.05},
+    )
+    step.summary = f"Liger loss {liger['loss']:.4f} vs {plain['loss']:.4f} (rel {loss_rel:.2e}), LoRA grads rel {rel:.2e}"
+    if loss_rel <= 0.02 and rel <= 0.05:
+        step.status = "ok"
+    else:
+        step.fail("Liger's kernels changed the loss or the LoRA gradients beyond bf16 tolerance")
+
+
 STEP_FUNCS: dict[str, Callable[[Context, Step], None]] = {
     "environment": step_environment,
     "probe_vs_nvidia_smi": step_probe_vs_nvidia_smi,
@@ -1490,8 +1538,9 @@ STEP_FUNCS: dict[str, Callable[[Context, Step], None]] = {
     "throughput": step_throughput,
     "peak_memory": step_peak_memory,
     "qlora": step_qlora,
+    "liger": step_liger,
 }
-CUDA_STEPS = {"peak_memory", "qlora"}
+CUDA_STEPS = {"peak_memory", "qlora", "liger"}
 
 
 # --- the run --------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_every_step_is_reported_with_a_status(report: dict) -> None:
 
 def test_steps_that_need_cuda_say_why(report: dict) -> None:
     steps = report["steps"]
-    for name in ("peak_memory", "qlora"):
+    for name in ("peak_memory", "qlora", "liger"):
         assert steps[name]["status"] == "skipped"
         assert "CUDA" in steps[name]["reason"], steps[name]["reason"]
     # the estimator still ran (so a change in its API shows up here, not on the GPU)

@@ -352,6 +352,24 @@ class TrainConfig:
     eager_attention: bool | None = _f(
         None, doc="legacy: true means attn_implementation: eager (folded into it at load; unset afterwards)"
     )
+    liger_rope: bool | None = _f(
+        None,
+        doc="Liger's RoPE kernel (same math): applied on a CUDA GPU with liger-kernel installed, else a note",
+    )
+    liger_rms_norm: bool | None = _f(
+        None,
+        doc="Liger's RMSNorm kernel (same math): applied on a CUDA GPU with liger-kernel installed, else a note",
+    )
+    liger_layer_norm: bool | None = _f(
+        None,
+        doc="Liger's LayerNorm kernel (same math): applied on a CUDA GPU with liger-kernel installed, else a note",
+    )
+    liger_glu_activation: bool | None = _f(
+        None,
+        doc="Liger's gated-MLP kernel (SwiGLU, GeGLU on Gemma; same math): applied on a CUDA GPU with "
+        "liger-kernel installed, else a note",
+    )
+    liger_swiglu: bool | None = _f(None, doc="older name of liger_glu_activation")
     gradient_checkpointing: bool = _f(False, doc="recompute activations in the backward pass to save memory")
     gradient_checkpointing_kwargs: dict[str, Any] | None = _f(
         None, doc="passed to activation checkpointing, e.g. {use_reentrant: false} (loradoc's default)"

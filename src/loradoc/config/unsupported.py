@@ -54,9 +54,14 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "flash_attn_cross_entropy flash_attn_rms_norm flash_attn_fuse_qkv flash_attn_fuse_mlp "
         "lora_mlp_kernel lora_qkv_kernel lora_o_kernel fused_attn_kernel "
         "unsloth_cross_entropy_loss unsloth_lora_mlp unsloth_lora_qkv unsloth_lora_o unsloth_rms_norm unsloth_rope "
-        "liger_rope liger_rms_norm liger_layer_norm liger_glu_activation liger_swiglu liger_cross_entropy "
-        "liger_fused_linear_cross_entropy cut_cross_entropy chunked_cross_entropy chunked_cross_entropy_num_chunks "
-        "tiled_mlp tiled_mlp_num_shards batch_flattening use_kernels",
+        "chunked_cross_entropy chunked_cross_entropy_num_chunks tiled_mlp tiled_mlp_num_shards batch_flattening "
+        "use_kernels",
+    ),
+    **_group(
+        "ignore",
+        "a fused loss with the same math; loradoc computes the loss with the model's own head, only at trained "
+        "positions (prompt tokens never reach the vocabulary projection): same loss, more memory at long sequences",
+        "liger_cross_entropy liger_fused_linear_cross_entropy cut_cross_entropy",
     ),
     **_group(
         "ignore",

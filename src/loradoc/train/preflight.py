@@ -292,6 +292,9 @@ def plan_lines(
     rows.append(("packing", _packing_text(cfg)))
     rows.append(("precision", _precision_text(cfg)))
     rows.append(("attention", cfg.attn_implementation or "sdpa"))
+    kernels = _kernels_text(cfg, snapshot)
+    if kernels:
+        rows.append(("kernels", kernels))
     rows.append(("batch", _batch_text(cfg)))
     rows.append(("schedule", _schedule_text(cfg)))
     rows.append(
@@ -315,6 +318,21 @@ def plan_lines(
     rows.append(("W&B", _wandb_text(cfg)))
     width = max(len(k) for k, _ in rows)
     return [f"  {k.ljust(width)}  {v}" for k, v in rows]
+
+
+def _kernels_text(cfg: TrainConfig, snapshot: Snapshot | None) -> str | None:
+    """The Liger kernels the config asks for, and whether the machine runs them."""
+    from loradoc.compat.load import load_matrix
+    from loradoc.doctor.facts import machine_facts
+    from loradoc.train.model.kernels import liger_asked, liger_plan
+
+    if not liger_asked(cfg):
+        return None
+    if snapshot is None:
+        return liger_plan(cfg, cuda=False)
+    cuda = bool(machine_facts(snapshot, load_matrix()).gpu_training)
+    installed = None if snapshot.packages is None else "liger-kernel" in snapshot.packages
+    return liger_plan(cfg, cuda=cuda, installed=installed)
 
 
 def _adapter_extras(cfg: TrainConfig) -> str:

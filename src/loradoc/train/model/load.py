@@ -576,6 +576,7 @@ def load_model(
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
     model = load_base_model(cfg, attention=attention, precision=precision)
+    _apply_kernels(cfg, model, say)
     fit_embeddings(model, tokenizer)
     train_new_embeddings(cfg, model, tokenizer, say=say)
     checkpointing = bool(cfg.gradient_checkpointing)
@@ -655,6 +656,15 @@ def load_model(
     trainable, total = _count_params(model)
     say(f"parameters: {trainable:,} trainable of {total:,} ({trainable / max(total, 1):.2%})")
     return model
+
+
+def _apply_kernels(cfg: TrainConfig, model: Any, say: Say) -> None:
+    """Liger's kernels where the config asks for them and the model trains on a CUDA GPU."""
+    import torch
+
+    from loradoc.train.model.kernels import apply_liger
+
+    apply_liger(cfg, model, cuda=torch.cuda.is_available(), say=say)
 
 
 def enable_checkpointing(model: Any, kwargs: dict[str, Any]) -> None:
