@@ -329,6 +329,11 @@ FIELD_LINES = [
         "export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1",
     ),
     (
+        "localhost:11344:11344 [1] NCCL INFO ncclMaxSharedMem 82240 exceeds device/fn maxSharedMem 79856",
+        "nccl-too-old-for-gpu",
+        'pip install -U "nvidia-nccl-cu12>=2.26"',
+    ),
+    (
         "ggml_cuda_init: failed to initialize CUDA: forward compatibility was attempted on non supported HW",
         "cuda-forward-compat-unsupported-gpu",
         None,

@@ -46,6 +46,7 @@ EXPLAIN_CODES = (
     "triton-gpu-too-old",
     "fp8-unsupported-gpu",
     "nccl-p2p-unsupported",
+    "nccl-too-old-for-gpu",
     "cuda-forward-compat-unsupported-gpu",
     "driver-cuda-combination-unsupported",
     "wsl-libcuda-not-on-loader-path",
