@@ -334,6 +334,13 @@ FIELD_LINES = [
         'pip install -U "nvidia-nccl-cu12>=2.26"',
     ),
     (
+        "Could not load bitsandbytes native library: libcusparse.so.11: cannot open shared object file: No such file "
+        "or directory",
+        "bitsandbytes-cuda-setup",
+        None,
+    ),
+    ("ModuleNotFoundError: No module named 'wandb'", "wandb-not-installed", "pip install wandb"),
+    (
         "ggml_cuda_init: failed to initialize CUDA: forward compatibility was attempted on non supported HW",
         "cuda-forward-compat-unsupported-gpu",
         None,
