@@ -197,6 +197,33 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return choice.command if choice is not None and choice.version == t.public else None
 
 
+def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """An extension built without torch in its isolated build environment: torch first (the build
+    for this machine when none is installed), the build tools, then the extension against it."""
+    package = (groups.get("package") or "flash-attn").replace("_", "-")
+    version = groups.get("pkg_version")
+    steps = []
+    if ctx.torch is None:
+        choice = ctx.best_torch(gpu=True)
+        if choice is not None:
+            steps.append(choice.command)
+    steps.append("pip install ninja packaging")
+    steps.append(f"pip install --no-build-isolation {package}{'==' + version if version else ''}")
+    return " && ".join(steps)
+
+
+def _nvcc_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """No nvcc for an extension build: point CUDA_HOME at the toolkit where one is installed, else
+    install the toolkit of torch's CUDA version into the conda environment and point CUDA_HOME there."""
+    t = ctx.torch
+    cuda = t.cuda if t is not None and t.cuda else None
+    version = f"={cuda}" if cuda else "=$(python -c 'import torch; print(torch.version.cuda)')"
+    return (
+        "export CUDA_HOME=/usr/local/cuda\n"
+        f'or: conda install -y -c nvidia "cuda-toolkit{version}" && export CUDA_HOME="$CONDA_PREFIX"'
+    )
+
+
 _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-unsupported-by-torch": _python,
     "glibc-too-old-for-torch": _glibc,
@@ -209,4 +236,6 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "driver-cuda-combination-unsupported": _driver_mismatch,
     "cuda-forward-compat-unsupported-gpu": _forward_compat,
     "package-requires-other-torch": _companions,
+    "build-isolation-hides-torch": _build_isolation,
+    "nvcc-missing": _nvcc_missing,
 }
