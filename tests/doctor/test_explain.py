@@ -341,6 +341,24 @@ FIELD_LINES = [
     ),
     ("ModuleNotFoundError: No module named 'wandb'", "wandb-not-installed", "pip install wandb"),
     (
+        "RuntimeError: Detected that PyTorch and torchvision were compiled with different CUDA major versions. "
+        "PyTorch has CUDA Version=11.8 and torchvision has CUDA Version=12.1.",
+        "package-requires-other-torch",
+        None,
+    ),
+    (
+        "OSError: .../site-packages/torchaudio/lib/libtorchaudio.abi3.so: undefined symbol: "
+        "torch_dtype_float4_e2m1fn_x2",
+        "package-requires-other-torch",
+        None,
+    ),
+    (
+        "/usr/local/cuda/bin/nvcc: no such file or directory",
+        "nvcc-missing",
+        "export CUDA_HOME=/usr/local/cuda\nor: conda install -y -c nvidia \"cuda-toolkit=$(python -c 'import torch; "
+        'print(torch.version.cuda)\')" && export CUDA_HOME="$CONDA_PREFIX"',
+    ),
+    (
         "ggml_cuda_init: failed to initialize CUDA: forward compatibility was attempted on non supported HW",
         "cuda-forward-compat-unsupported-gpu",
         None,
@@ -368,6 +386,31 @@ FIELD_LINES = [
         "pip uninstall -y xformers",
     ),
 ]
+
+
+def test_a_build_without_torch_names_the_extension_and_installs_torch_first() -> None:
+    uv = (
+        "ModuleNotFoundError: No module named 'torch'\n"
+        "hint: This error likely indicates that `flash-attn@2.8.1` depends on `torch`, but doesn't declare it as a "
+        "build dependency."
+    )
+    f = one(explain(uv, EMPTY, load_matrix()), "build-isolation-hides-torch")
+    *first, last = f.fix.split(" && ")
+    assert first[0].startswith("pip install torch==") and "--index-url" in first[0]
+    assert last == "pip install --no-build-isolation flash-attn==2.8.1"
+    with_torch = Snapshot.from_dict({"packages": {"torch": {"version": "2.6.0+cu124"}}})
+    g = one(explain(uv, with_torch, load_matrix()), "build-isolation-hides-torch")
+    assert g.fix == "pip install ninja packaging && pip install --no-build-isolation flash-attn==2.8.1"
+
+
+def test_torch_and_companions_from_torchs_index_when_only_its_cuda_is_known() -> None:
+    text = "RuntimeError: Detected that PyTorch and torchvision were compiled with different CUDA major versions."
+    facts = Snapshot.from_dict({"packages": {"torch": {"cuda": "11.8"}, "torchvision": {"cuda": "12.1"}}})
+    f = one(explain(text, facts, load_matrix()), "package-requires-other-torch")
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch torchvision --index-url https://download.pytorch.org/whl/cu118"
+    )
 
 
 def test_xformers_own_kernels_are_not_blamed_on_torch() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from loradoc.compat.versions import parse_version, variant_cuda
+from loradoc.compat.versions import cuda_variant, parse_version, variant_cuda
 from loradoc.doctor.facts import visible_indices
 from loradoc.doctor.rules.context import Context
 
@@ -191,8 +191,13 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """torchvision built for another torch: the installed torch's build again, with the
     companions that match it (torchvision, torchaudio move with torch)."""
     t = ctx.torch
-    if t is None:
-        return None
+    if t is None:  # only torch's CUDA is known: reinstall torch and them together from its index
+        p = ctx.pkg("torch")
+        variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
+        if variant is None:
+            return None
+        together = " ".join(("torch", *(ctx.companions or ("torchvision",))))
+        return f"pip install --force-reinstall {together} --index-url {ctx.matrix.index_url(variant)}"
     choice = ctx.best_torch(t.public, gpu=t.variant not in (None, "cpu"))
     return choice.command if choice is not None and choice.version == t.public else None
 
