@@ -60,10 +60,10 @@ def recognise(text: str, matrix: Matrix) -> list[Recognised]:
     for entry in matrix.errors:
         if entry.code in codes:
             continue
-        if any(u.search(text) for u in entry.unless) or not all(c.search(text) for c in entry.context):
+        if not all(c.search(text) for c in entry.context):  # the cheap literal contexts come first
             continue
         hits = [m for m in (p.search(text) for p in entry.patterns) if m]
-        if not hits:
+        if not hits or any(u.search(text) for u in entry.unless):  # unless: only once a pattern matched
             continue
         groups: dict[str, str] = {}
         for m in hits:
