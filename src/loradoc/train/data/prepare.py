@@ -112,28 +112,31 @@ def encode_rendered(
     return ids, labels
 
 
-class _RowError(Exception):
-    def __init__(self, index: int, problem: RowProblem) -> None:
-        super().__init__(str(problem))
-        self.index, self.problem = index, problem
-
-
-def _each_row(rows: list[tuple[int, dict[str, Any]]], encode: Callable[[dict[str, Any]], Any]) -> list[Any]:
-    """``encode`` applied to each row; a :class:`RowProblem` becomes a :class:`_RowError` naming the row."""
+def _each_row(
+    rows: list[tuple[int, dict[str, Any]]], encode: Callable[[dict[str, Any]], Any], label: str
+) -> list[Any]:
+    """``encode`` applied to each row; a :class:`RowProblem` becomes one line naming the file and row."""
     out = []
     for idx, row in rows:
         try:
             out.append(encode(row))
         except RowProblem as exc:
-            raise _RowError(idx, exc) from None
+            raise UserError(f"{label}: row {idx + 1}: {exc}") from None
     return out
 
 
 def _encode_texts(
-    fmt: PromptFormat, rows: list[tuple[int, dict[str, Any]]], tokenizer: Any, *, train_on_inputs: bool
+    fmt: PromptFormat,
+    rows: list[tuple[int, dict[str, Any]]],
+    tokenizer: Any,
+    *,
+    train_on_inputs: bool,
+    label: str,
 ) -> list[tuple[list[int], list[int]]]:
     """Rows rendered as text, tokenized in one call with offsets, labelled from their spans."""
-    rendered: list[Rendered] = _each_row(rows, lambda row: fmt.render(row, train_on_inputs=train_on_inputs))
+    rendered: list[Rendered] = _each_row(
+        rows, lambda row: fmt.render(row, train_on_inputs=train_on_inputs), label
+    )
     if not rendered:
         return []
     enc = tokenizer(
@@ -161,14 +164,11 @@ def _encode_batch(
     columns = {k: batch[k] for k in batch}
     rows = [(idx, {k: col[j] for k, col in columns.items()}) for j, idx in enumerate(indices)]
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "length": [], "_status": [], "_trained": []}
-    try:
-        if isinstance(fmt, TokenFormat):
-            token_fmt = fmt
-            encoded = _each_row(rows, lambda row: token_fmt.encode(row, train_on_inputs=train_on_inputs))
-        else:
-            encoded = _encode_texts(fmt, rows, tokenizer, train_on_inputs=train_on_inputs)
-    except _RowError as exc:
-        raise UserError(f"{label}: row {exc.index + 1}: {exc.problem}") from None
+    if isinstance(fmt, TokenFormat):  # a tokenizer without offsets (mistral-common)
+        token_fmt = fmt
+        encoded = _each_row(rows, lambda row: token_fmt.encode(row, train_on_inputs=train_on_inputs), label)
+    else:
+        encoded = _encode_texts(fmt, rows, tokenizer, train_on_inputs=train_on_inputs, label=label)
     for j, (ids, labels) in enumerate(encoded):
         status = OK
         if len(ids) > sequence_len:
