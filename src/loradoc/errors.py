@@ -22,6 +22,12 @@ class UserError(Exception):
         return str(self.args[0])
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), for a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 class MatrixError(UserError):
     """The compat matrix data is malformed (names the entry)."""
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loradoc.errors import UserError
+from loradoc.errors import UserError, first_line
 from loradoc.train.data.prompts import (
     IGNORE,
     SUPPORTED_TYPES,
@@ -105,7 +105,7 @@ class MistralChatFormat(MessageRows, TokenFormat):
         try:
             encoded = self.tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True)
         except Exception as exc:  # mistral-common validates the conversation (roles, order, last message)
-            raise RowProblem(f"mistral-common cannot encode this conversation: {_first_line(exc)}") from exc
+            raise RowProblem(f"mistral-common cannot encode this conversation: {first_line(exc)}") from exc
         ids = [int(t) for t in encoded["input_ids"]]
         if train_on_inputs:
             labels = list(ids)
@@ -157,18 +157,14 @@ class MistralTextFormat(TokenFormat):
         return ids, labels
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
-
-
 def mistral_format_for(spec: DatasetSpec, *, where: str, tokenizer: Any) -> PromptFormat:
     """The format for one ``datasets[]`` entry when the tokenizer is mistral-common's."""
     kind = str(spec.type or "").strip()
     if kind == "completion":
         return MistralTextFormat(text=CompletionFormat(str(spec.field or "text")), tokenizer=tokenizer)
     if kind not in SUPPORTED_TYPES:
-        raise UserError(f"{where}.type: '{kind}' is not supported (one of: {', '.join(SUPPORTED_TYPES)})")
+        problem = "is missing" if not kind else f"'{kind}' is not supported by loradoc"
+        raise UserError(f"{where}.type {problem} (one of: {', '.join(SUPPORTED_TYPES)})")
     if kind not in ("chat_template", "sharegpt"):
         raise UserError(
             f"{where}.type: '{kind}' with {KEY}: loradoc encodes {', '.join(MISTRAL_TYPES)} rows with "

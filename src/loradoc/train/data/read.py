@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loradoc.errors import UserError
+from loradoc.errors import UserError, first_line
 
 if TYPE_CHECKING:
     from loradoc.config.schema import DatasetSpec
@@ -156,7 +156,7 @@ def load_source(source: Source, *, cache_dir: Path | None) -> Any:
             )
         except Exception as exc:  # network, auth, missing repo: one line
             raise UserError(
-                f"{source.label}: cannot load from the Hugging Face Hub ({_first_line(exc)}); check the name "
+                f"{source.label}: cannot load from the Hugging Face Hub ({first_line(exc)}); check the name "
                 "and split, the network, and HF_TOKEN for gated datasets"
             ) from exc
 
@@ -184,7 +184,7 @@ def load_source(source: Source, *, cache_dir: Path | None) -> Any:
         )
     except Exception as exc:
         problem = diagnose_file(path, source.builder or "")
-        raise UserError(f"{source.label}: {problem or 'cannot be read: ' + _first_line(exc)}") from exc
+        raise UserError(f"{source.label}: {problem or 'cannot be read: ' + first_line(exc)}") from exc
     finally:
         datasets.logging.set_verbosity(verbosity)
     return ds
@@ -302,11 +302,6 @@ def check_utf8(path: Path, chunk_size: int = 1 << 20) -> str | None:
 def _has_content(path: Path) -> bool:
     with path.open("rb") as fh:
         return any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 16), b""))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def diagnose_file(path: Path, builder: str) -> str | None:

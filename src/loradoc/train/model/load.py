@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loradoc.errors import UserError
+from loradoc.errors import UserError, first_line
 
 if TYPE_CHECKING:
     from loradoc.config.schema import TrainConfig
@@ -42,11 +42,6 @@ _LLAMA_TOKENIZERS = ("LlamaTokenizer", "CodeLlamaTokenizer")  # Axolotl updates 
 INITIAL_ADAPTER = "loradoc_initial_adapter"
 # peft_init_lora_weights values for which peft subtracts the initial adapter from the base weights
 REWRITES_BASE = ("pissa", "olora")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
 
 
 def _remote_code_error(key: str, source: str, exc: BaseException) -> UserError | None:
@@ -78,7 +73,7 @@ def load_tokenizer(cfg: TrainConfig, *, say: Say = print) -> Any:
         )
     except Exception as exc:  # missing folder, no tokenizer files, hub errors
         raise _remote_code_error(key, source, exc) or UserError(
-            f"{key}: {source}: cannot load a tokenizer ({_first_line(exc)})"
+            f"{key}: {source}: cannot load a tokenizer ({first_line(exc)})"
         ) from exc
     apply_special_tokens(tok, cfg.special_tokens or {}, tokens=cfg.tokens, say=say)
     name, jinja = cfg.chat_template, cfg.chat_template_jinja
@@ -111,7 +106,7 @@ def _load_mistral_common(cfg: TrainConfig, key: str, source: str, revision: str 
         raise
     except Exception as exc:  # no tekken.json / tokenizer.model.vN, a missing extra, hub errors
         raise UserError(
-            f"{key}: {source}: cannot load a mistral-common tokenizer ({_first_line(exc)})"
+            f"{key}: {source}: cannot load a mistral-common tokenizer ({first_line(exc)})"
         ) from exc
 
 
@@ -559,7 +554,7 @@ def load_base_model(cfg: TrainConfig, *, attention: str, precision: str) -> Any:
         raise
     except (OSError, ValueError, KeyError) as exc:
         raise _remote_code_error("base_model", cfg.base_model, exc) or UserError(
-            f"base_model: {cfg.base_model}: cannot load the model ({_first_line(exc)})"
+            f"base_model: {cfg.base_model}: cannot load the model ({first_line(exc)})"
         ) from exc
 
 
@@ -631,7 +626,7 @@ def load_model(
         except (ValueError, TypeError) as exc:  # e.g. target modules not found in the model
             about_init = isinstance(init, str) and "init" in str(exc).lower()
             key = "peft_init_lora_weights" if about_init else "lora_target_modules"
-            raise UserError(f"{key}: {_first_line(exc)}") from exc
+            raise UserError(f"{key}: {first_line(exc)}") from exc
         if init in REWRITES_BASE:
             from peft.utils import get_peft_model_state_dict
 
