@@ -341,6 +341,16 @@ FIELD_LINES = [
     ),
     ("ModuleNotFoundError: No module named 'wandb'", "wandb-not-installed", "pip install wandb"),
     (
+        "nvidia-container-cli: requirement error: unsatisfied condition: cuda >= 9.2",
+        "driver-too-old-for-torch-cuda",
+        None,
+    ),
+    (
+        "Installing torch (2.5.1): Failed\n  | Unable to find installation candidates for torch (2.5.1)",
+        "python-unsupported-by-torch",
+        None,
+    ),
+    (
         "RuntimeError: Detected that PyTorch and torchvision were compiled with different CUDA major versions. "
         "PyTorch has CUDA Version=11.8 and torchvision has CUDA Version=12.1.",
         "package-requires-other-torch",
