@@ -341,6 +341,22 @@ FIELD_LINES = [
     ),
     ("ModuleNotFoundError: No module named 'wandb'", "wandb-not-installed", "pip install wandb"),
     (
+        "RuntimeError: CUDA error: no kernel image is available for\nexecution on the device",  # a wrapped paste
+        "gpu-arch-unsupported-by-torch-build",
+        None,
+    ),
+    (
+        '"hipErrorNoBinaryForGpu: Unable to find code object for all current devices!"',
+        "rocm-gfx-unsupported-by-torch-build",
+        None,
+    ),
+    (
+        "rocBLAS error: Cannot read .../site-packages/torch/lib/rocblas/library/TensileLibrary.dat: No such file or "
+        "directory",
+        "rocm-gfx-unsupported-by-torch-build",
+        None,
+    ),
+    (
         "nvidia-container-cli: requirement error: unsatisfied condition: cuda >= 9.2",
         "driver-too-old-for-torch-cuda",
         None,
@@ -421,6 +437,15 @@ def test_torch_and_companions_from_torchs_index_when_only_its_cuda_is_known() ->
         f.fix
         == "pip install --force-reinstall torch torchvision --index-url https://download.pytorch.org/whl/cu118"
     )
+
+
+def test_an_rdna2_card_without_kernels_gets_the_gfx1030_override() -> None:
+    facts = Snapshot.from_dict({"gpus": [{"vendor": "amd", "gfx": "gfx1032"}]})
+    f = one(
+        explain("hipErrorNoBinaryForGpu: Unable to find code object", facts, load_matrix()),
+        "rocm-gfx-unsupported-by-torch-build",
+    )
+    assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
 
 
 def test_xformers_own_kernels_are_not_blamed_on_torch() -> None:

@@ -202,6 +202,22 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return choice.command if choice is not None and choice.version == t.public else None
 
 
+def rocm_gfx_fix(targets: list[str]) -> str:
+    """AMD GPUs whose gfx targets a ROCm torch build lacks: RDNA2 cards (gfx103x) run gfx1030's
+    kernels with an override (not supported by AMD); others need torch built for their targets."""
+    if targets and all(g.startswith("gfx103") for g in targets):
+        return "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
+    return f'build torch from source with PYTORCH_ROCM_ARCH="{";".join(sorted(set(targets)))}"'
+
+
+def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The RDNA2 override where it applies; otherwise the error table's own fix (a source build
+    is not one command)."""
+    targets = [str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx]
+    fix = rocm_gfx_fix(targets) if targets else None
+    return fix if fix and fix.startswith("export ") else None
+
+
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An extension built without torch in its isolated build environment: torch first (the build
     for this machine when none is installed), the build tools, then the extension against it."""
@@ -243,4 +259,5 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "package-requires-other-torch": _companions,
     "build-isolation-hides-torch": _build_isolation,
     "nvcc-missing": _nvcc_missing,
+    "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
 }

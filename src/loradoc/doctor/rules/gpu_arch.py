@@ -5,6 +5,7 @@ from __future__ import annotations
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels, join, torch_fix
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import rocm_gfx_fix
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -104,7 +105,6 @@ def torch_rocm_gfx(ctx: Context) -> list[Finding]:
     targets = sorted({str(g.gfx) for g in missing})
     unverified = "" if entry.verified else " (gfx list UNVERIFIED in the matrix)"
     rdna2 = all(g.startswith("gfx103") for g in targets)
-    fix = "export HSA_OVERRIDE_GFX_VERSION=10.3.0" if rdna2 else None
     return [
         error(
             "rocm-gfx-unsupported-by-torch-build",
@@ -113,7 +113,7 @@ def torch_rocm_gfx(ctx: Context) -> list[Finding]:
             + (
                 "; RDNA2 cards run gfx1030's kernels with an override (not supported by AMD)" if rdna2 else ""
             ),
-            fix or f'build torch from source with PYTORCH_ROCM_ARCH="{";".join(targets)}"',
+            rocm_gfx_fix(targets),
             torch_gfx=list(entry.gfx),
             gfx_verified=entry.verified,
         )
