@@ -133,12 +133,12 @@ class Matrix(MatrixData, PackageQueries):
     ) -> str | None:
         """What a plain ``pip install torch==X`` from PyPI gets: a CUDA variant on Linux x86_64,
         ``"cpu"`` on Windows and macOS; None when unknown."""
+        system = norm_os(os)
+        if system in ("windows", "darwin") and public(torch_version):
+            return "cpu"  # PyPI has never carried CUDA builds for them, whatever the release
         rel = self.torch_release(torch_version)
         if rel is None:
             return None
-        system = norm_os(os)
-        if system in ("windows", "darwin"):
-            return "cpu"
         if norm_machine(machine) == "aarch64":
             return None
         return rel.pypi_default
