@@ -448,6 +448,16 @@ def test_an_rdna2_card_without_kernels_gets_the_gfx1030_override() -> None:
     assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
 
 
+def test_a_bitsandbytes_setup_error_names_the_release_for_torchs_cuda() -> None:
+    facts = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.7.0+cu128"}}})
+    text = "The installed version of bitsandbytes was compiled without GPU support."
+    f = one(explain(text, facts, load_matrix()), "bitsandbytes-cuda-setup")
+    m = load_matrix()
+    assert f.fix == m.bnb_install_command(m.bnb_for_cuda("12.8", "2.7.0", None))
+    generic = one(explain(text, EMPTY, m), "bitsandbytes-cuda-setup")
+    assert generic.fix == 'pip install -U "bitsandbytes>=0.43.1"'  # the table's fix without torch's CUDA
+
+
 def test_xformers_own_kernels_are_not_blamed_on_torch() -> None:
     text = (
         "CUDA error (/__w/xformers/xformers/third_party/flash-attention/hopper/flash_fwd_launch_template.h:175): "

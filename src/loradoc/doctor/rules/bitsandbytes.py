@@ -12,6 +12,7 @@ from loradoc.compat.versions import cc_at_least, cuda_tuple
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import gpu_labels, join
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import bnb_fix
 from loradoc.doctor.rules.registry import error, rule, warning
 
 
@@ -76,9 +77,7 @@ def bnb_needs_gpu(ctx: Context) -> list[Finding]:
 
 
 def _upgrade(ctx: Context) -> str:
-    t, m = ctx.torch, ctx.matrix
-    rel = m.bnb_for_cuda(t.cuda, t.public, ctx.snapshot.python) if t and t.cuda else None
-    return m.bnb_install_command(rel) if rel else "pip install -U bitsandbytes"
+    return bnb_fix(ctx) or "pip install -U bitsandbytes"
 
 
 @rule("bitsandbytes-cuda-setup", "bitsandbytes-missing")

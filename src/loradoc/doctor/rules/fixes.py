@@ -202,6 +202,17 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return choice.command if choice is not None and choice.version == t.public else None
 
 
+def bnb_fix(ctx: Context) -> str | None:
+    """The bitsandbytes release with a library for torch's CUDA (and torch, Python), from the matrix."""
+    t, m = ctx.torch, ctx.matrix
+    rel = m.bnb_for_cuda(t.cuda, t.public, ctx.snapshot.python) if t and t.cuda else None
+    return m.bnb_install_command(rel) if rel else None
+
+
+def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    return bnb_fix(ctx)
+
+
 def rocm_gfx_fix(targets: list[str]) -> str:
     """AMD GPUs whose gfx targets a ROCm torch build lacks: RDNA2 cards (gfx103x) run gfx1030's
     kernels with an override (not supported by AMD); others need torch built for their targets."""
@@ -260,4 +271,5 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "build-isolation-hides-torch": _build_isolation,
     "nvcc-missing": _nvcc_missing,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
+    "bitsandbytes-cuda-setup": _bnb,
 }
