@@ -356,6 +356,24 @@ FIELD_LINES = [
         "rocm-gfx-unsupported-by-torch-build",
         None,
     ),
+    ("Flash attention doesn't support any GPU lower than ampere.", "flash-attn-gpu-too-old", None),
+    (
+        "ptxas /tmp/compile-ptx-src-38292b, line 100; error   : Feature '.bf16' requires .target sm_80 or higher",
+        "bf16-unsupported-gpu",
+        None,
+    ),
+    (
+        "You can use float16 instead by explicitly setting the`dtype` flag in CLI, for example: --dtype=half",
+        "bf16-unsupported-gpu",
+        None,
+    ),
+    (
+        "NotImplementedError: Unsloth: No NVIDIA GPU found? Unsloth currently only supports GPUs!",
+        "torch-cpu-build-on-gpu-machine",
+        None,
+    ),
+    ("installation problem: No such file or directory: '/usr/local/cuda/bin/nvcc'", "nvcc-missing", None),
+    ("NameError: name 'cuda_setup' is not defined", "bitsandbytes-cuda-setup", None),
     (
         "nvidia-container-cli: requirement error: unsatisfied condition: cuda >= 9.2",
         "driver-too-old-for-torch-cuda",
