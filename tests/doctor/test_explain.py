@@ -287,7 +287,10 @@ FIELD_LINES = [
     (
         "RuntimeError: operator torchvision::nms does not exist",
         "package-requires-other-torch",
-        "loradoc doctor install --dry-run",
+        # nothing known: torchvision for the installed torch's version, from its CUDA's index
+        'pip install "torch==$(python -c \'import torch; print(torch.__version__.split("+")[0])\')" torchvision '
+        "--index-url \"https://download.pytorch.org/whl/$(python -c 'import torch; c = torch.version.cuda; "
+        'print("cu" + c.replace(".", "") if c else "cpu")\')"',
     ),
     (
         "Training hangs forever at the first step when I use 4 GPUs, works on one",
@@ -340,6 +343,11 @@ FIELD_LINES = [
         None,
     ),
     ("ModuleNotFoundError: No module named 'wandb'", "wandb-not-installed", "pip install wandb"),
+    (
+        "xformers 0.0.18 requires torch==2.0.0, but you'll have torch 1.12.1 which is incompatible.",
+        "xformers-torch-mismatch",
+        None,
+    ),
     (
         "RuntimeError: CUDA error: no kernel image is available for\nexecution on the device",  # a wrapped paste
         "gpu-arch-unsupported-by-torch-build",

@@ -187,16 +187,25 @@ WANDB_FIX = (
 )
 
 
+# what the installed torch says of itself, for a fix that must work without the facts
+_TORCH_PUBLIC = "'import torch; print(torch.__version__.split(\"+\")[0])'"
+_TORCH_VARIANT = "'import torch; c = torch.version.cuda; print(\"cu\" + c.replace(\".\", \"\") if c else \"cpu\")'"
+
+
 def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """torchvision built for another torch: the installed torch's build again, with the
     companions that match it (torchvision, torchaudio move with torch)."""
     t = ctx.torch
+    companions = ctx.companions or (groups.get("package") or "torchvision",)
     if t is None:  # only torch's CUDA is known: reinstall torch and them together from its index
         p = ctx.pkg("torch")
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
-        if variant is None:
-            return None
-        together = " ".join(("torch", *(ctx.companions or ("torchvision",))))
+        if variant is None:  # nothing known: the installed torch's version and index, read at run time
+            return (
+                f'pip install "torch==$(python -c {_TORCH_PUBLIC})" {" ".join(companions)} '
+                f'--index-url "{ctx.matrix.index_url("$(python -c " + _TORCH_VARIANT + ")")}"'
+            )
+        together = " ".join(("torch", *companions))
         return f"pip install --force-reinstall {together} --index-url {ctx.matrix.index_url(variant)}"
     choice = ctx.best_torch(t.public, gpu=t.variant not in (None, "cpu"))
     return choice.command if choice is not None and choice.version == t.public else None

@@ -72,7 +72,7 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
                 )
             ]
         return []
-    if t is None or t.variant in (None, "cpu"):
+    if t is None or t.variant == "cpu":  # an unknown build still has a version to compare
         return []
     problems: list[str] = []
     inferred = False
@@ -114,15 +114,19 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
 
 
 def _torch_for_newest_xformers(ctx: Context) -> str | None:
-    """No xformers release fits the installed torch: the newest xformers, with a torch build that
-    fits this machine and the torch that xformers requires (torchvision, torchaudio move with it)."""
+    """No xformers release fits the installed torch: the newest xformers that has a torch build
+    fitting this machine (its Python included), with that torch (torchvision, torchaudio move with it)."""
     m = ctx.matrix
-    newest = m.xformers.releases[-1]
-    fitting = [c for c in ctx.torch_choices(gpu=True) if spec_contains(newest.torch, c.version)]
-    if not fitting:
-        return None
-    choice = fitting[0]
-    return f"{choice.command} && {m.xformers_install_command(newest, choice.variant)}"
+    choices = ctx.torch_choices(gpu=True)
+    py = ctx.python_mm
+    for rel in reversed(m.xformers.releases):
+        if py and not spec_contains(rel.python, py):
+            continue
+        fitting = [c for c in choices if spec_contains(rel.torch, c.version)]
+        if fitting:
+            choice = fitting[0]
+            return f"{choice.command} && {m.xformers_install_command(rel, choice.variant)}"
+    return None
 
 
 @rule("xformers-gpu-arch-unsupported")
