@@ -383,6 +383,17 @@ FIELD_LINES = [
     ("installation problem: No such file or directory: '/usr/local/cuda/bin/nvcc'", "nvcc-missing", None),
     ("NameError: name 'cuda_setup' is not defined", "bitsandbytes-cuda-setup", None),
     (
+        "nvidia-container-cli: initialization error: nvml error: driver/library version mismatch",
+        "driver-reboot-needed",
+        None,
+    ),
+    ("Error: Peer-to-peer access is unsupported on this platform.", "nccl-p2p-unsupported", None),
+    (
+        "Disabling PyTorch because PyTorch >= 2.1 is required but found 2.0.1",
+        "transformers-disables-torch",
+        None,
+    ),
+    (
         "nvidia-container-cli: requirement error: unsatisfied condition: cuda >= 9.2",
         "driver-too-old-for-torch-cuda",
         None,
@@ -482,6 +493,16 @@ def test_a_bitsandbytes_setup_error_names_the_release_for_torchs_cuda() -> None:
     assert f.fix == m.bnb_install_command(m.bnb_for_cuda("12.8", "2.7.0", None))
     generic = one(explain(text, EMPTY, m), "bitsandbytes-cuda-setup")
     assert generic.fix == 'pip install -U "bitsandbytes>=0.43.1"'  # the table's fix without torch's CUDA
+
+
+def test_transformers_disabling_torch_gets_a_transformers_that_accepts_it() -> None:
+    m = load_matrix()
+    f = one(
+        explain("Disabling PyTorch because PyTorch >= 2.1 is required but found 2.0.1", EMPTY, m),
+        "transformers-disables-torch",
+    )
+    row = m.hf_compatible("transformers", "2.0.1")
+    assert row is not None and f.fix == f'pip install "{m.hf_pin_below(row)}"'
 
 
 def test_xformers_own_kernels_are_not_blamed_on_torch() -> None:

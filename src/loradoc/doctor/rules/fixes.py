@@ -189,7 +189,7 @@ WANDB_FIX = (
 
 # what the installed torch says of itself, for a fix that must work without the facts
 _TORCH_PUBLIC = "'import torch; print(torch.__version__.split(\"+\")[0])'"
-_TORCH_VARIANT = "'import torch; c = torch.version.cuda; print(\"cu\" + c.replace(\".\", \"\") if c else \"cpu\")'"
+_TORCH_VARIANT = '\'import torch; c = torch.version.cuda; print("cu" + c.replace(".", "") if c else "cpu")\''
 
 
 def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -216,6 +216,16 @@ def bnb_fix(ctx: Context) -> str | None:
     t, m = ctx.torch, ctx.matrix
     rel = m.bnb_for_cuda(t.cuda, t.public, ctx.snapshot.python) if t and t.cuda else None
     return m.bnb_install_command(rel) if rel else None
+
+
+def _transformers_for_torch(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The newest transformers that accepts the installed torch (the log's version when the facts
+    have none), from the matrix's HF rows."""
+    m, t = ctx.matrix, ctx.torch
+    have = t.public if t is not None else (groups.get("have_torch") or "").split("+")[0]
+    row = m.hf_compatible("transformers", have) if have else None
+    pin = m.hf_pin_below(row) if row else None
+    return f'pip install "{pin}"' if pin else None
 
 
 def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -281,4 +291,5 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "nvcc-missing": _nvcc_missing,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,
+    "transformers-disables-torch": _transformers_for_torch,
 }
