@@ -134,3 +134,13 @@ def test_liger_kernels_give_the_same_loss_on_the_gpu(tiny_model_dir: Path, tiny_
     liger_loss, liger_grad = loss_and_grads(True)
     assert abs(plain_loss - liger_loss) <= 2e-2 * abs(plain_loss)
     assert torch.allclose(plain_grad, liger_grad, rtol=5e-2, atol=5e-3)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_use_kernels_reaches_transformers(train_config: Any, tiny_model_dir: Path, value: bool) -> None:
+    """use_kernels goes to from_pretrained as Axolotl passes it; unset keeps transformers' default."""
+    from loradoc.train.model.load import load_base_model
+
+    cfg = train_config(base_model=str(tiny_model_dir), use_kernels=value)
+    model = load_base_model(cfg, attention="sdpa", precision="fp32")
+    assert model.use_kernels is value

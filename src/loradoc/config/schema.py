@@ -352,6 +352,12 @@ class TrainConfig:
     eager_attention: bool | None = _f(
         None, doc="legacy: true means attn_implementation: eager (folded into it at load; unset afterwards)"
     )
+    use_kernels: bool | None = _f(
+        None,
+        doc="transformers' hub kernels (the kernels package) on the model's layers, passed to from_pretrained; "
+        "unset keeps transformers' default (on where kernels is installed and USE_HUB_KERNELS allows), "
+        "false turns them off",
+    )
     liger_rope: bool | None = _f(
         None,
         doc="Liger's RoPE kernel (same math): applied on a CUDA GPU with liger-kernel installed, else a note",

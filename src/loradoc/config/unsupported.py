@@ -54,8 +54,7 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
         "flash_attn_cross_entropy flash_attn_rms_norm flash_attn_fuse_qkv flash_attn_fuse_mlp "
         "lora_mlp_kernel lora_qkv_kernel lora_o_kernel fused_attn_kernel "
         "unsloth_cross_entropy_loss unsloth_lora_mlp unsloth_lora_qkv unsloth_lora_o unsloth_rms_norm unsloth_rope "
-        "chunked_cross_entropy chunked_cross_entropy_num_chunks tiled_mlp tiled_mlp_num_shards batch_flattening "
-        "use_kernels",
+        "chunked_cross_entropy chunked_cross_entropy_num_chunks tiled_mlp tiled_mlp_num_shards batch_flattening",
     ),
     **_group(
         "ignore",

@@ -548,6 +548,8 @@ def load_base_model(cfg: TrainConfig, *, attention: str, precision: str) -> Any:
     if quant is not None:
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": _local_cuda_index()}
+    if cfg.use_kernels is not None:  # transformers' hub kernels; unset keeps transformers' default
+        kwargs["use_kernels"] = bool(cfg.use_kernels)
     try:
         return AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
     except UserError:
