@@ -287,10 +287,11 @@ FIELD_LINES = [
     (
         "RuntimeError: operator torchvision::nms does not exist",
         "package-requires-other-torch",
-        # nothing known: torchvision for the installed torch's version, from its CUDA's index
+        # nothing known: torchvision for the installed torch's version, from its build's index
         'pip install "torch==$(python -c \'import torch; print(torch.__version__.split("+")[0])\')" torchvision '
-        "--index-url \"https://download.pytorch.org/whl/$(python -c 'import torch; c = torch.version.cuda; "
-        'print("cu" + c.replace(".", "") if c else "cpu")\')"',
+        "--index-url \"https://download.pytorch.org/whl/$(python -c 'import torch; c, h = torch.version.cuda, "
+        'torch.version.hip; print("cu" + c.replace(".", "") if c else "rocm" + ".".join(h.split(".")[:2]) '
+        'if h else "cpu")\')"',
     ),
     (
         "Training hangs forever at the first step when I use 4 GPUs, works on one",

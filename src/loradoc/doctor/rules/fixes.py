@@ -189,7 +189,10 @@ WANDB_FIX = (
 
 # what the installed torch says of itself, for a fix that must work without the facts
 _TORCH_PUBLIC = "'import torch; print(torch.__version__.split(\"+\")[0])'"
-_TORCH_VARIANT = '\'import torch; c = torch.version.cuda; print("cu" + c.replace(".", "") if c else "cpu")\''
+_TORCH_VARIANT = (
+    "'import torch; c, h = torch.version.cuda, torch.version.hip; "
+    'print("cu" + c.replace(".", "") if c else "rocm" + ".".join(h.split(".")[:2]) if h else "cpu")\''
+)
 
 
 def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -232,20 +235,17 @@ def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return bnb_fix(ctx)
 
 
-def rocm_gfx_fix(targets: list[str]) -> str:
-    """AMD GPUs whose gfx targets a ROCm torch build lacks: RDNA2 cards (gfx103x) run gfx1030's
-    kernels with an override (not supported by AMD); others need torch built for their targets."""
+def rdna2_override(targets: list[str]) -> str | None:
+    """RDNA2 cards (gfx103x) run gfx1030's kernels with an override (not supported by AMD); None
+    for any other gfx target (those need torch built for them)."""
     if targets and all(g.startswith("gfx103") for g in targets):
         return "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
-    return f'build torch from source with PYTORCH_ROCM_ARCH="{";".join(sorted(set(targets)))}"'
+    return None
 
 
 def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """The RDNA2 override where it applies; otherwise the error table's own fix (a source build
-    is not one command)."""
-    targets = [str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx]
-    fix = rocm_gfx_fix(targets) if targets else None
-    return fix if fix and fix.startswith("export ") else None
+    """The RDNA2 override where it applies; otherwise the error table's own fix."""
+    return rdna2_override([str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx])
 
 
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:

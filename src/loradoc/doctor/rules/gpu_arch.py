@@ -5,7 +5,7 @@ from __future__ import annotations
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels, join, torch_fix
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.fixes import rocm_gfx_fix
+from loradoc.doctor.rules.fixes import rdna2_override
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -113,7 +113,8 @@ def torch_rocm_gfx(ctx: Context) -> list[Finding]:
             + (
                 "; RDNA2 cards run gfx1030's kernels with an override (not supported by AMD)" if rdna2 else ""
             ),
-            rocm_gfx_fix(targets),
+            rdna2_override(targets)
+            or f'build torch from source with PYTORCH_ROCM_ARCH="{";".join(targets)}"',
             torch_gfx=list(entry.gfx),
             gfx_verified=entry.verified,
         )
