@@ -193,11 +193,12 @@ def _check_accepted(cfg: TrainConfig) -> None:
     assert again.to_dict() == doc
     for snap in SNAPSHOTS.values():
         copy = config_from_dict(doc, echo=False)
+        facts = facts_of(snap)
         try:
-            resolve(copy, facts_of(snap))
+            resolve(copy, facts)
         except UserError:
             continue
-        assert plan_lines(copy, snap)
+        assert plan_lines(copy, snap, facts=facts)
 
 
 @FUZZ

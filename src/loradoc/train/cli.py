@@ -150,7 +150,7 @@ def train(
         for finding in findings:
             _echo_finding(finding)
         click.echo(f"plan for {config} on {_machine(snapshot, facts, snapshot_path)}:")
-        for line in plan_lines(cfg, snapshot, model_info=model):
+        for line in plan_lines(cfg, snapshot, facts=facts, model_info=model):
             click.echo(line)
         for line in (
             memory.lines() if memory else ["memory  not estimated (the model's config.json was not read)"]

@@ -260,7 +260,11 @@ def path_checks(cfg: TrainConfig, severity: Severity = Severity.ERROR) -> list[F
 
 # -- plan ------------------------------------------------------------------------------------
 def plan_lines(
-    cfg: TrainConfig, snapshot: Snapshot | None = None, *, model_info: ModelInfo | None = None
+    cfg: TrainConfig,
+    snapshot: Snapshot | None = None,
+    *,
+    facts: MachineFacts | None = None,
+    model_info: ModelInfo | None = None,
 ) -> list[str]:
     """What the run will do, one aspect per line (for --dry-run)."""
     rows: list[tuple[str, str]] = []
@@ -292,7 +296,7 @@ def plan_lines(
     rows.append(("packing", _packing_text(cfg)))
     rows.append(("precision", _precision_text(cfg)))
     rows.append(("attention", cfg.attn_implementation or "sdpa"))
-    kernels = _kernels_text(cfg, snapshot)
+    kernels = _kernels_text(cfg, snapshot, facts)
     if kernels:
         rows.append(("kernels", kernels))
     rows.append(("batch", _batch_text(cfg)))
@@ -320,19 +324,14 @@ def plan_lines(
     return [f"  {k.ljust(width)}  {v}" for k, v in rows]
 
 
-def _kernels_text(cfg: TrainConfig, snapshot: Snapshot | None) -> str | None:
-    """The Liger kernels the config asks for, and whether the machine runs them."""
-    from loradoc.compat.load import load_matrix
-    from loradoc.doctor.facts import machine_facts
+def _kernels_text(cfg: TrainConfig, snapshot: Snapshot | None, facts: MachineFacts | None) -> str | None:
+    """The Liger kernels the config asks for, and whether the machine (``facts``) runs them."""
     from loradoc.train.model.kernels import liger_asked, liger_plan
 
     if not liger_asked(cfg):
         return None
-    if snapshot is None:
-        return liger_plan(cfg, cuda=False)
-    cuda = bool(machine_facts(snapshot, load_matrix()).gpu_training)
-    installed = None if snapshot.packages is None else "liger-kernel" in snapshot.packages
-    return liger_plan(cfg, cuda=cuda, installed=installed)
+    installed = None if snapshot is None or snapshot.packages is None else "liger-kernel" in snapshot.packages
+    return liger_plan(cfg, cuda=bool(facts and facts.gpu_training), installed=installed)
 
 
 def _adapter_extras(cfg: TrainConfig) -> str:
