@@ -35,36 +35,34 @@ def torch_build(ctx: Context) -> list[Finding]:
             )
         )
     cuda_packages = _built_for_cuda(ctx)
-    if t.variant == "cpu" and (ctx.has_nvidia_gpu or cuda_packages):
+    gpu_seen = bool(ctx.has_nvidia_gpu or cuda_packages)
+    # a CPU build where a GPU is seen, or where the facts say nothing about GPUs (a thread, a log)
+    if t.variant == "cpu" and (gpu_seen or ctx.has_nvidia_gpu is None):
         choice = ctx.best_torch(t.public, gpu=True)
-        fix, details = (choice.command if choice else None), choice_details(choice)
-        why = ""
-        if t.inferred and ctx.os == "windows":
-            why = " (PyPI's Windows wheels are CPU-only; CUDA builds come from download.pytorch.org)"
-        gpus = gpu_labels(ctx.gpus) or (
-            "an NVIDIA driver" if ctx.has_nvidia_gpu else f"packages built for CUDA ({join(cuda_packages)})"
-        )
-        out.append(
-            error(
-                "torch-cpu-build-on-gpu-machine",
-                f"torch {t.version} is a CPU-only build but this machine has {gpus}{why}",
-                fix,
-                installed_torch=t.version,
-                **details,
+        windows = t.inferred and ctx.os == "windows"
+        if gpu_seen:
+            why = (
+                " (PyPI's Windows wheels are CPU-only; CUDA builds come from download.pytorch.org)"
+                if windows
+                else ""
             )
-        )
-    elif t.variant == "cpu" and ctx.has_nvidia_gpu is None:  # facts without GPUs (a thread, a log)
-        choice = ctx.best_torch(t.public, gpu=True)
-        why = (
-            "PyPI's Windows wheels are CPU-only"
-            if t.inferred and ctx.os == "windows"
-            else "its build has no CUDA"
-        )
-        out.append(
-            warning(
-                "torch-cpu-build-on-gpu-machine",
+            gpus = gpu_labels(ctx.gpus) or (
+                "an NVIDIA driver"
+                if ctx.has_nvidia_gpu
+                else f"packages built for CUDA ({join(cuda_packages)})"
+            )
+            make, message = error, f"torch {t.version} is a CPU-only build but this machine has {gpus}{why}"
+        else:
+            why = "PyPI's Windows wheels are CPU-only" if windows else "its build has no CUDA"
+            make, message = (
+                warning,
                 f"torch {t.version} is a CPU-only build ({why}): if this machine has an NVIDIA GPU, "
                 "torch cannot use it (the snapshot does not say whether it has one)",
+            )
+        out.append(
+            make(
+                "torch-cpu-build-on-gpu-machine",
+                message,
                 choice.command if choice else None,
                 installed_torch=t.version,
                 **choice_details(choice),
