@@ -157,6 +157,15 @@ class MistralTextFormat(TokenFormat):
         return ids, labels
 
 
+def refuse_chat_template(key: str, name: str | None, jinja: str | None) -> None:
+    """A chat template set where mistral-common encodes the conversations: one line naming ``key``."""
+    if name not in (None, "tokenizer_default") or jinja:
+        raise UserError(
+            f"{key}: mistral-common encodes conversations itself, without a chat template; "
+            f"remove {key.rsplit('.', 1)[-1]} or {KEY}"
+        )
+
+
 def mistral_format_for(spec: DatasetSpec, *, where: str, tokenizer: Any) -> PromptFormat:
     """The format for one ``datasets[]`` entry when the tokenizer is mistral-common's."""
     kind = str(spec.type or "").strip()
@@ -171,11 +180,7 @@ def mistral_format_for(spec: DatasetSpec, *, where: str, tokenizer: Any) -> Prom
             "mistral-common's tokenizer; convert the rows to a messages list (chat_template), or remove "
             f"{KEY} to use the repository's tokenizer.json"
         )
-    if spec.chat_template not in (None, "tokenizer_default") or spec.chat_template_jinja:
-        raise UserError(
-            f"{where}.chat_template: mistral-common encodes conversations itself, without a chat "
-            f"template; remove the key, or remove {KEY}"
-        )
+    refuse_chat_template(f"{where}.chat_template", spec.chat_template, spec.chat_template_jinja)
     if spec.train_on_eot not in (None, "turn"):
         raise UserError(
             f"{where}.train_on_eot: with {KEY} each assistant reply is trained with the EOS that ends "

@@ -86,18 +86,14 @@ def load_tokenizer(cfg: TrainConfig, *, say: Say = print) -> Any:
 
 def _load_mistral_common(cfg: TrainConfig, key: str, source: str, revision: str | None) -> Any:
     """mistral-common's tokenizer, which encodes conversations itself and has a fixed vocabulary."""
-    from loradoc.train.data.mistral_tokens import KEY, load_mistral_tokenizer
+    from loradoc.train.data.mistral_tokens import KEY, load_mistral_tokenizer, refuse_chat_template
 
     for name in ("special_tokens", "tokens"):
         if getattr(cfg, name, None):
             raise UserError(
                 f"{name}: a mistral-common tokenizer's vocabulary is fixed; remove {name} or {KEY}"
             )
-    if cfg.chat_template not in (None, "tokenizer_default") or cfg.chat_template_jinja:
-        raise UserError(
-            f"chat_template: mistral-common encodes conversations itself, without a chat template; "
-            f"remove chat_template or {KEY}"
-        )
+    refuse_chat_template("chat_template", cfg.chat_template, cfg.chat_template_jinja)
     if cfg.eot_tokens:
         raise UserError(f"eot_tokens: with {KEY} each reply ends with the tokenizer's EOS; remove eot_tokens")
     try:
