@@ -31,19 +31,27 @@ others), which become accelerate's ``--num_machines/--machine_rank/--main_proces
 outputs: only global rank 0 writes them); the other machines tokenize their data and start
 their workers, which join machine 0's rendezvous.
 
-Signals: a terminal's Ctrl-C reaches this process and every worker (one process
-group); this process then just waits for the workers to save and stop. SIGTERM
-sent to this process alone is passed on to the launcher, whose agent forwards it
-to the workers. Exit code: the launcher's, or 128 + the signal when one came.
+Signals: the launcher and its workers run in a process group of their own, and this
+process passes every SIGINT/SIGTERM it gets on to that whole group, once. So each
+process hears a stop exactly once from here, whether it was a terminal's Ctrl-C, a
+``kill`` of this process alone, or a signal to this process's group (``timeout``, a
+job scheduler): torchrun's agent, hit twice in quick succession, prints a traceback of
+its own logging. The workers also hear the agent's copy, which they take as the same
+request (``signals.ABORT_AFTER_S``); a second signal later than that is passed on too
+and stops them at once. On Linux the launcher gets SIGTERM if this process dies
+without a word (``PR_SET_PDEATHSIG``), so a SIGKILL here still ends in a checkpoint,
+not in orphaned workers. Exit code: the launcher's, or 128 + the signal when one came.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -57,6 +65,7 @@ if TYPE_CHECKING:
 
 LAUNCHER = "accelerate.commands.launch"
 DEFAULT_PORT = 29500  # torchrun's and accelerate's default rendezvous port
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,24 @@ def _prepare_data_once(cfg: TrainConfig) -> None:
     prepare_data(cfg, tokenizer, say=print)
 
 
+def _own_group_dying_with(parent: int) -> Callable[[], None]:
+    """What the launcher runs before it starts (in the child, after fork): a process group of
+    its own, and on Linux SIGTERM when ``parent`` dies (``prctl(PR_SET_PDEATHSIG)``)."""
+    prctl = None
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after fork
+
+    def setup() -> None:
+        os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+            if os.getppid() != parent:  # the parent died before the request took hold
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return setup
+
+
 def relaunch(
     words: Sequence[str], num_processes: int, *, say: Any = print, nodes: Nodes | None = None
 ) -> int:
@@ -273,11 +300,17 @@ def relaunch(
     env = dict(os.environ, LORADOC_PLAN_SHOWN="1")
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // here)))
     got: list[int] = []
-    proc = subprocess.Popen(cmd, env=env)
+    posix = hasattr(os, "killpg")
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_own_group_dying_with(os.getpid()) if posix else None)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         got.append(signum)
-        if signum != signal.SIGINT and proc.poll() is None:  # Ctrl-C already reached the workers
+        if proc.poll() is not None:
+            return
+        if posix:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)  # the launcher's group: its agent and the workers
+        else:
             proc.send_signal(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
