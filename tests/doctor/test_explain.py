@@ -8,6 +8,7 @@ import pytest
 from doctor_helpers import by_code, one, snap
 
 from loradoc.compat import load_matrix
+from loradoc.compat.choose import torch_choices
 from loradoc.doctor.explain import explain, recognise
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.fixes import WANDB_FIX
@@ -534,3 +535,32 @@ def test_a_cpu_torch_error_without_a_driver_plans_the_widest_driver_gpu_build() 
         and "--index-url https://download.pytorch.org/whl/cu" in f.fix
     )
     assert "widest range of drivers" in f.message
+
+
+def test_a_kernel_image_error_proves_the_driver_ran_that_cuda_major() -> None:
+    """A Pascal card under a build without sm_6x: CUDA had started, and every build lacking
+    sm_61 is CUDA 12.8 or newer, so the driver runs CUDA 12: the newest CUDA 12 build that
+    still carries sm_61, not the CUDA 11.8 one a driver of unknown age would get."""
+    m = load_matrix()
+    facts = Snapshot.from_dict({"gpus": [{"compute_capability": "6.1"}]})
+    f = one(
+        explain("CUDA error: no kernel image is available for execution on the device", facts, m),
+        "gpu-arch-unsupported-by-torch-build",
+    )
+    assert m.lowest_cuda_without(["6.1"]) == "12.8"
+    newest_12 = next(
+        c for c in torch_choices(m, ccs=["6.1"], gpu=True) if c.cuda and c.cuda.startswith("12.")
+    )
+    assert f.fix == newest_12.command and "cu12" in f.fix
+    assert "CUDA started for a CUDA 12.x build" in f.message
+    # torch's own CUDA, when known, is what ran: cu118 ran, so the widest build is still 11.x
+    known = Snapshot.from_dict(
+        {"gpus": [{"compute_capability": "6.1"}], "packages": {"torch": {"version": "2.7.1+cu118"}}}
+    )
+    g = one(
+        explain("no kernel image is available for execution on the device", known, m),
+        "gpu-arch-unsupported-by-torch-build",
+    )
+    assert "cu12" not in (g.fix or "")
+    # every build carries sm_80: nothing is proven beyond what the facts say
+    assert m.lowest_cuda_without(["8.0"]) is None

@@ -10,7 +10,7 @@ install`` (plans) agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from loradoc.compat.queries import Matrix, norm_os
 from loradoc.compat.versions import cuda_tuple, parse_version, public, variant_cuda
@@ -27,6 +27,7 @@ class TorchChoice:
     experimental: bool = False
     driver_known: bool = True
     arch_verified: bool = True
+    driver_runs: str | None = None  # driver version unknown, but it ran a build of this CUDA major
 
     @property
     def index_url(self) -> str | None:
@@ -51,6 +52,7 @@ def torch_choices(
     version: str | None = None,
     gpu: bool | None = None,
     extra: tuple[str, ...] = (),
+    cuda_floor: str | None = None,
 ) -> list[TorchChoice]:
     """Every torch build that fits, best first.
 
@@ -63,7 +65,9 @@ def torch_choices(
     runs (or, under minor-version compatibility, the lowest above it). With a GPU but nothing
     known about the driver, the lowest CUDA that covers the GPUs comes first: it runs on the
     widest range of drivers (the choice says so, ``driver_known`` False); across releases
-    (no ``version``) see :func:`_widest_first`.
+    (no ``version``) see :func:`_widest_first`. ``cuda_floor``: the driver is known to run this
+    CUDA's major without its version being known (it initialised such a build), so no build of
+    that major or below is narrower than another.
     """
     system = norm_os(os) or "linux"
     known_ccs = [c for c in ccs if c]
@@ -101,17 +105,28 @@ def torch_choices(
             continue
         out.extend(_rank(m, v, system, machine, driver, cuda_max, known_ccs, extra))
     if version is None and gpu and known_ccs and not driver and not cuda_max and out:
-        out = _widest_first(out)
+        out = _widest_first(out, cuda_floor)
     return out
 
 
-def _widest_first(choices: list[TorchChoice]) -> list[TorchChoice]:
+def _widest_first(choices: list[TorchChoice], cuda_floor: str | None = None) -> list[TorchChoice]:
     """Nothing known about the driver, the GPUs known: put first the build that covers them on
     the widest range of drivers. A driver runs every minor of a CUDA major it supports, so the
     lowest CUDA major wins, then the newest release offering it (``choices`` is newest release
-    first; the sort is stable). The finding says so and names the newer builds a newer driver
-    runs."""
-    return sorted(choices, key=lambda c: (c.via_ptx, c.experimental, (cuda_tuple(c.cuda) or (99, 0))[0]))
+    first; the sort is stable). Majors up to ``cuda_floor``'s all run on this driver, so they
+    rank alike. The finding says so and names the newer builds a newer driver runs."""
+    floor = (cuda_tuple(cuda_floor) or (0, 0))[0]
+
+    def width(c: TorchChoice) -> int:
+        return max(floor, (cuda_tuple(c.cuda) or (99, 0))[0])
+
+    ranked = sorted(choices, key=lambda c: (c.via_ptx, c.experimental, width(c)))
+    if not floor:
+        return ranked
+    return [
+        replace(c, driver_runs=f"{floor}.x") if (cuda_tuple(c.cuda) or (99, 0))[0] <= floor else c
+        for c in ranked
+    ]
 
 
 def _rank(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -318,6 +319,24 @@ class Matrix(MatrixData, PackageQueries):
             ):
                 return entry
         return None
+
+    def lowest_cuda_without(
+        self, ccs: Sequence[str], os: str | None = "linux", machine: str | None = None
+    ) -> str | None:
+        """The lowest CUDA among the torch builds that carry no kernel image for one of ``ccs``:
+        a "no kernel image" error proves the driver initialised such a build, so it runs at least
+        that CUDA's major (minor-version compatibility). None when every build covers them."""
+        arch = norm_machine(machine)
+        lowest: tuple[int, int] | None = None
+        for entry in self.archs:
+            cuda = cuda_tuple(variant_cuda(entry.variant))
+            if entry.machine != arch or cuda is None:
+                continue
+            if any(self.arch_support(entry, cc, os) is None for cc in ccs) and (
+                lowest is None or cuda < lowest
+            ):
+                lowest = cuda
+        return cuda_str(lowest) if lowest else None
 
     def arch_support(self, entry: ArchEntry, cc: str | None, os: str | None = "linux") -> str | None:
         """How a build runs on a GPU of compute capability ``cc``: ``"sass"`` (native code),

@@ -162,7 +162,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         "torch-cpu-build-on-gpu-machine",
     ):
         # these errors come from a process that wanted a CUDA GPU: plan a GPU build
-        choice = ctx.best_torch(ctx.torch.public if ctx.torch else None, gpu=True)
+        floor = _cuda_that_ran(ctx, g) if e.code == "gpu-arch-unsupported-by-torch-build" else None
+        choice = ctx.best_torch(ctx.torch.public if ctx.torch else None, gpu=True, cuda_floor=floor)
         if choice is not None:
             fix = choice.command
             notes = choice_details(choice).get("notes")
@@ -178,6 +179,20 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     if alternative:
         details["alternative"] = alternative
     return Finding(e.code, severity, message, fix, details)
+
+
+def _cuda_that_ran(ctx: Context, g: dict[str, str]) -> str | None:
+    """A GPU-architecture error comes after CUDA initialised: the driver runs the failing build's
+    CUDA major. That build is torch's when known, else at least the lowest CUDA of the builds
+    that lack the GPU (the matrix's arch lists)."""
+    if ctx.torch is not None and ctx.torch.cuda:
+        return ctx.torch.cuda
+    sm = cc_tuple(g.get("sm"))
+    cc = g.get("cc") or (cc_str(sm) if sm else None)
+    ccs = [cc] if cc else ctx.ccs
+    if not ccs:
+        return None
+    return ctx.matrix.lowest_cuda_without(ccs, ctx.os_or_linux, ctx.machine)
 
 
 def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list[Finding]:

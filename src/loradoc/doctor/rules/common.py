@@ -51,7 +51,12 @@ def choice_details(choice: TorchChoice | None) -> dict[str, Any]:
         notes.append(f"{choice.variant} is an experimental build of torch {choice.version}")
     if not choice.arch_verified:
         notes.append("the arch list of this build is UNVERIFIED in the matrix")
-    if not choice.driver_known and choice.cuda:
+    if choice.driver_runs:
+        notes.append(
+            f"the driver's version is unknown, but CUDA started for a CUDA {choice.driver_runs} build "
+            f"(the error comes later), so {choice.variant} runs on it; with a newer driver a newer variant also works"
+        )
+    elif not choice.driver_known and choice.cuda:
         notes.append(
             f"the driver is unknown: {choice.variant} is the CUDA variant that covers the GPUs on the widest range "
             "of drivers; with a newer driver a newer variant also works"

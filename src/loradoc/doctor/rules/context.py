@@ -180,7 +180,12 @@ class Context:
 
     # -- fixes ---------------------------------------------------------------------------------
     def torch_choices(
-        self, version: str | None = None, *, ccs: list[str] | None = None, gpu: bool | None = None
+        self,
+        version: str | None = None,
+        *,
+        ccs: list[str] | None = None,
+        gpu: bool | None = None,
+        cuda_floor: str | None = None,
     ) -> list[TorchChoice]:
         """Torch builds that fit this machine (see compat.choose), for ``version`` or any;
         ``gpu=True`` when the evidence (a log, an extension) says a GPU build is wanted."""
@@ -196,13 +201,17 @@ class Context:
             version=version,
             gpu=gpu if gpu is not None else self.has_nvidia_gpu,
             extra=self.companions,
+            cuda_floor=cuda_floor,
         )
 
-    def best_torch(self, version: str | None = None, *, gpu: bool | None = None) -> TorchChoice | None:
-        """The best fitting build, keeping ``version`` when one of its builds fits."""
+    def best_torch(
+        self, version: str | None = None, *, gpu: bool | None = None, cuda_floor: str | None = None
+    ) -> TorchChoice | None:
+        """The best fitting build, keeping ``version`` when one of its builds fits
+        (``cuda_floor``: see compat.choose.torch_choices)."""
         if version:
-            same = self.torch_choices(version, gpu=gpu)
+            same = self.torch_choices(version, gpu=gpu, cuda_floor=cuda_floor)
             if same:
                 return same[0]
-        any_version = self.torch_choices(gpu=gpu)
+        any_version = self.torch_choices(gpu=gpu, cuda_floor=cuda_floor)
         return any_version[0] if any_version else None
