@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from packaging.version import Version
 
-from loradoc.compat import Matrix
+from loradoc.compat import Matrix, load_matrix
 
 
 class TestTorch:
@@ -321,3 +322,20 @@ class TestPackages:
         assert matrix.transformers_masks_packed_rows("5.24.0.dev0") is True
         assert matrix.transformers_masks_packed_rows(None) is None
         assert matrix.transformers_masks_packed_rows("not a version") is None
+
+
+def test_flash_attn_release_for_a_torch_series_without_its_python() -> None:
+    """Python or the ABI unknown: no wheel file can be named, but the newest release with wheels
+    for torch's series (under every CUDA asked for) can; its setup fetches the right file."""
+    m = load_matrix()
+    newest_12 = m.flash_attn_for_torch("2.3.1", ["12.1"], None, None)
+    both = m.flash_attn_for_torch("2.3.1", ["11.8", "12.1"], None, None)
+    assert newest_12 is not None and both is not None
+    for version, cudas in ((newest_12, ["12.1"]), (both, ["11.8", "12.1"])):
+        rel = m.flash_attn_release(version)
+        assert rel is not None
+        built = {c.split(".")[0] for b in rel.builds if "2.3" in b.torch for c in b.cuda}
+        assert {c.split(".")[0] for c in cudas} <= built
+    assert Version(both) <= Version(newest_12)  # asking for CUDA 11 too can only go back
+    assert m.flash_attn_for_torch("1.0", ["12.1"], None, None) is None
+    assert m.flash_attn_for_torch("2.3.1", ["12.1"], None, "3.6") is None  # no wheel for cp36

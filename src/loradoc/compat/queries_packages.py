@@ -153,6 +153,38 @@ class PackageQueries:
         want = public(version)
         return next((r for r in self.flash_attn.releases if want in r.versions), None)
 
+    def flash_attn_for_torch(
+        self,
+        torch: str | None,
+        cudas: Sequence[str],
+        abi: bool | None,
+        python: str | None,
+        machine: str | None = "x86_64",
+    ) -> str | None:
+        """The newest flash-attn release with a prebuilt wheel for torch major.minor under each
+        of ``cudas`` (torch's CUDA, or every CUDA that torch series was built with when it is
+        unknown), the C++ ABI and CPython when known, and the machine. Installed with
+        ``--no-build-isolation``, flash-attn's setup downloads the wheel that fits the installed
+        torch, so this needs no more than torch's series."""
+        mm, py = series(torch), python_mm(python)
+        majors = {t[0] for t in (cuda_tuple(c) for c in cudas) if t}
+        platform = "linux_aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "linux_x86_64"
+        if mm is None or not majors:
+            return None
+        newest = list(reversed(self.flash_attn.releases))
+        for rel in [r for r in newest if r.verified] + [r for r in newest if not r.verified]:
+            if platform not in rel.platforms or (py is not None and not _contains(rel.python, py)):
+                continue
+            built = {
+                (cuda_tuple(c) or (0, 0))[0]
+                for b in rel.builds
+                if mm in b.torch and (abi is None or abi in b.abi)
+                for c in b.cuda
+            }
+            if majors <= built:
+                return rel.versions[-1]
+        return None
+
     def flash_attn_wheel(
         self,
         torch: str | None,

@@ -160,18 +160,31 @@ def _forward_compat(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return "export LD_LIBRARY_PATH=\"$(printf %s \"$LD_LIBRARY_PATH\" | tr ':' '\\n' | grep -v '/compat' | paste -sd:)\""
 
 
-def _flash_attn(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """A flash-attn build that does not fit torch: the prebuilt wheel for torch's series, CUDA
-    major, C++ ABI and Python, else a build against the installed torch."""
-    t = ctx.torch
-    if t is not None:
-        abi = t.cxx11_abi
-        if abi is None and entry_id in FA_WHEEL_ABI:
-            abi = not FA_WHEEL_ABI[entry_id]  # the wheel's ABI was the other one
-        wheel = ctx.matrix.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python, machine=ctx.machine)
-        if wheel is not None:
-            return wheel.command
+def flash_attn_fix(ctx: Context, abi: bool | None = None) -> str:
+    """flash-attn for the installed torch: the prebuilt wheel for torch's series, CUDA major,
+    C++ ABI (``abi`` when torch's is unknown) and Python when all are known; else the newest
+    release with wheels for torch's series (its setup downloads the one that fits, under
+    ``--no-build-isolation``); else a build against the installed torch."""
+    t, m = ctx.torch, ctx.matrix
+    if t is None:
+        return SOURCE_BUILD_FLASH_ATTN
+    abi = t.cxx11_abi if t.cxx11_abi is not None else abi
+    wheel = m.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python, machine=ctx.machine)
+    if wheel is not None:
+        return wheel.command
+    # torch's CUDA (a plain version is PyPI's default build), else every CUDA of its series
+    every = [variant_cuda(v) for v in m.variants_for(t.public, machine=ctx.machine)]
+    cudas = [t.cuda] if t.cuda else [c for c in every if c]
+    version = m.flash_attn_for_torch(t.public, cudas, abi, ctx.snapshot.python, ctx.machine)
+    if version is not None:
+        return SOURCE_BUILD_FLASH_ATTN.replace("flash-attn", f"flash-attn=={version}")
     return SOURCE_BUILD_FLASH_ATTN
+
+
+def _flash_attn(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A flash-attn build that does not fit torch (when the log shows the wheel's ABI, the
+    other one is torch's)."""
+    return flash_attn_fix(ctx, not FA_WHEEL_ABI[entry_id] if entry_id in FA_WHEEL_ABI else None)
 
 
 def _wandb(groups: Groups, ctx: Context, entry_id: str) -> str | None:

@@ -9,6 +9,7 @@ from loradoc.compat.versions import cuda_tuple, python_mm, series
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import FALLBACK, gpu_labels
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import flash_attn_fix
 from loradoc.doctor.rules.registry import error, rule, warning
 
 _WHEEL = re.compile(
@@ -25,15 +26,6 @@ def parse_wheel_name(name: str | None) -> dict[str, str] | None:
 
 def requested(ctx: Context) -> bool:
     return (ctx.attention or "").startswith("flash_attention")
-
-
-def _install_fix(ctx: Context) -> str:
-    m, t = ctx.matrix, ctx.torch
-    if t is not None and t.cuda:
-        wheel = m.flash_attn_wheel(t.public, t.cuda, t.cxx11_abi, ctx.snapshot.python, machine=ctx.machine)
-        if wheel is not None:
-            return wheel.command
-    return "MAX_JOBS=4 pip install flash-attn --no-build-isolation  (a source build: needs nvcc of torch's CUDA major)"
 
 
 @rule("flash-attn-gpu-too-old", "flash-attn-missing")
@@ -76,7 +68,7 @@ def flash_attn_gpu(ctx: Context) -> list[Finding]:
             warning(
                 "flash-attn-missing",
                 "the training config asks for flash attention but flash-attn is not installed" + FALLBACK,
-                _install_fix(ctx),
+                flash_attn_fix(ctx),
             )
         )
     return out
@@ -115,7 +107,7 @@ def flash_attn_build(ctx: Context) -> list[Finding]:
         error(
             "flash-attn-abi-or-torch-mismatch",
             f"flash-attn {p.version or '(version unknown)'} does not fit torch {t.label}: {'; '.join(problems)}",
-            _install_fix(ctx),
+            flash_attn_fix(ctx),
             wheel=p.wheel,
         )
     ]
