@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,11 @@ def test_dry_run_text_shows_choices_reasons_and_commands() -> None:
     assert res.exit_code == 0, res.output
     out = res.stdout
     assert "torch 2.1.0+cu118 is installed and fits: kept" in out
-    assert "TORCH_CUDA_ARCH_LIST=8.6" in out and "--no-build-isolation" in out
+    assert "the cu118 index has the build for torch's CUDA" in out
+    assert (
+        "--index-url https://download.pytorch.org/whl/cu118 -c torch-constraint.txt xformers==0.0.22.post7"
+        in out
+    )
     assert "torch-constraint.txt holds torch==2.1.0+cu118" in out
 
 
@@ -137,9 +142,25 @@ def test_cpu_laptop_uses_the_cpu_index_with_a_pinned_fallback() -> None:
     assert torch_step.fallback_requirements == [f"torch=={p.torch}"]  # never a bare torch==X (a CUDA build)
 
 
-def test_torch_2_1_box_keeps_torch_and_builds_xformers_at_a_pinned_commit() -> None:
+def test_torch_2_1_box_keeps_torch_and_takes_xformers_from_torchs_cuda_index() -> None:
+    """torch 2.1.0+cu118: PyPI's xformers 0.0.22.post7 is built for CUDA 12.1, but the release
+    also went to the cu118 index (its wheels.yml), so no source build is needed."""
     p = _plan("torch210_box")
     assert p.keep_torch and p.torch == "2.1.0+cu118" and "torch" not in _steps(p)
+    xf = next(s for s in p.steps if s.name == "xformers")
+    assert xf.requirements == ["xformers==0.0.22.post7"]
+    assert xf.index_url == "https://download.pytorch.org/whl/cu118" and not xf.needs
+    assert "build-tools" not in _steps(p)
+
+
+def test_without_a_wheel_for_torchs_cuda_xformers_is_built_at_the_pinned_commit() -> None:
+    """The same box if 0.0.22.post7 had not reached the cu118 index: the matrix's git pin for
+    torch 2.1.0, built against the installed torch for the detected GPUs."""
+    m = load_matrix()
+    pypi_only = tuple(replace(r, index_variants=()) for r in m.xformers.releases)
+    m = replace(m, xformers=replace(m.xformers, releases=pypi_only))
+    p = plan(Snapshot.load(HERE / "torch210_box.json"), m, from_options(with_=["xformers"]))
+    assert p.keep_torch and p.torch == "2.1.0+cu118"
     xf = next(s for s in p.steps if s.name == "xformers")
     assert xf.requirements[0].startswith("xformers @ git+https://github.com/facebookresearch/xformers.git@")
     assert len(xf.requirements[0].rsplit("@", 1)[1]) == 40

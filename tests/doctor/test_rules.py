@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 from doctor_helpers import SNAPSHOTS, by_code, codes, one, run
 
+from loradoc.compat import load_matrix
 from loradoc.doctor.findings import Severity
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.xformers import xformers_fix
+from loradoc.doctor.snapshot import Snapshot
 
 EXPECTED: dict[str, set[str]] = {
     "healthy_a100": {"ok", "pypi-torch-needs-newer-driver"},
@@ -595,3 +599,26 @@ def test_xformers_without_kernels_for_the_gpu() -> None:
     # the installed wheel's own arch list wins over the matrix
     own = _xformers_box("NVIDIA A100-SXM4-80GB", "8.0", {"version": "0.0.33.post2", "archs": ["9.0a"]})
     assert "its build info" in one(run(own), "xformers-gpu-arch-unsupported").message
+
+
+def test_xformers_for_a_torch_whose_cuda_pypis_wheel_lacks_comes_from_torchs_index() -> None:
+    """torch 2.1.0+cu118 next to the PyPI xformers 0.0.22.post7 (CUDA 12.1): the same release
+    went to the cu118 index (its wheels.yml), so the fix keeps the release and names the index.
+    torch 2.9.0+cu128: 0.0.33's PyPI wheel was the CUDA 13 one, 0.0.33.post1's is CUDA 12 again,
+    so PyPI's wheel fits and no index is named."""
+    old = {
+        "os": "Linux",
+        "python": "3.10.9",
+        "packages": {
+            "torch": {"version": "2.1.0+cu118"},
+            "xformers": {"version": "0.0.22.post7", "built_for_torch": "2.1.0+cu121", "cuda": "12.1"},
+        },
+    }
+    f = one(run(old), "xformers-torch-mismatch")
+    assert f.fix == "pip install xformers==0.0.22.post7 --index-url https://download.pytorch.org/whl/cu118"
+    m = load_matrix()
+    rel = m.xformers_release("0.0.33")
+    assert rel is not None and m.xformers_pypi_cuda_major(rel) == 13 and "cu128" in rel.index_variants
+    new = {"os": "Linux", "python": "3.12.3", "packages": {"torch": {"version": "2.9.0+cu128"}}}
+    ctx = Context(Snapshot.from_dict(new), m)
+    assert xformers_fix(ctx, ctx.torch) == "pip install xformers==0.0.33.post1"

@@ -312,6 +312,7 @@ def _xformers(t: Table) -> s.XformersInfo:
             cuda_major=int(major) if major else None,
             cuda_major_verified=r.flag("cuda_major_verified", True),
             note=r.opt_str("note"),
+            index_variants=r.strs("index_variants"),
             source=r.source(),
         )
 
@@ -330,7 +331,6 @@ def _xformers(t: Table) -> s.XformersInfo:
 
     info = s.XformersInfo(
         stable_abi_since=t.version("stable_abi_since"),
-        index_variants=t.strs("index_variants"),
         index_url=t.text("index_url"),
         source_build=t.text("source_build"),
         source_build_needs=t.opt_str("source_build_needs"),
@@ -658,9 +658,10 @@ def _cross_check(m: Matrix, data: dict[str, Any]) -> None:
     for i, a in enumerate(m.archs):
         if variant_cuda(a.variant) not in floors:
             fail(f"archs[{i}]", f"cuda variant {a.variant!r} has no driver floor")
-    for v in m.xformers.index_variants:
-        if variant_cuda(v) not in floors:
-            fail("xformers", f"index variant {v!r} has no driver floor")
+    for i, xr in enumerate(m.xformers.releases):
+        for v in xr.index_variants:
+            if variant_cuda(v) not in floors:
+                fail(f"xformers.release[{i}]", f"index variant {v!r} has no driver floor")
     for i, fa in enumerate(m.flash_attn.releases):
         for c in fa.cuda:
             if c not in floors:

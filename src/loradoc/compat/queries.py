@@ -21,7 +21,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from loradoc.compat.queries_packages import PackageQueries
-from loradoc.compat.schema import ArchEntry, MatrixData, MinorCompat, RocmArchEntry, TorchRelease
+from loradoc.compat.schema import (
+    ArchEntry,
+    MatrixData,
+    MinorCompat,
+    RocmArchEntry,
+    TorchRelease,
+    XformersRelease,
+)
 from loradoc.compat.versions import (
     cc_tuple,
     cuda_str,
@@ -124,6 +131,18 @@ class Matrix(MatrixData, PackageQueries):
         if norm_machine(machine) == "aarch64":
             names = tuple(v for v in names if self.archs_for(torch_version, v, "aarch64"))
         return sorted(names, key=lambda v: cuda_tuple(variant_cuda(v)) or (0, 0))
+
+    def xformers_pypi_cuda_major(self, release: XformersRelease) -> int | None:
+        """The CUDA major of xformers ``release``'s PyPI wheel: its build info, else the matrix's
+        record of its PyPI upload, else what PyPI's torch of its pinned release was built with."""
+        t = cuda_tuple(release.built_with_cuda)
+        if t:
+            return t[0]
+        if release.cuda_major is not None:
+            return release.cuda_major
+        pinned = [s.version for s in SpecifierSet(release.torch) if s.operator == "=="]
+        default = cuda_tuple(variant_cuda(self.default_variant(pinned[0], "linux"))) if pinned else None
+        return default[0] if default else None
 
     def is_experimental(self, torch_version: str | None, variant: str) -> bool:
         rel = self.torch_release(torch_version)

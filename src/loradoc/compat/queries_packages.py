@@ -140,7 +140,7 @@ class PackageQueries:
     def xformers_install_command(self, release: XformersRelease, torch_variant: str | None = None) -> str:
         """``pip install xformers==X``, from the PyTorch index of ``torch_variant`` when xformers
         publishes there (so the CUDA major matches torch's)."""
-        if torch_variant and torch_variant in self.xformers.index_variants:
+        if torch_variant and torch_variant in release.index_variants:
             url = self.xformers.index_url.format(variant=torch_variant)
             return f"pip install xformers=={release.version} --index-url {url}"
         return f"pip install xformers=={release.version}"

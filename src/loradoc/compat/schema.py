@@ -137,6 +137,7 @@ class XformersRelease:
     cuda_major: int | None = None
     cuda_major_verified: bool = True
     note: str | None = None
+    index_variants: tuple[str, ...] = ()  # download.pytorch.org/whl/<variant> folders with its wheels
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,6 @@ class XformersGitPin:
 @dataclass(frozen=True)
 class XformersInfo:
     stable_abi_since: str
-    index_variants: tuple[str, ...]
     index_url: str
     source_build: str
     source: str

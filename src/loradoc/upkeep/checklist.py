@@ -144,7 +144,7 @@ def torch_release_checks(m: MatrixData, ix: Indexes, series: TorchRelease, versi
 def xformers_checks(m: MatrixData, ix: Indexes) -> list[Check]:
     out: list[Check] = []
     for r in m.xformers.releases:
-        out += _xformers_release_checks(r, ix)
+        out += _xformers_release_checks(r, ix, m.xformers.index_url)
     for pin in m.xformers.git_pins:
         out.append(
             Unverifiable(
@@ -153,26 +153,22 @@ def xformers_checks(m: MatrixData, ix: Indexes) -> list[Check]:
                 "a git commit: no package index can confirm it",
             )
         )
-    pattern = m.xformers.index_url
-    for variant in m.xformers.index_variants:
-        index = Index(
-            ix.torch_pattern.format(variant=variant) if ix.torch_pattern else pattern.format(variant=variant)
-        )
-        out.append(
-            ExistsCheck(
-                "xformers",
-                index,
-                f"xformers wheels on {index.url}",
-                m.xformers.source,
-                pythons=("3.12", "3.11", "3.10", "3.13"),
-            )
-        )
     return out
 
 
-def _xformers_release_checks(r: XformersRelease, ix: Indexes) -> list[Check]:
+def _xformers_release_checks(r: XformersRelease, ix: Indexes, pattern: str) -> list[Check]:
     src = r.source
-    out: list[Check] = [
+    out: list[Check] = []
+    for variant in r.index_variants:
+        index = Index(
+            ix.torch_pattern.format(variant=variant) if ix.torch_pattern else pattern.format(variant=variant)
+        )
+        fact = f"xformers {r.version} wheels on {index.url}"
+        py = (first_python(r.python),)
+        out.append(
+            ExistsCheck(f"xformers=={r.version}", index, fact, source_key(src, "XF-WHEELS"), pythons=py)
+        )
+    out += [
         RequiresCheck("xformers", r.version, "torch", r.torch, source_key(src, "PIP"), index=ix.pypi),
         PythonRangeCheck("xformers", r.version, r.python, source_key(src, "PYPI"), index=ix.pypi),
         PlatformCheck(

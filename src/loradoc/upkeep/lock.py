@@ -112,7 +112,7 @@ def _gpu_extensions(m: Matrix, row: Row, inputs: LockInputs) -> None:
     xf = m.xformers_for_torch(row.torch, row.python)
     if xf is not None:
         inputs.requirements.append(f"xformers=={xf.version}")
-        if row.variant in m.xformers.index_variants:
+        if row.variant in xf.index_variants:
             url = m.xformers.index_url.format(variant=row.variant)
             if url not in inputs.extra_index_urls:
                 inputs.extra_index_urls.append(url)

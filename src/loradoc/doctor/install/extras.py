@@ -66,17 +66,6 @@ def _xf_candidates(m: Matrix, mach: Machine, b: Build) -> list[XformersRelease]:
     ]
 
 
-def _xf_pypi_cuda_major(m: Matrix, r: XformersRelease) -> int | None:
-    """The CUDA major of the PyPI wheel: its build info, else PyPI torch's default build."""
-    if r.built_with_cuda:
-        t = cuda_tuple(r.built_with_cuda)
-        return t[0] if t else None
-    if r.cuda_major is not None:
-        return r.cuda_major
-    pinned = [s.version for s in SpecifierSet(r.torch) if s.operator == "=="]
-    return cuda_major(m.default_variant(pinned[0], "linux")) if pinned else None
-
-
 def xformers_blocker(m: Matrix, mach: Machine, r: XformersRelease) -> str | None:
     """Why xformers ``r``'s wheels cannot run on this machine: no Linux aarch64 wheels, or no
     kernel (SASS or PTX) for a GPU's architecture; None when they can (or nothing is known)."""
@@ -103,9 +92,9 @@ def xformers_has_wheel(m: Matrix, mach: Machine, b: Build) -> bool:
     cands = _xf_candidates(m, mach, b)
     if cands and xformers_blocker(m, mach, cands[0]) is not None:
         return True  # the machine, not the torch, rules xformers out: never trade torch for it
-    if cands and b.variant in m.xformers.index_variants:
+    if cands and b.variant in cands[0].index_variants:
         return True
-    return any(_xf_pypi_cuda_major(m, r) == major for r in cands)
+    return any(m.xformers_pypi_cuda_major(r) == major for r in cands)
 
 
 def plan_xformers(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
@@ -120,9 +109,9 @@ def plan_xformers(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
         return skip(
             "xformers", f"wanted ({why}), but {blocked}; attention runs with sdpa or loradoc_varlen instead"
         )
-    if cands and b.variant in m.xformers.index_variants:
+    if cands and b.variant in cands[0].index_variants:
         r = cands[0]
-        pypi_major = _xf_pypi_cuda_major(m, r)
+        pypi_major = m.xformers_pypi_cuda_major(r)
         same = pypi_major == major
         step = PipStep(
             "xformers",
@@ -137,7 +126,7 @@ def plan_xformers(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
             Decision("xformers", f"xformers=={r.version}", reason), steps=[step], imports=["xformers"]
         )
     for r in cands:
-        if _xf_pypi_cuda_major(m, r) == major:
+        if m.xformers_pypi_cuda_major(r) == major:
             reason = (
                 f"xformers=={r.version}: requires torch{r.torch}; the PyPI wheel is built for CUDA {major}, "
                 f"like torch {b.label} ({why})"
@@ -150,7 +139,7 @@ def plan_xformers(m: Matrix, mach: Machine, b: Build, why: str) -> Extra:
     pin = m.xformers_git_pin(b.version)
     if pin is not None:
         return _xformers_git(m, mach, b, why, pin.commit, pin.verified, cands)
-    built = ", ".join(f"{r.version} (CUDA {_xf_pypi_cuda_major(m, r)})" for r in cands[:2]) or "none"
+    built = ", ".join(f"{r.version} (CUDA {m.xformers_pypi_cuda_major(r)})" for r in cands[:2]) or "none"
     return skip(
         "xformers",
         f"wanted ({why}), but no xformers wheel fits torch {b.label} on Python {mach.python_mm} "
@@ -174,7 +163,9 @@ def _xformers_git(
         env=env,
         needs=[Need("nvcc", major, f"nvcc must match torch's CUDA {b.cuda} major to build the extension")],
     )
-    wheels = ", ".join(f"{r.version} is built for CUDA {_xf_pypi_cuda_major(m, r)}" for r in cands) or "none"
+    wheels = (
+        ", ".join(f"{r.version} is built for CUDA {m.xformers_pypi_cuda_major(r)}" for r in cands) or "none"
+    )
     reason = (
         f"git commit {commit[:12]}: no xformers wheel fits torch {b.label} ({wheels}); built with "
         f"TORCH_CUDA_ARCH_LIST={env['TORCH_CUDA_ARCH_LIST']} for the detected GPUs, MAX_JOBS={env['MAX_JOBS']} "

@@ -19,10 +19,9 @@ def xformers_fix(ctx: Context, t: TorchFact | None) -> str | None:
         return "pip install xformers"
     rel = m.xformers_for_torch(t.public, ctx.snapshot.python)
     if rel is not None:
+        # PyPI's wheel when it is built for torch's CUDA major, else torch's index (where it has one)
         torch_major = (cuda_tuple(t.cuda) or (None,))[0]
-        needs_index = t.variant != m.default_variant(t.public, ctx.os_or_linux) or (
-            rel.cuda_major is not None and torch_major is not None and rel.cuda_major != torch_major
-        )
+        needs_index = torch_major is not None and m.xformers_pypi_cuda_major(rel) != torch_major
         return m.xformers_install_command(rel, t.variant if needs_index else None)
     pin = m.xformers_git_pin(t.public)
     archs = ";".join(sorted(set(ctx.ccs)))
