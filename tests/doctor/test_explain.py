@@ -450,6 +450,16 @@ FIELD_LINES = [
         "xformers-gpu-arch-unsupported",
         "pip uninstall -y xformers",
     ),
+    (  # TensorRT-LLM's own all-reduce, not NCCL: the engine is rebuilt without it
+        "[TensorRT-LLM][ERROR] CUDA runtime error in error: peer access is not supported between these two devices",
+        "nccl-p2p-unsupported",
+        "set --use_custom_all_reduce disable in the trtllm-build command that builds the engine",
+    ),
+    (
+        "NCCL WARN Cuda failure 'peer access is not supported between these two devices'",
+        "nccl-p2p-unsupported",
+        "export NCCL_P2P_DISABLE=1",
+    ),
 ]
 
 
