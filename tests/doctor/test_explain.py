@@ -336,7 +336,7 @@ FIELD_LINES = [
     (
         "localhost:11344:11344 [1] NCCL INFO ncclMaxSharedMem 82240 exceeds device/fn maxSharedMem 79856",
         "nccl-too-old-for-gpu",
-        'pip install -U "nvidia-nccl-cu12>=2.26"',
+        'pip install -U "nvidia-nccl-cu12>=2.26.2"',
     ),
     (
         "Could not load bitsandbytes native library: libcusparse.so.11: cannot open shared object file: No such file "
@@ -574,3 +574,19 @@ def test_a_kernel_image_error_proves_the_driver_ran_that_cuda_major() -> None:
     assert "cu12" not in (g.fix or "")
     # every build carries sm_80: nothing is proven beyond what the facts say
     assert m.lowest_cuda_without(["8.0"]) is None
+
+
+def test_the_nccl_banner_is_answered_only_when_the_release_is_too_old_for_the_gpu() -> None:
+    m = load_matrix()
+    rtx5090 = Snapshot.from_dict(
+        {"gpus": [{"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}]}
+    )
+    old = "node:12225:12225 [0] NCCL INFO NCCL version 2.25.1+cuda12.4"
+    f = one(explain(old, rtx5090, m), "nccl-too-old-for-gpu")
+    assert f.fix == 'pip install -U "nvidia-nccl-cu12>=2.26.2"'
+    new = "node:1:1 [0] NCCL INFO NCCL version 2.27.3+cuda12.9"
+    assert [x.code for x in explain(new, rtx5090, m)] == ["no-known-error"]
+    assert [x.code for x in explain(old, EMPTY, m)] == ["no-known-error"]  # no GPU known: no claim
+    # the banner next to another error: that error is answered, the banner adds nothing
+    both = old.replace("2.25.1", "2.27.3") + "\nRuntimeError: No CUDA GPUs are available"
+    assert [x.code for x in explain(both, rtx5090, m)] == ["cuda-visible-devices-hides-all-gpus"]

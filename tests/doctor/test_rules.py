@@ -622,3 +622,22 @@ def test_xformers_for_a_torch_whose_cuda_pypis_wheel_lacks_comes_from_torchs_ind
     new = {"os": "Linux", "python": "3.12.3", "packages": {"torch": {"version": "2.9.0+cu128"}}}
     ctx = Context(Snapshot.from_dict(new), m)
     assert xformers_fix(ctx, ctx.torch) == "pip install xformers==0.0.33.post1"
+
+
+def test_nccl_older_than_the_gpus_generation() -> None:
+    """The NCCL wheel torch loads against the matrix's floor for the GPUs: NCCL 2.25.1 cannot
+    run on an RTX 5090 (2.26.2 can); an A100 has no floor to meet."""
+
+    def with_nccl(version: str, gpu: dict[str, str]) -> dict[str, Any]:
+        return {
+            "os": "Linux",
+            "gpus": [gpu],
+            "packages": {"torch": {"version": "2.6.0+cu126"}, "nvidia-nccl-cu12": {"version": version}},
+        }
+
+    rtx5090 = {"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}
+    f = one(run(with_nccl("2.25.1", rtx5090)), "nccl-too-old-for-gpu")
+    assert f.fix == 'pip install -U "nvidia-nccl-cu12>=2.26.2"' and "RTX 5090" in f.message
+    assert not by_code(run(with_nccl("2.26.2", rtx5090)), "nccl-too-old-for-gpu")
+    a100 = {"name": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0"}
+    assert not by_code(run(with_nccl("2.18.1", a100)), "nccl-too-old-for-gpu")

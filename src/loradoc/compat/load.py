@@ -285,6 +285,15 @@ def _precision(t: Table) -> s.PrecisionInfo:
     )
 
 
+def _nccl_floor(t: Table) -> s.NcclFloor:
+    ccs = tuple(t.cc("ccs", c) for c in t.strs("ccs", required=True))
+    if not ccs:
+        t.fail("ccs is empty")
+    return s.NcclFloor(
+        ccs=ccs, min_version=t.version("min_version"), note=t.opt_str("note"), source=t.source()
+    )
+
+
 def _attention(t: Table) -> s.AttentionInfo:
     return s.AttentionInfo(
         flex_attention_min_torch=t.version("flex_attention_min_torch"),
@@ -503,6 +512,7 @@ def _error(t: Table) -> s.ErrorPattern:
         pattern_texts=t.strs("patterns", required=True),
         context_texts=t.strs("context"),
         unless_texts=t.strs("unless"),
+        facts_only=t.flag("facts_only", False),
         meaning=t.text("meaning"),
         fix=t.text("fix"),
         source=t.source(),
@@ -590,6 +600,7 @@ def parse_matrix(
         archs=_each(origin, "archs", top.items("archs"), _arch),
         gpu_tables=_each(origin, "gpu_table", top.items("gpu_table"), _gpu_table),
         precision=_finish(top.sub("precision", "precision"), _precision),
+        nccl_floors=_each(origin, "nccl_floor", top.items("nccl_floor", required=False), _nccl_floor),
         attention=_finish(top.sub("attention", "attention"), _attention),
         xformers=_finish(top.sub("xformers", "xformers"), _xformers),
         flash_attn=_finish(top.sub("flash_attn", "flash_attn"), _flash_attn),

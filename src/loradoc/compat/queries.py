@@ -25,6 +25,7 @@ from loradoc.compat.schema import (
     ArchEntry,
     MatrixData,
     MinorCompat,
+    NcclFloor,
     RocmArchEntry,
     TorchRelease,
     XformersRelease,
@@ -338,6 +339,12 @@ class Matrix(MatrixData, PackageQueries):
             ):
                 return entry
         return None
+
+    def nccl_floor(self, cc: str | None) -> NcclFloor | None:
+        """The first NCCL release that runs on a GPU of compute capability ``cc``, where the
+        matrix records one (None: any release that knows the architecture)."""
+        want = cc_tuple(cc)
+        return next((f for f in self.nccl_floors if want and want in {cc_tuple(c) for c in f.ccs}), None)
 
     def lowest_cuda_without(
         self, ccs: Sequence[str], os: str | None = "linux", machine: str | None = None

@@ -273,6 +273,7 @@ class ErrorPattern:
     related: tuple[str, ...] = ()
     context_texts: tuple[str, ...] = ()
     unless_texts: tuple[str, ...] = ()
+    facts_only: bool = False  # a line that only states facts: answered only when a rule confirms
 
     @property
     def patterns(self) -> tuple[re.Pattern[str], ...]:
@@ -308,6 +309,14 @@ class FlashAttn3Info:
 
 
 @dataclass(frozen=True)
+class NcclFloor:
+    ccs: tuple[str, ...]  # compute capabilities this floor applies to, exactly
+    min_version: str
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class MatrixData:
     """Everything in the matrix files, typed. `origin` names the file in error messages."""
 
@@ -337,3 +346,4 @@ class MatrixData:
     channel_url_pattern: str = ""  # "https://download.pytorch.org/whl/{channel}/{variant}"
     channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"
     flash_attn_3: FlashAttn3Info | None = None
+    nccl_floors: tuple[NcclFloor, ...] = ()

@@ -93,6 +93,8 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
     packages = snap.packages if snap.packages is not None else {}
     for r in found:
         g, eid = r.groups, r.entry.id
+        if "nccl" in g and not snap.nccl:
+            snap.nccl = g["nccl"]
         if "found" in g:
             snap.driver = snap.driver or Driver()
             if not snap.driver.cuda_max:
@@ -195,6 +197,13 @@ def _cuda_that_ran(ctx: Context, g: dict[str, str]) -> str | None:
     return ctx.matrix.lowest_cuda_without(ccs, ctx.os_or_linux, ctx.machine)
 
 
+_NOTHING_KNOWN = Finding(
+    "no-known-error",
+    Severity.INFO,
+    "no known error found in the text; `loradoc doctor check` diagnoses the machine itself",
+)
+
+
 def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list[Finding]:
     """Findings for the canonical errors in ``text``, made precise by ``snapshot``."""
     if matrix is None:
@@ -203,13 +212,7 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
         matrix = load_matrix()
     found = recognise(text, matrix)
     if not found:
-        return [
-            Finding(
-                "no-known-error",
-                Severity.INFO,
-                "no known error found in the text; `loradoc doctor check` diagnoses the machine itself",
-            )
-        ]
+        return [_NOTHING_KNOWN]
     enriched, config = _enrich(snapshot, found)
     diagnosis = diagnose(enriched, matrix, config if vars(config) else None)
     ctx = Context(enriched, matrix, config)
@@ -221,7 +224,9 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
             for f in precise:
                 details: dict[str, Any] = {**f.details, "recognised": r.entry.id, "log": r.line}
                 out.append(Finding(f.code, Severity.ERROR, f.message, f.fix, details))
-        else:
+        elif not r.entry.facts_only:
             out.append(_generic(r, ctx))
+    if not out:
+        return [_NOTHING_KNOWN]
     unique = list({(f.code, f.message): f for f in out}.values())
     return sorted(unique, key=lambda f: f.severity.rank)

@@ -116,6 +116,7 @@ class Snapshot:
     gpus: list[GPU] | None = None
     nvcc: Nvcc | None = None
     rocm: bool | None = None
+    nccl: str | None = None  # the NCCL a process loaded ("2.25.1"), from its "NCCL version" log line
     packages: dict[str, Package] | None = None  # keys are canonical names: "torch", "flash-attn"
     accelerate_config: AccelerateConfig | None = None
     env: Environment | None = None

@@ -53,6 +53,9 @@ TRACKED = (
     "unsloth",
     "axolotl",
     "liger-kernel",
+    "nvidia-nccl-cu11",  # the NCCL pip builds of torch load
+    "nvidia-nccl-cu12",
+    "nvidia-nccl-cu13",
 )
 
 _CUDA_RUNTIME = re.compile(r"nvidia-cuda-runtime(?:-cu\d+)?|cuda-toolkit")

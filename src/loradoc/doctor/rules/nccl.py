@@ -1,0 +1,61 @@
+"""NCCL against the GPUs: a release older than the first one that runs on their generation
+(the matrix's ``[[nccl_floor]]``)."""
+
+from __future__ import annotations
+
+import re
+
+from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public
+from loradoc.doctor.findings import Finding
+from loradoc.doctor.rules.common import gpu_labels
+from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.registry import error, rule
+
+_PIP_NCCL = re.compile(r"nvidia-nccl-cu(\d+)")
+_LOG_CUDA = re.compile(r"cuda(\d+)(?:\.\d+)*")
+
+
+def nccl_in_use(ctx: Context) -> tuple[str | None, str | None]:
+    """(version, pip distribution): the NCCL a log showed loading, else the ``nvidia-nccl-cuXX``
+    wheel torch loads (the one of torch's CUDA major when several are installed)."""
+    packages = ctx.snapshot.packages or {}
+    wheels = {int(m.group(1)): name for name in packages if (m := _PIP_NCCL.fullmatch(name))}
+    torch_major = (cuda_tuple(ctx.torch.cuda) or (None,))[0] if ctx.torch else None
+    if torch_major in wheels:
+        pip: str | None = wheels[torch_major]
+    else:
+        pip = next(iter(wheels.values())) if len(wheels) == 1 else None
+    if ctx.snapshot.nccl:
+        built = _LOG_CUDA.fullmatch(local_tag(ctx.snapshot.nccl) or "")
+        major = int(built.group(1)) if built else torch_major
+        return public(ctx.snapshot.nccl), pip or (f"nvidia-nccl-cu{major}" if major else None)
+    if pip is None:
+        return None, None
+    return public(packages[pip].version), pip
+
+
+@rule("nccl-too-old-for-gpu")
+def nccl_for_gpus(ctx: Context) -> list[Finding]:
+    version, dist = nccl_in_use(ctx)
+    have = parse_version(version)
+    if have is None:
+        return []
+    old = []
+    for gpu in ctx.gpus:
+        floor = ctx.matrix.nccl_floor(gpu.cc)
+        need = parse_version(floor.min_version) if floor else None
+        if floor is not None and need is not None and have < need:
+            old.append((gpu, floor, need))
+    if not old:
+        return []
+    _, floor, need = max(old, key=lambda item: item[2])
+    return [
+        error(
+            "nccl-too-old-for-gpu",
+            f"NCCL {version} predates {gpu_labels(g for g, _, _ in old)}: {floor.min_version} is the first "
+            f"release that runs on them" + (f" ({floor.note})" if floor.note else ""),
+            f'pip install -U "{dist}>={floor.min_version}"' if dist else None,
+            nccl=version,
+            nccl_floor=floor.min_version,
+        )
+    ]
