@@ -26,6 +26,7 @@ from loradoc.config.vocab import (
     EXCESS_LENGTH_STRATEGIES,
     LR_SCHEDULERS,
     OPTIMIZERS,
+    TORCH_COMPILE_MODES,
     WANDB_LOG_MODEL,
     WANDB_MODES,
     WANDB_WATCH,
@@ -376,6 +377,18 @@ class TrainConfig:
         "liger-kernel installed, else a note",
     )
     liger_swiglu: bool | None = _f(None, doc="older name of liger_glu_activation")
+    torch_compile: bool | Literal["auto"] | None = _f(
+        None,
+        doc="compile the model with torch.compile (through transformers' Trainer) on a GPU, unless the "
+        "attention is loradoc_varlen (its per-example loop recompiles); never on the CPU, where it measured "
+        "no gain (the plan says which); auto = the same",
+    )
+    torch_compile_backend: str | None = _f(
+        None, doc="torch.compile backend (default inductor); sets torch_compile"
+    )
+    torch_compile_mode: str | None = _f(
+        None, doc="torch.compile mode; sets torch_compile", choices=TORCH_COMPILE_MODES
+    )
     gradient_checkpointing: bool = _f(False, doc="recompute activations in the backward pass to save memory")
     gradient_checkpointing_kwargs: dict[str, Any] | None = _f(
         None, doc="passed to activation checkpointing, e.g. {use_reentrant: false} (loradoc's default)"

@@ -64,11 +64,6 @@ AXOLOTL_KEYS: dict[str, Unsupported] = {
     ),
     **_group(
         "ignore",
-        "loradoc does not compile the model: same result, slower",
-        "torch_compile torch_compile_backend torch_compile_mode",
-    ),
-    **_group(
-        "ignore",
         "it only trades memory for time; gradients are the same",
         "activation_offloading low_cpu_mem_usage flex_attn_compile_kwargs",
     ),

@@ -144,6 +144,7 @@ CHAT_TEMPLATE_NAMES: tuple[str, ...] = (
 # datasets[].train_on_eot: which end-of-turn tokens (eot_tokens) carry labels (Axolotl's values).
 TRAIN_ON_EOT = ("all", "turn", "last", "none")
 WANDB_MODES = ("online", "offline", "disabled")
+TORCH_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 WANDB_WATCH = ("false", "gradients", "parameters", "all")
 WANDB_LOG_MODEL = ("false", "checkpoint", "end")
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "pad_token", "unk_token", "additional_special_tokens")

@@ -50,6 +50,7 @@ def resolve(
     what the run will do.
     """
     from loradoc.train.model.attention import choose_attention
+    from loradoc.train.model.compile import resolve_compile
 
     resolve_precision(cfg, facts, say=lambda _line: None, hidden=hidden, measure=measure)
     choice = choose_attention(
@@ -62,6 +63,7 @@ def resolve(
     )
     if choice.impl != cfg.attn_implementation:
         cfg.note_change("attn_implementation", choice.impl, choice.reason)
+    resolve_compile(cfg, device=facts.device)
     _one_row_per_forward_on_cpu(cfg, facts.device)
 
 
@@ -267,6 +269,8 @@ def plan_lines(
     model_info: ModelInfo | None = None,
 ) -> list[str]:
     """What the run will do, one aspect per line (for --dry-run)."""
+    from loradoc.train.model.compile import compile_plan
+
     rows: list[tuple[str, str]] = []
     info = model_info or read_model_info(cfg)
     model = f"{cfg.base_model} ({_where(cfg.base_model)})"
@@ -299,6 +303,9 @@ def plan_lines(
     kernels = _kernels_text(cfg, snapshot, facts)
     if kernels:
         rows.append(("kernels", kernels))
+    compiled = compile_plan(cfg)
+    if compiled:
+        rows.append(("compile", compiled))
     rows.append(("batch", _batch_text(cfg)))
     rows.append(("schedule", _schedule_text(cfg)))
     rows.append(

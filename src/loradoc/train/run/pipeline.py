@@ -386,6 +386,7 @@ class TrainingSession:
     ) -> Any:
         from transformers import PrinterCallback, ProgressCallback
 
+        from loradoc.train.model.compile import compile_asked, compile_blocker
         from loradoc.train.run.callbacks import (
             CheckpointMarkerCallback,
             MetricsFileCallback,
@@ -413,8 +414,11 @@ class TrainingSession:
             report_to=[*self.plan.report_to, *self.trackers.report_to],
             world_size=self.world,
             use_cpu=self.device == "cpu",
+            attention=attention.impl,
             extra=self.trackers.args,
         )
+        if compile_asked(cfg) and not args.torch_compile:  # a run started without the dry run's resolve
+            self.say(f"note: not compiled: {compile_blocker(attention.impl, device=self.device)}")
         trainer = LoradocTrainer(
             model=model,
             args=args,

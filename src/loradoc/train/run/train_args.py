@@ -118,10 +118,12 @@ def training_arguments(
     report_to: list[str],
     world_size: int,
     use_cpu: bool = False,
+    attention: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Any:
-    """``TrainingArguments`` for this run (the caller has resolved precision and the data);
-    ``extra``: arguments a logger reads (Trackio's ``project``, ``trackio_space_id``)."""
+    """``TrainingArguments`` for this run (the caller has resolved precision, attention and the
+    data); ``extra``: arguments a logger reads (Trackio's ``project``, ``trackio_space_id``)."""
+    from loradoc.train.model.compile import compile_arguments
     from loradoc.train.run.trackers import run_name
 
     evals = cadence(cfg.eval_steps, cfg.evals_per_epoch, steps_per_epoch)
@@ -175,6 +177,7 @@ def training_arguments(
     if world_size > 1:
         kwargs["ddp_find_unused_parameters"] = False
     kwargs.update(sharding_arguments(cfg))
+    kwargs.update(compile_arguments(cfg, attention, device="cpu" if use_cpu else "cuda"))
     if cfg.loraplus_lr_ratio:
         if "optimizer" in _deepspeed_settings(cfg.deepspeed):
             raise UserError(
