@@ -36,6 +36,11 @@ Steps (``STEPS``):
 8. ``peak_memory``: ``torch.cuda.max_memory_allocated`` of a full-width training step (packed and
    padded) next to ``loradoc.train.estimate.estimate_memory``.
 9. ``qlora``: a 4-bit (NF4) LoRA training step when bitsandbytes is importable.
+10. ``compile``: what ``torch_compile: true`` would give on this GPU: loradoc's packed rows with
+    sdpa through a 4-layer slice of the step-7 model, eager against ``torch.compile``d (the first
+    steps include compiling), supervised tok/s and the losses side by side. The CPU dry run uses
+    torch.compile's ``eager`` backend (no C++ build), so the code path runs in the tests.
+11. ``liger``: Liger's kernels against the model's own layers (last: it patches transformers).
 
 ``--cpu-dry-run`` runs the same steps with tiny shapes on the CPU (steps that need CUDA say so and
 are skipped) in well under a minute and writes the same schema; ``tests/bench/test_gpu_check_dry.py``
@@ -81,6 +86,7 @@ STEPS = (
     "throughput",
     "peak_memory",
     "qlora",
+    "compile",
     "liger",  # last: liger-kernel patches transformers' Llama module for the rest of the process
 )
 STEP_FIELDS = ("status", "reason", "seconds", "budget_s", "summary", "data", "error")
@@ -172,6 +178,7 @@ GPU = Profile(
         "throughput": 140,
         "peak_memory": 45,
         "qlora": 45,
+        "compile": 60,
         "liger": 30,
     },
     total_budget=450,
@@ -215,6 +222,7 @@ DRY = Profile(
         "throughput": 40,
         "peak_memory": 15,
         "qlora": 15,
+        "compile": 20,
         "liger": 10,
     },
     total_budget=170,
@@ -1484,6 +1492,56 @@ def step_qlora(ctx: Context, step: Step) -> None:
     )
 
 
+def step_compile(ctx: Context, step: Step) -> None:
+    """Packed rows with sdpa through a 4-layer slice of the step-7 model, eager and compiled
+    (``torch.compile``, as transformers' Trainer does for ``torch_compile: true``)."""
+    torch = _torch()
+    prof = ctx.profile
+    shape = {**prof.big_model, "num_hidden_layers": min(4, prof.big_model["num_hidden_layers"])}
+    seq = prof.seqs[0]
+    model_dir = ctx.workdir / "compile-model"
+    build_llama(shape, model_dir, device=prof.device, dtype=prof.big_precision, max_len=seq)
+    examples = _workload(seq, shape["vocab_size"], prof.examples, seed=11)
+    batches = _mode_batches("packed", examples, seq, 1, "sdpa", prof.warmup_steps + prof.timed_steps, seed=11)
+    backend = "inductor" if ctx.cuda else "eager"  # the CPU dry run: no C++ build, same code path
+    results: dict[str, Any] = {}
+    for name in ("eager", "compiled"):
+        cfg = train_config(model_dir, sequence_len=seq, sample_packing=True, attn_implementation="sdpa")
+        model = load_lora_model(
+            cfg, shape["vocab_size"], attention="sdpa", precision=prof.big_precision, device=prof.device
+        )
+        run = torch.compile(model, backend=backend) if name == "compiled" else model
+        t0 = time.perf_counter()
+        results[name] = _train_steps(run, batches, prof.device, prof.warmup_steps, False)
+        results[name]["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        del model, run
+        gc.collect()
+        if ctx.cuda:
+            torch.cuda.empty_cache()
+    eager, compiled = results["eager"], results["compiled"]
+    ratio = _round(compiled["supervised_tok_s"] / eager["supervised_tok_s"], 3)
+    loss_rel = abs(compiled["final_loss"] - eager["final_loss"]) / max(abs(eager["final_loss"]), 1e-9)
+    compiling = compiled["wall_seconds"] - compiled["seconds"] - (eager["wall_seconds"] - eager["seconds"])
+    step.data.update(
+        model={**shape, "precision": prof.big_precision},
+        sequence_len=seq,
+        backend=backend,
+        eager=eager,
+        compiled=compiled,
+        compiled_vs_eager=ratio,
+        compile_seconds_about=round(compiling, 1),
+        final_loss_rel_diff=_round(loss_rel, 5),
+    )
+    step.summary = (
+        f"{backend}: compiled {compiled['supervised_tok_s']:,.0f} vs eager {eager['supervised_tok_s']:,.0f} "
+        f"sup tok/s (x{ratio}), ~{compiling:.0f} s compiling, final loss rel diff {loss_rel:.1e}"
+    )
+    if compiled["loss_finite"] and loss_rel <= 0.05:
+        step.status = "ok"
+    else:
+        step.fail("the compiled model's losses differ from eager beyond bf16 tolerance")
+
+
 def step_liger(ctx: Context, step: Step) -> None:
     """Liger's RoPE, RMSNorm and SwiGLU kernels through loradoc's liger_* keys: the same padded batch
     through the equivalence model with and without them, in bf16; loss and LoRA gradients compared."""
@@ -1538,6 +1596,7 @@ STEP_FUNCS: dict[str, Callable[[Context, Step], None]] = {
     "throughput": step_throughput,
     "peak_memory": step_peak_memory,
     "qlora": step_qlora,
+    "compile": step_compile,
     "liger": step_liger,
 }
 CUDA_STEPS = {"peak_memory", "qlora", "liger"}

@@ -54,7 +54,9 @@ def child(attention: str, compiled: bool, threads: int) -> dict[str, float]:
         count = int(torch.randint(3, 13, (1,), generator=gen))
         cuts = sorted(set(torch.randint(1, LENGTH, (count - 1,), generator=gen).tolist()))
         bounds = [0, *cuts, LENGTH]
-        positions = torch.cat([torch.arange(b - a) for a, b in zip(bounds, bounds[1:])]).unsqueeze(0)
+        positions = torch.cat(
+            [torch.arange(b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+        ).unsqueeze(0)
         ids = torch.randint(0, VOCAB, (1, LENGTH), generator=gen)
         labels = ids.masked_fill(positions == 0, -100)
         rows.append((ids, positions, labels))
@@ -96,7 +98,9 @@ def main(argv: list[str]) -> int:
     for _ in range(args.repeats):
         for mode in modes:
             results.setdefault(mode, []).append(run(*mode, args.threads))
-    print(f"{args.threads} threads; {ROWS} packed rows of {LENGTH} tokens; medians of {args.repeats} processes")
+    print(
+        f"{args.threads} threads; {ROWS} packed rows of {LENGTH} tokens; medians of {args.repeats} processes"
+    )
     print(f"{'attention':<16} {'mode':<9} {'first step':>11} {'step':>8} {'vs eager':>9}  first loss")
     for attention in args.attention.split(","):
         eager = statistics.median(r["step_s"] for r in results[(attention, False)])

@@ -75,6 +75,7 @@ def test_steps_that_need_cuda_say_why(report: dict) -> None:
         "packed_equivalence",
         "matmul_rate",
         "throughput",
+        "compile",
     ):
         assert steps[name]["status"] == "ok", (name, steps[name]["reason"])
     probe = steps["probe_vs_nvidia_smi"]
@@ -112,6 +113,14 @@ def test_throughput_and_matmul_figures_are_recorded(report: dict) -> None:
             assert r["supervised_tok_s"] > 0 and r["mfu"] > 0 and math.isfinite(r["final_loss"])
         assert row["modes"]["packed"]["padding_pct"] < row["modes"]["padded"]["padding_pct"]
         assert row["packed_vs_padded"] > 0 and row["packed_vs_grouped"] > 0
+
+
+def test_the_compile_step_runs_both_ways_with_the_same_losses(report: dict) -> None:
+    data = report["steps"]["compile"]["data"]
+    assert data["backend"] == "eager"  # the dry run: no C++ build
+    for name in ("eager", "compiled"):
+        assert data[name]["steps"] == gpu_check.DRY.timed_steps and data[name]["supervised_tok_s"] > 0
+    assert data["final_loss_rel_diff"] <= 1e-5 and data["compiled_vs_eager"] > 0
 
 
 def test_nothing_on_the_path_needs_what_the_gpu_image_lacks(report: dict) -> None:
