@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 VARLEN_RECOMPILES = (
     "loradoc_varlen runs attention once per packed example, so torch.compile recompiles for every new set of "
     "example lengths (measured on the CPU: 0.15x eager, bench/torch_compile.py); set attn_implementation: "
-    "sdpa (or install flash-attn) to compile a packed run"
+    "sdpa to compile a packed run"
 )
 CPU_NO_GAIN = (
     "on the CPU a compiled step measured 1.01x eager with sdpa, after 28 s of compiling, and 0.15x with "
