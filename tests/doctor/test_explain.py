@@ -590,3 +590,17 @@ def test_the_nccl_banner_is_answered_only_when_the_release_is_too_old_for_the_gp
     # the banner next to another error: that error is answered, the banner adds nothing
     both = old.replace("2.25.1", "2.27.3") + "\nRuntimeError: No CUDA GPUs are available"
     assert [x.code for x in explain(both, rtx5090, m)] == ["cuda-visible-devices-hides-all-gpus"]
+
+
+def test_torchvisions_older_wording_names_torchs_cuda_and_its_index() -> None:
+    """torchvision before 0.11 compared the whole CUDA version and said which torch has."""
+    text = (
+        "RuntimeError: Detected that PyTorch and torchvision were compiled with different CUDA versions. "
+        "PyTorch has CUDA Version=11.1 and torchvision has CUDA Version=10.2. Please reinstall the "
+        "torchvision that matches your PyTorch install."
+    )
+    f = one(explain(text, EMPTY, load_matrix()), "package-requires-other-torch")
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch torchvision --index-url https://download.pytorch.org/whl/cu111"
+    )

@@ -95,6 +95,9 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
         g, eid = r.groups, r.entry.id
         if "nccl" in g and not snap.nccl:
             snap.nccl = g["nccl"]
+        if "torch_cuda" in g:  # the CUDA torch was built with, as an error message states it
+            torch_pkg = packages.setdefault("torch", Package())
+            torch_pkg.cuda = torch_pkg.cuda or g["torch_cuda"]
         if "found" in g:
             snap.driver = snap.driver or Driver()
             if not snap.driver.cuda_max:

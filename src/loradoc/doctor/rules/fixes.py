@@ -213,7 +213,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch)."""
     t = ctx.torch
     companions = ctx.companions or (groups.get("package") or "torchvision",)
-    if t is None:  # only torch's CUDA is known: reinstall torch and them together from its index
+    if t is None or t.public is None:  # at most torch's CUDA is known: reinstall torch and them from its index
         p = ctx.pkg("torch")
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
         if variant is None:  # nothing known: the installed torch's version and index, read at run time
