@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,3 +151,45 @@ def test_stand_in_batches_carry_no_labels(tiny_tokenizer: Any) -> None:
     assert len(out) == 2
     assert out[0]["labels"].ne(-100).sum() == 3
     assert torch.all(out[1]["labels"] == -100) and out[1].token_counts.supervised == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_launcher_runs_in_its_own_group_and_dies_with_its_parent(tmp_path: Any) -> None:
+    """The launcher gets a process group of its own (so a group-wide signal to loradoc reaches it
+    once, through loradoc) and SIGTERM when loradoc is killed outright (no orphaned workers)."""
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    parent = (
+        "import os, subprocess, sys, time\n"
+        "from loradoc.train.run.launch import _own_group_dying_with\n"
+        "p = subprocess.Popen(['sleep', '60'], preexec_fn=_own_group_dying_with(os.getpid()))\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert os.getpgid(child) == child != os.getpgid(proc.pid)  # a group of its own
+        proc.kill()  # SIGKILL: loradoc gets no chance to pass anything on
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            try:  # a zombie (dead, not yet reaped by init) counts as gone
+                if Path(f"/proc/{child}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+                    break
+            except FileNotFoundError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the launcher outlived its parent")
+    finally:
+        proc.kill()
