@@ -641,3 +641,16 @@ def test_nccl_older_than_the_gpus_generation() -> None:
     assert not by_code(run(with_nccl("2.26.2", rtx5090)), "nccl-too-old-for-gpu")
     a100 = {"name": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0"}
     assert not by_code(run(with_nccl("2.18.1", a100)), "nccl-too-old-for-gpu")
+
+
+def test_a_torchvision_pinned_to_another_torch_moves_with_the_installed_torch() -> None:
+    """torchvision 0.4.0 pins torch 1.2.0 next to torch 1.1.0 (older than the matrix): the fix keeps
+    torch and lets pip pick the torchvision whose pin takes it (pytorch/vision#1257)."""
+    s = {
+        "packages": {
+            "torch": {"version": "1.1.0"},
+            "torchvision": {"version": "0.4.0", "requires": ["torch==1.2.0"]},
+        }
+    }
+    f = one(run(s), "package-requires-other-torch")
+    assert f.fix == 'pip install "torch==1.1.0" torchvision'

@@ -69,8 +69,11 @@ def _build_variant(p: Package) -> str | None:
 
 def _fix(ctx: Context, name: str, req: str, t: TorchFact) -> str | None:
     m = ctx.matrix
-    if name in ("torchvision", "torchaudio") and t.variant and t.variant != "cpu":
-        return f"pip install torch=={t.public} {name} --index-url {m.index_url(t.variant)}"
+    if name in ("torchvision", "torchaudio"):  # they move with torch: the release for the installed one
+        if t.variant and t.variant != "cpu":
+            return f"pip install torch=={t.public} {name} --index-url {m.index_url(t.variant)}"
+        if t.variant is None and t.public:  # pip picks the newest one whose torch pin takes this torch
+            return f'pip install "torch=={t.public}" {name}'
     if any(r.package == name for r in m.hf):
         row = m.hf_compatible(name, t.public)
         pin = m.hf_pin_below(row) if row else None
