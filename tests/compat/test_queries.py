@@ -189,6 +189,11 @@ class TestArchs:
             ("Quadro RTX 6000", "7.5"),
             ("Quadro RTX 8000", "7.5"),
             ("NVIDIA GeForce RTX 4090 Laptop GPU", "8.9"),
+            # as bug reports write them: a GeForce model number alone, suffixes glued on
+            ("5070 ti", "12.0"),
+            ("1080ti", "6.1"),
+            ("RTX4090D", "8.9"),
+            ("3090", "8.6"),
         ],
     )
     def test_gpu_names(self, matrix: Matrix, name: str, cc: str) -> None:
@@ -196,6 +201,7 @@ class TestArchs:
 
     def test_unknown_gpu_names(self, matrix: Matrix) -> None:
         assert matrix.gpu_cc("AMD Instinct MI300X") is None
+        assert matrix.gpu_cc("6000") is None and matrix.gpu_cc("RTX 6000") is None  # Quadro, Ada or PRO
         assert matrix.gpu_cc("") is None
         assert matrix.gpu_cc(None) is None
 

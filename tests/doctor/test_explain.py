@@ -460,6 +460,23 @@ FIELD_LINES = [
         "nccl-p2p-unsupported",
         "export NCCL_P2P_DISABLE=1",
     ),
+    (  # flash-attn 1.x / early 2.x: a bare TORCH_CHECK
+        "RuntimeError: Expected is_sm90 || is_sm8x to be true, but got false.",
+        "flash-attn-gpu-too-old",
+        None,
+    ),
+    (  # pasted as a lower-cased issue title
+        "valueerror: bfloat16 is only supported on gpus with compute capability of at least 8.0. "
+        "your tesla v100-sxm2-32gb gpu has compute capability 7.0.",
+        "bf16-unsupported-gpu",
+        None,
+    ),
+    (  # apex's own check names only torch's CUDA
+        "RuntimeError: Cuda extensions are being compiled with a version of Cuda that does not match the version "
+        "used to compile Pytorch binaries.  Pytorch binaries were compiled with Cuda 10.2.",
+        "nvcc-torch-cuda-mismatch",
+        "export CUDA_HOME=/usr/local/cuda-10.2",
+    ),
 ]
 
 
@@ -604,3 +621,17 @@ def test_torchvisions_older_wording_names_torchs_cuda_and_its_index() -> None:
         f.fix
         == "pip install --force-reinstall torch torchvision --index-url https://download.pytorch.org/whl/cu111"
     )
+
+
+def test_a_32_bit_python_gets_a_64_bit_venv() -> None:
+    """torch has 64-bit wheels only: a 32-bit CPython's install folder in the pip line says why
+    nothing installs, and the fix makes a venv with the 64-bit interpreter."""
+    text = (
+        "C:\\Python\\Python37-32\\Scripts>pip install torch==1.5.1+cpu -f https://download.pytorch.org/whl/torch_stable.html\n"
+        "ERROR: Could not find a version that satisfies the requirement torch==1.5.1+cpu (from versions: 0.1.2, 0.1.2.post1)\n"
+        "ERROR: No matching distribution found for torch==1.5.1+cpu"
+    )
+    facts = Snapshot.from_dict({"os": "Windows", "python": "3.7.4"})
+    f = one(explain(text, facts, load_matrix()), "python-unsupported-by-torch")
+    assert f.details["recognised"] == "no-torch-wheel-for-32bit-python"
+    assert f.fix is not None and f.fix.startswith("py -3.") and "-64 -m venv .venv" in f.fix

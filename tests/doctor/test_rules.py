@@ -654,3 +654,15 @@ def test_a_torchvision_pinned_to_another_torch_moves_with_the_installed_torch() 
     }
     f = one(run(s), "package-requires-other-torch")
     assert f.fix == 'pip install "torch==1.1.0" torchvision'
+
+
+def test_an_intel_mac_hears_which_torch_is_its_last() -> None:
+    """PyPI stopped publishing macOS x86_64 torch wheels after 2.2: an Intel Mac without torch is
+    told the newest release that installs (TerraLabAI/QGIS_AI-Segmentation#160); Apple silicon is not."""
+    f = one(run({"os": "Darwin", "arch": "x86_64"}), "python-unsupported-by-torch")
+    assert f.severity is Severity.WARNING and "torch 2.2.2 is the newest release" in f.message
+    assert f.fix == "pip install torch==2.2.2"
+    assert not by_code(run({"os": "Darwin", "arch": "arm64"}), "python-unsupported-by-torch")
+    assert not by_code(run({"os": "Darwin"}), "python-unsupported-by-torch")  # the chip is not known
+    newer = one(run({"os": "Darwin", "arch": "x86_64", "python": "3.13.1"}), "python-unsupported-by-torch")
+    assert newer.fix == "python3.12 -m venv .venv && . .venv/bin/activate && pip install torch==2.2.2"

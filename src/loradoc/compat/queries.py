@@ -92,12 +92,15 @@ class Coverage:
 
 
 _WORD_GLUE = re.compile(r"\b(RTX|GTX)(\d)")
+_SUFFIX_GLUE = re.compile(r"\b(\d{4})(TI|SUPER|D)\b")  # "1080TI", "4090D": as users write them
+# A GeForce model number (GTX 1050 .. RTX 5090) names one card without its RTX/GTX prefix
+_GEFORCE_NUMBER = re.compile(r"(?:10|16|20|30|40|50)\d0")
 
 
 def gpu_name_tokens(name: str) -> tuple[str, ...]:
     """``"NVIDIA GeForce RTX4090"`` -> ``("NVIDIA", "GEFORCE", "RTX", "4090")``."""
     text = re.sub(r"[-_/,()]", " ", name.upper())
-    return tuple(_WORD_GLUE.sub(r"\1 \2", text).split())
+    return tuple(_SUFFIX_GLUE.sub(r"\1 \2", _WORD_GLUE.sub(r"\1 \2", text)).split())
 
 
 class Matrix(MatrixData, PackageQueries):
@@ -424,8 +427,19 @@ class Matrix(MatrixData, PackageQueries):
         if not name:
             return None
         tokens = gpu_name_tokens(name)
-        for key, cc, listed in self._gpu_keys:
-            n = len(key)
-            if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
-                return (listed, cc)
+        for keys in (self._gpu_keys, self._geforce_numbers):
+            for key, cc, listed in keys:
+                n = len(key)
+                if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
+                    return (listed, cc)
         return None
+
+    @functools.cached_property
+    def _geforce_numbers(self) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+        """GeForce names without their RTX/GTX prefix ("3090", "1080 TI"), tried after the full
+        names: a bug report often gives just the model number."""
+        return tuple(
+            (key[1:], cc, listed)
+            for key, cc, listed in self._gpu_keys
+            if key[0] in ("RTX", "GTX") and len(key) > 1 and _GEFORCE_NUMBER.fullmatch(key[1])
+        )

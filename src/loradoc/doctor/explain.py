@@ -152,8 +152,12 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         facts.append(f"the driver supports CUDA <= {cuda_from_driver_api(g['found'])}")
     if g.get("cc") or g.get("sm"):
         facts.append(f"GPU compute capability {g.get('cc') or cc_str(cc_tuple(g['sm']))}")  # type: ignore[arg-type]
-    if "detected" in g and "compiled" in g:
-        facts.append(f"nvcc CUDA {g['detected']}, torch CUDA {g['compiled']}")
+    if "compiled" in g:
+        facts.append(
+            f"nvcc CUDA {g['detected']}, torch CUDA {g['compiled']}"
+            if "detected" in g
+            else f"torch CUDA {g['compiled']}"
+        )
         t = cuda_tuple(g["compiled"])
         if t:
             facts.append(f"CUDA_HOME must point at a CUDA {t[0]}.x toolkit")

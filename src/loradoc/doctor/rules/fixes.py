@@ -30,20 +30,25 @@ def fix_for(code: str, groups: Groups, ctx: Context, entry_id: str = "") -> str 
     return make(groups, ctx, entry_id) if make else None
 
 
-def python_fix(ctx: Context) -> str | None:
+def python_fix(ctx: Context, *, bits32: bool = False) -> str | None:
     """No torch wheel for this Python: the newest torch that has one, else a venv with the newest
-    Python torch supports."""
+    Python torch supports. ``bits32``: pip ran in a 32-bit Python, for which no torch exists: a
+    64-bit venv of the same (or the newest supported) Python. On Windows the venv is always made
+    with the 64-bit interpreter (``py -3.X-64``): torch's Windows wheels are win_amd64 only."""
     m, py = ctx.matrix, ctx.python_mm
-    if py is None:
+    if py is None and not bits32:
         return None
-    choice = ctx.best_torch()
-    if choice is not None:
+    choice = ctx.best_torch() if py is not None else None
+    if choice is not None and not bits32:
         return choice.command
-    want = m.torch[-1].python[-1]
-    torch = m.latest_torch()
-    if ctx.os_or_linux == "windows":
-        return f"py -{want} -m venv .venv && .venv\\Scripts\\activate && pip install torch=={torch}"
-    return f"python{want} -m venv .venv && . .venv/bin/activate && pip install torch=={torch}"
+    want, install = (
+        (py, choice.command)
+        if choice is not None
+        else (m.torch[-1].python[-1], f"pip install torch=={m.latest_torch()}")
+    )
+    if ctx.os_or_linux == "windows" or bits32:
+        return f"py -{want}-64 -m venv .venv && .venv\\Scripts\\activate && {install}"
+    return f"python{want} -m venv .venv && . .venv/bin/activate && {install}"
 
 
 def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
@@ -62,7 +67,7 @@ def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
 
 
 def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    return python_fix(ctx)
+    return python_fix(ctx, bits32="python32" in groups)
 
 
 def glibc_fix(ctx: Context, need_glibc: str | None = None) -> str:
@@ -213,7 +218,9 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch)."""
     t = ctx.torch
     companions = ctx.companions or (groups.get("package") or "torchvision",)
-    if t is None or t.public is None:  # at most torch's CUDA is known: reinstall torch and them from its index
+    if (
+        t is None or t.public is None
+    ):  # at most torch's CUDA is known: reinstall torch and them from its index
         p = ctx.pkg("torch")
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
         if variant is None:  # nothing known: the installed torch's version and index, read at run time

@@ -15,6 +15,24 @@ from loradoc.doctor.rules.registry import error, info, rule, warning
 @rule("python-unsupported-by-torch")
 def python_vs_torch(ctx: Context) -> list[Finding]:
     py, m, t = ctx.python_mm, ctx.matrix, ctx.torch
+    arch = (ctx.snapshot.arch or "").lower()  # stated, not the x86_64 an unknown machine defaults to
+    if t is None and ctx.os == "darwin" and arch in ("x86_64", "amd64"):
+        intel = [r for r in m.torch if r.macos_x86_64]
+        if intel and intel[-1] is not m.torch[-1]:
+            last = intel[-1].versions[-1]
+            fix, details = torch_fix(ctx)  # the newest build this Mac installs, for its Python
+            if fix is None:  # this Python is newer than that release's: a venv of the newest it has
+                want = intel[-1].python[-1]
+                fix = f"python{want} -m venv .venv && . .venv/bin/activate && pip install torch=={last}"
+            return [
+                warning(
+                    "python-unsupported-by-torch",
+                    f"macOS on Intel (x86_64): torch {last} is the newest release with wheels for it, so "
+                    f"pip finds no newer torch (the matrix lists up to {m.latest_torch()})",
+                    fix,
+                    **details,
+                )
+            ]
     if py is None:
         return []
     if t is not None and t.known_release:
