@@ -206,10 +206,10 @@ def test_unsupported_axolotl_key_says_what_to_do() -> None:
 
 
 def test_harmless_axolotl_key_is_ignored_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = config_from_dict(base(strict=True, flash_attn_rms_norm=True, torch_compile=True), echo=True)
+    cfg = config_from_dict(base(strict=True, flash_attn_rms_norm=True, dataset_processes=4), echo=True)
     assert [n.split(" (")[0] for n in cfg.ignored] == [
         "ignored: flash_attn_rms_norm",
-        "ignored: torch_compile",
+        "ignored: dataset_processes",
     ]
     assert capsys.readouterr().err.splitlines()[0].startswith("ignored: flash_attn_rms_norm (")
 
@@ -393,13 +393,13 @@ def test_mixed_precision_needs_resolution_first() -> None:
 
 # -- the resolved record -----------------------------------------------------------------------
 def test_resolved_config_round_trips_and_records_changes(tmp_path: Path) -> None:
-    cfg = build(flash_attention=True, torch_compile=True, special_tokens={"pad_token": "<pad>"})
+    cfg = build(flash_attention=True, dataset_processes=4, special_tokens={"pad_token": "<pad>"})
     cfg.note_change("bf16", False, "no CUDA GPU", echo=False)
     path = cfg.save_resolved(tmp_path / "out" / "resolved_config.yml")
     doc = yaml.safe_load(path.read_text())
     record = doc["_loradoc"]
     assert [c["key"] for c in record["auto_changes"]] == ["attn_implementation", "bf16"]
-    assert record["ignored"][0].startswith("ignored: torch_compile")
+    assert record["ignored"][0].startswith("ignored: dataset_processes")
     assert doc["bf16"] is False and doc["special_tokens"] == {"pad_token": "<pad>"}
     again = load_config(path, echo=False)
     assert again.to_dict() == cfg.to_dict()
