@@ -44,6 +44,11 @@ def _lower_bound(spec_text: str) -> str | None:
     return None
 
 
+def _fa_platform(machine: str | None) -> str:
+    """The wheel platform tag flash-attn builds for this machine."""
+    return "linux_aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "linux_x86_64"
+
+
 def _arch_entry(built_archs: str, source: str) -> ArchEntry:
     """``"7.5 8.0+PTX 9.0a"`` (TORCH_CUDA_ARCH_LIST) as SASS and PTX lists; ``9.0a`` is SASS for
     9.0 only (arch-specific features)."""
@@ -153,6 +158,11 @@ class PackageQueries:
         want = public(version)
         return next((r for r in self.flash_attn.releases if want in r.versions), None)
 
+    def _flash_attn_newest_first(self) -> list[FlashAttnRelease]:
+        """Newest first, releases with a verified matrix before unverified ones."""
+        newest = list(reversed(self.flash_attn.releases))
+        return [r for r in newest if r.verified] + [r for r in newest if not r.verified]
+
     def flash_attn_for_torch(
         self,
         torch: str | None,
@@ -168,11 +178,10 @@ class PackageQueries:
         torch, so this needs no more than torch's series."""
         mm, py = series(torch), python_mm(python)
         majors = {t[0] for t in (cuda_tuple(c) for c in cudas) if t}
-        platform = "linux_aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "linux_x86_64"
+        platform = _fa_platform(machine)
         if mm is None or not majors:
             return None
-        newest = list(reversed(self.flash_attn.releases))
-        for rel in [r for r in newest if r.verified] + [r for r in newest if not r.verified]:
+        for rel in self._flash_attn_newest_first():
             if platform not in rel.platforms or (py is not None and not _contains(rel.python, py)):
                 continue
             built = {
@@ -198,15 +207,12 @@ class PackageQueries:
         not nvcc), the torch C++ ABI, CPython and the machine (``x86_64`` or ``aarch64``); newest
         release unless ``version`` is given."""
         mm, ct, py = series(torch), cuda_tuple(cuda), python_mm(python)
-        platform = "linux_aarch64" if (machine or "").lower() in ("aarch64", "arm64") else "linux_x86_64"
+        platform = _fa_platform(machine)
         if mm is None or ct is None or abi is None or py is None:
             return None
-        releases: Sequence[FlashAttnRelease | None]
-        if version:
-            releases = [self.flash_attn_release(version)]
-        else:  # newest first, releases with a verified matrix before unverified ones
-            newest = list(reversed(self.flash_attn.releases))
-            releases = [r for r in newest if r.verified] + [r for r in newest if not r.verified]
+        releases: Sequence[FlashAttnRelease | None] = (
+            [self.flash_attn_release(version)] if version else self._flash_attn_newest_first()
+        )
         for rel in releases:
             if rel is None or not _contains(rel.python, py) or platform not in rel.platforms:
                 continue

@@ -41,14 +41,18 @@ def python_fix(ctx: Context, *, bits32: bool = False) -> str | None:
     choice = ctx.best_torch() if py is not None else None
     if choice is not None and not bits32:
         return choice.command
-    want, install = (
-        (py, choice.command)
-        if choice is not None
-        else (m.torch[-1].python[-1], f"pip install torch=={m.latest_torch()}")
-    )
-    if ctx.os_or_linux == "windows" or bits32:
-        return f"py -{want}-64 -m venv .venv && .venv\\Scripts\\activate && {install}"
-    return f"python{want} -m venv .venv && . .venv/bin/activate && {install}"
+    want, install = m.torch[-1].python[-1], f"pip install torch=={m.latest_torch()}"
+    if choice is not None and py is not None:  # a 32-bit Python torch supports: the same, 64-bit
+        want, install = py, choice.command
+    return venv_fix(want, install, windows=ctx.os_or_linux == "windows" or bits32)
+
+
+def venv_fix(python: str, install: str, *, windows: bool) -> str:
+    """A venv of CPython ``python`` ("3.12"), activated, then ``install``. On Windows through the
+    py launcher's 64-bit interpreter (torch's Windows wheels are win_amd64 only)."""
+    if windows:
+        return f"py -{python}-64 -m venv .venv && .venv\\Scripts\\activate && {install}"
+    return f"python{python} -m venv .venv && . .venv/bin/activate && {install}"
 
 
 def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
@@ -178,7 +182,7 @@ def flash_attn_fix(ctx: Context, abi: bool | None = None) -> str:
     if wheel is not None:
         return wheel.command
     # torch's CUDA (a plain version is PyPI's default build), else every CUDA of its series
-    every = [variant_cuda(v) for v in m.variants_for(t.public, machine=ctx.machine)]
+    every = [] if t.cuda else [variant_cuda(v) for v in m.variants_for(t.public, machine=ctx.machine)]
     cudas = [t.cuda] if t.cuda else [c for c in every if c]
     version = m.flash_attn_for_torch(t.public, cudas, abi, ctx.snapshot.python, ctx.machine)
     if version is not None:
@@ -218,9 +222,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch)."""
     t = ctx.torch
     companions = ctx.companions or (groups.get("package") or "torchvision",)
-    if (
-        t is None or t.public is None
-    ):  # at most torch's CUDA is known: reinstall torch and them from its index
+    if t is None or t.public is None:  # at most torch's CUDA is known: reinstall them from its index
         p = ctx.pkg("torch")
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
         if variant is None:  # nothing known: the installed torch's version and index, read at run time

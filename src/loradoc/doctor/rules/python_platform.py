@@ -8,7 +8,7 @@ from loradoc.compat.versions import parse_version
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import torch_fix
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.fixes import glibc_fix, python_fix
+from loradoc.doctor.rules.fixes import glibc_fix, python_fix, venv_fix
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -22,8 +22,7 @@ def python_vs_torch(ctx: Context) -> list[Finding]:
             last = intel[-1].versions[-1]
             fix, details = torch_fix(ctx)  # the newest build this Mac installs, for its Python
             if fix is None:  # this Python is newer than that release's: a venv of the newest it has
-                want = intel[-1].python[-1]
-                fix = f"python{want} -m venv .venv && . .venv/bin/activate && pip install torch=={last}"
+                fix = venv_fix(intel[-1].python[-1], f"pip install torch=={last}", windows=False)
             return [
                 warning(
                     "python-unsupported-by-torch",
