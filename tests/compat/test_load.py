@@ -185,6 +185,11 @@ BROKEN = [
         'packed_sequence_detection_min = "four"',
         r"transformers: packed_sequence_detection_min 'four' is not a valid version",
     ),
+    (
+        "gpu_name = '(?i)\\bRTX ?40[5-9]0'",
+        "gpu_name = '(?i)\\bRTX ?40[5-9'",
+        r"p2p_hang\[0\]: gpu_name is not a regular expression",
+    ),
     ("schema_version = 1\n", "schema_version = 2\n", r"schema_version 2 is not supported"),
     ('[torch."2.0"]', '[torch."2.0"]\n[torch."2.0"]', r"not valid TOML"),
     (

@@ -382,6 +382,9 @@ FIELD_LINES = [
         "torch-cpu-build-on-gpu-machine",
         None,
     ),
+    (">> Using device_type cpu", "torch-cpu-build-on-gpu-machine", None),
+    ("22:41:09-532517 DEBUG    Torch generator: device=cpu", "torch-cpu-build-on-gpu-machine", None),
+    ("it stucks with multi-GPUs (2 or 4 A6000), but works with a single GPU", "nccl-p2p-unsupported", None),
     ("installation problem: No such file or directory: '/usr/local/cuda/bin/nvcc'", "nvcc-missing", None),
     ("NameError: name 'cuda_setup' is not defined", "bitsandbytes-cuda-setup", None),
     (

@@ -14,6 +14,7 @@ import pytest
 from doctor_helpers import SNAPSHOTS, by_code, codes, one, run
 
 from loradoc.compat import load_matrix
+from loradoc.compat.queries import spec_contains
 from loradoc.doctor.findings import Severity
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.xformers import xformers_fix
@@ -26,24 +27,50 @@ EXPECTED: dict[str, set[str]] = {
     "name_only": {"ok"},
     "driver_too_old_cu130": {"driver-too-old-for-torch-cuda", "pypi-torch-needs-newer-driver"},
     "windows_pypi_cpu_torch": {"torch-cpu-build-on-gpu-machine"},
-    "rtx5090_torch26": {"gpu-arch-unsupported-by-torch-build", "pypi-torch-needs-newer-driver"},
-    "pascal_cu128": {"gpu-arch-unsupported-by-torch-build", "pypi-torch-needs-newer-driver"},
+    "rtx5090_torch26": {
+        "gpu-arch-unsupported-by-torch-build",
+        "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
+    },
+    "pascal_cu128": {
+        "gpu-arch-unsupported-by-torch-build",
+        "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
+    },
     "v100_bug_report": {
         "gpu-arch-unsupported-by-torch-build",
         "driver-minor-version-compat",
         "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
     },
     "xformers_wrong_torch": {"xformers-torch-mismatch", "pypi-torch-needs-newer-driver"},
     "flash_attn_abi": {"flash-attn-abi-or-torch-mismatch", "pypi-torch-needs-newer-driver"},
     "bnb_old_on_cuda13": {"bitsandbytes-cuda-setup"},
-    "nvcc_11_torch_12": {"nvcc-torch-cuda-mismatch", "pypi-torch-needs-newer-driver"},
+    "nvcc_11_torch_12": {
+        "nvcc-torch-cuda-mismatch",
+        "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
+    },
     "torchvision_cu118_on_cu121": {"package-requires-other-torch", "pypi-torch-needs-newer-driver"},
-    "transformers_524_torch25": {"transformers-disables-torch", "pypi-torch-needs-newer-driver"},
+    "transformers_524_torch25": {
+        "transformers-disables-torch",
+        "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
+    },
     "torch215_python310": {"python-unsupported-by-torch"},
     "reboot_needed": {"driver-reboot-needed", "pypi-torch-needs-newer-driver"},
     "torch_missing_a100": {"torch-missing", "pypi-torch-needs-newer-driver"},
-    "old_glibc": {"glibc-too-old-for-torch", "driver-minor-version-compat", "pypi-torch-needs-newer-driver"},
-    "minor_compat_535_cu124": {"driver-minor-version-compat", "pypi-torch-needs-newer-driver"},
+    "old_glibc": {
+        "glibc-too-old-for-torch",
+        "driver-minor-version-compat",
+        "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
+    },
+    "minor_compat_535_cu124": {
+        "driver-minor-version-compat",
+        "pypi-torch-needs-newer-driver",
+        "xformers-torch-mismatch",
+    },
     "unknown_gpu_future_torch": {"ok", "gpu-cc-unknown", "torch-not-in-matrix"},
     "t4_colab": {"accelerate-config-conflict", "pypi-torch-needs-newer-driver", "flash-attn-gpu-too-old"},
 }
@@ -666,3 +693,62 @@ def test_an_intel_mac_hears_which_torch_is_its_last() -> None:
     assert not by_code(run({"os": "Darwin"}), "python-unsupported-by-torch")  # the chip is not known
     newer = one(run({"os": "Darwin", "arch": "x86_64", "python": "3.13.1"}), "python-unsupported-by-torch")
     assert newer.fix == "python3.12 -m venv .venv && . .venv/bin/activate && pip install torch==2.2.2"
+
+
+def test_geforce_40_pairs_on_an_old_driver_are_told_to_disable_p2p() -> None:
+    """Two RTX 4090s: drivers before 550.40.07 still reported P2P, and NCCL hung on it (accelerate
+    refuses to start there); the matrix's [[p2p_hang]] says so. A newer driver, one card, or
+    workstation cards raise nothing; an unknown driver gets a note."""
+
+    def pair(name: str, driver: str | None) -> dict[str, Any]:
+        s: dict[str, Any] = {"os": "Linux", "gpus": [{"name": name}, {"name": name}]}
+        if driver:
+            s["driver"] = {"version": driver}
+        return s
+
+    f = one(run(pair("NVIDIA GeForce RTX 4090", "535.104.05")), "nccl-p2p-unsupported")
+    assert f.severity is Severity.WARNING and "predates 550.40.07" in f.message
+    assert f.fix == "export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1"
+    assert f.details["alternative"] == "upgrade the NVIDIA driver to 550.40.07 or later"
+    assert one(run(pair("RTX4090D", None)), "nccl-p2p-unsupported").severity is Severity.INFO
+    assert not by_code(run(pair("NVIDIA GeForce RTX 4090", "550.54.14")), "nccl-p2p-unsupported")
+    assert not by_code(run(pair("NVIDIA RTX 4000 Ada Generation", "535.104.05")), "nccl-p2p-unsupported")
+    one_card = {
+        "os": "Linux",
+        "gpus": [{"name": "NVIDIA GeForce RTX 4090"}],
+        "driver": {"version": "535.104.05"},
+    }
+    assert not by_code(run(one_card), "nccl-p2p-unsupported")
+
+
+def test_windows_with_a_gpu_and_an_unstated_torch_hears_pypis_wheels_are_cpu_only() -> None:
+    """A thread or partial snapshot: Windows, an NVIDIA GPU, no torch build stated. PyPI's Windows
+    torch is CPU-only, so the fix installs from the PyTorch index (resemble-ai/chatterbox#95). A
+    probed machine without torch is told torch is missing instead; Linux (CUDA on PyPI) hears nothing."""
+    partial = {"os": "Windows", "gpus": [{"name": "NVIDIA GeForce RTX 4060"}]}
+    f = one(run(partial), "torch-cpu-build-on-gpu-machine")
+    assert f.severity is Severity.WARNING and "PyPI's torch wheels are CPU-only" in f.message
+    assert f.fix is not None and "--index-url https://download.pytorch.org/whl/cu" in f.fix
+    assert not by_code(run({**partial, "os": "Linux"}), "torch-cpu-build-on-gpu-machine")
+    assert not by_code(run({"os": "Windows"}), "torch-cpu-build-on-gpu-machine")  # no GPU stated
+    probed = run({**partial, "complete": True, "packages": {}})
+    assert by_code(probed, "torch-missing") and not by_code(probed, "torch-cpu-build-on-gpu-machine")
+
+
+def test_an_unstated_xformers_whose_newest_release_pins_another_torch_is_a_note() -> None:
+    """torch 2.4.0 and nothing said about xformers: xformers' newest release requires another torch,
+    so a plain `pip install xformers` would replace it (facebookresearch/xformers#1044); the note
+    names the release that fits. No note for a probed machine, a CPU torch or the newest torch."""
+    thread = {"os": "Linux", "packages": {"torch": {"version": "2.4.0+cu121"}}}
+    f = one(run(thread), "xformers-torch-mismatch")
+    assert f.severity is Severity.INFO and "would replace torch 2.4.0+cu121" in f.message
+    assert f.fix is not None and f.fix.startswith("pip install xformers==0.0.27")
+    probed = {**thread, "complete": True}
+    assert not by_code(run(probed), "xformers-torch-mismatch")
+    cpu = {"os": "Linux", "packages": {"torch": {"version": "2.4.0+cpu"}}}
+    assert not by_code(run(cpu), "xformers-torch-mismatch")
+    m = load_matrix()
+    newest = m.xformers.releases[-1]
+    fits = next(v for v in reversed(m.torch_versions()) if spec_contains(newest.torch, v))
+    current = {"os": "Linux", "packages": {"torch": {"version": f"{fits}+cu128"}}}
+    assert not by_code(run(current), "xformers-torch-mismatch")

@@ -294,6 +294,20 @@ def _nccl_floor(t: Table) -> s.NcclFloor:
     )
 
 
+def _p2p_hang(t: Table) -> s.P2pHang:
+    pattern = t.text("gpu_name")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        t.fail(f"gpu_name is not a regular expression: {e}")
+    return s.P2pHang(
+        gpu_name=compiled,
+        fixed_in_driver=t.version("fixed_in_driver"),
+        note=t.text("note"),
+        source=t.source(),
+    )
+
+
 def _attention(t: Table) -> s.AttentionInfo:
     return s.AttentionInfo(
         flex_attention_min_torch=t.version("flex_attention_min_torch"),
@@ -601,6 +615,7 @@ def parse_matrix(
         gpu_tables=_each(origin, "gpu_table", top.items("gpu_table"), _gpu_table),
         precision=_finish(top.sub("precision", "precision"), _precision),
         nccl_floors=_each(origin, "nccl_floor", top.items("nccl_floor", required=False), _nccl_floor),
+        p2p_hangs=_each(origin, "p2p_hang", top.items("p2p_hang", required=False), _p2p_hang),
         attention=_finish(top.sub("attention", "attention"), _attention),
         xformers=_finish(top.sub("xformers", "xformers"), _xformers),
         flash_attn=_finish(top.sub("flash_attn", "flash_attn"), _flash_attn),

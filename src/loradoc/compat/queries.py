@@ -26,6 +26,7 @@ from loradoc.compat.schema import (
     MatrixData,
     MinorCompat,
     NcclFloor,
+    P2pHang,
     RocmArchEntry,
     TorchRelease,
     XformersRelease,
@@ -348,6 +349,10 @@ class Matrix(MatrixData, PackageQueries):
         matrix records one (None: any release that knows the architecture)."""
         want = cc_tuple(cc)
         return next((f for f in self.nccl_floors if want and want in {cc_tuple(c) for c in f.ccs}), None)
+
+    def p2p_hang(self, gpu_name: str | None) -> P2pHang | None:
+        """The matrix's entry for GPUs of this name that have no peer-to-peer access."""
+        return next((h for h in self.p2p_hangs if gpu_name and h.gpu_name.search(gpu_name)), None)
 
     def lowest_cuda_without(
         self, ccs: Sequence[str], os: str | None = "linux", machine: str | None = None

@@ -317,6 +317,17 @@ class NcclFloor:
 
 
 @dataclass(frozen=True)
+class P2pHang:
+    """GPUs without peer-to-peer access that drivers before ``fixed_in_driver`` still reported as
+    having it: NCCL's P2P transport then hangs or fails between two of them."""
+
+    gpu_name: re.Pattern[str]  # matched against the GPU's name
+    fixed_in_driver: str
+    note: str
+    source: str
+
+
+@dataclass(frozen=True)
 class MatrixData:
     """Everything in the matrix files, typed. `origin` names the file in error messages."""
 
@@ -347,3 +358,4 @@ class MatrixData:
     channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"
     flash_attn_3: FlashAttn3Info | None = None
     nccl_floors: tuple[NcclFloor, ...] = ()
+    p2p_hangs: tuple[P2pHang, ...] = ()

@@ -46,7 +46,6 @@ EXPLAIN_CODES = (
     "eval-split-too-small-for-packing",
     "triton-gpu-too-old",
     "fp8-unsupported-gpu",
-    "nccl-p2p-unsupported",
     "cuda-forward-compat-unsupported-gpu",
     "driver-cuda-combination-unsupported",
     "wsl-libcuda-not-on-loader-path",

@@ -1,5 +1,6 @@
 """NCCL against the GPUs: a release older than the first one that runs on their generation
-(the matrix's ``[[nccl_floor]]``)."""
+(the matrix's ``[[nccl_floor]]``), and GPUs whose missing peer-to-peer access older drivers
+hid from NCCL (``[[p2p_hang]]``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import re
 
 from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.common import gpu_labels
+from loradoc.doctor.rules.common import count, gpu_labels
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.registry import error, rule
+from loradoc.doctor.rules.registry import error, info, rule, warning
 
 _PIP_NCCL = re.compile(r"nvidia-nccl-cu(\d+)")
 _LOG_CUDA = re.compile(r"cuda(\d+)(?:\.\d+)*")
@@ -57,5 +58,33 @@ def nccl_for_gpus(ctx: Context) -> list[Finding]:
             f'pip install -U "{dist}>={floor.min_version}"' if dist else None,
             nccl=version,
             nccl_floor=floor.min_version,
+        )
+    ]
+
+
+@rule("nccl-p2p-unsupported")
+def p2p_between_gpus(ctx: Context) -> list[Finding]:
+    """Several GPUs without peer-to-peer access, on a driver that may still report it (older than
+    the matrix's fixed release, or unknown): multi-GPU runs hang unless NCCL is told not to use P2P."""
+    hits = [(gpu, h) for gpu in ctx.gpus if (h := ctx.matrix.p2p_hang(gpu.name))]
+    if len(hits) < 2:
+        return []
+    entry = hits[0][1]
+    driver, fixed = parse_version(ctx.driver_version), parse_version(entry.fixed_in_driver)
+    if driver is not None and fixed is not None and driver >= fixed:
+        return []  # the driver reports no P2P, and NCCL routes around it by itself
+    gpus = f"{count(len(hits), 'GPU')} ({gpu_labels(g for g, _ in hits)})"
+    if driver is not None:
+        make, when = warning, f"driver {ctx.driver_version} predates {entry.fixed_in_driver}"
+    else:
+        make, when = info, f"the driver's version is unknown (fixed in {entry.fixed_in_driver})"
+    return [
+        make(
+            "nccl-p2p-unsupported",
+            f"{gpus}: {entry.note}; {when}. With NCCL_P2P_DISABLE=1 NCCL uses shared memory instead "
+            "(speed, not correctness)",
+            "export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1",
+            alternative=f"upgrade the NVIDIA driver to {entry.fixed_in_driver} or later",
+            source=entry.source,
         )
     ]

@@ -12,7 +12,10 @@ from loradoc.doctor.rules.registry import error, info, rule, warning
 def torch_build(ctx: Context) -> list[Finding]:
     t = ctx.torch
     if t is None:
-        if ctx.installed("torch") is not False:
+        installed = ctx.installed("torch")
+        if installed is None:
+            return _windows_pypi_torch(ctx)
+        if installed:  # listed, but with nothing to judge its build by
             return []
         fix, details = torch_fix(ctx)
         target = f" for {gpu_labels(ctx.gpus)} with {driver_label(ctx)}" if ctx.gpus else ""
@@ -69,6 +72,25 @@ def torch_build(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _windows_pypi_torch(ctx: Context) -> list[Finding]:
+    """A Windows machine with an NVIDIA GPU whose torch build the facts do not name (a thread, a
+    partial snapshot): PyPI's Windows torch wheels are CPU-only, so a plain ``pip install torch``,
+    or installing any package that depends on torch, leaves the GPU unused."""
+    if ctx.os != "windows" or not ctx.has_nvidia_gpu:
+        return []
+    choice = ctx.best_torch(gpu=True)
+    return [
+        warning(
+            "torch-cpu-build-on-gpu-machine",
+            f"the facts do not say which torch build is installed; on Windows, PyPI's torch wheels are "
+            f"CPU-only, so torch from a plain `pip install` (or pulled in by a package that depends on it) "
+            f"cannot use {gpu_labels(ctx.gpus) or 'the NVIDIA GPU'}: CUDA builds come from download.pytorch.org",
+            choice.command if choice else None,
+            **choice_details(choice),
+        )
+    ]
 
 
 def _built_for_cuda(ctx: Context) -> list[str]:

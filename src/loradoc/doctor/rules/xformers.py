@@ -8,7 +8,7 @@ from loradoc.doctor.facts import TorchFact
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import FALLBACK
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.registry import error, rule, warning
+from loradoc.doctor.rules.registry import error, info, rule, warning
 from loradoc.doctor.rules.requirements import torch_requirements
 
 
@@ -70,7 +70,7 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
                     xformers_fix(ctx, t) or ctx.attention_fix("sdpa"),
                 )
             ]
-        return []
+        return _plain_install_replaces_torch(ctx)
     if t is None or t.variant == "cpu":  # an unknown build still has a version to compare
         return []
     problems: list[str] = []
@@ -108,6 +108,38 @@ def xformers_vs_torch(ctx: Context) -> list[Finding]:
             "extensions will not load",
             xformers_fix(ctx, t) or _torch_for_newest_xformers(ctx),
             built_for_torch=p.built_for_torch,
+        )
+    ]
+
+
+def _plain_install_replaces_torch(ctx: Context) -> list[Finding]:
+    """The facts (a thread, a log, a partial snapshot) do not say whether xformers is installed,
+    and its newest release requires another torch than the installed one: a plain ``pip install
+    xformers`` (or a requirements file or front-end that lists it unpinned) would replace torch.
+    Said as a note, with the release that fits. A probed machine without xformers gets no note:
+    it may never want xformers, and `loradoc doctor install` picks the release that fits."""
+    m, t = ctx.matrix, ctx.torch
+    if t is None or t.variant == "cpu" or ctx.os == "darwin" or ctx.has_nvidia_gpu is False:
+        return []
+    if ctx.installed("xformers") is not None or not m.xformers.releases:
+        return []
+    newest = next(
+        (
+            r
+            for r in reversed(m.xformers.releases)
+            if not ctx.python_mm or spec_contains(r.python, ctx.python_mm)
+        ),
+        None,
+    )
+    if newest is None or spec_contains(newest.torch, t.public):
+        return []
+    return [
+        info(
+            "xformers-torch-mismatch",
+            f"the facts do not say whether xformers is installed: a plain `pip install xformers` would replace "
+            f"torch {t.label}, because its newest release "
+            f"({newest.version}) requires torch{newest.torch}; install the release that fits this torch",
+            xformers_fix(ctx, t) or _torch_for_newest_xformers(ctx),
         )
     ]
 
