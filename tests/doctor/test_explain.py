@@ -383,6 +383,11 @@ FIELD_LINES = [
         None,
     ),
     (">> Using device_type cpu", "torch-cpu-build-on-gpu-machine", None),
+    (
+        "RuntimeError: Configured CUDA binary not found at /usr/local/lib/python3.12/dist-packages/bitsandbytes/libbitsandbytes_cuda129.so",
+        "bitsandbytes-cuda-setup",
+        None,
+    ),
     ("22:41:09-532517 DEBUG    Torch generator: device=cpu", "torch-cpu-build-on-gpu-machine", None),
     ("it stucks with multi-GPUs (2 or 4 A6000), but works with a single GPU", "nccl-p2p-unsupported", None),
     ("installation problem: No such file or directory: '/usr/local/cuda/bin/nvcc'", "nvcc-missing", None),
@@ -638,3 +643,40 @@ def test_a_32_bit_python_gets_a_64_bit_venv() -> None:
     f = one(explain(text, facts, load_matrix()), "python-unsupported-by-torch")
     assert f.details["recognised"] == "no-torch-wheel-for-32bit-python"
     assert f.fix is not None and f.fix.startswith("py -3.") and "-64 -m venv .venv" in f.fix
+
+
+def test_an_ngc_container_banner_asks_for_the_host_driver_it_names() -> None:
+    """NVIDIA's containers check the host driver at start (NVIDIA/TensorRT-LLM#23): the fix is the
+    driver the banner names; a pip torch inside would not change the container's CUDA."""
+    text = (
+        "ERROR: This container was built for NVIDIA Driver Release 535.86 or later, but\n"
+        "       version 510.85.02 was detected and compatibility mode is UNAVAILABLE."
+    )
+    facts = Snapshot.from_dict({"os": "Linux", "os_release": "Ubuntu 22.04"})
+    f = one(explain(text, facts, load_matrix()), "driver-too-old-for-torch-cuda")
+    assert f.fix == "sudo apt-get install -y nvidia-driver-535 && sudo reboot"
+    assert "driver 535.86 or later; the host has 510.85.02" in f.message
+    available = text.replace("UNAVAILABLE", "available")
+    assert not by_code(explain(available, facts, load_matrix()), "driver-too-old-for-torch-cuda")
+
+
+def test_windows_xformers_pyd_entry_point_error_pins_the_release_for_torch() -> None:
+    """The Windows loader's message is split over lines (LeonHLJ/FouriScale#2); the fix is the
+    xformers release built for the installed torch."""
+    text = (
+        "python.exe - Entry Point Not Found\nThe procedure entry point\n"
+        "?requires_grad@TensorOptions@c10@@QEBA?AU12@V?$optional@_N@2@@Z could not be located in the dynamic link library\n"
+        "D:\\Tests\\venv\\Lib\\site-packages\\xformers\\_C.pyd."
+    )
+    facts = Snapshot.from_dict({"os": "Windows", "packages": {"torch": {"version": "2.2.1+cu121"}}})
+    f = one(explain(text, facts, load_matrix()), "xformers-torch-mismatch")
+    assert f.fix is not None and f.fix.startswith("pip install xformers==0.0.25")
+
+
+def test_a_front_end_tested_with_an_older_python_gets_a_venv_of_it() -> None:
+    """stable-diffusion-webui's start-up check (AUTOMATIC1111/stable-diffusion-webui#7964): a venv
+    of the Python it is tested with, its requirements installed there."""
+    text = "INCOMPATIBLE PYTHON VERSION\nThis program is tested with 3.10.6 Python, but you have 3.11.2."
+    facts = Snapshot.from_dict({"os": "Windows", "python": "3.11.2"})
+    f = one(explain(text, facts, load_matrix()), "python-unsupported-by-torch")
+    assert f.fix == "py -3.10-64 -m venv .venv && .venv\\Scripts\\activate && pip install -r requirements.txt"

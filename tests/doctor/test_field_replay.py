@@ -49,8 +49,8 @@ KINDS = {
 }
 # Raised as the doctor learns; the figure is printed on every run (-s shows it). Lowered once, from
 # 0.89/0.89 to 0.85/0.84, when 29 new cases were added as found (9 right before any change for them).
-FLOOR_RIGHT = 0.86
-FLOOR_USABLE = 0.85
+FLOOR_RIGHT = 0.88
+FLOOR_USABLE = 0.86
 CASE_FILES = all_cases()
 
 

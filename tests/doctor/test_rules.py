@@ -711,6 +711,7 @@ def test_geforce_40_pairs_on_an_old_driver_are_told_to_disable_p2p() -> None:
     assert f.fix == "export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1"
     assert f.details["alternative"] == "upgrade the NVIDIA driver to 550.40.07 or later"
     assert one(run(pair("RTX4090D", None)), "nccl-p2p-unsupported").severity is Severity.INFO
+    assert one(run(pair("4090", "535.104.05")), "nccl-p2p-unsupported")  # a bug report's bare number
     assert not by_code(run(pair("NVIDIA GeForce RTX 4090", "550.54.14")), "nccl-p2p-unsupported")
     assert not by_code(run(pair("NVIDIA RTX 4000 Ada Generation", "535.104.05")), "nccl-p2p-unsupported")
     one_card = {
@@ -731,6 +732,8 @@ def test_windows_with_a_gpu_and_an_unstated_torch_hears_pypis_wheels_are_cpu_onl
     assert f.fix is not None and "--index-url https://download.pytorch.org/whl/cu" in f.fix
     assert not by_code(run({**partial, "os": "Linux"}), "torch-cpu-build-on-gpu-machine")
     assert not by_code(run({"os": "Windows"}), "torch-cpu-build-on-gpu-machine")  # no GPU stated
+    toolkit = one(run({"os": "Windows", "nvcc": {"version": "12.1"}}), "torch-cpu-build-on-gpu-machine")
+    assert "CUDA toolkit (nvcc 12.1)" in toolkit.message  # an installed toolkit stands for the GPU
     probed = run({**partial, "complete": True, "packages": {}})
     assert by_code(probed, "torch-missing") and not by_code(probed, "torch-cpu-build-on-gpu-machine")
 

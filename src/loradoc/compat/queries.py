@@ -351,8 +351,11 @@ class Matrix(MatrixData, PackageQueries):
         return next((f for f in self.nccl_floors if want and want in {cc_tuple(c) for c in f.ccs}), None)
 
     def p2p_hang(self, gpu_name: str | None) -> P2pHang | None:
-        """The matrix's entry for GPUs of this name that have no peer-to-peer access."""
-        return next((h for h in self.p2p_hangs if gpu_name and h.gpu_name.search(gpu_name)), None)
+        """The matrix's entry for GPUs of this name that have no peer-to-peer access (the name as
+        given, else as the GPU table lists it: a bare "4090" is the RTX 4090)."""
+        listed = self.gpu_lookup(gpu_name)
+        names = [n for n in (gpu_name, listed[0] if listed else None) if n]
+        return next((h for h in self.p2p_hangs for n in names if h.gpu_name.search(n)), None)
 
     def lowest_cuda_without(
         self, ccs: Sequence[str], os: str | None = "linux", machine: str | None = None

@@ -32,7 +32,7 @@ from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.fixes import FA_WHEEL_ABI, fix_for
+from loradoc.doctor.rules.fixes import FA_WHEEL_ABI, driver_upgrade_fix, fix_for
 from loradoc.doctor.rules.xformers import xformers_fix
 from loradoc.doctor.snapshot import GPU, Driver, Nvcc, Package, Snapshot
 
@@ -178,6 +178,11 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             notes = choice_details(choice).get("notes")
             if notes:
                 facts.extend(notes)
+    if "container_driver" in g:  # the container's own CUDA needs the newer host driver
+        facts.append(
+            f"the container needs NVIDIA driver {g['container_driver']} or later; the host has {g['host_driver']}"
+        )
+        fix = driver_upgrade_fix(ctx, g["container_driver"])
     if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
         fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
     if fix == e.fix:  # nothing above was more precise: a command computed from the facts

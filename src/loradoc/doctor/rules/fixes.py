@@ -71,6 +71,10 @@ def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
 
 
 def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    if "python_need" in groups:  # a front-end tested with one Python: its requirements in a venv of it
+        return venv_fix(
+            groups["python_need"], "pip install -r requirements.txt", windows=ctx.os_or_linux == "windows"
+        )
     return python_fix(ctx, bits32="python32" in groups)
 
 

@@ -77,8 +77,16 @@ def torch_build(ctx: Context) -> list[Finding]:
 def _windows_pypi_torch(ctx: Context) -> list[Finding]:
     """A Windows machine with an NVIDIA GPU whose torch build the facts do not name (a thread, a
     partial snapshot): PyPI's Windows torch wheels are CPU-only, so a plain ``pip install torch``,
-    or installing any package that depends on torch, leaves the GPU unused."""
-    if ctx.os != "windows" or not ctx.has_nvidia_gpu:
+    or installing any package that depends on torch, leaves the GPU unused. An installed CUDA
+    toolkit (nvcc) counts as a GPU when the facts name none."""
+    if ctx.os != "windows":
+        return []
+    nvcc = ctx.snapshot.nvcc.version if ctx.snapshot.nvcc else None
+    if ctx.has_nvidia_gpu:
+        gpu = gpu_labels(ctx.gpus) or "the NVIDIA GPU"
+    elif ctx.has_nvidia_gpu is None and nvcc:
+        gpu = f"the NVIDIA GPU this CUDA toolkit (nvcc {nvcc}) was installed for"
+    else:
         return []
     choice = ctx.best_torch(gpu=True)
     return [
@@ -86,7 +94,7 @@ def _windows_pypi_torch(ctx: Context) -> list[Finding]:
             "torch-cpu-build-on-gpu-machine",
             f"the facts do not say which torch build is installed; on Windows, PyPI's torch wheels are "
             f"CPU-only, so torch from a plain `pip install` (or pulled in by a package that depends on it) "
-            f"cannot use {gpu_labels(ctx.gpus) or 'the NVIDIA GPU'}: CUDA builds come from download.pytorch.org",
+            f"cannot use {gpu}: CUDA builds come from download.pytorch.org",
             choice.command if choice else None,
             **choice_details(choice),
         )
