@@ -19,6 +19,7 @@ from field.replay import (
     all_cases,
     fix_lines,
     load_case,
+    printed_fix,
     replay,
     shell_parses,
     table,
@@ -93,7 +94,7 @@ def test_replay_figure() -> None:
 # A fix line is a command (its first word one of these, or an environment assignment) or a change
 # to a config or launch command ("set X in ..."): never prose a user has to turn into a command.
 _COMMAND = re.compile(
-    r"^(pip|python[\d.]*|py|export|unset|sudo|docker|conda|wandb|read|loradoc|accelerate|torchrun|"
+    r"^(pip|python[\d.]*|py|export|unset|sudo|docker|conda|wandb|read|loradoc|accelerate|torchrun|git|"
     r"nvidia-smi|echo|start|[A-Z_]+=\S+)\s"
 )
 
@@ -106,7 +107,7 @@ def test_every_fix_the_corpus_produces_works_as_printed() -> None:
         snapshot = Snapshot.from_dict(case["facts"] or {}, source=path.name)
         findings = [*diagnose(snapshot, matrix), *explain(str(case["log"] or ""), snapshot, matrix)]
         for f in findings:
-            for line in fix_lines(f.fix or ""):
+            for line in fix_lines(printed_fix(f) or ""):  # the fix and its "or:" alternative
                 if _CONFIG_CHANGE.match(line):
                     continue
                 if not _COMMAND.match(line + " ") or _PLACEHOLDER.search(line) or not shell_parses(line):

@@ -33,6 +33,7 @@ from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.fixes import FA_WHEEL_ABI, driver_upgrade_fix, fix_for
+from loradoc.doctor.rules.nvcc import torch_for_nvcc
 from loradoc.doctor.rules.xformers import xformers_fix
 from loradoc.doctor.snapshot import GPU, Driver, Nvcc, Package, Snapshot
 
@@ -161,7 +162,11 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         t = cuda_tuple(g["compiled"])
         if t:
             facts.append(f"CUDA_HOME must point at a CUDA {t[0]}.x toolkit")
-            fix, alternative = f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}", e.fix
+            choice = torch_for_nvcc(ctx, g.get("detected"))  # or torch built for the nvcc at hand
+            fix, alternative = (
+                f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}",
+                choice.command if choice else None,
+            )
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
     if e.code in (

@@ -73,6 +73,16 @@ def torch_fix(ctx: Context, version: str | None = None) -> tuple[str | None, dic
     return (choice.command if choice else None), choice_details(choice)
 
 
+def torch_source_build(version: str, arch_env: str) -> str:
+    """Build the installed torch release from its tag for the GPUs no wheel carries code for
+    (``arch_env``: ``TORCH_CUDA_ARCH_LIST="6.0"`` or ``PYTORCH_ROCM_ARCH="gfx1010"``), the way
+    PyTorch's README builds it (needs the CUDA or ROCm toolkit and a C++ compiler)."""
+    return (
+        f"git clone --recursive --depth 1 --branch v{version} https://github.com/pytorch/pytorch && cd pytorch "
+        f"&& pip install -r requirements.txt && {arch_env} pip install --no-build-isolation -v ."
+    )
+
+
 # What `loradoc train` does when the attention a config asks for cannot run here
 # (loradoc.train.model.attention.choose_attention): the doctor says the same, as a warning.
 FALLBACK = "; loradoc train falls back to loradoc_varlen (per-example attention, same results)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.common import gpu_labels, join, torch_fix
+from loradoc.doctor.rules.common import gpu_labels, join, torch_fix, torch_source_build
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.fixes import rdna2_override
 from loradoc.doctor.rules.registry import error, info, rule, warning
@@ -34,7 +34,7 @@ def torch_archs(ctx: Context) -> list[Finding]:
     if missing:
         fix, more = torch_fix(ctx, t.public)
         ccs = sorted({g.cc for g in missing if g.cc})
-        source = f'build torch from source with TORCH_CUDA_ARCH_LIST="{";".join(ccs)}"'
+        source = torch_source_build(t.public, f'TORCH_CUDA_ARCH_LIST="{";".join(ccs)}"')
         unverified = "" if entry.verified else " (arch list UNVERIFIED in the matrix)"
         out.append(
             error(
@@ -114,7 +114,7 @@ def torch_rocm_gfx(ctx: Context) -> list[Finding]:
                 "; RDNA2 cards run gfx1030's kernels with an override (not supported by AMD)" if rdna2 else ""
             ),
             rdna2_override(targets)
-            or f'build torch from source with PYTORCH_ROCM_ARCH="{";".join(targets)}"',
+            or torch_source_build(t.public, f'PYTORCH_ROCM_ARCH="{";".join(targets)}"'),
             torch_gfx=list(entry.gfx),
             gfx_verified=entry.verified,
         )

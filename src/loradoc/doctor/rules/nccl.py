@@ -10,6 +10,7 @@ from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import count, gpu_labels
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import driver_upgrade_fix
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 _PIP_NCCL = re.compile(r"nvidia-nccl-cu(\d+)")
@@ -84,7 +85,7 @@ def p2p_between_gpus(ctx: Context) -> list[Finding]:
             f"{gpus}: {entry.note}; {when}. With NCCL_P2P_DISABLE=1 NCCL uses shared memory instead "
             "(speed, not correctness)",
             "export NCCL_P2P_DISABLE=1 NCCL_IB_DISABLE=1",
-            alternative=f"upgrade the NVIDIA driver to {entry.fixed_in_driver} or later",
+            alternative=driver_upgrade_fix(ctx, entry.fixed_in_driver),
             source=entry.source,
         )
     ]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from loradoc.compat.choose import TorchChoice
 from loradoc.compat.versions import cuda_tuple, variant_cuda
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import rule, warning
+
+
+def torch_for_nvcc(ctx: Context, nvcc: str | None) -> TorchChoice | None:
+    """The best torch build (the installed release when one fits) whose CUDA major is nvcc's."""
+    have = cuda_tuple(nvcc)
+    if have is None:
+        return None
+    t = ctx.torch
+    same_major = [
+        c
+        for c in ctx.torch_choices(t.public if t is not None else None, gpu=True)
+        if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == have[0]
+    ]
+    return same_major[0] if same_major else None
 
 
 @rule("nvcc-torch-cuda-mismatch")
@@ -20,11 +35,7 @@ def nvcc_vs_torch(ctx: Context) -> list[Finding]:
     have, want = cuda_tuple(n.version), cuda_tuple(torch_cuda)
     if have is None or want is None or have[0] == want[0]:
         return []
-    same_major = [
-        c
-        for c in ctx.torch_choices(t.public if t is not None else None, gpu=True)
-        if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == have[0]
-    ]
+    choice = torch_for_nvcc(ctx, n.version)
     label = t.label if t is not None else "(version unknown)"
     where = f" ({n.path})" if n.path else ""
     toolkit = f"export CUDA_HOME=/usr/local/cuda-{want[0]}.{want[1]}"
@@ -36,7 +47,7 @@ def nvcc_vs_torch(ctx: Context) -> list[Finding]:
             f"mismatches the version that was used to compile PyTorch ({torch_cuda})'; point CUDA_HOME at a CUDA "
             f"{want[0]}.x toolkit",
             toolkit,
-            alternative=same_major[0].command if same_major else None,
-            **choice_details(same_major[0] if same_major else None),
+            alternative=choice.command if choice else None,
+            **choice_details(choice),
         )
     ]
