@@ -302,10 +302,14 @@ class TestPackages:
         assert matrix.bnb_selects_by_torch("0.43.0") is False
         assert matrix.bnb_selects_by_torch("0.43.1") is True
         libs = ("cpu", "cuda118", "cuda121", "cuda124", "cuda126", "cuda128")
-        assert matrix.bnb_library_for("12.4", libs) == "cuda124"
-        assert matrix.bnb_library_for("12.5", libs) == "cuda124"  # highest same-major below
-        assert matrix.bnb_library_for("11.7", libs) == "cuda118"  # else lowest same-major above
-        assert matrix.bnb_library_for("13.0", libs) is None  # never across majors
+        assert matrix.bnb_library_for("12.4", libs, "0.50.1") == "cuda124"
+        assert matrix.bnb_library_for("12.5", libs, "0.50.1") == "cuda124"  # highest same-major below
+        assert matrix.bnb_library_for("11.7", libs, "0.50.1") == "cuda118"  # else lowest same-major above
+        assert matrix.bnb_library_for("13.0", libs, "0.50.1") is None  # never across majors
+        # before 0.50.0 only the exact library loads (bitsandbytes-foundation/bitsandbytes#1688)
+        assert matrix.bnb_library_for("12.5", libs, "0.49.2") is None
+        assert matrix.bnb_library_for("12.4", libs, "0.46.0") == "cuda124"
+        assert matrix.bnb_library_for("12.5", libs, None) is None  # an unknown release: exact only
         assert matrix.bnb_target("12.8").min_cc == "7.0"  # type: ignore[union-attr]
         rel = matrix.bnb_for_cuda("13.0", "2.11.0", "3.11")
         assert rel is not None and "cuda130" in (rel.cuda_libs or ())

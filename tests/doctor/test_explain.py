@@ -383,6 +383,39 @@ FIELD_LINES = [
         None,
     ),
     (">> Using device_type cpu", "torch-cpu-build-on-gpu-machine", None),
+    ("Stale venv detected (torch cpu != required cu130).", "torch-cpu-build-on-gpu-machine", None),
+    (
+        "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0.\n"
+        "Your Tesla V100-SXM2-32GB GPU has compute capability 7.0. You can use float16 instead\n"
+        "by explicitly setting the `dtype` flag in CLI, for example: --dtype=half.",
+        "bf16-unsupported-gpu",
+        None,
+    ),
+    (
+        "Triton only supports devices of CUDA Capability >= 7.0, but your device is of CUDA capability 6.1",
+        "triton-gpu-too-old",
+        None,
+    ),
+    (
+        "flash_attn_2_cuda.cpython-39-x86_64-linux-gnu.so: undefined symbol:",
+        "flash-attn-abi-or-torch-mismatch",
+        None,
+    ),
+    (
+        "ImportError: DLL load failed while importing flash_attn_2_cuda: The specified procedure could not be found.",
+        "flash-attn-abi-or-torch-mismatch",
+        None,
+    ),
+    (
+        'failed to load any of ["libcuda.so.1", "libcuda.so"]: libcuda.so.1: cannot open',
+        "wsl-libcuda-not-on-loader-path",
+        None,
+    ),
+    (
+        "CUDA SETUP: WARNING! libcuda.so not found! Do you have a CUDA driver installed?",
+        "wsl-libcuda-not-on-loader-path",
+        None,
+    ),
     (
         "RuntimeError: Configured CUDA binary not found at /usr/local/lib/python3.12/dist-packages/bitsandbytes/libbitsandbytes_cuda129.so",
         "bitsandbytes-cuda-setup",

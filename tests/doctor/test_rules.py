@@ -760,3 +760,34 @@ def test_an_unstated_xformers_whose_newest_release_pins_another_torch_is_a_note(
     fits = next(v for v in reversed(m.torch_versions()) if spec_contains(newest.torch, v))
     current = {"os": "Linux", "packages": {"torch": {"version": f"{fits}+cu128"}}}
     assert not by_code(run(current), "xformers-torch-mismatch")
+
+
+def test_a_python_older_than_the_newest_torch_supports_is_told_its_last_torch() -> None:
+    """Python 3.8 installs torch 2.4.1 at most (pytorch/pytorch#140798): a warning before torch is
+    installed; the fix is that torch, or a venv of a Python the newest torch has."""
+    m = load_matrix()
+    f = one(run({"os": "Linux", "python": "3.8.10"}), "python-unsupported-by-torch")
+    assert f.severity is Severity.WARNING and "torch 2.4.1 is the newest pip installs for it" in f.message
+    assert f.fix == "pip install torch==2.4.1"
+    newest = m.torch[-1]
+    assert f.details["alternative"] == (
+        f"python{newest.python[0]} -m venv .venv && . .venv/bin/activate && pip install torch=={m.latest_torch()}"
+    )
+    installed = {"os": "Linux", "python": "3.8.10", "packages": {"torch": {"version": "2.4.1+cu121"}}}
+    assert not by_code(run(installed), "python-unsupported-by-torch")  # it runs: nothing to say
+    current = {"os": "Linux", "python": newest.python[-1]}
+    assert not by_code(run(current), "python-unsupported-by-torch")
+
+
+def test_bitsandbytes_before_0_50_loads_only_the_exact_cuda_library() -> None:
+    """bitsandbytes 0.43.3 ships libraries up to CUDA 12.5 and looks for libbitsandbytes_cuda126
+    under a cu126 torch (lllyasviel/stable-diffusion-webui-forge#2610); 0.50 falls back within
+    the major."""
+    s = {
+        "os": "Linux",
+        "packages": {"torch": {"version": "2.6.0+cu126"}, "bitsandbytes": {"version": "0.43.3"}},
+    }
+    f = one(run(s), "bitsandbytes-cuda-setup")
+    assert "ships no library for torch's CUDA 12.6" in f.message and f.fix is not None
+    newer = {**s, "packages": {**s["packages"], "bitsandbytes": {"version": "0.50.1"}}}
+    assert not by_code(run(newer), "bitsandbytes-cuda-setup")

@@ -483,6 +483,9 @@ def _bitsandbytes(t: Table) -> s.BnbInfo:
 
     return s.BnbInfo(
         torch_cuda_selection_since=t.version("torch_cuda_selection_since"),
+        same_major_fallback_since=(
+            t.version("same_major_fallback_since") if t.opt_str("same_major_fallback_since") else None
+        ),
         min_cc=t.cc("min_cc", t.text("min_cc")),
         min_cc_int8=t.cc("min_cc_int8", t.text("min_cc_int8")),
         note=t.opt_str("note"),

@@ -306,10 +306,12 @@ class PackageQueries:
             return None
         return Version(v.public) >= Version(self.bitsandbytes.torch_cuda_selection_since)
 
-    @staticmethod
-    def bnb_library_for(torch_cuda: str | None, libs: tuple[str, ...] | list[str]) -> str | None:
-        """The library bitsandbytes loads for torch's CUDA: exact match, else the highest of the
-        same major below, else the lowest of the same major above; never across majors."""
+    def bnb_library_for(
+        self, torch_cuda: str | None, libs: tuple[str, ...] | list[str], bnb_version: str | None
+    ) -> str | None:
+        """The library bitsandbytes ``bnb_version`` loads for torch's CUDA: the exact match; from
+        ``same_major_fallback_since`` on, else the highest of the same major below, else the lowest
+        of the same major above; never across majors. An unknown version gets the exact match only."""
         want = cuda_tuple(torch_cuda)
         if want is None:
             return None
@@ -320,10 +322,22 @@ class PackageQueries:
                 have.append(((int(digits[:-1]), int(digits[-1])), lib))
         same = sorted(h for h in have if h[0][0] == want[0])
         exact = [lib for t, lib in same if t == want]
+        if exact or not self.bnb_falls_back(bnb_version):
+            return exact[0] if exact else None
         below = [lib for t, lib in same if t < want]
         above = [lib for t, lib in same if t > want]
-        picked = exact or below[-1:] or above[:1]
+        picked = below[-1:] or above[:1]
         return picked[0] if picked else None
+
+    def bnb_release_library(self, release: BnbRelease, torch_cuda: str | None) -> str | None:
+        """The library a listed release (its oldest version) loads for torch's CUDA, or None."""
+        return self.bnb_library_for(torch_cuda, release.cuda_libs or (), _lower_bound(release.versions))
+
+    def bnb_falls_back(self, version: str | None) -> bool:
+        """Whether this bitsandbytes release loads another library of torch's CUDA major when none
+        matches exactly (before it, a missing exact match is an error)."""
+        v, since = parse_version(version), self.bitsandbytes.same_major_fallback_since
+        return v is not None and since is not None and Version(v.public) >= Version(since)
 
     def bnb_target(self, cuda: str | None) -> BnbTarget | None:
         """The GPU range the Linux x86_64 library for this CUDA was built for."""
@@ -339,7 +353,7 @@ class PackageQueries:
         """The newest listed release shipping a library for ``cuda``'s major that accepts this
         torch and Python."""
         for rel in reversed(self.bitsandbytes.releases):
-            if not rel.cuda_libs or self.bnb_library_for(cuda, rel.cuda_libs) is None:
+            if not rel.cuda_libs or self.bnb_release_library(rel, cuda) is None:
                 continue
             if torch_version and rel.torch and not _contains(rel.torch, torch_version):
                 continue

@@ -228,6 +228,7 @@ class BnbInfo:
     targets: tuple[BnbTarget, ...]
     releases: tuple[BnbRelease, ...]
     note: str | None = None
+    same_major_fallback_since: str | None = None  # before it, only the exact CUDA library loads
 
 
 @dataclass(frozen=True)

@@ -412,7 +412,7 @@ def _bnb_lib(m: Matrix, rel: BnbRelease, b: Build) -> str | None:
         return None
     if b.variant == "cpu":
         return "cpu" if "cpu" in rel.cuda_libs else None
-    return m.bnb_library_for(b.cuda, rel.cuda_libs)
+    return m.bnb_release_library(rel, b.cuda)
 
 
 def _bnb_choice(m: Matrix, mach: Machine, b: Build, why: str, rel: BnbRelease, lib: str) -> Extra:

@@ -110,7 +110,7 @@ def bnb_library(ctx: Context) -> list[Finding]:
     rel = m.bnb_release(p.version)
     libs = tuple(p.cuda_libs) or (rel.cuda_libs if rel and rel.cuda_libs else ())
     cuda_libs = [lib for lib in libs if lib.startswith("cuda")]
-    if not cuda_libs or m.bnb_library_for(t.cuda, cuda_libs) is not None:
+    if not cuda_libs or m.bnb_library_for(t.cuda, cuda_libs, p.version) is not None:
         return []
     return [
         error(
@@ -134,7 +134,7 @@ def bnb_gpu(ctx: Context) -> list[Finding]:
     if p is not None and t is not None and t.cuda:
         rel = m.bnb_release(p.version)
         libs = tuple(p.cuda_libs) or (rel.cuda_libs if rel and rel.cuda_libs else ())
-        lib = m.bnb_library_for(t.cuda, [x for x in libs if x.startswith("cuda")])
+        lib = m.bnb_library_for(t.cuda, [x for x in libs if x.startswith("cuda")], p.version)
         if lib:
             d = lib.removeprefix("cuda")
             lib_cuda = f"{int(d[:-1])}.{d[-1]}"

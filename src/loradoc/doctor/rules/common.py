@@ -56,6 +56,11 @@ def choice_details(choice: TorchChoice | None) -> dict[str, Any]:
             f"the driver's version is unknown, but CUDA started for a CUDA {choice.driver_runs} build "
             f"(the error comes later), so {choice.variant} runs on it; with a newer driver a newer variant also works"
         )
+    elif not choice.driver_known and choice.cuda and choice.index_url is None:
+        notes.append(
+            f"nothing is known about a GPU: this is PyPI's default build of torch {choice.version} "
+            f"({choice.variant}); with an NVIDIA GPU check its driver runs CUDA {choice.cuda}"
+        )
     elif not choice.driver_known and choice.cuda:
         notes.append(
             f"the driver is unknown: {choice.variant} is the CUDA variant that covers the GPUs on the widest range "

@@ -236,8 +236,18 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             )
         together = " ".join(("torch", *companions))
         return f"pip install --force-reinstall {together} --index-url {ctx.matrix.index_url(variant)}"
-    choice = ctx.best_torch(t.public, gpu=t.variant not in (None, "cpu"))
-    return choice.command if choice is not None and choice.version == t.public else None
+    # the installed build's own variant when it still fits (the smallest change), else the best
+    choices = ctx.torch_choices(t.public, gpu=t.variant not in (None, "cpu"))
+    choice = next((c for c in choices if c.variant == t.variant), choices[0] if choices else None)
+    if choice is None or choice.version != t.public:
+        return None
+    # pip leaves an installed torchvision alone unless told: it counts as satisfying the request
+    index = (
+        ""
+        if choice.variant in (None, "pypi") or ctx.os_or_linux == "darwin"
+        else f" --index-url {ctx.matrix.index_url(choice.variant)}"
+    )
+    return f"pip install --force-reinstall torch=={t.public} {' '.join(companions)}{index}"
 
 
 def bnb_fix(ctx: Context) -> str | None:

@@ -58,7 +58,35 @@ def python_vs_torch(ctx: Context) -> list[Finding]:
                 newest_python=newest.python[-1],
             )
         ]
-    return []
+    return _python_caps_torch(ctx, py)
+
+
+def _python_caps_torch(ctx: Context, py: str) -> list[Finding]:
+    """No torch yet, and a Python older than the newest torch supports: pip quietly installs the
+    last release that has wheels for it (torch 2.4.1 on Python 3.8). An installed torch that runs
+    on this Python is left alone."""
+    m = ctx.matrix
+    newest = m.torch[-1]
+    if py in newest.python or Version(py) > Version(newest.python[-1]):
+        return []
+    fitting = [r for r in m.torch if py in r.python]
+    if not fitting:
+        return []
+    last = fitting[-1]
+    dropped = m.torch[m.torch.index(last) + 1]  # the matrix lists releases oldest first
+    fix, details = torch_fix(ctx)  # the newest build for this Python
+    # the oldest Python the newest torch supports: the smallest step up, the likeliest to be at hand
+    newer = venv_fix(newest.python[0], f"pip install torch=={m.latest_torch()}", windows=ctx.os == "windows")
+    return [
+        warning(
+            "python-unsupported-by-torch",
+            f"Python {py} is older than torch >= {dropped.versions[0]} supports ({dropped.python[0]}+): torch "
+            f"{last.versions[-1]} is the newest pip installs for it; newer torch needs a newer Python",
+            fix or newer,
+            **({"alternative": newer} if fix else {}),
+            **details,
+        )
+    ]
 
 
 @rule("glibc-too-old-for-torch")
