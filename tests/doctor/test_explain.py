@@ -713,3 +713,18 @@ def test_a_front_end_tested_with_an_older_python_gets_a_venv_of_it() -> None:
     facts = Snapshot.from_dict({"os": "Windows", "python": "3.11.2"})
     f = one(explain(text, facts, load_matrix()), "python-unsupported-by-torch")
     assert f.fix == "py -3.10-64 -m venv .venv && .venv\\Scripts\\activate && pip install -r requirements.txt"
+
+
+def test_another_packages_extension_for_another_torch_is_not_blamed_on_flash_attn() -> None:
+    """vllm's own .so missing a c10 symbol after torch was reinstalled (vllm-project/vllm#1807):
+    that release reinstalled brings back the torch it pins; flash-attn is not named."""
+    text = (
+        "/usr/local/lib/python3.9/site-packages/vllm/quantization_ops.cpython-39-x86_64-linux-gnu.so: "
+        "undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    )
+    facts = Snapshot.from_dict({"packages": {"torch": {"version": "2.0.1"}, "vllm": {"version": "0.2.2"}}})
+    found = explain(text, facts, load_matrix())
+    assert one(found, "package-requires-other-torch").fix == 'pip install --force-reinstall "vllm==0.2.2"'
+    assert not by_code(found, "flash-attn-abi-or-torch-mismatch")
+    fa = "/venv/lib/python3.10/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    assert one(explain(fa, EMPTY, load_matrix()), "flash-attn-abi-or-torch-mismatch")

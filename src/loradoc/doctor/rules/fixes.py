@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from loradoc.compat.versions import cuda_variant, parse_version, variant_cuda
+from loradoc.compat.versions import cuda_variant, parse_version, public, variant_cuda
 from loradoc.doctor.facts import visible_indices
 from loradoc.doctor.rules.context import Context
 
@@ -225,7 +225,13 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """torchvision built for another torch: the installed torch's build again, with the
     companions that match it (torchvision, torchaudio move with torch)."""
     t = ctx.torch
-    companions = ctx.companions or (groups.get("package") or "torchvision",)
+    named = groups.get("package")
+    if named and named not in ("torchvision", "torchaudio"):
+        # another package's extension: reinstalling that release brings back the torch it pins
+        pkg = ctx.pkg(named)
+        pin = f"=={public(pkg.version) or pkg.version}" if pkg is not None and pkg.version else ""
+        return f'pip install --force-reinstall "{named}{pin}"'
+    companions = ctx.companions or (named or "torchvision",)
     if t is None or t.public is None:  # at most torch's CUDA is known: reinstall them from its index
         p = ctx.pkg("torch")
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
