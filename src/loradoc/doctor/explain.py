@@ -169,7 +169,12 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             )
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
-    if e.code in (
+    if "container_driver" in g:  # the container's own CUDA needs the newer host driver
+        facts.append(
+            f"the container needs NVIDIA driver {g['container_driver']} or later; the host has {g['host_driver']}"
+        )
+        fix = driver_upgrade_fix(ctx, g["container_driver"])
+    elif e.code in (
         "driver-too-old-for-torch-cuda",
         "gpu-arch-unsupported-by-torch-build",
         "torch-missing",
@@ -183,11 +188,6 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             notes = choice_details(choice).get("notes")
             if notes:
                 facts.extend(notes)
-    if "container_driver" in g:  # the container's own CUDA needs the newer host driver
-        facts.append(
-            f"the container needs NVIDIA driver {g['container_driver']} or later; the host has {g['host_driver']}"
-        )
-        fix = driver_upgrade_fix(ctx, g["container_driver"])
     if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
         fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
     if fix == e.fix:  # nothing above was more precise: a command computed from the facts
