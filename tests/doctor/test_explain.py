@@ -385,6 +385,11 @@ FIELD_LINES = [
     (">> Using device_type cpu", "torch-cpu-build-on-gpu-machine", None),
     ("Stale venv detected (torch cpu != required cu130).", "torch-cpu-build-on-gpu-machine", None),
     (
+        "RuntimeError: cutlassF: no kernel found to launch!",
+        "xformers-gpu-arch-unsupported",
+        "pip uninstall -y xformers",
+    ),
+    (
         "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0.\n"
         "Your Tesla V100-SXM2-32GB GPU has compute capability 7.0. You can use float16 instead\n"
         "by explicitly setting the `dtype` flag in CLI, for example: --dtype=half.",
