@@ -176,14 +176,22 @@ class Matrix(MatrixData, PackageQueries):
         return self.channel_url_pattern.format(channel=channel, variant=variant)
 
     def torch_install_command(
-        self, version: str, variant: str, *, os: str | None = "linux", extra: tuple[str, ...] = ()
+        self,
+        version: str,
+        variant: str,
+        *,
+        os: str | None = "linux",
+        extra: tuple[str, ...] = (),
+        force: bool = False,
     ) -> str:
         """The exact pip command for one torch build (``extra``: torchvision etc., unpinned, so
-        pip picks the ones matching the pinned torch from the same index)."""
+        pip picks the ones matching the pinned torch from the same index; ``force``: reinstall
+        what is installed, which pip otherwise keeps when its version satisfies the request)."""
         names = " ".join((f"torch=={public(version) or version}", *extra))
+        pip = "pip install --force-reinstall" if force else "pip install"
         if norm_os(os) == "darwin":
-            return f"pip install {names}"
-        return f"pip install {names} --index-url {self.index_url(variant)}"
+            return f"{pip} {names}"
+        return f"{pip} {names} --index-url {self.index_url(variant)}"
 
     def python_supported(self, torch_version: str | None, python: str | None) -> bool | None:
         """Whether the torch release has a wheel for this CPython (None if either is unknown)."""

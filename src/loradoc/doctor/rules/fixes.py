@@ -248,12 +248,9 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if choice is None or choice.version != t.public:
         return None
     # pip leaves an installed torchvision alone unless told: it counts as satisfying the request
-    index = (
-        ""
-        if choice.variant in (None, "pypi") or ctx.os_or_linux == "darwin"
-        else f" --index-url {ctx.matrix.index_url(choice.variant)}"
+    return ctx.matrix.torch_install_command(
+        t.public, choice.variant, os=ctx.os_or_linux, extra=tuple(companions), force=True
     )
-    return f"pip install --force-reinstall torch=={t.public} {' '.join(companions)}{index}"
 
 
 def bnb_fix(ctx: Context) -> str | None:
