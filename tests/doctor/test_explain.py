@@ -424,7 +424,7 @@ FIELD_LINES = [
     (
         "RuntimeError: Configured CUDA binary not found at /usr/local/lib/python3.12/dist-packages/bitsandbytes/libbitsandbytes_cuda129.so",
         "bitsandbytes-cuda-setup",
-        None,
+        'pip install -U "bitsandbytes>=0.50.0"',  # a release with a library for CUDA 12.9's major
     ),
     ("22:41:09-532517 DEBUG    Torch generator: device=cpu", "torch-cpu-build-on-gpu-machine", None),
     ("it stucks with multi-GPUs (2 or 4 A6000), but works with a single GPU", "nccl-p2p-unsupported", None),

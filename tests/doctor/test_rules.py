@@ -791,3 +791,18 @@ def test_bitsandbytes_before_0_50_loads_only_the_exact_cuda_library() -> None:
     assert "ships no library for torch's CUDA 12.6" in f.message and f.fix is not None
     newer = {**s, "packages": {**s["packages"], "bitsandbytes": {"version": "0.50.1"}}}
     assert not by_code(run(newer), "bitsandbytes-cuda-setup")
+
+
+def test_a_driver_below_torchs_cuda_is_judged_from_torchs_cuda_alone() -> None:
+    """A bug report that gives torch.version.cuda (11.8) but not torch's version, on a 450 driver
+    (CUDA 11.0): minor-version compatibility only, so the PTX of CUDA 11.8 cannot be JIT-compiled
+    (huggingface/text-generation-inference#1026); the fix is the driver CUDA 11.8 needs."""
+    s = {
+        "os": "Linux",
+        "gpus": [{"name": "A100-SXM4-40GB"}],
+        "driver": {"version": "450.80.02", "cuda_max": "11.0"},
+        "packages": {"torch": {"cuda": "11.8"}},
+    }
+    f = one(run(s), "driver-minor-version-compat")
+    assert "torch (version unknown) (CUDA 11.8)" in f.message
+    assert f.fix == "sudo apt-get install -y nvidia-driver-520 && sudo reboot"

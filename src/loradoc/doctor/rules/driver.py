@@ -13,36 +13,41 @@ from loradoc.doctor.rules.registry import error, info, rule, warning
 @rule("driver-too-old-for-torch-cuda", "driver-minor-version-compat")
 def driver_vs_torch(ctx: Context) -> list[Finding]:
     t, m = ctx.torch, ctx.matrix
-    if t is None or t.cuda is None or ctx.has_nvidia_gpu is False:
+    # torch's CUDA decides, even when its version is unknown (a bug report that gives torch.version.cuda)
+    pkg = ctx.pkg("torch")
+    torch_cuda = t.cuda if t is not None else (pkg.cuda if pkg is not None else None)
+    if torch_cuda is None or ctx.has_nvidia_gpu is False:
         return []
-    cov = m.coverage(t.cuda, ctx.os_or_linux, driver=ctx.driver_version, cuda_max=ctx.cuda_max)
+    label = t.label if t is not None else "(version unknown)"
+    version = t.public if t is not None else None
+    cov = m.coverage(torch_cuda, ctx.os_or_linux, driver=ctx.driver_version, cuda_max=ctx.cuda_max)
     if cov.ok is None:
         return []
-    full = m.min_driver(t.cuda, ctx.os_or_linux)
-    floor = m.minor_compat_floor(t.cuda, ctx.os_or_linux)
+    full = m.min_driver(torch_cuda, ctx.os_or_linux)
+    floor = m.minor_compat_floor(torch_cuda, ctx.os_or_linux)
     need = f"driver >= {full}" if full else f"driver >= {floor}"
     if full and floor and floor != full and cov.ok is False:
         need += f", or >= {floor} with limited features"
     if cov.ok is False:
-        fix, details = torch_fix(ctx, t.public)
+        fix, details = torch_fix(ctx, version)
         upgrade = driver_upgrade_fix(ctx, full or floor)
         return [
             error(
                 "driver-too-old-for-torch-cuda",
-                f"torch {t.label} needs CUDA {t.cuda} ({need}) but this machine has {driver_label(ctx)}",
+                f"torch {label} needs CUDA {torch_cuda} ({need}) but this machine has {driver_label(ctx)}",
                 fix or upgrade,
                 alternative=upgrade if fix else None,
                 **details,
             )
         ]
     if cov.via_minor_compat:
-        better = [c for c in ctx.torch_choices(t.public) if not c.via_minor_compat]
+        better = [c for c in ctx.torch_choices(version) if not c.via_minor_compat] if version else []
         upgrade = driver_upgrade_fix(ctx, full)
         return [
             warning(
                 "driver-minor-version-compat",
-                f"torch {t.label} (CUDA {t.cuda}) runs on {driver_label(ctx)} only through CUDA minor-version "
-                f"compatibility: newer-driver APIs fail and PTX from CUDA {t.cuda} cannot be JIT-compiled",
+                f"torch {label} (CUDA {torch_cuda}) runs on {driver_label(ctx)} only through CUDA minor-version "
+                f"compatibility: newer-driver APIs fail and PTX from CUDA {torch_cuda} cannot be JIT-compiled",
                 better[0].command if better else upgrade,
                 alternative=upgrade if better else None,
                 **choice_details(better[0] if better else None),

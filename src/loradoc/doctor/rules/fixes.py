@@ -146,8 +146,8 @@ def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _driver_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """The driver cannot run torch's CUDA and no torch build fits the facts: a driver that runs
-    the newest torch's widest CUDA variant."""
+    """The driver cannot run torch's CUDA (or JIT-compile a newer toolkit's PTX) and no torch build
+    fits the facts: a driver that runs the newest torch's widest CUDA variant."""
     m = ctx.matrix
     latest = m.latest_torch()
     variants = m.variants_for(latest, machine=ctx.machine) if latest else []
@@ -271,6 +271,13 @@ def _transformers_for_torch(groups: Groups, ctx: Context, entry_id: str) -> str 
 
 
 def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The release with a library for torch's CUDA; without torch in the facts, for the CUDA of
+    the library a torch-selecting release (0.43.1+) looked for (libbitsandbytes_cuda129 -> 12.9)."""
+    digits = groups.get("bnb_cuda", "")
+    if entry_id == "bnb-native-missing" and ctx.torch is None and len(digits) >= 3:
+        m = ctx.matrix
+        rel = m.bnb_for_cuda(f"{int(digits[:-1])}.{digits[-1]}", None, ctx.snapshot.python)
+        return m.bnb_install_command(rel) if rel else None
     return bnb_fix(ctx)
 
 
@@ -323,6 +330,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "flash-attn-abi-or-torch-mismatch": _flash_attn,
     "wandb-key-missing": _wandb,
     "driver-too-old-for-torch-cuda": _driver_old,
+    "driver-minor-version-compat": _driver_old,
     "driver-cuda-combination-unsupported": _driver_mismatch,
     "cuda-forward-compat-unsupported-gpu": _forward_compat,
     "package-requires-other-torch": _companions,
