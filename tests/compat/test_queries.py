@@ -194,6 +194,7 @@ class TestArchs:
             ("1080ti", "6.1"),
             ("RTX4090D", "8.9"),
             ("3090", "8.6"),
+            ("RTX 8000", "7.5"),  # the Quadro's, the only "RTX 8000" (Dao-AILab/flash-attention#1513)
         ],
     )
     def test_gpu_names(self, matrix: Matrix, name: str, cc: str) -> None:
@@ -202,6 +203,7 @@ class TestArchs:
     def test_unknown_gpu_names(self, matrix: Matrix) -> None:
         assert matrix.gpu_cc("AMD Instinct MI300X") is None
         assert matrix.gpu_cc("6000") is None and matrix.gpu_cc("RTX 6000") is None  # Quadro, Ada or PRO
+        assert matrix.gpu_cc("RTX 4000") is None  # Quadro RTX 4000 (7.5) or RTX 4000 Ada (8.9)
         assert matrix.gpu_cc("") is None
         assert matrix.gpu_cc(None) is None
 

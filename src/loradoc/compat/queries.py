@@ -443,12 +443,25 @@ class Matrix(MatrixData, PackageQueries):
         if not name:
             return None
         tokens = gpu_name_tokens(name)
-        for keys in (self._gpu_keys, self._geforce_numbers):
+        for keys in (self._gpu_keys, self._geforce_numbers, self._quadro_short):
             for key, cc, listed in keys:
                 n = len(key)
                 if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
                     return (listed, cc)
         return None
+
+    @functools.cached_property
+    def _quadro_short(self) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+        """Quadro names without "Quadro" ("RTX 8000", "GV100"), tried last, where no other listed
+        name begins the same way ("RTX 6000" is also the start of "RTX 6000 Ada": left unresolved)."""
+        others = [key for key, _, _ in self._gpu_keys if key[0] != "QUADRO"]
+        return tuple(
+            (key[1:], cc, listed)
+            for key, cc, listed in self._gpu_keys
+            if key[0] == "QUADRO"
+            and len(key) > 1
+            and not any(other[: len(key) - 1] == key[1:] for other in others)
+        )
 
     @functools.cached_property
     def _geforce_numbers(self) -> tuple[tuple[tuple[str, ...], str, str], ...]:
