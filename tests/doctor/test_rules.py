@@ -806,3 +806,28 @@ def test_a_driver_below_torchs_cuda_is_judged_from_torchs_cuda_alone() -> None:
     f = one(run(s), "driver-minor-version-compat")
     assert "torch (version unknown) (CUDA 11.8)" in f.message
     assert f.fix == "sudo apt-get install -y nvidia-driver-520 && sudo reboot"
+
+
+def test_a_transformers_4_trainer_with_wandb_installed_and_no_key_is_warned() -> None:
+    """Before transformers 5, a Trainer whose script leaves report_to unset reports to every
+    installed tracker: with wandb installed and no key, W&B asks for one and a headless job waits
+    (hiyouga/LlamaFactory#5492). transformers 5 defaults to none; a loradoc config sets report_to."""
+    s: dict[str, Any] = {
+        "os": "Linux",
+        "env": {"wandb_api_key": False, "interactive": False},
+        "packages": {"transformers": {"version": "4.46.0"}, "wandb": {"version": "0.18.0"}},
+    }
+    f = one(run(s), "wandb-key-missing")
+    assert f.severity is Severity.WARNING and "waits there" in f.message
+    assert f.fix == "export WANDB_MODE=disabled"
+    assert f.details["alternative"] == "set report_to: none in the training arguments"
+    at_a_terminal = {**s, "env": {"wandb_api_key": False}}
+    assert one(run(at_a_terminal), "wandb-key-missing").severity is Severity.INFO
+    v5 = {**s, "packages": {**s["packages"], "transformers": {"version": "5.25.0"}}}
+    assert not by_code(run(v5), "wandb-key-missing")
+    keyed = {**s, "env": {"wandb_api_key": True, "interactive": False}}
+    assert not by_code(run(keyed), "wandb-key-missing")
+    off = {**s, "env": {"wandb_api_key": False, "interactive": False, "wandb_mode": "disabled"}}
+    assert not by_code(run(off), "wandb-key-missing")
+    no_wandb = {**s, "packages": {"transformers": {"version": "4.46.0"}}}
+    assert not by_code(run(no_wandb), "wandb-key-missing")

@@ -516,6 +516,7 @@ def _hf(t: Table) -> s.HfFloor:
 def _transformers(t: Table) -> s.TransformersInfo:
     return s.TransformersInfo(
         packed_sequence_detection_min=t.version("packed_sequence_detection_min"),
+        report_to_none_since=t.version("report_to_none_since") if t.opt_str("report_to_none_since") else None,
         note=t.opt_str("note"),
         source=t.source(),
     )

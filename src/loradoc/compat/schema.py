@@ -257,6 +257,7 @@ class TransformersInfo:
     packed_sequence_detection_min: str  # masking_utils.find_packed_sequence_indices
     source: str
     note: str | None = None
+    report_to_none_since: str | None = None  # before it, report_to unset means every installed tracker
 
 
 @dataclass(frozen=True)

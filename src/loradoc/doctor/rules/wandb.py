@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from packaging.version import Version
+
+from loradoc.compat.versions import parse_version
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.fixes import WANDB_FIX
-from loradoc.doctor.rules.registry import error, rule, warning
+from loradoc.doctor.rules.registry import error, info, rule, warning
 
 _OFF = ("offline", "disabled", "dryrun")
 
@@ -13,19 +16,19 @@ _OFF = ("offline", "disabled", "dryrun")
 @rule("wandb-key-missing", "wandb-not-installed")
 def wandb_ready(ctx: Context) -> list[Finding]:
     project = ctx.cfg("wandb_project")
-    if not project:
-        return []
     env = ctx.snapshot.env
     mode = str(ctx.cfg("wandb_mode") or (env.wandb_mode if env else None) or "").strip().lower()
     if mode in _OFF:
         return []
+    if not project:
+        return _trainer_default_reports_to_wandb(ctx) if ctx.config is None else []
     out: list[Finding] = []
     if ctx.installed("wandb") is False:
         out.append(
             error(
                 "wandb-not-installed",
                 f"the training config logs to W&B (wandb_project: {project}) but wandb is not installed",
-                'pip install "loradoc[wandb]"  (or set wandb_mode: disabled)',
+                'pip install "loradoc[wandb]"\nor: set wandb_mode: disabled in the training config',
             )
         )
     if env is None or env.wandb_api_key is not False:
@@ -52,3 +55,29 @@ def wandb_ready(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _trainer_default_reports_to_wandb(ctx: Context) -> list[Finding]:
+    """No loradoc config (which sets report_to itself), wandb installed, no W&B key, and a
+    transformers whose Trainer reports to every installed tracker when report_to is unset (before
+    the matrix's ``report_to_none_since``): a script that does not set report_to starts W&B, which
+    asks for a key, and without a terminal the run waits there."""
+    env, t = ctx.snapshot.env, ctx.pkg("transformers")
+    since = ctx.matrix.transformers.report_to_none_since
+    have = parse_version(t.version) if t is not None else None
+    if env is None or env.wandb_api_key is not False or not ctx.installed("wandb"):
+        return []
+    if since is None or have is None or Version(have.public) >= Version(since):
+        return []
+    make = warning if env.interactive is False else info
+    return [
+        make(
+            "wandb-key-missing",
+            f"transformers {t.version if t else ''} reports to every installed tracker when a script leaves "
+            f"report_to unset (until {since}), wandb is installed and no W&B API key is available: the Trainer "
+            "starts W&B, which asks for a key"
+            + (" and, without a terminal, waits there" if env.interactive is False else ""),
+            "export WANDB_MODE=disabled",
+            alternative="set report_to: none in the training arguments",
+        )
+    ]
