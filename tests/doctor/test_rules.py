@@ -775,6 +775,8 @@ def test_a_python_older_than_the_newest_torch_supports_is_told_its_last_torch() 
     )
     installed = {"os": "Linux", "python": "3.8.10", "packages": {"torch": {"version": "2.4.1+cu121"}}}
     assert not by_code(run(installed), "python-unsupported-by-torch")  # it runs: nothing to say
+    unlisted = {"os": "Linux", "python": "3.8.10", "packages": {"torch": {"version": "1.0.0"}}}
+    assert not by_code(run(unlisted), "python-unsupported-by-torch")  # installed, older than the matrix
     current = {"os": "Linux", "python": newest.python[-1]}
     assert not by_code(run(current), "python-unsupported-by-torch")
 

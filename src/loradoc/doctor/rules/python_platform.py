@@ -67,7 +67,7 @@ def _python_caps_torch(ctx: Context, py: str) -> list[Finding]:
     on this Python is left alone."""
     m = ctx.matrix
     newest = m.torch[-1]
-    if py in newest.python or Version(py) > Version(newest.python[-1]):
+    if ctx.torch is not None or py in newest.python or Version(py) > Version(newest.python[-1]):
         return []
     fitting = [r for r in m.torch if py in r.python]
     if not fitting:
