@@ -64,16 +64,16 @@ def _trainer_default_reports_to_wandb(ctx: Context) -> list[Finding]:
     asks for a key, and without a terminal the run waits there."""
     env, t = ctx.snapshot.env, ctx.pkg("transformers")
     since = ctx.matrix.transformers.report_to_none_since
-    have = parse_version(t.version) if t is not None else None
-    if env is None or env.wandb_api_key is not False or not ctx.installed("wandb"):
+    if env is None or env.wandb_api_key is not False or not ctx.installed("wandb") or t is None:
         return []
+    have = parse_version(t.version)
     if since is None or have is None or Version(have.public) >= Version(since):
         return []
     make = warning if env.interactive is False else info
     return [
         make(
             "wandb-key-missing",
-            f"transformers {t.version if t else ''} reports to every installed tracker when a script leaves "
+            f"transformers {t.version} reports to every installed tracker when a script leaves "
             f"report_to unset (until {since}), wandb is installed and no W&B API key is available: the Trainer "
             "starts W&B, which asks for a key"
             + (" and, without a terminal, waits there" if env.interactive is False else ""),
