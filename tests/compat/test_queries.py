@@ -42,6 +42,16 @@ class TestTorch:
     def test_pypi_default(self, matrix: Matrix, torch: str, os: str, variant: str) -> None:
         assert matrix.default_variant(torch, os) == variant
 
+    @pytest.mark.parametrize(
+        ("torch", "variant"), [("2.5.1", "cpu"), ("2.10.0", "cpu"), ("2.11.0", "cu130"), ("2.15.0", "cu132")]
+    )
+    def test_pypi_default_on_linux_aarch64(self, matrix: Matrix, torch: str, variant: str) -> None:
+        """PyPI's aarch64 wheels were CPU builds until their CUDA requirements lost the x86_64
+        marker (2.11); the x86_64 default for the same release is a CUDA build throughout."""
+        assert matrix.default_variant(torch, "linux", "aarch64") == variant
+        assert matrix.default_variant(torch, "linux", "arm64") == variant
+        assert matrix.default_variant(torch, "linux", "x86_64") != "cpu"
+
     def test_index_and_command(self, matrix: Matrix) -> None:
         assert matrix.index_url("cu121") == "https://download.pytorch.org/whl/cu121"
         assert (

@@ -145,6 +145,38 @@ def test_a_cpu_build_where_the_gpus_are_unknown_is_a_warning() -> None:
     assert not by_code(run(no_gpu), "torch-cpu-build-on-gpu-machine")
 
 
+def test_pypi_torch_on_linux_aarch64_before_cuda_wheels_is_a_cpu_build() -> None:
+    """A GH200 with torch 2.9.0 from PyPI (no local tag): that aarch64 wheel is a CPU build."""
+    s = {
+        "os": "Linux",
+        "arch": "aarch64",
+        "driver": {"version": "570.124.06"},
+        "gpus": [{"name": "NVIDIA GH200 480GB", "compute_capability": "9.0"}],
+        "packages": {"torch": {"version": "2.9.0"}},
+    }
+    f = one(run(s), "torch-cpu-build-on-gpu-machine")
+    assert f.severity is Severity.ERROR
+    assert "PyPI's Linux aarch64 wheel of torch 2.9.0 is CPU-only" in f.message
+    assert f.fix == "pip install torch==2.9.0 --index-url https://download.pytorch.org/whl/cu128"
+    newer = dict(s, packages={"torch": {"version": "2.12.0"}})  # PyPI's aarch64 wheel has CUDA 13.0
+    assert not by_code(run(newer), "torch-cpu-build-on-gpu-machine")
+    x86 = dict(s, arch="x86_64", gpus=[{"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}])
+    assert not by_code(run(x86), "torch-cpu-build-on-gpu-machine")
+
+
+def test_windows_with_nothing_else_known_notes_the_cpu_only_pypi_wheel() -> None:
+    """A report that names only Windows: the commonest reason its GPU goes unused is a note,
+    not a warning; once the facts say there is no GPU, or name a CUDA torch, it goes."""
+    f = one(run({"os": "Windows"}), "torch-cpu-build-on-gpu-machine")
+    assert f.severity is Severity.INFO
+    assert "PyPI's torch wheels are CPU-only" in f.message and "if this machine has one" in f.message
+    assert f.fix is not None and "--index-url https://download.pytorch.org/whl/cu" in f.fix
+    assert not by_code(run({"os": "Windows", "gpus": []}), "torch-cpu-build-on-gpu-machine")
+    cuda = {"os": "Windows", "packages": {"torch": {"version": "2.5.1+cu124"}}}
+    assert not by_code(run(cuda), "torch-cpu-build-on-gpu-machine")
+    assert not by_code(run({"os": "Linux"}), "torch-cpu-build-on-gpu-machine")
+
+
 def test_blackwell_needs_a_newer_torch() -> None:
     f = one(run("rtx5090_torch26"), "gpu-arch-unsupported-by-torch-build")
     assert "RTX 5090 (sm 12.0)" in f.message and "no kernel image" in f.message
@@ -736,7 +768,9 @@ def test_windows_with_a_gpu_and_an_unstated_torch_hears_pypis_wheels_are_cpu_onl
     assert f.severity is Severity.WARNING and "PyPI's torch wheels are CPU-only" in f.message
     assert f.fix is not None and "--index-url https://download.pytorch.org/whl/cu" in f.fix
     assert not by_code(run({**partial, "os": "Linux"}), "torch-cpu-build-on-gpu-machine")
-    assert not by_code(run({"os": "Windows"}), "torch-cpu-build-on-gpu-machine")  # no GPU stated
+    unstated = one(run({"os": "Windows"}), "torch-cpu-build-on-gpu-machine")  # no GPU stated
+    assert unstated.severity is Severity.INFO
+    assert not by_code(run({"os": "Windows", "gpus": []}), "torch-cpu-build-on-gpu-machine")
     toolkit = one(run({"os": "Windows", "nvcc": {"version": "12.1"}}), "torch-cpu-build-on-gpu-machine")
     assert "CUDA toolkit (nvcc 12.1)" in toolkit.message  # an installed toolkit stands for the GPU
     probed = run({**partial, "complete": True, "packages": {}})

@@ -56,6 +56,7 @@ def test_verify_finds_the_planted_mismatch_and_nothing_else(first_run: tuple[Any
     for fact in (
         "xformers 0.0.33.post2 requires torch ==2.9.1",
         "torch 2.9.1 PyPI Linux x86_64 default is cu128",
+        "torch 2.9.1 PyPI Linux aarch64 default is cpu",  # its CUDA requirements are x86_64-only
         "torch 2.9.1 Requires-Python >=3.10",
         "torch 2.9.1 has Linux x86_64 wheels for Python 3.10, 3.11, 3.12, 3.13, 3.14, 3.13t, 3.14t",
         "torch 2.9.1 wheel is tagged manylinux_2_28_x86_64",

@@ -177,10 +177,12 @@ def _torch_release(series: str, t: Table) -> s.TorchRelease:
         cxx11_abi_variants=t.strs("cxx11_abi_variants"),
         macos_x86_64=t.flag("macos_x86_64", False),
         aarch64_platform_tag=t.opt_str("aarch64_platform_tag"),
+        pypi_default_aarch64=t.opt_str("pypi_default_aarch64"),
         note=t.opt_str("note"),
         source=t.source(),
     )
-    for v in rel.all_variants + (rel.pypi_default,) + rel.cxx11_abi_variants:
+    arm_default = (rel.pypi_default_aarch64,) if rel.pypi_default_aarch64 else ()
+    for v in rel.all_variants + (rel.pypi_default,) + arm_default + rel.cxx11_abi_variants:
         if v != "cpu" and variant_cuda(v) is None:
             t.fail(f"cuda variant {v!r} is not a name like 'cu124'")
     if rel.pypi_default != "cpu" and rel.pypi_default not in rel.all_variants:

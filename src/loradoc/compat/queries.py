@@ -157,7 +157,8 @@ class Matrix(MatrixData, PackageQueries):
         self, torch_version: str | None, os: str | None = "linux", machine: str | None = None
     ) -> str | None:
         """What a plain ``pip install torch==X`` from PyPI gets: a CUDA variant on Linux x86_64,
-        ``"cpu"`` on Windows and macOS; None when unknown."""
+        ``"cpu"`` on Windows and macOS, on Linux aarch64 what the matrix records (``"cpu"`` before
+        PyPI carried CUDA builds for it); None when unknown."""
         system = norm_os(os)
         if system in ("windows", "darwin") and public(torch_version):
             return "cpu"  # PyPI has never carried CUDA builds for them, whatever the release
@@ -165,7 +166,7 @@ class Matrix(MatrixData, PackageQueries):
         if rel is None:
             return None
         if norm_machine(machine) == "aarch64":
-            return None
+            return rel.pypi_default_aarch64
         return rel.pypi_default
 
     def index_url(self, variant: str, channel: str = "stable") -> str:

@@ -40,6 +40,9 @@ class TorchRelease:
     cxx11_abi_variants: tuple[str, ...] = ()  # variants whose ABI differs from `cxx11_abi`
     macos_x86_64: bool = False
     aarch64_platform_tag: str | None = None
+    # what a plain `pip install torch==X` gets on Linux aarch64: "cpu" until PyPI carried CUDA
+    # builds for it, a CUDA variant after; None when the matrix does not say
+    pypi_default_aarch64: str | None = None
     note: str | None = None
 
     @property

@@ -97,6 +97,16 @@ def torch_release_checks(m: MatrixData, ix: Indexes, series: TorchRelease, versi
             fact=f"torch {version} {'has' if series.macos_x86_64 else 'has no'} macOS x86_64 wheel",
         ),
     ]
+    if series.aarch64_platform_tag and series.pypi_default_aarch64:
+        out.append(
+            DefaultVariantCheck(
+                version,
+                series.pypi_default_aarch64,
+                source_key(src, "PIP"),
+                index=ix.pypi,
+                platform=series.aarch64_platform_tag,
+            )
+        )
     if series.aarch64_platform_tag:
         out.append(
             PlatformCheck(

@@ -352,7 +352,8 @@ def torch_default_variant(release: Release, target: Target) -> tuple[str, str]:
 
 @dataclass
 class DefaultVariantCheck:
-    """A plain ``pip install torch==version`` on Linux x86_64 gets the CUDA build ``expected``."""
+    """A plain ``pip install torch==version`` on Linux (x86_64, or the machine of ``platform``)
+    gets the build ``expected``: a CUDA variant, or ``cpu``."""
 
     version: str
     expected: str
@@ -360,13 +361,15 @@ class DefaultVariantCheck:
     pythons: tuple[str, ...] = DEFAULT_PYTHONS
     index: Index = field(default_factory=Index)
     fact: str = ""
+    platform: str = "manylinux_2_28_x86_64"
 
     def __post_init__(self) -> None:
         if not self.fact:
-            self.fact = f"torch {self.version} PyPI Linux x86_64 default is {self.expected}"
+            machine = "aarch64" if self.platform.endswith("aarch64") else "x86_64"
+            self.fact = f"torch {self.version} PyPI Linux {machine} default is {self.expected}"
 
     def _ask(self) -> Ask:
-        return Ask(f"torch=={self.version}", targets_for(self.pythons), self.index)
+        return Ask(f"torch=={self.version}", targets_for(self.pythons, self.platform), self.index)
 
     def asks(self, answers: Answers) -> list[Question]:
         return [self._ask()]

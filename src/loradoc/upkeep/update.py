@@ -232,6 +232,9 @@ def _torch_series(
     a_tags = _wheel_tags(aarch64) if aarch64 else None
     assert answer.release is not None
     default, _ = torch_default_variant(answer.release, answer.target)
+    arm_default = (
+        torch_default_variant(aarch64.release, aarch64.target)[0] if aarch64 and aarch64.release else None
+    )
     unverified = [
         f"C++ ABI presumed as torch {prev.series} ({'cxx11' if prev.cxx11_abi else 'pre-cxx11'})",
         f"architecture lists presumed as torch {prev.series}; ROCm and experimental variants not read: "
@@ -259,6 +262,7 @@ def _torch_series(
         "glibc": glibc,
         "cxx11_abi": prev.cxx11_abi,
         "aarch64_platform_tag": a_tags[2] if a_tags else None,
+        "pypi_default_aarch64": arm_default,
         "note": f"added by loradoc matrix update {when}; UNVERIFIED: " + "; ".join(unverified),
         "source": _source(first, when, "[PIP]; [PYPI]"),
     }

@@ -42,13 +42,9 @@ def torch_build(ctx: Context) -> list[Finding]:
     # a CPU build where a GPU is seen, or where the facts say nothing about GPUs (a thread, a log)
     if t.variant == "cpu" and (gpu_seen or ctx.has_nvidia_gpu is None):
         choice = ctx.best_torch(t.public, gpu=True)
-        windows = t.inferred and ctx.os == "windows"
+        pypi = _pypi_cpu_wheels(ctx) if t.inferred else None
         if gpu_seen:
-            why = (
-                " (PyPI's Windows wheels are CPU-only; CUDA builds come from download.pytorch.org)"
-                if windows
-                else ""
-            )
+            why = f" ({pypi}; CUDA builds come from download.pytorch.org)" if pypi else ""
             gpus = gpu_labels(ctx.gpus) or (
                 "an NVIDIA driver"
                 if ctx.has_nvidia_gpu
@@ -56,7 +52,7 @@ def torch_build(ctx: Context) -> list[Finding]:
             )
             make, message = error, f"torch {t.version} is a CPU-only build but this machine has {gpus}{why}"
         else:
-            why = "PyPI's Windows wheels are CPU-only" if windows else "its build has no CUDA"
+            why = pypi or "its build has no CUDA"
             make, message = (
                 warning,
                 f"torch {t.version} is a CPU-only build ({why}): if this machine has an NVIDIA GPU, "
@@ -74,23 +70,38 @@ def torch_build(ctx: Context) -> list[Finding]:
     return out
 
 
+def _pypi_cpu_wheels(ctx: Context) -> str | None:
+    """Why PyPI gave this machine a CPU build, when its platform is the reason: Windows wheels
+    always, Linux aarch64 wheels of the releases the matrix records as CPU-only there."""
+    if ctx.os == "windows":
+        return "PyPI's Windows wheels are CPU-only"
+    if ctx.machine == "aarch64":
+        return f"PyPI's Linux aarch64 wheel of torch {ctx.torch.public} is CPU-only" if ctx.torch else None
+    return None
+
+
 def _windows_pypi_torch(ctx: Context) -> list[Finding]:
     """A Windows machine with an NVIDIA GPU whose torch build the facts do not name (a thread, a
     partial snapshot): PyPI's Windows torch wheels are CPU-only, so a plain ``pip install torch``,
     or installing any package that depends on torch, leaves the GPU unused. An installed CUDA
-    toolkit (nvcc) counts as a GPU when the facts name none."""
+    toolkit (nvcc) counts as a GPU when the facts name none. When the facts say nothing about
+    GPUs either (a report that names only Windows), the same is a note: it is the commonest
+    reason a Windows machine's GPU goes unused."""
     if ctx.os != "windows":
         return []
     nvcc = ctx.snapshot.nvcc.version if ctx.snapshot.nvcc else None
+    make = warning
     if ctx.has_nvidia_gpu:
         gpu = gpu_labels(ctx.gpus) or "the NVIDIA GPU"
     elif ctx.has_nvidia_gpu is None and nvcc:
         gpu = f"the NVIDIA GPU this CUDA toolkit (nvcc {nvcc}) was installed for"
+    elif ctx.has_nvidia_gpu is None:
+        make, gpu = info, "an NVIDIA GPU, if this machine has one (the facts do not say)"
     else:
         return []
     choice = ctx.best_torch(gpu=True)
     return [
-        warning(
+        make(
             "torch-cpu-build-on-gpu-machine",
             f"the facts do not say which torch build is installed; on Windows, PyPI's torch wheels are "
             f"CPU-only, so torch from a plain `pip install` (or pulled in by a package that depends on it) "
