@@ -289,7 +289,8 @@ FIELD_LINES = [
         "RuntimeError: operator torchvision::nms does not exist",
         "package-requires-other-torch",
         # nothing known: torchvision for the installed torch's version, from its build's index
-        'pip install "torch==$(python -c \'import torch; print(torch.__version__.split("+")[0])\')" torchvision '
+        # (--force-reinstall: pip otherwise keeps the installed torchvision as satisfying it)
+        'pip install --force-reinstall "torch==$(python -c \'import torch; print(torch.__version__.split("+")[0])\')" torchvision '
         "--index-url \"https://download.pytorch.org/whl/$(python -c 'import torch; c, h = torch.version.cuda, "
         'torch.version.hip; print("cu" + c.replace(".", "") if c else "rocm" + ".".join(h.split(".")[:2]) '
         'if h else "cpu")\')"',
@@ -523,7 +524,62 @@ FIELD_LINES = [
         "nvcc-torch-cuda-mismatch",
         "export CUDA_HOME=/usr/local/cuda-10.2",
     ),
+    (  # torch's own autocast check (torch.autocast("cuda", dtype=torch.bfloat16) on a T4)
+        "RuntimeError: Current CUDA Device does not support bfloat16. Please switch dtype to float16.",
+        "bf16-unsupported-gpu",
+        "set bf16: false and fp16: true in the training config (or bf16: auto)",
+    ),
+    (
+        "ERROR: FP8 models require a GPU with Compute Capability 8.9 or higher (e.g., RTX 4090). Your GPU's "
+        "capability is 8.6. Please select a non-FP8 model.",
+        "fp8-unsupported-gpu",
+        None,
+    ),
+    (  # a CPU-only torchvision beside a CUDA torch
+        "NotImplementedError: Could not run 'torchvision::nms' with arguments from the 'CUDA' backend. This could "
+        "be because the operator doesn't exist for this backend",
+        "package-requires-other-torch",
+        None,
+    ),
+    (  # nothing known about the machine: the generic plan
+        "AttributeError: module 'torch' has no attribute 'compiler'",
+        "package-requires-other-torch",
+        "loradoc doctor install --dry-run",
+    ),
+    (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
+        "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
+        "python-unsupported-by-torch",
+        "python3.13 -m venv .venv && . .venv/bin/activate && pip install torch==2.5.1",
+    ),
 ]
+
+
+def test_a_torch_api_missing_upgrades_torch_in_its_kind_and_spares_broken_installs() -> None:
+    """transformers 4.50 on torch 2.0.1 (huggingface/transformers#37238): torch.compiler is newer
+    than that torch, so the fix is a newer torch of the same kind (a GPU build here). A missing
+    basic (torch.cuda) is a shadowing torch.py or a broken install, not an old release."""
+    m = load_matrix()
+    facts = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.1+cu118"}}})
+    f = one(
+        explain("AttributeError: module 'torch' has no attribute 'compiler'", facts, m),
+        "package-requires-other-torch",
+    )
+    assert "needs a newer torch" in f.message
+    assert (
+        f.fix is not None
+        and f.fix.startswith(f"pip install torch=={m.latest_torch()}")
+        and "/whl/cu" in f.fix
+    )
+    cpu = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.1+cpu"}}})
+    f = one(
+        explain("module 'torch.library' has no attribute 'register_fake'", cpu, m),
+        "package-requires-other-torch",
+    )
+    assert f.fix is not None and f.fix.endswith("/whl/cpu")
+    assert not by_code(
+        explain("AttributeError: module 'torch' has no attribute 'cuda'", facts, m),
+        "package-requires-other-torch",
+    )
 
 
 def test_a_build_without_torch_names_the_extension_and_installs_torch_first() -> None:

@@ -71,10 +71,13 @@ def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
 
 
 def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    windows = ctx.os_or_linux == "windows"
     if "python_need" in groups:  # a front-end tested with one Python: its requirements in a venv of it
-        return venv_fix(
-            groups["python_need"], "pip install -r requirements.txt", windows=ctx.os_or_linux == "windows"
-        )
+        return venv_fix(groups["python_need"], "pip install -r requirements.txt", windows=windows)
+    want = ctx.matrix.torch_release(groups.get("want_torch"))
+    if ctx.python_mm is None and want is not None and "python32" not in groups:
+        # the pinned release, in a venv of the newest Python it has wheels for
+        return venv_fix(want.python[-1], f"pip install torch=={groups['want_torch']}", windows=windows)
     return python_fix(ctx, bits32="python32" in groups)
 
 
@@ -223,8 +226,14 @@ _TORCH_VARIANT = (
 
 def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """torchvision built for another torch: the installed torch's build again, with the
-    companions that match it (torchvision, torchaudio move with torch)."""
+    companions that match it (torchvision, torchaudio move with torch). A torch too old for a
+    package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
+    if entry_id == "torch-older-than-package":
+        if t is None or t.public is None:
+            return None
+        newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
+        return newer.command if newer is not None and newer.version != t.public else None
     named = groups.get("package")
     if named and named not in ("torchvision", "torchaudio"):
         # another package's extension: reinstalling that release brings back the torch it pins
@@ -237,7 +246,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
         if variant is None:  # nothing known: the installed torch's version and index, read at run time
             return (
-                f'pip install "torch==$(python -c {_TORCH_PUBLIC})" {" ".join(companions)} '
+                f'pip install --force-reinstall "torch==$(python -c {_TORCH_PUBLIC})" {" ".join(companions)} '
                 f'--index-url "{ctx.matrix.index_url("$(python -c " + _TORCH_VARIANT + ")")}"'
             )
         together = " ".join(("torch", *companions))
