@@ -707,6 +707,23 @@ def test_nccl_older_than_the_gpus_generation() -> None:
     assert not by_code(run(with_nccl("2.18.1", a100)), "nccl-too-old-for-gpu")
 
 
+def test_two_gpus_with_an_nccl_floor_and_nothing_else_known_get_a_note() -> None:
+    """Two RTX 5090s, no NCCL and no torch stated (Nerogar/OneTrainer#1020): a note naming the
+    floor, fixed by the torch that fits them. One GPU needs no NCCL; a stated torch is judged
+    by the architecture rules instead."""
+    rtx5090 = {"name": "NVIDIA GeForce RTX 5090", "compute_capability": "12.0"}
+    f = one(run({"os": "Linux", "gpus": [rtx5090, rtx5090]}), "nccl-too-old-for-gpu")
+    assert (
+        f.severity is Severity.INFO
+        and "2.26.2" in f.message
+        and "neither the NCCL nor the torch" in f.message
+    )
+    assert f.fix is not None and f.fix.startswith("pip install torch==") and "/whl/cu12" in f.fix
+    assert not by_code(run({"os": "Linux", "gpus": [rtx5090]}), "nccl-too-old-for-gpu")
+    stated = {"os": "Linux", "gpus": [rtx5090, rtx5090], "packages": {"torch": {"version": "2.8.0+cu128"}}}
+    assert not by_code(run(stated), "nccl-too-old-for-gpu")
+
+
 def test_a_torchvision_pinned_to_another_torch_moves_with_the_installed_torch() -> None:
     """torchvision 0.4.0 pins torch 1.2.0 next to torch 1.1.0 (older than the matrix): the fix keeps
     torch and lets pip pick the torchvision whose pin takes it (pytorch/vision#1257)."""

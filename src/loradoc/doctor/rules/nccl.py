@@ -41,7 +41,7 @@ def nccl_for_gpus(ctx: Context) -> list[Finding]:
     version, dist = nccl_in_use(ctx)
     have = parse_version(version)
     if have is None:
-        return []
+        return _nccl_unknown(ctx)
     old = []
     for gpu in ctx.gpus:
         floor = ctx.matrix.nccl_floor(gpu.cc)
@@ -59,6 +59,28 @@ def nccl_for_gpus(ctx: Context) -> list[Finding]:
             f'pip install -U "{dist}>={floor.min_version}"' if dist else None,
             nccl=version,
             nccl_floor=floor.min_version,
+        )
+    ]
+
+
+def _nccl_unknown(ctx: Context) -> list[Finding]:
+    """Several GPUs of a generation with an NCCL floor, and neither NCCL nor torch known (a
+    thread, a partial snapshot): a note naming the floor, fixed by the torch that fits the GPUs
+    (its NCCL comes with it). With torch known, the GPU-architecture rules judge that build."""
+    floors = [(gpu, f) for gpu in ctx.gpus if (f := ctx.matrix.nccl_floor(gpu.cc))]
+    if len(floors) < 2 or ctx.torch is not None:
+        return []
+    gpu_floor = max(floors, key=lambda item: parse_version(item[1].min_version) or parse_version("0"))[1]
+    choice = ctx.best_torch(gpu=True)
+    return [
+        info(
+            "nccl-too-old-for-gpu",
+            f"{count(len(floors), 'GPU')} ({gpu_labels(g for g, _ in floors)}) need NCCL "
+            f"{gpu_floor.min_version} or newer for multi-GPU runs ({gpu_floor.note}); the facts name "
+            "neither the NCCL nor the torch in use",
+            choice.command if choice else None,
+            nccl_floor=gpu_floor.min_version,
+            source=gpu_floor.source,
         )
     ]
 
