@@ -242,6 +242,14 @@ def test_broken_errors_file_names_it(matrix_text: str, write_matrix) -> None:
         explain("anything", Snapshot(), m)
 
 
+def test_an_error_entry_requiring_an_unknown_fact_is_refused(matrix_text: str, write_matrix) -> None:
+    errors = resources.files("loradoc.compat_data").joinpath("errors.toml").read_text(encoding="utf-8")
+    bad = errors.replace('when = ["wsl"]', 'when = ["wls"]', 1)
+    assert bad != errors
+    with pytest.raises(MatrixError, match=r"when 'wls' is not a machine fact entries may require \(wsl\)"):
+        load_matrix(write_matrix(matrix_text, bad))
+
+
 def test_shipped_error_regexes_compile(matrix: Matrix) -> None:
     check_error_regexes(matrix)
     assert all(e.patterns for e in matrix.errors)

@@ -554,6 +554,21 @@ FIELD_LINES = [
 ]
 
 
+def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:
+    """cuDNN failing to load has causes everywhere; under WSL it is the driver's libcuda in
+    /usr/lib/wsl/lib missing from the loader path (facebookresearch/nougat#105)."""
+    m = load_matrix()
+    line = "Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so: cannot open shared object file"
+    bare = "Could not load library libcudnn_cnn_infer.so.8"
+    wsl = Snapshot.from_dict({"os": "Linux", "env": {"wsl": True}})
+    f = one(explain(bare, wsl, m), "wsl-libcuda-not-on-loader-path")
+    assert f.fix == 'export LD_LIBRARY_PATH="/usr/lib/wsl/lib:$LD_LIBRARY_PATH"'
+    assert not by_code(
+        explain(bare, Snapshot.from_dict({"os": "Linux"}), m), "wsl-libcuda-not-on-loader-path"
+    )
+    assert by_code(explain(line, EMPTY, m), "wsl-libcuda-not-on-loader-path")  # libcuda named: anywhere
+
+
 def test_a_torch_api_missing_upgrades_torch_in_its_kind_and_spares_broken_installs() -> None:
     """transformers 4.50 on torch 2.0.1 (huggingface/transformers#37238): torch.compiler is newer
     than that torch, so the fix is a newer torch of the same kind (a GPU build here). A missing

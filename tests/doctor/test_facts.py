@@ -209,3 +209,19 @@ def test_no_module_outside_the_facts_derives_gpu_presence_capability_or_floors()
         if patterns.search(line)
     ]
     assert offenders == []
+
+
+def test_wsl_is_the_probes_answer_else_what_the_release_text_says() -> None:
+    m = load_matrix()
+
+    def wsl(data: dict[str, Any]) -> bool | None:
+        return machine_facts(Snapshot.from_dict(data), m).wsl
+
+    assert wsl({"env": {"wsl": True}}) is True
+    assert (
+        wsl({"env": {"wsl": False}, "os_release": "Ubuntu (kernel 5.15.90.1-microsoft-standard-WSL2)"})
+        is False
+    )
+    assert wsl({"os_release": "Ubuntu 22.04.4 LTS (kernel 5.15.90.1-microsoft-standard-WSL2)"}) is True
+    assert wsl({"os_release": "WSL Ubuntu 22.04.2 LTS"}) is True
+    assert wsl({"os_release": "Ubuntu 22.04.4 LTS (kernel 6.8.0-45-generic)"}) is None

@@ -231,6 +231,21 @@ def test_container_hints(tmp_path: Path) -> None:
     assert k8s.in_container is True
 
 
+def test_wsl_hints(tmp_path: Path) -> None:
+    """WSL2's kernel release (/proc/sys/kernel/osrelease), WSL's variables, or its driver folder."""
+    linux = probe_environment(
+        fake_root(tmp_path / "a", {"/proc/sys/kernel/osrelease": "6.8.0-45-generic\n"}), env_with()
+    )
+    assert linux.wsl is False
+    kernel = {"/proc/sys/kernel/osrelease": "5.15.167.4-microsoft-standard-WSL2\n"}
+    assert probe_environment(fake_root(tmp_path / "b", kernel), env_with()).wsl is True
+    assert (
+        probe_environment(fake_root(tmp_path / "c", {}), env_with(WSL_DISTRO_NAME="Ubuntu-22.04")).wsl is True
+    )
+    folder = {"/usr/lib/wsl/lib/libcuda.so.1": ""}
+    assert probe_environment(fake_root(tmp_path / "d", folder), env_with()).wsl is True
+
+
 def test_cuda_visible_devices_recorded(tmp_path: Path) -> None:
     flags = probe_environment(fake_root(tmp_path, {}), env_with(CUDA_VISIBLE_DEVICES="1,3"))
     assert flags.cuda_visible_devices == "1,3"

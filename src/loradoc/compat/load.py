@@ -533,6 +533,7 @@ def _error(t: Table) -> s.ErrorPattern:
         context_texts=t.strs("context"),
         unless_texts=t.strs("unless"),
         facts_only=t.flag("facts_only", False),
+        when=t.strs("when"),
         meaning=t.text("meaning"),
         fix=t.text("fix"),
         source=t.source(),
@@ -542,6 +543,9 @@ def _error(t: Table) -> s.ErrorPattern:
             t.fail(f"code {code!r} should be kebab-case")
     if not entry.pattern_texts:
         t.fail("has no patterns")
+    for fact in entry.when:
+        if fact not in s.ERROR_WHEN:
+            t.fail(f"when {fact!r} is not a machine fact entries may require ({', '.join(s.ERROR_WHEN)})")
     return entry
 
 

@@ -263,6 +263,10 @@ class TransformersInfo:
     report_to_none_since: str | None = None  # before it, report_to unset means every installed tracker
 
 
+# Machine facts an error entry may require (``when``): a line whose cause is certain only there.
+ERROR_WHEN = ("wsl",)
+
+
 @dataclass(frozen=True)
 class ErrorPattern:
     """One canonical error of errors.toml. Its regexes are kept as text and compiled on first
@@ -279,6 +283,7 @@ class ErrorPattern:
     context_texts: tuple[str, ...] = ()
     unless_texts: tuple[str, ...] = ()
     facts_only: bool = False  # a line that only states facts: answered only when a rule confirms
+    when: tuple[str, ...] = ()  # machine facts that must hold for the entry to apply (ERROR_WHEN)
 
     @property
     def patterns(self) -> tuple[re.Pattern[str], ...]:

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from loradoc.compat.queries import Matrix
-from loradoc.compat.schema import ErrorPattern
+from loradoc.compat.schema import ERROR_WHEN, ErrorPattern
 from loradoc.compat.versions import (
     cc_str,
     cc_tuple,
@@ -29,6 +29,7 @@ from loradoc.compat.versions import (
     parse_version,
 )
 from loradoc.doctor.diagnose import diagnose
+from loradoc.doctor.facts import machine_facts
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import choice_details
 from loradoc.doctor.rules.context import Context
@@ -51,15 +52,16 @@ class Recognised:
     line: str = ""
 
 
-def recognise(text: str, matrix: Matrix) -> list[Recognised]:
-    """The error-table entries the text matches (one per finding code, in table order)."""
+def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) -> list[Recognised]:
+    """The error-table entries the text matches (one per finding code, in table order); an entry
+    with ``when`` applies only where those machine facts hold (``holds``)."""
     from loradoc.compat.load import check_error_regexes
 
     check_error_regexes(matrix)
     out: list[Recognised] = []
     codes: set[str] = set()
     for entry in matrix.errors:
-        if entry.code in codes:
+        if entry.code in codes or not holds.issuperset(entry.when):
             continue
         if not all(c.search(text) for c in entry.context):  # the cheap literal contexts come first
             continue
@@ -227,7 +229,8 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
         from loradoc.compat.load import load_matrix
 
         matrix = load_matrix()
-    found = recognise(text, matrix)
+    facts = machine_facts(snapshot, matrix)
+    found = recognise(text, matrix, frozenset(name for name in ERROR_WHEN if getattr(facts, name)))
     if not found:
         return [_NOTHING_KNOWN]
     enriched, config = _enrich(snapshot, found)

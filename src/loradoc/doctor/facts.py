@@ -89,6 +89,7 @@ class MachineFacts:
     packed_masks: bool | None  # the installed transformers masks packed rows per example
     notes: tuple[str, ...] = field(default=())  # looked-up values, unknowns
     cpu_bf16: bool | None = None  # the CPU has bf16 matmul instructions (snapshot.cpu_bf16)
+    wsl: bool | None = None  # Linux under WSL: env.wsl, else its kernel named in os_release
 
     @property
     def os_or_linux(self) -> str:
@@ -203,7 +204,18 @@ def machine_facts(snapshot: Snapshot, matrix: Matrix, *, cuda_usable: bool | Non
         packed_masks=_packed_masks(snapshot, matrix),
         notes=tuple(notes),
         cpu_bf16=snapshot.cpu_bf16,
+        wsl=_wsl(snapshot),
     )
+
+
+def _wsl(snapshot: Snapshot) -> bool | None:
+    """Under WSL: the probe's answer, else a kernel or distribution that says so in the
+    snapshot's ``os_release`` (``... (kernel 5.15.90.1-microsoft-standard-WSL2)``), a fact a
+    report often states only that way."""
+    if snapshot.env is not None and snapshot.env.wsl is not None:
+        return snapshot.env.wsl
+    release = (snapshot.os_release or "").lower()
+    return True if "microsoft" in release or "wsl" in release else None
 
 
 def _nvidia_gpu(gpu: GPU, matrix: Matrix, notes: list[str]) -> GpuFact:

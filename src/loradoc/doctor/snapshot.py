@@ -94,6 +94,7 @@ class Environment:
     interactive: bool | None = None  # stdin and stdout are a terminal
     cuda_visible_devices: str | None = None
     in_container: bool | None = None
+    wsl: bool | None = None  # running under WSL (its GPU driver lives in /usr/lib/wsl/lib)
 
 
 @dataclass

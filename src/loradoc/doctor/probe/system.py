@@ -253,6 +253,7 @@ def probe_environment(root: Path, env: Mapping[str, str]) -> Environment:
         interactive=_interactive(),
         cuda_visible_devices=env.get("CUDA_VISIBLE_DEVICES"),
         in_container=_in_container(root, env),
+        wsl=_wsl(root, env),
     )
 
 
@@ -323,6 +324,15 @@ def _interactive() -> bool:
         return bool(sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty())
     except (ValueError, OSError):
         return False
+
+
+def _wsl(root: Path, env: Mapping[str, str]) -> bool:
+    """WSL: its kernel names Microsoft (``5.15.167.4-microsoft-standard-WSL2``), or WSL's own
+    variables are set, or its driver folder exists."""
+    if env.get("WSL_DISTRO_NAME") or env.get("WSL_INTEROP"):
+        return True
+    release = read_text(under(root, "/proc/sys/kernel/osrelease"), limit=4096) or ""
+    return "microsoft" in release.lower() or under(root, "/usr/lib/wsl/lib").is_dir()
 
 
 def _in_container(root: Path, env: Mapping[str, str]) -> bool:

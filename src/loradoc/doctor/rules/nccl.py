@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from packaging.version import Version
+
 from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import count, gpu_labels
@@ -70,7 +72,7 @@ def _nccl_unknown(ctx: Context) -> list[Finding]:
     floors = [(gpu, f) for gpu in ctx.gpus if (f := ctx.matrix.nccl_floor(gpu.cc))]
     if len(floors) < 2 or ctx.torch is not None:
         return []
-    gpu_floor = max(floors, key=lambda item: parse_version(item[1].min_version) or parse_version("0"))[1]
+    gpu_floor = max(floors, key=lambda item: Version(item[1].min_version))[1]  # the loader parsed it
     choice = ctx.best_torch(gpu=True)
     return [
         info(
