@@ -246,7 +246,9 @@ def test_an_error_entry_requiring_an_unknown_fact_is_refused(matrix_text: str, w
     errors = resources.files("loradoc.compat_data").joinpath("errors.toml").read_text(encoding="utf-8")
     bad = errors.replace('when = ["wsl"]', 'when = ["wls"]', 1)
     assert bad != errors
-    with pytest.raises(MatrixError, match=r"when 'wls' is not a machine fact entries may require \(wsl\)"):
+    with pytest.raises(
+        MatrixError, match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container\)"
+    ):
         load_matrix(write_matrix(matrix_text, bad))
 
 

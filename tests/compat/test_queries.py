@@ -361,3 +361,23 @@ def test_flash_attn_release_for_a_torch_series_without_its_python() -> None:
     assert Version(both) <= Version(newest_12)  # asking for CUDA 11 too can only go back
     assert m.flash_attn_for_torch("1.0", ["12.1"], None, None) is None
     assert m.flash_attn_for_torch("2.3.1", ["12.1"], None, "3.6") is None  # no wheel for cp36
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("2080s", "RTX 2080"),  # "Super" as users write it
+        ("GTX 750Ti", "GTX 750 Ti"),
+        ("A6000", "RTX A6000"),  # the RTX A cards without "RTX"
+        ("NVIDIA GeForce GTX 760", "GTX 760"),  # Kepler and Maxwell GeForce
+        ("A100", "A100"),  # not taken for an RTX A card
+    ],
+)
+def test_gpu_names_as_reports_write_them(matrix: Matrix, name: str, listed: str) -> None:
+    match = matrix.gpu_lookup(name)
+    assert match is not None and match[0] == listed
+
+
+def test_first_cuda_for_a_compute_capability(matrix: Matrix) -> None:
+    assert matrix.first_cuda("8.6") == "11.1" and matrix.first_cuda("12.0") == "12.8"
+    assert matrix.first_cuda("6.1") is None and matrix.first_cuda(None) is None

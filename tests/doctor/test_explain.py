@@ -546,12 +546,56 @@ FIELD_LINES = [
         "package-requires-other-torch",
         "loradoc doctor install --dry-run",
     ),
+    (  # TensorRT-LLM's start-up warning for a GPU pair without P2P
+        "[TensorRT-LLM][WARNING] Device 2 peer access Device 5 is not available.",
+        "nccl-p2p-unsupported",
+        "set --use_custom_all_reduce disable in the trtllm-build command that builds the engine",
+    ),
+    (  # cuBLAS refusing bf16 operands (a Tesla M40)
+        "RuntimeError: CUDA error: CUBLAS_STATUS_NOT_SUPPORTED when calling `cublasGemmStridedBatchedEx(handle, "
+        "opa, opb, (int)m, (int)n, (int)k, (void*)&falpha, a, CUDA_R_16BF, (int)lda, stridea, b, CUDA_R_16BF, "
+        "(int)ldb, strideb, (void*)&fbeta, c, CUDA_R_16BF, (int)ldc, stridec, (int)num_batches, compute_type, "
+        "CUBLAS_GEMM_DEFAULT_TENSOR_OP)`",
+        "bf16-unsupported-gpu",
+        None,
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",
         "python3.13 -m venv .venv && . .venv/bin/activate && pip install torch==2.5.1",
     ),
 ]
+
+
+def test_a_flash_attention_2_load_is_checked_against_the_gpu() -> None:
+    """A log showing the model loaded with FlashAttention-2 states a fact, not an error: on a
+    V100 it is the cause (QwenLM/Qwen3#56), on an A100 nothing is said."""
+    m = load_matrix()
+    line = 'model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="flash_attention_2")'
+    v100 = Snapshot.from_dict({"gpus": [{"name": "Tesla V100-SXM2-32GB"}]})
+    assert by_code(explain(line, v100, m), "flash-attn-gpu-too-old")
+    a100 = Snapshot.from_dict({"gpus": [{"name": "NVIDIA A100-SXM4-80GB"}]})
+    assert not by_code(explain(line, a100, m), "flash-attn-gpu-too-old")
+    assert by_code(explain("use_flash_attention_2=True", v100, m), "flash-attn-gpu-too-old")
+
+
+def test_a_container_without_gpu_access_gets_gpus_all_not_the_wsl_path() -> None:
+    """libcuda.so.1 missing or nvidia-smi failing inside a container: started without --gpus
+    (leejet/stable-diffusion.cpp#1352, mattshma/bigdata#108); on Windows the driver page."""
+    m = load_matrix()
+    container = Snapshot.from_dict({"os": "Linux", "env": {"in_container": True}})
+    lib = "/sd-cli: error while loading shared libraries: libcuda.so.1: cannot open shared object file"
+    found = explain(lib, container, m)
+    f = one(found, "no-nvidia-gpu")
+    assert f.fix is not None and "--gpus all" in f.fix
+    assert not by_code(found, "wsl-libcuda-not-on-loader-path")
+    smi = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
+    assert "--gpus all" in (one(explain(smi, container, m), "no-nvidia-gpu").fix or "")
+    windows = Snapshot.from_dict({"os": "Windows"})
+    assert (
+        one(explain(smi, windows, m), "no-nvidia-gpu").fix
+        == "start https://www.nvidia.com/Download/index.aspx"
+    )
 
 
 def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:

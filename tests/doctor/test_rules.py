@@ -884,3 +884,48 @@ def test_a_transformers_4_trainer_with_wandb_installed_and_no_key_is_warned() ->
     assert not by_code(run(off), "wandb-key-missing")
     no_wandb = {**s, "packages": {"transformers": {"version": "4.46.0"}}}
     assert not by_code(run(no_wandb), "wandb-key-missing")
+
+
+def test_a_torch_built_with_a_cuda_older_than_the_gpu_has_no_code_for_it() -> None:
+    """torch 1.5.1+cu101 (older than the matrix) on an RTX 3080 Ti: CUDA 10.1 predates sm_86
+    (CUDA 11.1), so its kernels and cuDNN fail (zzhang1987/Factor-Graph-Neural-Network#4)."""
+    s = {"gpus": [{"name": "GeForce RTX 3080 Ti"}], "packages": {"torch": {"version": "1.5.1+cu101"}}}
+    f = one(run(s), "gpu-arch-unsupported-by-torch-build")
+    assert "CUDA 10.1" in f.message and "CUDA 11.1" in f.message and "sm 8.6" in f.message
+    assert f.fix is not None and f.fix.startswith("pip install torch==")
+    turing = {"gpus": [{"name": "RTX 2080 Ti"}], "packages": {"torch": {"version": "1.5.1+cu101"}}}
+    assert not by_code(run(turing), "gpu-arch-unsupported-by-torch-build")  # CUDA 10.0 compiles sm_75
+
+
+def test_gpus_no_listed_torch_runs_on_get_the_cpu_build() -> None:
+    """Two GTX 760s (Kepler, sm 3.0) and torch unknown: no build from 2.0 on carries sm_30."""
+    gtx760 = {"name": "NVIDIA GeForce GTX 760"}
+    f = one(run({"os": "Linux", "gpus": [gtx760, gtx760]}), "gpu-arch-unsupported-by-torch-build")
+    assert f.severity is Severity.WARNING and "sm 3.0" in f.message
+    assert f.fix is not None and f.fix.endswith("--index-url https://download.pytorch.org/whl/cpu")
+    assert not by_code(
+        run({"os": "Linux", "gpus": [{"name": "Tesla K80"}]}), "gpu-arch-unsupported-by-torch-build"
+    )
+
+
+def test_pypi_xformers_without_a_local_tag_is_judged_by_its_pypi_build() -> None:
+    """xformers 0.0.23.post1 from PyPI (a CUDA 12.1 build) beside torch 2.1.2+cu118: the pin
+    matches, the CUDA major does not (unslothai/unsloth#422); the cu118 index has the right one."""
+    s = {
+        "gpus": [{"name": "A6000"}],
+        "packages": {"torch": {"version": "2.1.2+cu118"}, "xformers": {"version": "0.0.23.post1"}},
+    }
+    f = one(run(s), "xformers-torch-mismatch")
+    assert f.severity is Severity.ERROR and "links CUDA 12" in f.message
+    assert f.fix == "pip install xformers==0.0.23.post1 --index-url https://download.pytorch.org/whl/cu118"
+
+
+def test_bitsandbytes_before_its_windows_builds_fails_on_windows() -> None:
+    """bitsandbytes 0.41.0 on Windows: its wheel has only Linux libraries (bitsandbytes#1313)."""
+    s = {"os": "Windows", "python": "3.10.14", "packages": {"bitsandbytes": {"version": "0.41.0"}}}
+    f = one(run(s), "bitsandbytes-cuda-setup")
+    assert "no Windows build" in f.message and "0.43.0" in f.message
+    assert f.fix == 'pip install -U "bitsandbytes>=0.43.0"'
+    assert not by_code(run({**s, "os": "Linux"}), "bitsandbytes-cuda-setup")
+    newer = {**s, "packages": {"bitsandbytes": {"version": "0.43.3"}}}
+    assert not by_code(run(newer), "bitsandbytes-cuda-setup")

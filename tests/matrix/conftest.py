@@ -95,6 +95,8 @@ def fake_pypi(tmp_path_factory: pytest.TempPathFactory) -> str:
                 )
             )
     files.append(make_sdist(f, "flash-attn", "2.8.3"))
+    # its first native Windows wheel (the matrix's windows_since)
+    files.append(make_wheel(f, "bitsandbytes", "0.43.0", requires=["torch"], tags="py3-none-win_amd64"))
     files.append(
         make_wheel(
             f,

@@ -67,6 +67,7 @@ def test_verify_finds_the_planted_mismatch_and_nothing_else(first_run: tuple[Any
         "xformers 0.0.33.post2 is one wheel for every Python (abi3 or none ABI tag)",
         "flash-attn 2.8.3 is on PyPI as an sdist only",
         "bitsandbytes 0.48.2 requires torch >=2.3,<3",
+        "bitsandbytes 0.43.0 has a win_amd64 wheel (its first native Windows build)",
         "transformers 5.21.0 requires torch >=2.6 (extra 'torch')",
         "transformers 5.24.0 Requires-Python >=3.11",
         "transformers 5.24.0 requires huggingface-hub >=1.31,<3",

@@ -488,6 +488,7 @@ def _bitsandbytes(t: Table) -> s.BnbInfo:
         same_major_fallback_since=(
             t.version("same_major_fallback_since") if t.opt_str("same_major_fallback_since") else None
         ),
+        windows_since=t.version("windows_since") if t.opt_str("windows_since") else None,
         min_cc=t.cc("min_cc", t.text("min_cc")),
         min_cc_int8=t.cc("min_cc_int8", t.text("min_cc_int8")),
         note=t.opt_str("note"),
@@ -544,7 +545,7 @@ def _error(t: Table) -> s.ErrorPattern:
     if not entry.pattern_texts:
         t.fail("has no patterns")
     for fact in entry.when:
-        if fact not in s.ERROR_WHEN:
+        if fact.removeprefix("!") not in s.ERROR_WHEN:
             t.fail(f"when {fact!r} is not a machine fact entries may require ({', '.join(s.ERROR_WHEN)})")
     return entry
 
@@ -606,6 +607,14 @@ def parse_matrix(
     exact_only = tuple(rules.cc("exact_only", c) for c in rules.strs("exact_only"))
     rules.opt_str("note")
     rules.source()
+    first_cuda: dict[str, str] = {}
+    if "first_cuda" in rules.data:
+        table = rules.sub("first_cuda")
+        for cc, cuda in table.data.items():
+            table.seen.add(cc)
+            if not re.fullmatch(r"\d+\.\d+", cc) or not isinstance(cuda, str) or not cuda_tuple(cuda):
+                table.fail(f"{cc!r} should map a compute capability like '8.6' to a CUDA version like '11.1'")
+            first_cuda[cc] = cuda
     matrix = Matrix(
         origin=origin,
         schema_version=version,
@@ -621,6 +630,7 @@ def parse_matrix(
         toolkits=_each(origin, "cuda_toolkit", top.items("cuda_toolkit"), _toolkit),
         minor_compat=tuple(minor),
         exact_only_ccs=exact_only,
+        cc_first_cuda=first_cuda,
         archs=_each(origin, "archs", top.items("archs"), _arch),
         gpu_tables=_each(origin, "gpu_table", top.items("gpu_table"), _gpu_table),
         precision=_finish(top.sub("precision", "precision"), _precision),

@@ -93,9 +93,11 @@ class Coverage:
 
 
 _WORD_GLUE = re.compile(r"\b(RTX|GTX)(\d)")
-_SUFFIX_GLUE = re.compile(r"\b(\d{4})(TI|SUPER|D)\b")  # "1080TI", "4090D": as users write them
+_SUFFIX_GLUE = re.compile(r"\b(\d{3,4})(TI|SUPER|D|S)\b")  # "1080TI", "4090D", "2080S": as users write them
 # A GeForce model number (GTX 1050 .. RTX 5090) names one card without its RTX/GTX prefix
 _GEFORCE_NUMBER = re.compile(r"(?:10|16|20|30|40|50)\d0")
+# An Ampere workstation model (RTX A6000) is as often written without "RTX"
+_RTX_A_NUMBER = re.compile(r"A\d{4}")
 
 
 def gpu_name_tokens(name: str) -> tuple[str, ...]:
@@ -433,6 +435,10 @@ class Matrix(MatrixData, PackageQueries):
             return None
         return next((e for e in self.rocm_archs if spec_contains(e.rocm, rocm)), None)
 
+    def first_cuda(self, cc: str | None) -> str | None:
+        """The first CUDA toolkit that compiles for compute capability ``cc`` ("8.6" -> "11.1")."""
+        return self.cc_first_cuda.get(cc) if cc else None
+
     def gpu_cc(self, name: str | None) -> str | None:
         """Compute capability from a GPU's product name ("NVIDIA A100-SXM4-80GB" -> "8.0").
         Whole words must match; the longest listed name wins."""
@@ -466,10 +472,13 @@ class Matrix(MatrixData, PackageQueries):
 
     @functools.cached_property
     def _geforce_numbers(self) -> tuple[tuple[tuple[str, ...], str, str], ...]:
-        """GeForce names without their RTX/GTX prefix ("3090", "1080 TI"), tried after the full
-        names: a bug report often gives just the model number."""
+        """GeForce names without their RTX/GTX prefix ("3090", "1080 TI"), and the RTX A
+        workstation cards without "RTX" ("A6000"), tried after the full names: a bug report often
+        gives just the model number."""
         return tuple(
             (key[1:], cc, listed)
             for key, cc, listed in self._gpu_keys
-            if key[0] in ("RTX", "GTX") and len(key) > 1 and _GEFORCE_NUMBER.fullmatch(key[1])
+            if key[0] in ("RTX", "GTX")
+            and len(key) > 1
+            and (_GEFORCE_NUMBER.fullmatch(key[1]) or _RTX_A_NUMBER.fullmatch(key[1]))
         )

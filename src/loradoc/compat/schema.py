@@ -232,6 +232,7 @@ class BnbInfo:
     releases: tuple[BnbRelease, ...]
     note: str | None = None
     same_major_fallback_since: str | None = None  # before it, only the exact CUDA library loads
+    windows_since: str | None = None  # the first release with a native Windows (win_amd64) wheel
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,9 @@ class TransformersInfo:
     report_to_none_since: str | None = None  # before it, report_to unset means every installed tracker
 
 
-# Machine facts an error entry may require (``when``): a line whose cause is certain only there.
-ERROR_WHEN = ("wsl",)
+# Machine facts an error entry may require (``when``; ``"!name"``: the fact is not known to
+# hold): a line whose cause is certain only on such a machine.
+ERROR_WHEN = ("wsl", "in_container")
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,11 @@ class ErrorPattern:
     context_texts: tuple[str, ...] = ()
     unless_texts: tuple[str, ...] = ()
     facts_only: bool = False  # a line that only states facts: answered only when a rule confirms
-    when: tuple[str, ...] = ()  # machine facts that must hold for the entry to apply (ERROR_WHEN)
+    when: tuple[str, ...] = ()  # machine facts that must (or, as "!name", must not) hold (ERROR_WHEN)
+
+    def applies(self, holds: frozenset[str]) -> bool:
+        """Whether the entry applies on a machine where exactly the facts ``holds`` are known true."""
+        return all((f[1:] not in holds) if f.startswith("!") else (f in holds) for f in self.when)
 
     @property
     def patterns(self) -> tuple[re.Pattern[str], ...]:
@@ -369,3 +375,4 @@ class MatrixData:
     flash_attn_3: FlashAttn3Info | None = None
     nccl_floors: tuple[NcclFloor, ...] = ()
     p2p_hangs: tuple[P2pHang, ...] = ()
+    cc_first_cuda: Mapping[str, str] = field(default_factory=dict)  # "8.6" -> "11.1" (arch_rules)

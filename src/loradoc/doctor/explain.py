@@ -61,7 +61,7 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
     out: list[Recognised] = []
     codes: set[str] = set()
     for entry in matrix.errors:
-        if entry.code in codes or not holds.issuperset(entry.when):
+        if entry.code in codes or not entry.applies(holds):
             continue
         if not all(c.search(text) for c in entry.context):  # the cheap literal contexts come first
             continue
@@ -74,6 +74,14 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
         out.append(Recognised(entry, groups, _line_of(text, hits[0].start())))
         codes.add(entry.code)
     return out
+
+
+def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
+    """The machine facts (of ERROR_WHEN) the snapshot shows to be true."""
+    facts = machine_facts(snapshot, matrix)
+    known = {"wsl": facts.wsl, "in_container": snapshot.env.in_container if snapshot.env else None}
+    assert set(known) == set(ERROR_WHEN)
+    return frozenset(name for name, value in known.items() if value)
 
 
 def _line_of(text: str, pos: int) -> str:
@@ -229,8 +237,7 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
         from loradoc.compat.load import load_matrix
 
         matrix = load_matrix()
-    facts = machine_facts(snapshot, matrix)
-    found = recognise(text, matrix, frozenset(name for name in ERROR_WHEN if getattr(facts, name)))
+    found = recognise(text, matrix, _holds(snapshot, matrix))
     if not found:
         return [_NOTHING_KNOWN]
     enriched, config = _enrich(snapshot, found)

@@ -365,6 +365,25 @@ def bnb_release_checks(r: BnbRelease, v: str, index: Index = PYPI) -> list[Check
     return checks
 
 
+def bnb_checks(m: MatrixData, ix: Indexes) -> list[Check]:
+    """Facts of the bitsandbytes table that name one release: the first native Windows wheel."""
+    first = m.bitsandbytes.windows_since
+    if not first:
+        return []
+    return [
+        PlatformCheck(
+            "bitsandbytes",
+            first,
+            "win_amd64",
+            True,
+            source_key(m.bitsandbytes.source, "PYPI"),
+            exact=True,
+            index=ix.pypi,
+            fact=f"bitsandbytes {first} has a win_amd64 wheel (its first native Windows build)",
+        )
+    ]
+
+
 def bnb_ranges(m: MatrixData, ix: Indexes) -> list[RangeFact]:
     return [
         RangeFact(
@@ -518,6 +537,7 @@ __all__ = [
     "PYPI_SIMPLE",
     "Indexes",
     "RangeFact",
+    "bnb_checks",
     "bnb_ranges",
     "bnb_release_checks",
     "expand_ranges",

@@ -18,6 +18,7 @@ from loradoc.compat.schema import MatrixData
 from loradoc.upkeep.checklist import (
     Indexes,
     RangeFact,
+    bnb_checks,
     bnb_ranges,
     expand_ranges,
     flash_attn_checks,
@@ -96,6 +97,7 @@ def build_checks(m: MatrixData, session: Session, parts: Sequence[str] = PARTS) 
         checks += flash_attn_checks(m, ix)
     ranges: list[RangeFact] = []
     if "bitsandbytes" in parts:
+        checks += bnb_checks(m, ix)
         ranges += bnb_ranges(m, ix)
     if "hf" in parts:
         ranges += hf_ranges(m, ix)

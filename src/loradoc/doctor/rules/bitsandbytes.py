@@ -8,7 +8,7 @@ finding (``config-*-needs-cuda``): installing bitsandbytes cannot help there.
 
 from __future__ import annotations
 
-from loradoc.compat.versions import cc_at_least, cuda_tuple
+from loradoc.compat.versions import cc_at_least, cuda_tuple, parse_version
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.common import gpu_labels, join
 from loradoc.doctor.rules.context import Context
@@ -96,6 +96,18 @@ def bnb_library(ctx: Context) -> list[Finding]:
                 )
             ]
         return []
+    first = m.bitsandbytes.windows_since
+    have, native = parse_version(p.version), parse_version(first)
+    if ctx.os == "windows" and have is not None and native is not None and have < native:
+        return [
+            error(
+                "bitsandbytes-cuda-setup",
+                f"bitsandbytes {p.version} has no Windows build: its wheel carries only Linux libraries "
+                f"(libbitsandbytes_cuda*.so), so its CUDA setup looks for libcudart.so and fails; native "
+                f"Windows wheels start at {first}",
+                bnb_fix(ctx) or f'pip install -U "bitsandbytes>={first}"',
+            )
+        ]
     if t is None or not t.cuda or ctx.has_nvidia_gpu is False:
         return []
     if m.bnb_selects_by_torch(p.version) is False:

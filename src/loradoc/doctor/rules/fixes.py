@@ -143,6 +143,8 @@ def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             "add --gpus all to the docker run command (compose: `gpus: all` on the service), with the NVIDIA "
             "Container Toolkit installed on the host"
         )
+    if ctx.os == "windows":  # the driver comes from NVIDIA's download page there
+        return driver_upgrade_fix(ctx, None)
     if "ubuntu" in (ctx.snapshot.os_release or "").lower():
         return "sudo ubuntu-drivers install"
     return None

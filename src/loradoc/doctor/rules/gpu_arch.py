@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loradoc.compat.versions import cuda_tuple
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels, join, torch_fix, torch_source_build
 from loradoc.doctor.rules.context import Context
@@ -12,11 +13,13 @@ from loradoc.doctor.rules.registry import error, info, rule, warning
 @rule("gpu-arch-unsupported-by-torch-build", "gpu-arch-ptx-jit")
 def torch_archs(ctx: Context) -> list[Finding]:
     t, m = ctx.torch, ctx.matrix
+    if t is None and ctx.gpus and ctx.installed("torch") is None:
+        return _no_build_for_gpus(ctx)
     if t is None or t.cuda is None or not ctx.gpus:
         return []
     entry = m.archs_for(t.public, t.variant, ctx.machine)
     if entry is None:
-        return []
+        return _cuda_older_than_gpus(ctx)
     missing, jit = [], []
     for gpu in ctx.gpus:
         support = m.arch_support(entry, gpu.cc, ctx.os_or_linux) if gpu.cc else "unknown"
@@ -61,6 +64,55 @@ def torch_archs(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _no_build_for_gpus(ctx: Context) -> list[Finding]:
+    """The torch in use is unknown and no torch build in the matrix carries code for the GPUs
+    (Kepler and older): whatever torch is installed runs on the CPU only, or fails on the GPU."""
+    m, os_name = ctx.matrix, ctx.os_or_linux
+    if any(g.cc is None for g in ctx.gpus):
+        return []
+    for version in m.torch_versions():  # code for the GPUs in any build, whatever the driver runs
+        for variant in m.variants_for(version, machine=ctx.machine):
+            entry = m.archs_for(version, variant, ctx.machine)
+            if entry is not None and all(m.arch_support(entry, g.cc, os_name) for g in ctx.gpus):
+                return []
+    cpu = ctx.best_torch(gpu=False)
+    first, last = ctx.matrix.torch_versions()[0], ctx.matrix.latest_torch()
+    return [
+        warning(
+            "gpu-arch-unsupported-by-torch-build",
+            f"no torch build from {first} to {last} carries code for {gpu_labels(ctx.gpus)}: CUDA fails on it "
+            "('no kernel image is available', cuDNN NOT_INITIALIZED); run on the CPU",
+            cpu.command if cpu else None,
+        )
+    ]
+
+
+def _cuda_older_than_gpus(ctx: Context) -> list[Finding]:
+    """A torch the matrix has no arch list for (older than it, or a custom build), built with a
+    CUDA older than the first toolkit that compiles for a GPU: neither its kernels nor the
+    cuDNN/cuBLAS of that CUDA carry code for the GPU (cuDNN's EXECUTION_FAILED / NOT_INITIALIZED,
+    'no kernel image')."""
+    t, m = ctx.torch, ctx.matrix
+    built = cuda_tuple(t.cuda) if t is not None else None
+    if t is None or built is None:
+        return []
+    old = [g for g in ctx.gpus if (need := cuda_tuple(m.first_cuda(g.cc))) is not None and built < need]
+    if not old:
+        return []
+    first = max((m.first_cuda(g.cc) for g in old), key=lambda c: cuda_tuple(c) or (0, 0))
+    fix, more = torch_fix(ctx, None)
+    return [
+        error(
+            "gpu-arch-unsupported-by-torch-build",
+            f"torch {t.label} was built with CUDA {t.cuda}, older than CUDA {first}, the first that "
+            f"compiles for {gpu_labels(old)}: neither its kernels nor that CUDA's cuDNN and cuBLAS carry "
+            "code for it ('no kernel image is available', cuDNN EXECUTION_FAILED or NOT_INITIALIZED)",
+            fix,
+            **more,
+        )
+    ]
 
 
 @rule("gpu-cc-unknown", "no-nvidia-gpu")

@@ -42,9 +42,13 @@ def _xformers_cuda_major(ctx: Context) -> tuple[int | None, bool]:
     if tag:
         return cuda_tuple(tag)[0], False  # type: ignore[index]
     rel = ctx.matrix.xformers_release(p.version)
-    if rel is not None and rel.cuda_major is not None:
-        return rel.cuda_major, not rel.cuda_major_verified
-    return None, False
+    major = ctx.matrix.xformers_pypi_cuda_major(rel) if rel is not None else None
+    if rel is None or major is None:
+        return None, False
+    # no local tag: PyPI's wheel (the PyTorch index's carry +cuXYZ), whose build info is verified
+    recorded = bool(cuda_tuple(rel.built_with_cuda)) or rel.cuda_major is not None
+    verified = recorded and rel.cuda_major_verified
+    return major, not verified
 
 
 @rule("xformers-torch-mismatch", "xformers-unavailable")
