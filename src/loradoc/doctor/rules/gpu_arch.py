@@ -78,7 +78,7 @@ def _no_build_for_gpus(ctx: Context) -> list[Finding]:
             if entry is not None and all(m.arch_support(entry, g.cc, os_name) for g in ctx.gpus):
                 return []
     cpu = ctx.best_torch(gpu=False)
-    first, last = ctx.matrix.torch_versions()[0], ctx.matrix.latest_torch()
+    first, last = m.torch_versions()[0], m.latest_torch()
     return [
         warning(
             "gpu-arch-unsupported-by-torch-build",
