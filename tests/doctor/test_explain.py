@@ -9,6 +9,7 @@ from doctor_helpers import by_code, one, snap
 
 from loradoc.compat import load_matrix
 from loradoc.compat.choose import torch_choices
+from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.explain import explain, recognise
 from loradoc.doctor.findings import Finding, Severity
 from loradoc.doctor.rules.fixes import WANDB_FIX
@@ -559,6 +560,36 @@ FIELD_LINES = [
         "bf16-unsupported-gpu",
         None,
     ),
+    (  # stable-diffusion-webui's start-up check
+        "RuntimeError: Torch is not able to use GPU; add --skip-torch-cuda-test to COMMANDLINE_ARGS variable to "
+        "disable this check",
+        "torch-cpu-build-on-gpu-machine",
+        None,
+    ),
+    (  # torchaudio's own CUDA check: both reinstalled from torch's index
+        "RuntimeError: Detected that PyTorch and TorchAudio were compiled with different CUDA versions. PyTorch "
+        "has CUDA version 11.8 whereas TorchAudio has CUDA version 11.7.",
+        "package-requires-other-torch",
+        "pip install --force-reinstall torch torchaudio --index-url https://download.pytorch.org/whl/cu118",
+    ),
+    (  # a top-level extension module built for another torch
+        "ImportError: /usr/local/lib/python3.5/dist-packages/_torch_sox.cpython-35m-x86_64-linux-gnu.so: "
+        "undefined symbol: _ZN2at19UndefinedTensorImpl10_singletonE",
+        "package-requires-other-torch",
+        None,
+    ),
+    ("OSError: libtorch_cuda_cpp.so: cannot open shared object file", "package-requires-other-torch", None),
+    (  # xformers' bundled Hopper flash-attention, in a custom build folder, the line cut short
+        "CUDA error (/workspace/xfrm2/third_party/flash-attention/hopper/flash_fwd_launch_template.h:188): "
+        "no kernel image is availa",
+        "xformers-gpu-arch-unsupported",
+        None,
+    ),
+    (  # a wheel for another CPython: a venv of that Python, then the same wheel
+        "torch-0.1.11.post5-cp35-cp35m-linux_x86_64.whl is not a supported wheel on this platform.",
+        "python-unsupported-by-torch",
+        "python3.5 -m venv .venv && . .venv/bin/activate && pip install torch-0.1.11.post5-cp35-cp35m-linux_x86_64.whl",
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",
@@ -596,6 +627,18 @@ def test_a_container_without_gpu_access_gets_gpus_all_not_the_wsl_path() -> None
         one(explain(smi, windows, m), "no-nvidia-gpu").fix
         == "start https://www.nvidia.com/Download/index.aspx"
     )
+
+
+def test_cuda_asked_for_on_a_mac_is_the_mps_device_not_a_cuda_torch() -> None:
+    """macOS has no CUDA torch: 'Torch not compiled with CUDA enabled' there means the script asked
+    for cuda (Vaibhavs10/insanely-fast-whisper#107); a check of a Mac's torch raises nothing."""
+    m = load_matrix()
+    mac = Snapshot.from_dict({"os": "Darwin", "packages": {"torch": {"version": "2.5.1"}}})
+    found = explain("AssertionError: Torch not compiled with CUDA enabled", mac, m)
+    f = one(found, "no-nvidia-gpu")
+    assert f.fix is not None and "mps" in f.fix
+    assert not by_code(found, "torch-cpu-build-on-gpu-machine")
+    assert not [x for x in diagnose(mac, m) if x.severity in (Severity.ERROR, Severity.WARNING)]
 
 
 def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:

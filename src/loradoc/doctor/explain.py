@@ -79,7 +79,11 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
 def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
     """The machine facts (of ERROR_WHEN) the snapshot shows to be true."""
     facts = machine_facts(snapshot, matrix)
-    known = {"wsl": facts.wsl, "in_container": snapshot.env.in_container if snapshot.env else None}
+    known = {
+        "wsl": facts.wsl,
+        "in_container": snapshot.env.in_container if snapshot.env else None,
+        "darwin": facts.os == "darwin",
+    }
     assert set(known) == set(ERROR_WHEN)
     return frozenset(name for name, value in known.items() if value)
 

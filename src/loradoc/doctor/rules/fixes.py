@@ -74,6 +74,9 @@ def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     windows = ctx.os_or_linux == "windows"
     if "python_need" in groups:  # a front-end tested with one Python: its requirements in a venv of it
         return venv_fix(groups["python_need"], "pip install -r requirements.txt", windows=windows)
+    if "wheel" in groups:  # a wheel for another CPython: a venv of that Python, then the same wheel
+        python = f"{groups['wheel_major']}.{groups['wheel_minor']}"
+        return venv_fix(python, f"pip install {groups['wheel']}", windows=windows)
     want = ctx.matrix.torch_release(groups.get("want_torch"))
     if ctx.python_mm is None and want is not None and "python32" not in groups:
         # the pinned release, in a venv of the newest Python it has wheels for
@@ -138,6 +141,8 @@ def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     env = ctx.snapshot.env
+    if ctx.os == "darwin":
+        return None  # the entry's own answer: the mps or cpu device
     if env is not None and env.in_container:
         return (
             "add --gpus all to the docker run command (compose: `gpus: all` on the service), with the NVIDIA "
@@ -236,7 +241,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             return None
         newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
         return newer.command if newer is not None and newer.version != t.public else None
-    named = groups.get("package")
+    named = (groups.get("package") or "").lower() or None  # "TorchAudio" as torchaudio words it
     if named and named not in ("torchvision", "torchaudio"):
         # another package's extension: reinstalling that release brings back the torch it pins
         pkg = ctx.pkg(named)

@@ -39,8 +39,9 @@ def torch_build(ctx: Context) -> list[Finding]:
         )
     cuda_packages = _built_for_cuda(ctx)
     gpu_seen = bool(ctx.has_nvidia_gpu or cuda_packages)
-    # a CPU build where a GPU is seen, or where the facts say nothing about GPUs (a thread, a log)
-    if t.variant == "cpu" and (gpu_seen or ctx.has_nvidia_gpu is None):
+    # a CPU build where a GPU is seen, or where the facts say nothing about GPUs (a thread, a log);
+    # never on macOS, where no torch has CUDA and no Mac has an NVIDIA GPU
+    if t.variant == "cpu" and ctx.os != "darwin" and (gpu_seen or ctx.has_nvidia_gpu is None):
         choice = ctx.best_torch(t.public, gpu=True)
         pypi = _pypi_cpu_wheels(ctx) if t.inferred else None
         if gpu_seen:
