@@ -247,7 +247,8 @@ def test_an_error_entry_requiring_an_unknown_fact_is_refused(matrix_text: str, w
     bad = errors.replace('when = ["wsl"]', 'when = ["wls"]', 1)
     assert bad != errors
     with pytest.raises(
-        MatrixError, match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container, darwin\)"
+        MatrixError,
+        match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container, darwin\)",
     ):
         load_matrix(write_matrix(matrix_text, bad))
 
