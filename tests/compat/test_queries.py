@@ -371,6 +371,7 @@ def test_flash_attn_release_for_a_torch_series_without_its_python() -> None:
         ("A6000", "RTX A6000"),  # the RTX A cards without "RTX"
         ("NVIDIA GeForce GTX 760", "GTX 760"),  # Kepler and Maxwell GeForce
         ("A100", "A100"),  # not taken for an RTX A card
+        ("Tesla K40m", "Tesla K40m"),
     ],
 )
 def test_gpu_names_as_reports_write_them(matrix: Matrix, name: str, listed: str) -> None:

@@ -590,6 +590,28 @@ FIELD_LINES = [
         "python-unsupported-by-torch",
         "python3.5 -m venv .venv && . .venv/bin/activate && pip install torch-0.1.11.post5-cp35-cp35m-linux_x86_64.whl",
     ),
+    (  # a torch older than the package: the names it imports or the keywords it passes
+        "ImportError: cannot import name 'register_pytree_node' from 'torch.utils._pytree'",
+        "package-requires-other-torch",
+        "loradoc doctor install --dry-run",
+    ),
+    (
+        "register_pytree_node() got an unexpected keyword argument 'flatten_with_keys_fn'",
+        "package-requires-other-torch",
+        None,
+    ),
+    (  # flash-attn's setup.py on an old nvcc, torch's CUDA unknown: its toolkit, read at run time
+        "RuntimeError: FlashAttention is only supported on CUDA 11.6 and above.  Note: make sure nvcc has a "
+        "supported version by running nvcc -V.",
+        "nvcc-torch-cuda-mismatch",
+        "export CUDA_HOME=/usr/local/cuda-$(python -c 'import torch; print(torch.version.cuda)')",
+    ),
+    (
+        'csrc/megatron/fused_weight_gradient_dense_16bit_prec_cuda.cu(33): error: identifier "CUDA_R_16BF" is '
+        "undefined",
+        "nvcc-torch-cuda-mismatch",
+        None,
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",

@@ -929,3 +929,21 @@ def test_bitsandbytes_before_its_windows_builds_fails_on_windows() -> None:
     assert not by_code(run({**s, "os": "Linux"}), "bitsandbytes-cuda-setup")
     newer = {**s, "packages": {"bitsandbytes": {"version": "0.43.3"}}}
     assert not by_code(run(newer), "bitsandbytes-cuda-setup")
+
+
+def test_a_compiled_package_built_for_another_torch() -> None:
+    """pytorch3d 0.7.6 built for torch 2.1.0 beside torch 2.2.2 on Windows (pytorch3d#1792): its
+    extension fails to load; the fix puts back the torch it was built for."""
+    s = {
+        "os": "Windows",
+        "python": "3.9",
+        "packages": {
+            "torch": {"version": "2.2.2+cu121"},
+            "pytorch3d": {"version": "0.7.6+pt2.1.0cu121", "built_for_torch": "2.1.0"},
+        },
+    }
+    f = one(run(s), "package-requires-other-torch")
+    assert "built for torch 2.1.0" in f.message
+    assert f.fix == "pip install torch==2.1.0 --index-url https://download.pytorch.org/whl/cu121"
+    same = {**s, "packages": {**s["packages"], "torch": {"version": "2.1.0+cu121"}}}
+    assert not by_code(run(same), "package-requires-other-torch")

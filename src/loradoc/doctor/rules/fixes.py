@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from loradoc.compat.versions import cuda_variant, parse_version, public, variant_cuda
+from loradoc.compat.versions import cuda_tuple, cuda_variant, parse_version, public, variant_cuda
 from loradoc.doctor.facts import visible_indices
 from loradoc.doctor.rules.context import Context
 
@@ -325,6 +325,16 @@ def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return " && ".join(steps)
 
 
+def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """An nvcc older than the build needs: CUDA_HOME at the toolkit of torch's CUDA (read at run
+    time when the facts do not name it)."""
+    t = ctx.torch
+    cuda = cuda_tuple(t.cuda) if t is not None and t.cuda else None
+    if cuda:
+        return f"export CUDA_HOME=/usr/local/cuda-{cuda[0]}.{cuda[1]}"
+    return "export CUDA_HOME=/usr/local/cuda-$(python -c 'import torch; print(torch.version.cuda)')"
+
+
 def _nvcc_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """No nvcc for an extension build: point CUDA_HOME at the toolkit where one is installed, else
     install the toolkit of torch's CUDA version into the conda environment and point CUDA_HOME there."""
@@ -352,6 +362,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "package-requires-other-torch": _companions,
     "build-isolation-hides-torch": _build_isolation,
     "nvcc-missing": _nvcc_missing,
+    "nvcc-torch-cuda-mismatch": _nvcc_old,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,
     "transformers-disables-torch": _transformers_for_torch,

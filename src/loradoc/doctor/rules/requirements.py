@@ -13,7 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from loradoc.compat.queries import spec_contains
-from loradoc.compat.versions import cuda_variant, local_tag, parse_version, variant_cuda
+from loradoc.compat.versions import cuda_variant, local_tag, parse_version, public, variant_cuda
 from loradoc.doctor.facts import TorchFact
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.context import Context
@@ -90,6 +90,23 @@ def _fix(ctx: Context, name: str, req: str, t: TorchFact) -> str | None:
     return fitting[0].command if fitting else None
 
 
+def _built_for_other_torch(ctx: Context, name: str, p: Package, t: TorchFact) -> Finding | None:
+    """A compiled package (pytorch3d, a custom extension) whose build records another torch
+    release than the installed one: its C++ extension links torch's ABI of that release. The fix
+    puts back the torch it was built for (the smallest change; rebuilding it is the other)."""
+    built = public(p.built_for_torch) if p.built_for_torch else None
+    if not built or not t.public or built == t.public:
+        return None
+    choices = ctx.torch_choices(built, gpu=None if t.variant is None else t.variant != "cpu")
+    choice = next((c for c in choices if c.variant == t.variant), choices[0] if choices else None)
+    return error(
+        "package-requires-other-torch",
+        f"{name} {p.version or ''} was built for torch {p.built_for_torch} but torch {t.version} is installed: "
+        "its compiled extension fails to load ('undefined symbol', 'DLL load failed')".replace("  ", " "),
+        choice.command if choice is not None and choice.version == built else None,
+    )
+
+
 @rule("package-requires-other-torch")
 def requirements_vs_torch(ctx: Context) -> list[Finding]:
     t, m = ctx.torch, ctx.matrix
@@ -98,7 +115,13 @@ def requirements_vs_torch(ctx: Context) -> list[Finding]:
     out: list[Finding] = []
     installed = parse_version(t.version)
     for name, p in sorted(ctx.snapshot.packages.items()):
-        if name in _OWN_RULE or not p.version:
+        if name in _OWN_RULE:
+            continue
+        built = _built_for_other_torch(ctx, name, p, t)
+        if built is not None:
+            out.append(built)
+            continue
+        if not p.version:
             continue
         reqs = torch_requirements(ctx, p)
         specs = [str(r.specifier) for r in reqs]
