@@ -612,6 +612,16 @@ FIELD_LINES = [
         "nvcc-torch-cuda-mismatch",
         None,
     ),
+    (  # an nvcc older than the GPU: torch's toolkit, read at run time
+        "nvcc fatal   : Unsupported gpu architecture 'compute_86'",
+        "nvcc-torch-cuda-mismatch",
+        "export CUDA_HOME=/usr/local/cuda-$(python -c 'import torch; print(torch.version.cuda)')",
+    ),
+    (  # Triton's bundled ptxas older than a Blackwell card: a torch whose Triton knows it
+        "ptxas fatal   : Value 'sm_120a' is not defined for option 'gpu-name'",
+        "gpu-arch-unsupported-by-torch-build",
+        None,
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",

@@ -947,3 +947,20 @@ def test_a_compiled_package_built_for_another_torch() -> None:
     assert f.fix == "pip install torch==2.1.0 --index-url https://download.pytorch.org/whl/cu121"
     same = {**s, "packages": {**s["packages"], "torch": {"version": "2.1.0+cu121"}}}
     assert not by_code(run(same), "package-requires-other-torch")
+
+
+def test_an_nvcc_older_than_the_gpu_stops_extension_builds() -> None:
+    """nvcc 11.0 with an RTX 3090 (sm_86 came with CUDA 11.1): builds stop with 'Unsupported gpu
+    architecture'; torch's own CUDA 11.8 toolkit knows the GPU. Same major as torch, so only this."""
+    s = {
+        "gpus": [{"name": "NVIDIA GeForce RTX 3090"}],
+        "nvcc": {"version": "11.0", "path": "/usr/local/cuda-11.0/bin/nvcc"},
+        "packages": {"torch": {"version": "2.1.2+cu118"}},
+    }
+    f = one(run(s), "nvcc-torch-cuda-mismatch")
+    assert "predates" in f.message and "CUDA 11.1" in f.message
+    assert f.fix == "export CUDA_HOME=/usr/local/cuda-11.8"
+    no_torch = {k: v for k, v in s.items() if k != "packages"}
+    assert one(run(no_torch), "nvcc-torch-cuda-mismatch").fix == "export CUDA_HOME=/usr/local/cuda-11.1"
+    turing = {**s, "gpus": [{"name": "NVIDIA GeForce RTX 2080 Ti"}]}
+    assert not by_code(run(turing), "nvcc-torch-cuda-mismatch")

@@ -1,11 +1,11 @@
-"""nvcc (the CUDA toolkit that builds extensions) against torch's CUDA."""
+"""nvcc (the CUDA toolkit that builds extensions) against torch's CUDA and against the GPUs."""
 
 from __future__ import annotations
 
 from loradoc.compat.choose import TorchChoice
 from loradoc.compat.versions import cuda_tuple, variant_cuda
 from loradoc.doctor.findings import Finding
-from loradoc.doctor.rules.common import choice_details
+from loradoc.doctor.rules.common import choice_details, gpu_labels
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import rule, warning
 
@@ -24,16 +24,43 @@ def torch_for_nvcc(ctx: Context, nvcc: str | None) -> TorchChoice | None:
     return same_major[0] if same_major else None
 
 
+def _nvcc_older_than_gpus(
+    ctx: Context, have: tuple[int, int], torch_cuda: tuple[int, int] | None
+) -> list[Finding]:
+    """nvcc older than the first toolkit that compiles for a GPU: every extension build for it
+    stops with 'nvcc fatal : Unsupported gpu architecture'. The fix is torch's own toolkit when
+    that one knows the GPU."""
+    n, m = ctx.snapshot.nvcc, ctx.matrix
+    assert n is not None
+    old = [g for g in ctx.gpus if (need := cuda_tuple(m.first_cuda(g.cc))) is not None and have < need]
+    if not old:
+        return []
+    first = max((m.first_cuda(g.cc) or "0.0" for g in old), key=lambda c: cuda_tuple(c) or (0, 0))
+    need = cuda_tuple(first) or (0, 0)
+    fits = torch_cuda is not None and torch_cuda >= need
+    target = torch_cuda if fits and torch_cuda else need
+    return [
+        warning(
+            "nvcc-torch-cuda-mismatch",
+            f"nvcc {n.version}{f' ({n.path})' if n.path else ''} predates {gpu_labels(old)}, first compiled "
+            f"by CUDA {first}: extension builds for it stop with 'nvcc fatal : Unsupported gpu architecture'",
+            f"export CUDA_HOME=/usr/local/cuda-{target[0]}.{target[1]}",
+        )
+    ]
+
+
 @rule("nvcc-torch-cuda-mismatch")
 def nvcc_vs_torch(ctx: Context) -> list[Finding]:
     n, t = ctx.snapshot.nvcc, ctx.torch
     # torch's CUDA decides, even when its version is unknown (a snapshot that only has torch.cuda)
     pkg = ctx.pkg("torch")
     torch_cuda = t.cuda if t is not None else (pkg.cuda if pkg is not None else None)
-    if n is None or not n.version or not torch_cuda:
+    if n is None or not n.version:
         return []
     have, want = cuda_tuple(n.version), cuda_tuple(torch_cuda)
-    if have is None or want is None or have[0] == want[0]:
+    if have is not None and (want is None or have[0] == want[0]):
+        return _nvcc_older_than_gpus(ctx, have, want)
+    if have is None or want is None:
         return []
     choice = torch_for_nvcc(ctx, n.version)
     label = t.label if t is not None else "(version unknown)"
