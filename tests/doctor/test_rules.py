@@ -882,8 +882,10 @@ def test_a_transformers_4_trainer_with_wandb_installed_and_no_key_is_warned() ->
     assert not by_code(run(keyed), "wandb-key-missing")
     off = {**s, "env": {"wandb_api_key": False, "interactive": False, "wandb_mode": "disabled"}}
     assert not by_code(run(off), "wandb-key-missing")
-    no_wandb = {**s, "packages": {"transformers": {"version": "4.46.0"}}}
-    assert not by_code(run(no_wandb), "wandb-key-missing")
+    unstated = {**s, "packages": {"transformers": {"version": "4.46.0"}}}  # wandb: unknown, a note
+    assert one(run(unstated), "wandb-key-missing").severity is Severity.INFO
+    absent = {**unstated, "complete": True}  # a probe that found no wandb: nothing to say
+    assert not by_code(run(absent), "wandb-key-missing")
 
 
 def test_a_torch_built_with_a_cuda_older_than_the_gpu_has_no_code_for_it() -> None:
@@ -964,3 +966,18 @@ def test_an_nvcc_older_than_the_gpu_stops_extension_builds() -> None:
     assert one(run(no_torch), "nvcc-torch-cuda-mismatch").fix == "export CUDA_HOME=/usr/local/cuda-11.1"
     turing = {**s, "gpus": [{"name": "NVIDIA GeForce RTX 2080 Ti"}]}
     assert not by_code(run(turing), "nvcc-torch-cuda-mismatch")
+
+
+def test_a_missing_wandb_key_with_the_tracker_unknown_is_a_note() -> None:
+    """Facts that state only 'no W&B key' (hiyouga/LlamaFactory#5492): a note with the login and
+    the switches; a probed machine, which knows whether wandb is installed, gets no such note."""
+    f = one(run({"env": {"wandb_api_key": False, "interactive": False}}), "wandb-key-missing")
+    assert f.severity is Severity.INFO and "without a terminal" in f.message
+    assert (
+        f.fix is not None
+        and "WANDB_API_KEY" in f.fix
+        and f.details["alternative"] == "export WANDB_MODE=disabled"
+    )
+    probed = {"complete": True, "packages": {}, "env": {"wandb_api_key": False}}
+    assert not by_code(run(probed), "wandb-key-missing")
+    assert not by_code(run({"env": {"wandb_api_key": True}}), "wandb-key-missing")

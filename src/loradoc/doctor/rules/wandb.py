@@ -64,6 +64,8 @@ def _trainer_default_reports_to_wandb(ctx: Context) -> list[Finding]:
     asks for a key, and without a terminal the run waits there."""
     env, t = ctx.snapshot.env, ctx.pkg("transformers")
     since = ctx.matrix.transformers.report_to_none_since
+    if env is not None and env.wandb_api_key is False and ctx.installed("wandb") is None:
+        return _key_missing_with_tracker_unknown(env.interactive)
     if env is None or env.wandb_api_key is not False or not ctx.installed("wandb") or t is None:
         return []
     have = parse_version(t.version)
@@ -79,5 +81,21 @@ def _trainer_default_reports_to_wandb(ctx: Context) -> list[Finding]:
             + (" and, without a terminal, waits there" if env.interactive is False else ""),
             "export WANDB_MODE=disabled",
             alternative="set report_to: none in the training arguments",
+        )
+    ]
+
+
+def _key_missing_with_tracker_unknown(interactive: bool | None) -> list[Finding]:
+    """Facts that state no W&B key but not whether wandb is installed or used (a report, a partial
+    snapshot): a note, since a job that does report to W&B stops at its login prompt."""
+    headless = " and, without a terminal, waits there or fails" if interactive is False else ""
+    return [
+        info(
+            "wandb-key-missing",
+            "no W&B API key is available and the facts do not say whether wandb is installed or used: a job "
+            "that reports to W&B (report_to wandb, or a transformers before 5.0 with wandb installed) stops at "
+            f"W&B's login prompt{headless}",
+            WANDB_FIX,
+            alternative="export WANDB_MODE=disabled",
         )
     ]
