@@ -622,6 +622,23 @@ FIELD_LINES = [
         "gpu-arch-unsupported-by-torch-build",
         None,
     ),
+    (  # Unsloth's import check on a flash-attn built for another torch
+        "Unsloth: Your Flash Attention 2 installation seems to be broken. Using Xformers instead.",
+        "flash-attn-abi-or-torch-mismatch",
+        None,
+    ),
+    (  # a JIT build cached for another torch: clear the cache, it compiles again
+        "ImportError: /home/u/.cache/torch_extensions/py310_cu121/exllamav2_ext/exllamav2_ext.so: undefined "
+        "symbol: _ZN3c104cuda14ExchangeDeviceEa",
+        "package-requires-other-torch",
+        "rm -rf ~/.cache/torch_extensions",
+    ),
+    (  # docker --gpus on a host without the NVIDIA container runtime
+        'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].',
+        "no-nvidia-gpu",
+        "sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure --runtime=docker "
+        "&& sudo systemctl restart docker",
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",

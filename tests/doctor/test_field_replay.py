@@ -52,8 +52,8 @@ KINDS = {
 # when new cases are added as found, before the doctor is taught them: from 0.89/0.89 to
 # 0.85/0.84 (29 cases, 9 right on arrival), from 0.88/0.86 to 0.87/0.85 (41 cases, 24 right), and
 # from 0.89/0.86 to 0.88/0.85 (33 cases, 18 right).
-FLOOR_RIGHT = 0.88
-FLOOR_USABLE = 0.85
+FLOOR_RIGHT = 0.89
+FLOOR_USABLE = 0.86
 CASE_FILES = all_cases()
 
 
@@ -97,7 +97,7 @@ def test_replay_figure() -> None:
 # to a config or launch command ("set X in ..."): never prose a user has to turn into a command.
 _COMMAND = re.compile(
     r"^(pip|python[\d.]*|py|export|unset|sudo|docker|conda|wandb|read|loradoc|accelerate|torchrun|git|"
-    r"nvidia-smi|echo|start|[A-Z_]+=\S+)\s"
+    r"nvidia-smi|echo|start|rm|[A-Z_]+=\S+)\s"
 )
 
 

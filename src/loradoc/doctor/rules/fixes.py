@@ -141,6 +141,8 @@ def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     env = ctx.snapshot.env
+    if entry_id == "docker-gpu-runtime-missing":
+        return None  # the entry's own answer: the host's container toolkit
     if ctx.os == "darwin":
         return None  # the entry's own answer: the mps or cpu device
     if env is not None and env.in_container:
@@ -236,6 +238,8 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch). A torch too old for a
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
+    if entry_id == "jit-extension-cache-for-another-torch":
+        return None  # the entry's own answer: clear the cached build
     if entry_id == "torch-older-than-package":
         if t is None or t.public is None:
             return None
