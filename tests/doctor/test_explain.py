@@ -639,6 +639,36 @@ FIELD_LINES = [
         "sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure --runtime=docker "
         "&& sudo systemctl restart docker",
     ),
+    (  # CUDA's error 999 after a driver update without a reboot
+        "RuntimeError: CUDA unknown error - this may be due to an incorrectly set up environment, e.g. changing "
+        "env variable CUDA_VISIBLE_DEVICES after program start.",
+        "driver-reboot-needed",
+        "sudo reboot",
+    ),
+    (  # XLA's libcuda-against-kernel-module check
+        "kernel version 515.48.7 does not match DSO version 510.73.5 -- cannot find working devices in this "
+        "configuration",
+        "driver-cuda-combination-unsupported",
+        None,
+    ),
+    (  # a compat libcuda ahead of the host driver's: take it off the loader path
+        'code=803(cudaErrorSystemDriverMismatch) "cudaGetDeviceCount(&device_count)"\n'
+        "\tlibcuda.so.1 (libc6,AArch64) => /usr/local/cuda-13.0/compat/libcuda.so.1",
+        "driver-cuda-combination-unsupported",
+        "export LD_LIBRARY_PATH=\"$(printf %s \"$LD_LIBRARY_PATH\" | tr ':' '\\n' | grep -v '/compat' | paste -sd:)\"",
+    ),
+    (
+        "No GPU found. A GPU is needed for quantization.",
+        "config-quantization-needs-cuda",
+        "remove load_in_4bit and load_in_8bit from the training config (adapter: lora), or run on a GPU machine",
+    ),
+    (  # a pre-0.43 bitsandbytes on Windows, searching for the Linux runtime
+        "CUDA_SETUP: WARNING! libcudart.so not found in any environmental path. Searching in backup paths...\n"
+        "The following directories listed in your path were found to be non-existent: "
+        "{WindowsPath('/usr/local/cuda/lib64')}",
+        "bitsandbytes-cuda-setup",
+        'pip install -U "bitsandbytes>=0.43.0"',
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",
@@ -688,6 +718,24 @@ def test_cuda_asked_for_on_a_mac_is_the_mps_device_not_a_cuda_torch() -> None:
     assert f.fix is not None and "mps" in f.fix
     assert not by_code(found, "torch-cpu-build-on-gpu-machine")
     assert not [x for x in diagnose(mac, m) if x.severity in (Severity.ERROR, Severity.WARNING)]
+
+
+def test_a_driver_library_mismatch_in_a_container_is_the_images_libraries() -> None:
+    """In a container the mismatched NVML comes with the image (BIOP/BIOP-desktop#27): rebooting
+    does not help; on the host it is an upgrade without a reboot."""
+    m = load_matrix()
+    line = "Failed to initialize NVML: Driver/library version mismatch"
+    container = Snapshot.from_dict({"os": "Linux", "env": {"in_container": True}})
+    f = one(explain(line, container, m), "driver-cuda-combination-unsupported")
+    assert f.fix is not None and "--gpus all" in f.fix
+    assert not by_code(explain(line, container, m), "driver-reboot-needed")
+    host = Snapshot.from_dict({"os": "Linux"})
+    assert one(explain(line, host, m), "driver-reboot-needed").fix == "sudo reboot"
+    mac = Snapshot.from_dict({"os": "Darwin"})
+    assert by_code(
+        explain("Using `bitsandbytes` 8-bit quantization requires Accelerate", mac, m),
+        "config-quantization-needs-cuda",
+    )
 
 
 def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:

@@ -170,8 +170,12 @@ def _driver_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _driver_mismatch(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """libcuda and the kernel module from different driver releases (Error 803): reinstall the
-    driver package of the loaded module's branch, then reboot."""
-    if ctx.os_or_linux != "linux":
+    driver package of the loaded module's branch, then reboot. The entries about a compat libcuda
+    and a container's own libraries keep their own answers."""
+    if ctx.os_or_linux != "linux" or entry_id in (
+        "compat-libcuda-driver-mismatch",
+        "container-driver-library-mismatch",
+    ):
         return None
     return (
         'sudo apt-get install -y --reinstall "nvidia-driver-$(modinfo -F version nvidia | cut -d. -f1)" '
@@ -294,6 +298,8 @@ def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """The release with a library for torch's CUDA; without torch in the facts, for the CUDA of
     the library a torch-selecting release (0.43.1+) looked for (libbitsandbytes_cuda129 -> 12.9)."""
     digits = groups.get("bnb_cuda", "")
+    if entry_id == "bnb-linux-build-on-windows" and ctx.matrix.bitsandbytes.windows_since:
+        return f'pip install -U "bitsandbytes>={ctx.matrix.bitsandbytes.windows_since}"'
     if entry_id == "bnb-native-missing" and ctx.torch is None and len(digits) >= 3:
         m = ctx.matrix
         rel = m.bnb_for_cuda(f"{int(digits[:-1])}.{digits[-1]}", None, ctx.snapshot.python)
