@@ -669,6 +669,21 @@ FIELD_LINES = [
         "bitsandbytes-cuda-setup",
         'pip install -U "bitsandbytes>=0.43.0"',
     ),
+    (  # whisper choosing the CPU
+        "UserWarning: FP16 is not supported on CPU; using FP32 instead",
+        "torch-cpu-build-on-gpu-machine",
+        None,
+    ),
+    (  # cudaErrorNoDevice in torch 0.x's wording
+        "THCudaCheck FAIL file=torch/csrc/cuda/Module.cpp line=109 error=38 : no CUDA-capable device is detected",
+        "cuda-visible-devices-hides-all-gpus",
+        "unset CUDA_VISIBLE_DEVICES",
+    ),
+    (  # a const method's symbol, and no space after the colon
+        "site-packages/mmcv/_ext.cpython-37m-x86_64-linux-gnu.so:undefined symbol: _ZNK2at6Tensor6narrowElll",
+        "package-requires-other-torch",
+        'pip install --force-reinstall "mmcv"',
+    ),
     (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",
@@ -736,6 +751,34 @@ def test_a_driver_library_mismatch_in_a_container_is_the_images_libraries() -> N
         explain("Using `bitsandbytes` 8-bit quantization requires Accelerate", mac, m),
         "config-quantization-needs-cuda",
     )
+
+
+def test_pyg_companions_built_for_another_torch_come_from_pygs_page_for_this_one() -> None:
+    """torch_scatter's extension missing a torch symbol next to torch 1.8.1+cu111
+    (rusty1s/pytorch_scatter#348): PyG's wheel page for that torch build."""
+    m = load_matrix()
+    facts = Snapshot.from_dict({"packages": {"torch": {"version": "1.8.1", "cuda": "11.1"}}})
+    line = (
+        "OSError: /root/env/lib/python3.10/site-packages/torch_scatter/_version_cuda.so: undefined symbol: "
+        "_ZN5torch3jit17parseSchemaOrNameERKSs"
+    )
+    f = one(explain(line, facts, m), "package-requires-other-torch")
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch-scatter -f https://data.pyg.org/whl/torch-1.8.1+cu111.html"
+    )
+
+
+def test_torch_missing_from_a_process_while_installed_is_build_isolation() -> None:
+    """torch 2.6.0 installed, yet 'No module named torch' (ModelCloud/GPTQModel#1528): the build
+    ran in an isolated environment; with torch not stated it is torch missing."""
+    m = load_matrix()
+    installed = Snapshot.from_dict({"os": "Windows", "packages": {"torch": {"version": "2.6.0+cu126"}}})
+    found = explain("ModuleNotFoundError: No module named torch", installed, m)
+    f = one(found, "build-isolation-hides-torch")
+    assert f.fix is not None and "--no-build-isolation" in f.fix
+    assert not by_code(found, "torch-missing")
+    assert by_code(explain("ModuleNotFoundError: No module named 'torch'", EMPTY, m), "torch-missing")
 
 
 def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:

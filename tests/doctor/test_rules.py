@@ -981,3 +981,18 @@ def test_a_missing_wandb_key_with_the_tracker_unknown_is_a_note() -> None:
     probed = {"complete": True, "packages": {}, "env": {"wandb_api_key": False}}
     assert not by_code(run(probed), "wandb-key-missing")
     assert not by_code(run({"env": {"wandb_api_key": True}}), "wandb-key-missing")
+
+
+def test_a_cuda_older_than_every_listed_toolkit_runs_on_a_newer_driver() -> None:
+    """torch 1.6.0+cu101 on driver 460: CUDA 10.1 predates the matrix's toolkit table. A driver that
+    runs its oldest toolkit runs every older CUDA; below that it is unknown, never an error
+    (open-mmlab/mmcv#1413 was called 'driver too old' before)."""
+    s = {
+        "gpus": [{"name": "V100"}],
+        "driver": {"version": "460.32.03"},
+        "packages": {"torch": {"version": "1.6.0", "cuda": "10.1"}},
+    }
+    assert not by_code(run(s), "driver-too-old-for-torch-cuda")
+    m = load_matrix()
+    assert m.coverage("10.1", "linux", driver="535.104.05").ok is True  # runs the oldest listed (11.7)
+    assert m.coverage("10.1", "linux", driver="460.32.03").ok is None  # below the table: unknown

@@ -588,6 +588,11 @@ def parse_matrix(
         if not isinstance(value, str) or not value.strip():
             sources.fail(f"{key!r} needs a description")
     index = top.sub("torch_index", "torch_index")
+    pyg = top.sub("pyg_index", "pyg_index") if "pyg_index" in top.data else None
+    if pyg is not None:
+        pyg.source()
+        if "{torch}" not in pyg.text("url") or "{variant}" not in pyg.text("url"):
+            pyg.fail("url should name {torch} and {variant}")
     torch_tbl = top.sub("torch", "torch")
     releases = []
     for series, raw in torch_tbl.data.items():
@@ -631,6 +636,8 @@ def parse_matrix(
         minor_compat=tuple(minor),
         exact_only_ccs=exact_only,
         cc_first_cuda=first_cuda,
+        pyg_index_pattern=pyg.text("url") if pyg is not None else "",
+        pyg_packages=pyg.strs("packages") if pyg is not None else (),
         archs=_each(origin, "archs", top.items("archs"), _arch),
         gpu_tables=_each(origin, "gpu_table", top.items("gpu_table"), _gpu_table),
         precision=_finish(top.sub("precision", "precision"), _precision),

@@ -307,14 +307,32 @@ class Matrix(MatrixData, PackageQueries):
         driver: str | None = None,
         cuda_max: str | None = None,
     ) -> Coverage:
-        """Driver coverage from whatever is known (the driver version wins over its max CUDA)."""
+        """Driver coverage from whatever is known (the driver version wins over its max CUDA). A
+        CUDA older than every toolkit the matrix lists is covered by a driver that runs the oldest
+        listed one (drivers run every older CUDA), and unknown below that."""
         if driver:
+            want, oldest = cuda_tuple(cuda), self._oldest_toolkit(os)
+            if want is not None and oldest is not None and want < oldest[0]:
+                return (
+                    Coverage(True, False, "driver") if driver_at_least(driver, oldest[1]) else Coverage(None)
+                )
             ok, minor = self.driver_covers(driver, cuda, os)
             return Coverage(ok, minor, "driver")
         if cuda_max:
             ok, minor = self.cuda_max_covers(cuda_max, cuda)
             return Coverage(ok, minor, "cuda_max")
         return Coverage(None)
+
+    def _oldest_toolkit(self, os: str | None) -> tuple[tuple[int, int], str] | None:
+        """(CUDA version, driver floor) of the oldest toolkit listed with a floor for ``os``."""
+        system = norm_os(os) or "linux"
+        rows = [
+            (t, floor)
+            for row in self.toolkits
+            if (t := cuda_tuple(row.version)) is not None
+            and (floor := row.windows if system == "windows" else row.linux) is not None
+        ]
+        return min(rows) if rows else None
 
     def driver_max_cuda(self, driver: str | None, os: str | None = "linux") -> str | None:
         """The highest CUDA whose bundled driver is at most ``driver`` (an estimate of
@@ -434,6 +452,12 @@ class Matrix(MatrixData, PackageQueries):
         if not rocm:
             return None
         return next((e for e in self.rocm_archs if spec_contains(e.rocm, rocm)), None)
+
+    def pyg_wheel_page(self, torch_version: str, variant: str) -> str | None:
+        """PyG's wheel page for one torch build ("2.4.0", "cu121"), for its compiled companions."""
+        if not self.pyg_index_pattern:
+            return None
+        return self.pyg_index_pattern.format(torch=public(torch_version) or torch_version, variant=variant)
 
     def first_cuda(self, cc: str | None) -> str | None:
         """The first CUDA toolkit that compiles for compute capability ``cc`` ("8.6" -> "11.1")."""

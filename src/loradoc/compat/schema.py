@@ -266,7 +266,7 @@ class TransformersInfo:
 
 # Machine facts an error entry may require (``when``; ``"!name"``: the fact is not known to
 # hold): a line whose cause is certain only on such a machine.
-ERROR_WHEN = ("wsl", "in_container", "darwin")
+ERROR_WHEN = ("wsl", "in_container", "darwin", "torch_installed")
 
 
 @dataclass(frozen=True)
@@ -376,3 +376,5 @@ class MatrixData:
     nccl_floors: tuple[NcclFloor, ...] = ()
     p2p_hangs: tuple[P2pHang, ...] = ()
     cc_first_cuda: Mapping[str, str] = field(default_factory=dict)  # "8.6" -> "11.1" (arch_rules)
+    pyg_index_pattern: str = ""  # "https://data.pyg.org/whl/torch-{torch}+{variant}.html"
+    pyg_packages: tuple[str, ...] = ()

@@ -83,6 +83,7 @@ def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
         "wsl": facts.wsl,
         "in_container": snapshot.env.in_container if snapshot.env else None,
         "darwin": facts.os == "darwin",
+        "torch_installed": facts.torch is not None,
     }
     assert set(known) == set(ERROR_WHEN)
     return frozenset(name for name, value in known.items() if value)

@@ -250,6 +250,11 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
         return newer.command if newer is not None and newer.version != t.public else None
     named = (groups.get("package") or "").lower() or None  # "TorchAudio" as torchaudio words it
+    pyg = (named or "").replace("_", "-")
+    if pyg in ctx.matrix.pyg_packages and t is not None and t.public and t.variant:
+        # PyG's companions: the wheel built for the installed torch, from PyG's page for it
+        page = ctx.matrix.pyg_wheel_page(t.public, t.variant)
+        return f"pip install --force-reinstall {pyg} -f {page}" if page else None
     if named and named not in ("torchvision", "torchaudio"):
         # another package's extension: reinstalling that release brings back the torch it pins
         pkg = ctx.pkg(named)
@@ -323,6 +328,8 @@ def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An extension built without torch in its isolated build environment: torch first (the build
     for this machine when none is installed), the build tools, then the extension against it."""
+    if entry_id == "torch-hidden-from-a-build":
+        return None  # the entry's own answer: the failed command, without build isolation
     package = (groups.get("package") or "flash-attn").replace("_", "-")
     version = groups.get("pkg_version")
     steps = []
