@@ -781,6 +781,18 @@ def test_torch_missing_from_a_process_while_installed_is_build_isolation() -> No
     assert by_code(explain("ModuleNotFoundError: No module named 'torch'", EMPTY, m), "torch-missing")
 
 
+def test_an_extension_needing_another_cuda_major_gets_torch_of_that_major() -> None:
+    """vLLM 0.17.0 built for CUDA 12 next to a CUDA 13 torch (vllm-project/vllm-omni#1919): torch of
+    CUDA 12, the installed release when it has such a build."""
+    m = load_matrix()
+    line = "ImportError: libcudart.so.12: cannot open shared object file: No such file or directory"
+    f = one(explain(line, EMPTY, m), "extension-cuda-major-mismatch")
+    assert f.fix is not None and f.fix.startswith("pip install torch==") and "/whl/cu12" in f.fix
+    cu130 = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.11.0+cu130"}}})
+    f = one(explain(line, cu130, m), "extension-cuda-major-mismatch")
+    assert f.fix is not None and f.fix.startswith("pip install torch==2.11.0") and "/whl/cu12" in f.fix
+
+
 def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:
     """cuDNN failing to load has causes everywhere; under WSL it is the driver's libcuda in
     /usr/lib/wsl/lib missing from the loader path (facebookresearch/nougat#105)."""

@@ -342,6 +342,24 @@ def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return " && ".join(steps)
 
 
+def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """An extension that needs libcudart.so.N next to a torch of another CUDA major: torch (the
+    installed release when it has such a build) of major N, so the extension's pin still holds."""
+    major = groups.get("cuda_major")
+    if not major or not major.isdigit():
+        return None
+    t = ctx.torch
+    for version in ((t.public,) if t is not None and t.public else ()) + (None,):
+        same = [
+            c
+            for c in ctx.torch_choices(version, gpu=True)
+            if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == int(major)
+        ]
+        if same:
+            return same[0].command
+    return None
+
+
 def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An nvcc older than the build needs: CUDA_HOME at the toolkit of torch's CUDA (read at run
     time when the facts do not name it)."""
@@ -380,6 +398,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "build-isolation-hides-torch": _build_isolation,
     "nvcc-missing": _nvcc_missing,
     "nvcc-torch-cuda-mismatch": _nvcc_old,
+    "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,
     "transformers-disables-torch": _transformers_for_torch,
