@@ -14,6 +14,7 @@ from typing import Any
 
 from loradoc.compat.choose import TorchChoice, torch_choices
 from loradoc.compat.queries import Matrix
+from loradoc.compat.versions import cuda_tuple, variant_cuda
 from loradoc.doctor.facts import GpuFact, MachineFacts, TorchFact, machine_facts
 from loradoc.doctor.snapshot import Package, Snapshot
 
@@ -134,6 +135,23 @@ class Context:
         return self.facts.torch
 
     @property
+    def torch_cuda(self) -> str | None:
+        """torch's CUDA, even when its version is unknown (a report that gives only
+        torch.version.cuda): it decides what the driver and nvcc must match."""
+        if self.torch is not None:
+            return self.torch.cuda
+        pkg = self.pkg("torch")
+        return pkg.cuda if pkg is not None else None
+
+    def gpus_newer_than(self, cuda: tuple[int, int]) -> tuple[list[GpuFact], str | None]:
+        """The GPUs a CUDA ``cuda`` toolkit cannot compile for (the matrix's first CUDA for their
+        compute capability is newer), and the newest of those first CUDAs."""
+        m = self.matrix
+        old = [g for g in self.gpus if (need := cuda_tuple(m.first_cuda(g.cc))) is not None and cuda < need]
+        firsts = [c for g in old if (c := m.first_cuda(g.cc))]
+        return old, max(firsts, key=lambda c: cuda_tuple(c) or (0, 0)) if firsts else None
+
+    @property
     def companions(self) -> tuple[str, ...]:
         return tuple(n for n in TORCH_COMPANIONS if self.pkg(n) is not None)
 
@@ -203,6 +221,14 @@ class Context:
             extra=self.companions,
             cuda_floor=cuda_floor,
         )
+
+    def torch_choices_of_major(self, version: str | None, major: int) -> list[TorchChoice]:
+        """GPU builds (of ``version``, or any) whose CUDA major is ``major``."""
+        return [
+            c
+            for c in self.torch_choices(version, gpu=True)
+            if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == major
+        ]
 
     def best_torch(
         self, version: str | None = None, *, gpu: bool | None = None, cuda_floor: str | None = None

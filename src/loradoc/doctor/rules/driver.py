@@ -12,10 +12,7 @@ from loradoc.doctor.rules.registry import error, info, rule, warning
 
 @rule("driver-too-old-for-torch-cuda", "driver-minor-version-compat")
 def driver_vs_torch(ctx: Context) -> list[Finding]:
-    t, m = ctx.torch, ctx.matrix
-    # torch's CUDA decides, even when its version is unknown (a bug report that gives torch.version.cuda)
-    pkg = ctx.pkg("torch")
-    torch_cuda = t.cuda if t is not None else (pkg.cuda if pkg is not None else None)
+    t, m, torch_cuda = ctx.torch, ctx.matrix, ctx.torch_cuda
     if torch_cuda is None or ctx.has_nvidia_gpu is False:
         return []
     label = t.label if t is not None else "(version unknown)"

@@ -350,11 +350,7 @@ def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | N
         return None
     t = ctx.torch
     for version in ((t.public,) if t is not None and t.public else ()) + (None,):
-        same = [
-            c
-            for c in ctx.torch_choices(version, gpu=True)
-            if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == int(major)
-        ]
+        same = ctx.torch_choices_of_major(version, int(major))
         if same:
             return same[0].command
     return None

@@ -94,14 +94,13 @@ def _cuda_older_than_gpus(ctx: Context) -> list[Finding]:
     CUDA older than the first toolkit that compiles for a GPU: neither its kernels nor the
     cuDNN/cuBLAS of that CUDA carry code for the GPU (cuDNN's EXECUTION_FAILED / NOT_INITIALIZED,
     'no kernel image')."""
-    t, m = ctx.torch, ctx.matrix
+    t = ctx.torch
     built = cuda_tuple(t.cuda) if t is not None else None
     if t is None or built is None:
         return []
-    old = [g for g in ctx.gpus if (need := cuda_tuple(m.first_cuda(g.cc))) is not None and built < need]
+    old, first = ctx.gpus_newer_than(built)
     if not old:
         return []
-    first = max((m.first_cuda(g.cc) for g in old), key=lambda c: cuda_tuple(c) or (0, 0))
     fix, more = torch_fix(ctx, None)
     return [
         error(

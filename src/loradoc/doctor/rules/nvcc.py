@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loradoc.compat.choose import TorchChoice
-from loradoc.compat.versions import cuda_tuple, variant_cuda
+from loradoc.compat.versions import cuda_tuple
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import choice_details, gpu_labels
 from loradoc.doctor.rules.context import Context
@@ -16,11 +16,7 @@ def torch_for_nvcc(ctx: Context, nvcc: str | None) -> TorchChoice | None:
     if have is None:
         return None
     t = ctx.torch
-    same_major = [
-        c
-        for c in ctx.torch_choices(t.public if t is not None else None, gpu=True)
-        if (cuda_tuple(variant_cuda(c.variant)) or (0, 0))[0] == have[0]
-    ]
+    same_major = ctx.torch_choices_of_major(t.public if t is not None else None, have[0])
     return same_major[0] if same_major else None
 
 
@@ -30,12 +26,11 @@ def _nvcc_older_than_gpus(
     """nvcc older than the first toolkit that compiles for a GPU: every extension build for it
     stops with 'nvcc fatal : Unsupported gpu architecture'. The fix is torch's own toolkit when
     that one knows the GPU."""
-    n, m = ctx.snapshot.nvcc, ctx.matrix
+    n = ctx.snapshot.nvcc
     assert n is not None
-    old = [g for g in ctx.gpus if (need := cuda_tuple(m.first_cuda(g.cc))) is not None and have < need]
-    if not old:
+    old, first = ctx.gpus_newer_than(have)
+    if not old or first is None:
         return []
-    first = max((m.first_cuda(g.cc) or "0.0" for g in old), key=lambda c: cuda_tuple(c) or (0, 0))
     need = cuda_tuple(first) or (0, 0)
     fits = torch_cuda is not None and torch_cuda >= need
     target = torch_cuda if fits and torch_cuda else need
@@ -51,10 +46,7 @@ def _nvcc_older_than_gpus(
 
 @rule("nvcc-torch-cuda-mismatch")
 def nvcc_vs_torch(ctx: Context) -> list[Finding]:
-    n, t = ctx.snapshot.nvcc, ctx.torch
-    # torch's CUDA decides, even when its version is unknown (a snapshot that only has torch.cuda)
-    pkg = ctx.pkg("torch")
-    torch_cuda = t.cuda if t is not None else (pkg.cuda if pkg is not None else None)
+    n, t, torch_cuda = ctx.snapshot.nvcc, ctx.torch, ctx.torch_cuda
     if n is None or not n.version:
         return []
     have, want = cuda_tuple(n.version), cuda_tuple(torch_cuda)
