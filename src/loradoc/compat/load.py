@@ -534,6 +534,7 @@ def _error(t: Table) -> s.ErrorPattern:
         context_texts=t.strs("context"),
         unless_texts=t.strs("unless"),
         facts_only=t.flag("facts_only", False),
+        exact_fix=t.flag("exact_fix", False),
         when=t.strs("when"),
         meaning=t.text("meaning"),
         fix=t.text("fix"),

@@ -285,6 +285,7 @@ class ErrorPattern:
     context_texts: tuple[str, ...] = ()
     unless_texts: tuple[str, ...] = ()
     facts_only: bool = False  # a line that only states facts: answered only when a rule confirms
+    exact_fix: bool = False  # the entry's fix is the answer as it stands: no fix is computed for its code
     when: tuple[str, ...] = ()  # machine facts that must (or, as "!name", must not) hold (ERROR_WHEN)
 
     def applies(self, holds: frozenset[str]) -> bool:

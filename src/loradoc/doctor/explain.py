@@ -205,7 +205,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
                 facts.extend(notes)
     if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
         fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
-    if fix == e.fix:  # nothing above was more precise: a command computed from the facts
+    if fix == e.fix and not e.exact_fix:  # nothing above was more precise: a command from the facts
         fix = fix_for(e.code, g, ctx, e.id) or fix
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     severity = Severity.ERROR

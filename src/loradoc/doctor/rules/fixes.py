@@ -141,10 +141,6 @@ def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     env = ctx.snapshot.env
-    if entry_id == "docker-gpu-runtime-missing":
-        return None  # the entry's own answer: the host's container toolkit
-    if ctx.os == "darwin":
-        return None  # the entry's own answer: the mps or cpu device
     if env is not None and env.in_container:
         return (
             "add --gpus all to the docker run command (compose: `gpus: all` on the service), with the NVIDIA "
@@ -170,12 +166,8 @@ def _driver_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _driver_mismatch(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """libcuda and the kernel module from different driver releases (Error 803): reinstall the
-    driver package of the loaded module's branch, then reboot. The entries about a compat libcuda
-    and a container's own libraries keep their own answers."""
-    if ctx.os_or_linux != "linux" or entry_id in (
-        "compat-libcuda-driver-mismatch",
-        "container-driver-library-mismatch",
-    ):
+    driver package of the loaded module's branch, then reboot."""
+    if ctx.os_or_linux != "linux":
         return None
     return (
         'sudo apt-get install -y --reinstall "nvidia-driver-$(modinfo -F version nvidia | cut -d. -f1)" '
@@ -242,8 +234,6 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch). A torch too old for a
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
-    if entry_id == "jit-extension-cache-for-another-torch":
-        return None  # the entry's own answer: clear the cached build
     if entry_id == "torch-older-than-package":
         if t is None or t.public is None:
             return None
@@ -328,8 +318,6 @@ def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An extension built without torch in its isolated build environment: torch first (the build
     for this machine when none is installed), the build tools, then the extension against it."""
-    if entry_id == "torch-hidden-from-a-build":
-        return None  # the entry's own answer: the failed command, without build isolation
     package = (groups.get("package") or "flash-attn").replace("_", "-")
     version = groups.get("pkg_version")
     steps = []
