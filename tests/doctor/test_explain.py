@@ -958,8 +958,10 @@ def test_the_nccl_banner_is_answered_only_when_the_release_is_too_old_for_the_gp
     f = one(explain(old, rtx5090, m), "nccl-too-old-for-gpu")
     assert f.fix == 'pip install -U "nvidia-nccl-cu12>=2.26.2"'
     new = "node:1:1 [0] NCCL INFO NCCL version 2.27.3+cuda12.9"
-    assert [x.code for x in explain(new, rtx5090, m)] == ["no-known-error"]
-    assert [x.code for x in explain(old, EMPTY, m)] == ["no-known-error"]  # no GPU known: no claim
+    # a log that ends at the banner is a stall (test above), never an NCCL too old for the GPU
+    assert [x.code for x in explain(new, rtx5090, m)] == ["nccl-p2p-unsupported"]
+    assert [x.code for x in explain(old, EMPTY, m)] == ["nccl-p2p-unsupported"]  # no GPU known: no claim
+    assert [x.code for x in explain(new + "\nstep 1/100", rtx5090, m)] == ["no-known-error"]
     # the banner next to another error: that error is answered, the banner adds nothing
     both = old.replace("2.25.1", "2.27.3") + "\nRuntimeError: No CUDA GPUs are available"
     assert [x.code for x in explain(both, rtx5090, m)] == ["cuda-visible-devices-hides-all-gpus"]
@@ -1043,3 +1045,27 @@ def test_another_packages_extension_for_another_torch_is_not_blamed_on_flash_att
     assert not by_code(found, "flash-attn-abi-or-torch-mismatch")
     fa = "/venv/lib/python3.10/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
     assert one(explain(fa, EMPTY, load_matrix()), "flash-attn-abi-or-torch-mismatch")
+
+
+def test_a_log_that_stops_in_nccls_set_up_suggests_p2p_and_one_that_goes_on_does_not() -> None:
+    """A stalled multi-GPU run leaves no error, only NCCL's set-up lines at the end of its log
+    (NVIDIA/nccl#606, vllm-project/vllm#9920): a warning, judged on the last line alone."""
+    m = load_matrix()
+    stalled = (
+        "node:225:240 [1] NCCL INFO Channel 00 : 1[c2000] -> 0[c1000] via P2P/direct pointer\n"
+        "node:225:240 [1] NCCL INFO Connected all rings\n\n"
+    )
+    f = one(explain(stalled, EMPTY, m), "nccl-p2p-unsupported")
+    assert f.severity is Severity.WARNING
+    assert f.fix == "export NCCL_P2P_DISABLE=1"
+    assert "IOMMU" in f.message
+    assert f.details["log"].endswith("Connected all rings")
+    bar = stalled + "Processed prompts:   0%|          | 0/16 [00:00<?, ?it/s]"
+    assert one(explain(bar, EMPTY, m), "nccl-p2p-unsupported").severity is Severity.WARNING
+    # the run went on past NCCL, or failed with its own error: no stall to explain
+    went_on = stalled + "{'loss': 2.31, 'epoch': 0.1}\n"
+    assert [x.code for x in explain(went_on, EMPTY, m)] == ["no-known-error"]
+    failed = stalled + "Traceback (most recent call last):\nRuntimeError: something else\n"
+    assert not by_code(explain(failed, EMPTY, m), "nccl-p2p-unsupported")
+    # a progress bar at 0% without NCCL in the log is no multi-GPU evidence
+    assert [x.code for x in explain("  0%|          | 0/10 [00:00<?, ?it/s]", EMPTY, m)] == ["no-known-error"]

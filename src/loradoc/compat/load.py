@@ -536,6 +536,7 @@ def _error(t: Table) -> s.ErrorPattern:
         facts_only=t.flag("facts_only", False),
         exact_fix=t.flag("exact_fix", False),
         when=t.strs("when"),
+        at_end=t.flag("at_end", False),
         meaning=t.text("meaning"),
         fix=t.text("fix"),
         source=t.source(),

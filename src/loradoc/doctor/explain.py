@@ -54,24 +54,27 @@ class Recognised:
 
 def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) -> list[Recognised]:
     """The error-table entries the text matches (one per finding code, in table order); an entry
-    with ``when`` applies only where those machine facts hold (``holds``)."""
+    with ``when`` applies only where those machine facts hold (``holds``), and one marked
+    ``at_end`` matches the log's last line only."""
     from loradoc.compat.load import check_error_regexes
 
     check_error_regexes(matrix)
     out: list[Recognised] = []
     codes: set[str] = set()
+    last = _last_line(text)
     for entry in matrix.errors:
         if entry.code in codes or not entry.applies(holds):
             continue
         if not all(c.search(text) for c in entry.context):  # the cheap literal contexts come first
             continue
-        hits = [m for m in (p.search(text) for p in entry.patterns) if m]
+        where = last if entry.at_end else text
+        hits = [m for m in (p.search(where) for p in entry.patterns) if m]
         if not hits or any(u.search(text) for u in entry.unless):  # unless: only once a pattern matched
             continue
         groups: dict[str, str] = {}
         for m in hits:
             groups.update({k: v.strip() for k, v in m.groupdict().items() if v})
-        out.append(Recognised(entry, groups, _line_of(text, hits[0].start())))
+        out.append(Recognised(entry, groups, _line_of(where, hits[0].start())))
         codes.add(entry.code)
     return out
 
@@ -87,6 +90,12 @@ def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
     }
     assert set(known) == set(ERROR_WHEN)
     return frozenset(name for name, value in known.items() if value)
+
+
+def _last_line(text: str) -> str:
+    """The log's last non-blank line: where a run that stalled (no error, no exit) stopped."""
+    end = len(text.rstrip())
+    return text[text.rfind("\n", 0, end) + 1 : end]
 
 
 def _line_of(text: str, pos: int) -> str:
@@ -208,7 +217,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     if fix == e.fix and not e.exact_fix:  # nothing above was more precise: a command from the facts
         fix = fix_for(e.code, g, ctx, e.id) or fix
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
-    severity = Severity.ERROR
+    # a log that stops without an error suggests a cause; an error message states one
+    severity = Severity.WARNING if e.at_end else Severity.ERROR
     details = {"recognised": e.id, "log": r.line, "source": e.source}
     if alternative:
         details["alternative"] = alternative
