@@ -1069,3 +1069,21 @@ def test_a_log_that_stops_in_nccls_set_up_suggests_p2p_and_one_that_goes_on_does
     assert not by_code(explain(failed, EMPTY, m), "nccl-p2p-unsupported")
     # a progress bar at 0% without NCCL in the log is no multi-GPU evidence
     assert [x.code for x in explain("  0%|          | 0/10 [00:00<?, ?it/s]", EMPTY, m)] == ["no-known-error"]
+
+
+def test_the_container_runtimes_mismatch_is_the_hosts_and_error_804_outside_a_container_is_a_reboot() -> None:
+    """nvidia-container-cli runs on the host (apache/mxnet#21114): a reboot there, even when the
+    snapshot describes the container. Error 804 on a machine known to be bare metal is a driver
+    upgraded without a reboot (rapidsai/cusignal#398); in or maybe in a container, cuda-compat."""
+    m = load_matrix()
+    container = Snapshot.from_dict({"env": {"in_container": True}})
+    cli = "nvidia-container-cli: initialization error: nvml error: driver/library version mismatch: unknown."
+    assert [(f.code, f.fix) for f in explain(cli, container, m)] == [("driver-reboot-needed", "sudo reboot")]
+    inside = "Failed to initialize NVML: Driver/library version mismatch"
+    assert [f.code for f in explain(inside, container, m)] == ["driver-cuda-combination-unsupported"]
+    e804 = "cudaErrorCompatNotSupportedOnDevice: forward compatibility was attempted on non supported HW"
+    bare = Snapshot.from_dict({"env": {"in_container": False}})
+    assert [(f.code, f.fix) for f in explain(e804, bare, m)] == [("driver-reboot-needed", "sudo reboot")]
+    wsl = Snapshot.from_dict({"env": {"in_container": False, "wsl": True}})
+    for facts in (EMPTY, container, wsl):
+        assert [f.code for f in explain(e804, facts, m)] == ["cuda-forward-compat-unsupported-gpu"]

@@ -82,9 +82,11 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
 def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
     """The machine facts (of ERROR_WHEN) the snapshot shows to be true."""
     facts = machine_facts(snapshot, matrix)
+    in_container = snapshot.env.in_container if snapshot.env else None
     known = {
         "wsl": facts.wsl,
-        "in_container": snapshot.env.in_container if snapshot.env else None,
+        "in_container": in_container,
+        "bare_metal": in_container is False and not facts.wsl,  # known to be neither
         "darwin": facts.os == "darwin",
         "torch_installed": facts.torch is not None,
     }
