@@ -1087,3 +1087,26 @@ def test_the_container_runtimes_mismatch_is_the_hosts_and_error_804_outside_a_co
     wsl = Snapshot.from_dict({"env": {"in_container": False, "wsl": True}})
     for facts in (EMPTY, container, wsl):
         assert [f.code for f in explain(e804, facts, m)] == ["cuda-forward-compat-unsupported-gpu"]
+
+
+def test_a_pinned_torch_missing_for_this_python_gets_a_venv_of_a_python_it_has_wheels_for() -> None:
+    """A project pins torch==2.2.0; pip under Python 3.13 offers only 2.5.0 and newer
+    (LibreTranslate/LibreTranslate#792), uv says no wheel has the cp313 ABI tag
+    (community-scripts/ProxmoxVE#8628): the pin, in a venv of the newest Python 2.2 supports."""
+    m = load_matrix()
+    newest = m.torch_release("2.2.0").python[-1]  # type: ignore[union-attr]
+    want = f"python{newest} -m venv .venv && . .venv/bin/activate && pip install torch==2.2.0"
+    pip = (
+        "ERROR: Could not find a version that satisfies the requirement torch==2.2.0 "
+        "(from versions: 2.5.0, 2.5.1, 2.6.0, 2.7.0)"
+    )
+    py313 = Snapshot.from_dict({"os": "Linux", "python": "3.13.3"})
+    assert one(explain(pip, py313, m), "python-unsupported-by-torch").fix == want
+    uv = (
+        "and torch>=2.2.0,<=2.2.0+cpu has no wheels with a matching Python ABI tag (e.g., `cp313`), we can conclude\n"
+        "And because you require torch==2.2.0, we can conclude that your requirements are unsatisfiable."
+    )
+    assert one(explain(uv, EMPTY, m), "python-unsupported-by-torch").fix == want
+    # another package without a wheel for this Python is not torch's problem
+    other = "and numpy==1.24.0 has no wheels with a matching Python ABI tag (e.g., `cp313`)"
+    assert [f.code for f in explain(other, EMPTY, m)] == ["no-known-error"]

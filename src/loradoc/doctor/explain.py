@@ -134,6 +134,8 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
             cc = f"{g['cc_major']}.{g.get('cc_minor', '0')}"
         if cc and not snap.gpus:
             snap.gpus = [GPU(index=0, name=g.get("gpu") or None, compute_capability=cc, vendor="nvidia")]
+        if "abi_minor" in g and not snap.python:  # the CPython ABI tag the resolver wanted (cp313)
+            snap.python = f"{g['abi_major']}.{g['abi_minor']}"
         torch_seen = g.get("have_torch")
         if torch_seen and parse_version(torch_seen) and "torch" not in packages:
             packages["torch"] = Package(version=torch_seen)

@@ -78,8 +78,8 @@ def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         python = f"{groups['wheel_major']}.{groups['wheel_minor']}"
         return venv_fix(python, f"pip install {groups['wheel']}", windows=windows)
     want = ctx.matrix.torch_release(groups.get("want_torch"))
-    if ctx.python_mm is None and want is not None and "python32" not in groups:
-        # the pinned release, in a venv of the newest Python it has wheels for
+    if want is not None and "python32" not in groups and ctx.python_mm not in want.python:
+        # the pinned release (a project's requirement), in a venv of the newest Python it has wheels for
         return venv_fix(want.python[-1], f"pip install torch=={groups['want_torch']}", windows=windows)
     return python_fix(ctx, bits32="python32" in groups)
 
