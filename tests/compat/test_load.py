@@ -268,3 +268,19 @@ def test_matrix_error_is_a_user_error_with_its_own_exit_code() -> None:
 
     assert issubclass(MatrixError, UserError)
     assert MatrixError("x").exit_code == 3
+
+
+def test_rocm_overrides_name_a_family_member_the_build_must_carry(matrix_text: str, write_matrix) -> None:
+    m = load_matrix()
+    assert m.rocm_override_for(["gfx1031", "gfx1032"]).value == "10.3.0"  # type: ignore[union-attr]
+    assert m.rocm_override_for(["gfx1151"], ["gfx1100", "gfx1030"]).runs == "gfx1100"  # type: ignore[union-attr]
+    assert m.rocm_override_for(["gfx1151"], ["gfx1030"]) is None  # the build lacks gfx1100 itself
+    assert m.rocm_override_for(["gfx1031", "gfx1151"]) is None  # two families: no one value
+    assert m.rocm_override_for(["gfx1201"]) is None
+    bad = matrix_text.replace('family = "gfx11"\nruns = "gfx1100"', 'family = "gfx11"\nruns = "gfx1030"', 1)
+    assert bad != matrix_text
+    with pytest.raises(
+        MatrixError,
+        match=r"family 'gfx11' should be a gfx prefix \('gfx103'\) that runs \('gfx1030'\) starts with",
+    ):
+        load_matrix(write_matrix(bad))

@@ -1110,3 +1110,29 @@ def test_a_pinned_torch_missing_for_this_python_gets_a_venv_of_a_python_it_has_w
     # another package without a wheel for this Python is not torch's problem
     other = "and numpy==1.24.0 has no wheels with a matching Python ABI tag (e.g., `cp313`)"
     assert [f.code for f in explain(other, EMPTY, m)] == ["no-known-error"]
+
+
+def test_an_attention_kernel_built_for_an_older_gpu_is_xformers_and_not_torch() -> None:
+    """xformers' CUTLASS kernels print their arch check when a wheel built on a T4 runs on an
+    A100 (TheLastBen/fast-stable-diffusion#1352); its Windows flash module fails with torch's
+    'no kernel image' text, but the crash trace names the module (facebookresearch/xformers#1234)."""
+    m = load_matrix()
+    fatal = "FATAL: this function is for sm80, but was built for sm750"
+    assert [(f.code, f.fix) for f in explain(fatal, EMPTY, m)] == [
+        ("xformers-gpu-arch-unsupported", "pip uninstall -y xformers")
+    ]
+    windows = (
+        "An exception occurred: CUDA error: no kernel image is available for execution on the device\n"
+        "00007FFD87A07775 _C_flashattention.pyd!PyInit__C_flashattention [<unknown file> @ <unknown line number>]"
+    )
+    assert [f.code for f in explain(windows, EMPTY, m)] == ["xformers-gpu-arch-unsupported"]
+    # the same module in a trace without the kernel error is no claim about architectures
+    crash = "00007FFD87A07775 _C_flashattention.pyd!PyInit__C_flashattention"
+    assert [f.code for f in explain(crash, EMPTY, m)] == ["no-known-error"]
+
+
+def test_a_cuda_10_extension_names_its_soname_with_the_minor() -> None:
+    """CUDA 10 and older named libcudart by major.minor (iSEE-Laboratory/LLMDet#32)."""
+    text = "ImportError: libcudart.so.10.1: cannot open shared object file: No such file or directory"
+    f = one(explain(text, EMPTY, load_matrix()), "extension-cuda-major-mismatch")
+    assert "libcudart.so.10" in f.message

@@ -225,10 +225,18 @@ def test_an_amd_gpu_outside_the_rocm_builds_gfx_list() -> None:
     assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"  # RDNA2: gfx1030's kernels run
     covered = dict(s, gpus=[{"name": "AMD Instinct MI250X/MI250", "vendor": "amd"}])
     assert not by_code(run(covered), "rocm-gfx-unsupported-by-torch-build")
-    probed = dict(s, gpus=[{"name": "x", "vendor": "amd", "gfx": "gfx1150"}])
+    # RDNA3.5 runs gfx1100's kernels (pytorch/pytorch#164346), which this build carries
+    rdna35 = one(
+        run(dict(s, gpus=[{"name": "x", "vendor": "amd", "gfx": "gfx1150"}])),
+        "rocm-gfx-unsupported-by-torch-build",
+    )
+    assert rdna35.fix == "export HSA_OVERRIDE_GFX_VERSION=11.0.0"
+    assert "gfx11x cards run gfx1100's kernels with an override" in rdna35.message
+    # RDNA4 has no family target in a ROCm 6.2 build: torch built for it
+    probed = dict(s, gpus=[{"name": "x", "vendor": "amd", "gfx": "gfx1201"}])
     g = one(run(probed), "rocm-gfx-unsupported-by-torch-build")
     assert g.fix is not None and g.fix.endswith(
-        'PYTORCH_ROCM_ARCH="gfx1150" pip install --no-build-isolation -v .'
+        'PYTORCH_ROCM_ARCH="gfx1201" pip install --no-build-isolation -v .'
     )
 
 

@@ -253,6 +253,15 @@ def _amd_gfx(top: Table) -> dict[str, str]:
     return dict(table.data)
 
 
+def _rocm_override(t: Table) -> s.RocmOverride:
+    family, runs, value = t.text("family"), t.text("runs"), t.text("value")
+    if not re.fullmatch(r"gfx[0-9a-f]{1,4}", family) or not runs.startswith(family):
+        t.fail(f"family {family!r} should be a gfx prefix ('gfx103') that runs ({runs!r}) starts with")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", value):
+        t.fail(f"value {value!r} should be a gfx version such as '10.3.0'")
+    return s.RocmOverride(family=family, runs=runs, value=value, source=t.source())
+
+
 def _rocm_arch(t: Table) -> s.RocmArchEntry:
     gfx = t.strs("gfx", required=True)
     for g in gfx:
@@ -631,6 +640,9 @@ def parse_matrix(
         index_packages=index.strs("packages"),
         amd_gfx=_amd_gfx(top),
         rocm_archs=_each(origin, "rocm_archs", top.items("rocm_archs", required=False), _rocm_arch),
+        rocm_overrides=_each(
+            origin, "rocm_override", top.items("rocm_override", required=False), _rocm_override
+        ),
         channel_url_pattern=index.opt_str("channel_url") or "",
         channels=index.strs("channels"),
         torch=tuple(releases),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -28,6 +28,7 @@ from loradoc.compat.schema import (
     NcclFloor,
     P2pHang,
     RocmArchEntry,
+    RocmOverride,
     TorchRelease,
     XformersRelease,
 )
@@ -445,6 +446,17 @@ class Matrix(MatrixData, PackageQueries):
             n = len(key)
             if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
                 return gfx
+        return None
+
+    def rocm_override_for(
+        self, targets: Iterable[str], built: Iterable[str] | None = None
+    ) -> RocmOverride | None:
+        """The override under which every one of ``targets`` (gfx names) runs one family member's
+        kernels, when the build carries that member (``built``; None: not known)."""
+        wanted = set(targets)
+        for o in self.rocm_overrides:
+            if wanted and all(g.startswith(o.family) for g in wanted):
+                return o if built is None or o.runs in set(built) else None
         return None
 
     def rocm_archs_for(self, rocm: str | None) -> RocmArchEntry | None:

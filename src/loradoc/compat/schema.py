@@ -92,6 +92,17 @@ class ArchEntry:
 
 
 @dataclass(frozen=True)
+class RocmOverride:
+    """A family of AMD gfx targets whose cards run one member's kernels through
+    ``HSA_OVERRIDE_GFX_VERSION`` (not supported by AMD)."""
+
+    family: str  # gfx target prefix: "gfx103"
+    runs: str  # the target whose kernels they run: "gfx1030"
+    value: str  # HSA_OVERRIDE_GFX_VERSION: "10.3.0"
+    source: str
+
+
+@dataclass(frozen=True)
 class RocmArchEntry:
     """The gfx targets in torch's ROCm wheels for a range of ROCm versions."""
 
@@ -372,6 +383,7 @@ class MatrixData:
     errors_origin: str = "compat/errors.toml"
     amd_gfx: Mapping[str, str] = field(default_factory=dict)  # AMD product name -> LLVM target
     rocm_archs: tuple[RocmArchEntry, ...] = ()
+    rocm_overrides: tuple[RocmOverride, ...] = ()
     channel_url_pattern: str = ""  # "https://download.pytorch.org/whl/{channel}/{variant}"
     channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"
     flash_attn_3: FlashAttn3Info | None = None

@@ -265,9 +265,11 @@ def _rocm_coverage(mach: Machine, m: Matrix, rocm: str, label: str) -> tuple[str
         )
     missing = [g for g in targets if g not in entry.gfx]
     for gfx in missing:
+        o = m.rocm_override_for([gfx], entry.gfx)
         hint = (
-            "; RDNA2 cards often run gfx1030's kernels with HSA_OVERRIDE_GFX_VERSION=10.3.0 (not supported by AMD)"
-            if gfx.startswith("gfx103")
+            f"; {o.family}x cards often run {o.runs}'s kernels with HSA_OVERRIDE_GFX_VERSION={o.value} "
+            "(not supported by AMD)"
+            if o
             else ""
         )
         warnings.append(

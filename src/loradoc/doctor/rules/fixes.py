@@ -302,17 +302,17 @@ def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return bnb_fix(ctx)
 
 
-def rdna2_override(targets: list[str]) -> str | None:
-    """RDNA2 cards (gfx103x) run gfx1030's kernels with an override (not supported by AMD); None
-    for any other gfx target (those need torch built for them)."""
-    if targets and all(g.startswith("gfx103") for g in targets):
-        return "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
-    return None
+def gfx_override(ctx: Context, targets: list[str], built: list[str] | None = None) -> str | None:
+    """The matrix's ``[[rocm_override]]`` for these gfx targets (a family whose cards run one
+    member's kernels, not supported by AMD) as a command; None where none applies (those need
+    torch built for them). ``built``: the targets the build carries, when known."""
+    o = ctx.matrix.rocm_override_for(targets, built)
+    return f"export HSA_OVERRIDE_GFX_VERSION={o.value}" if o else None
 
 
 def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """The RDNA2 override where it applies; otherwise the error table's own fix."""
-    return rdna2_override([str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx])
+    """The family override where one applies; otherwise the error table's own fix."""
+    return gfx_override(ctx, [str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx])
 
 
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -341,7 +341,9 @@ def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | N
         same = ctx.torch_choices_of_major(version, int(major))
         if same:
             return same[0].command
-    return None
+    # no torch of that major (CUDA 10): which extension files need it, to reinstall their package
+    site = "$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"platlib\"])')"
+    return f"grep -rl --include='*.so' 'libcudart[.]so[.]{major}' \"{site}\""
 
 
 def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:

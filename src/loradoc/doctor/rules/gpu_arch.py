@@ -6,7 +6,7 @@ from loradoc.compat.versions import cuda_tuple
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels, join, torch_fix, torch_source_build
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.fixes import rdna2_override
+from loradoc.doctor.rules.fixes import gfx_override
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -155,16 +155,18 @@ def torch_rocm_gfx(ctx: Context) -> list[Finding]:
         return []
     targets = sorted({str(g.gfx) for g in missing})
     unverified = "" if entry.verified else " (gfx list UNVERIFIED in the matrix)"
-    rdna2 = all(g.startswith("gfx103") for g in targets)
+    override = m.rocm_override_for(targets, entry.gfx)
     return [
         error(
             "rocm-gfx-unsupported-by-torch-build",
             f"torch {t.label} carries kernels for {', '.join(entry.gfx)}{unverified}, not for "
             f"{join([g.label for g in missing])}: GPU code fails with 'HIP error: invalid device function'"
             + (
-                "; RDNA2 cards run gfx1030's kernels with an override (not supported by AMD)" if rdna2 else ""
+                f"; {override.family}x cards run {override.runs}'s kernels with an override (not supported by AMD)"
+                if override
+                else ""
             ),
-            rdna2_override(targets)
+            gfx_override(ctx, targets, list(entry.gfx))
             or torch_source_build(t.public, f'PYTORCH_ROCM_ARCH="{";".join(targets)}"'),
             torch_gfx=list(entry.gfx),
             gfx_verified=entry.verified,
