@@ -525,7 +525,48 @@ def test_pip_check_blind_spot_for_local_tags() -> None:
         and "torch is 2.4.1+cu121" in f.message
         and "pip check" in f.message
     )
-    assert f.fix == "pip install torch==2.4.1 torchvision --index-url https://download.pytorch.org/whl/cu121"
+    assert (
+        f.fix
+        == 'pip install torch==2.4.1 "torchvision==0.19.*" --index-url https://download.pytorch.org/whl/cu121'
+    )
+
+
+def test_torchvision_and_torchaudio_of_another_torch_minor_per_the_matrix() -> None:
+    """A hand-written snapshot lists no Requires-Dist: the matrix pairs the releases. torchaudio
+    2.11.0 declares no torch requirement at all, so pip kept it next to torch 2.6 (ludwig-ai/ludwig#4127)."""
+    s = {
+        "packages": {
+            "torch": {"version": "2.6.0+cu124"},
+            "torchaudio": {"version": "2.11.0"},
+            "torchvision": {"version": "0.21.0+cu124"},
+        }
+    }
+    f = one(run(s), "package-requires-other-torch")
+    assert f.message.startswith("torchaudio 2.11.0 requires torch>=2.11 (per the compat matrix)")
+    assert (
+        f.fix
+        == 'pip install torch==2.6.0 "torchaudio==2.6.*" --index-url https://download.pytorch.org/whl/cu124'
+    )
+    older = {"packages": {"torch": {"version": "2.8.0"}, "torchvision": {"version": "0.22.1"}}}
+    g = one(run(older), "package-requires-other-torch")
+    assert "torchvision 0.22.1 requires torch==2.7.* (per the compat matrix)" in g.message
+    paired = {
+        "packages": {
+            "torch": {"version": "2.8.0"},
+            "torchvision": {"version": "0.23.0"},
+            "torchaudio": {"version": "2.8.0"},
+        }
+    }
+    assert not by_code(run(paired), "package-requires-other-torch")
+    # a floor release takes a newer torch; releases the matrix does not pair raise nothing
+    newer = {
+        "packages": {
+            "torch": {"version": "2.15.0"},
+            "torchvision": {"version": "0.29.2"},
+            "torchaudio": {"version": "1.13.1"},
+        }
+    }
+    assert not by_code(run(newer), "package-requires-other-torch")
 
 
 def test_requirement_not_met_and_markers() -> None:

@@ -507,6 +507,24 @@ def _bitsandbytes(t: Table) -> s.BnbInfo:
     )
 
 
+def _companion(t: Table) -> s.Companion:
+    pairs = t._get("torch_of", dict, True)
+    out = []
+    for mine, torch in pairs.items():
+        if not (
+            isinstance(torch, str) and re.fullmatch(r"\d+\.\d+", mine) and re.fullmatch(r"\d+\.\d+", torch)
+        ):
+            t.fail(f"torch_of {mine!r} = {torch!r}: both should be major.minor versions ('0.21' = '2.6')")
+        out.append((mine, torch))
+    floor_from = t.opt_str("floor_from")
+    return s.Companion(
+        package=t.text("package"),
+        torch_of=tuple(out),
+        floor_from=t.version("floor_from", floor_from) if floor_from else None,
+        source=t.source(),
+    )
+
+
 def _hf(t: Table) -> s.HfFloor:
     package = t.text("package")
     if package not in _HF_PACKAGES:
@@ -665,6 +683,7 @@ def parse_matrix(
         else None,
         bitsandbytes=_finish(top.sub("bitsandbytes", "bitsandbytes"), _bitsandbytes),
         hf=_each(origin, "hf", top.items("hf"), _hf),
+        companions=_each(origin, "companion", top.items("companion", required=False), _companion),
         transformers=_finish(top.sub("transformers", "transformers"), _transformers),
         errors=_errors(errors, errors_origin),
         errors_origin=errors_origin,

@@ -14,6 +14,7 @@ from loradoc.compat.schema import (
     BnbInfo,
     BnbRelease,
     BnbTarget,
+    Companion,
     FlashAttn3Info,
     FlashAttnInfo,
     FlashAttnRelease,
@@ -87,6 +88,7 @@ class PackageQueries:
     flash_attn_3: FlashAttn3Info | None
     bitsandbytes: BnbInfo
     hf: tuple[HfFloor, ...]
+    companions: tuple[Companion, ...]
     transformers: TransformersInfo
 
     # -- xformers ------------------------------------------------------------------------------
@@ -368,6 +370,31 @@ class PackageQueries:
         return f'pip install -U "bitsandbytes>={low}"' if low else "pip install -U bitsandbytes"
 
     # -- Hugging Face packages -----------------------------------------------------------------
+    # -- torchvision, torchaudio ----------------------------------------------------------------
+    def _companion(self, package: str) -> Companion | None:
+        return next((c for c in self.companions if c.package == package), None)
+
+    def companion_torch_spec(self, package: str, version: str | None) -> str | None:
+        """The torch this release of a companion needs, as a specifier: its torch minor exactly
+        (``==2.6.*``), or from the companion's ``floor_from`` release that minor as a floor."""
+        c, v = self._companion(package), parse_version(version)
+        if c is None or v is None:
+            return None
+        torch = dict(c.torch_of).get(f"{v.major}.{v.minor}")
+        if torch is None:
+            return None
+        floor = parse_version(c.floor_from)
+        return f">={torch}" if floor is not None and Version(v.public) >= floor else f"=={torch}.*"
+
+    def companion_for_torch(self, package: str, torch_version: str | None) -> str | None:
+        """The companion's release line built for this torch, as a pip requirement
+        (``torchvision==0.21.*``); None when the matrix does not pair them."""
+        c, t = self._companion(package), parse_version(torch_version)
+        if c is None or t is None:
+            return None
+        mine = next((m for m, tv in c.torch_of if tv == f"{t.major}.{t.minor}"), None)
+        return f"{package}=={mine}.*" if mine else None
+
     def hf_floor(self, package: str, version: str | None) -> HfFloor | None:
         """The metadata row (torch floor, Python floor) for one installed package version."""
         if parse_version(version) is None:

@@ -247,6 +247,18 @@ class BnbInfo:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A package released in step with torch (torchvision, torchaudio): each minor is built for one
+    torch minor. Before ``floor_from`` its wheels pin that torch release exactly; from it on they
+    ask only for a floor (or nothing), so pip may keep one next to an older torch."""
+
+    package: str
+    torch_of: tuple[tuple[str, str], ...]  # (its major.minor, torch's major.minor)
+    source: str
+    floor_from: str | None = None
+
+
+@dataclass(frozen=True)
 class HfFloor:
     package: str
     versions: str  # specifier on the package version
@@ -378,6 +390,7 @@ class MatrixData:
     flash_attn: FlashAttnInfo
     bitsandbytes: BnbInfo
     hf: tuple[HfFloor, ...]
+    companions: tuple[Companion, ...]
     transformers: TransformersInfo
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"

@@ -70,10 +70,14 @@ def _build_variant(p: Package) -> str | None:
 def _fix(ctx: Context, name: str, req: str, t: TorchFact) -> str | None:
     m = ctx.matrix
     if name in ("torchvision", "torchaudio"):  # they move with torch: the release for the installed one
+        # pinned to the line built for this torch where the matrix pairs them (a release asking only
+        # for a floor, or nothing, would otherwise stay); else pip picks the newest whose pin takes it
+        line = m.companion_for_torch(name, t.public)
+        want = f'"{line}"' if line else name
         if t.variant and t.variant != "cpu":
-            return f"pip install torch=={t.public} {name} --index-url {m.index_url(t.variant)}"
-        if t.variant is None and t.public:  # pip picks the newest one whose torch pin takes this torch
-            return f'pip install "torch=={t.public}" {name}'
+            return f"pip install torch=={t.public} {want} --index-url {m.index_url(t.variant)}"
+        if t.variant is None and t.public:
+            return f'pip install "torch=={t.public}" {want}'
     if any(r.package == name for r in m.hf):
         row = m.hf_compatible(name, t.public)
         pin = m.hf_pin_below(row) if row else None
@@ -130,6 +134,8 @@ def requirements_vs_torch(ctx: Context) -> list[Finding]:
             row = m.hf_floor(name, p.version)
             if row and row.torch and not row.torch_extra:
                 specs, from_matrix = [row.torch], True
+            elif companion := m.companion_torch_spec(name, p.version):  # torchvision, torchaudio
+                specs, from_matrix = [companion], True
         for spec in specs:
             if not spec:
                 continue
