@@ -1136,3 +1136,51 @@ def test_a_cuda_10_extension_names_its_soname_with_the_minor() -> None:
     text = "ImportError: libcudart.so.10.1: cannot open shared object file: No such file or directory"
     f = one(explain(text, EMPTY, load_matrix()), "extension-cuda-major-mismatch")
     assert "libcudart.so.10" in f.message
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Exception importing 8bit adam: No module named 'bitsandbytes'", "bitsandbytes-missing"),
+        ("No package metadata was found for bitsandbytes", "bitsandbytes-missing"),
+        ("ModuleNotFoundError: No module named 'flash_attn'", "flash-attn-missing"),
+        ("WARNING - llmtuner.model.patcher - FlashAttention2 is not installed.", "flash-attn-missing"),
+        (
+            "ImportError: FlashAttention2 has been toggled on, but it cannot be used due to\n"
+            "the following error: the package flash_attn seems to be not installed.",
+            "flash-attn-missing",
+        ),
+        (
+            "ValueError(\"type fp8e4nv not supported in this architecture. The supported fp8 dtypes are ('fp8e4b15', 'fp8e5')\")",
+            "fp8-unsupported-gpu",
+        ),
+        ("docker: Error response from daemon: unknown or invalid runtime name: nvidia.", "no-nvidia-gpu"),
+        (
+            "nvidia-docker | 2016/08/22 12:54:02 Error: unsupported CUDA version: driver 7.5 < image 8.0",
+            "driver-too-old-for-torch-cuda",
+        ),
+    ],
+)
+def test_missing_packages_fp8_and_container_runtime_wordings(text: str, code: str) -> None:
+    """Wordings from field cases (huchenlei/ComfyUI_omost#10, lm-sys/FastChat#1664,
+    hiyouga/LlamaFactory#3171, QwenLM/Qwen3-TTS#372, kvcache-ai/ktransformers#1978,
+    nv-tlabs/3dgrut#71, NVIDIA/nvidia-docker#177)."""
+    assert [f.code for f in explain(text, EMPTY, load_matrix())] == [code]
+
+
+def test_flash_attn_missing_on_rocm_is_sdpa_and_on_cuda_the_wheel_for_torch() -> None:
+    m = load_matrix()
+    text = "ModuleNotFoundError: No module named 'flash_attn'"
+    rocm = Snapshot.from_dict({"packages": {"torch": {"version": "2.12.0+rocm7.14.0"}}})
+    assert (
+        one(explain(text, rocm, m), "flash-attn-missing").fix
+        == "set attn_implementation: sdpa in the training config"
+    )
+    cuda = Snapshot.from_dict(
+        {"os": "Linux", "python": "3.11.5", "packages": {"torch": {"version": "2.6.0+cu124"}}}
+    )
+    fix = one(explain(text, cuda, m), "flash-attn-missing").fix or ""
+    assert fix.startswith("pip install https://github.com/Dao-AILab/flash-attention/releases/download/")
+    assert "torch2.6" in fix and "cp311" in fix
+    # a broken build of the package is not a missing package
+    assert not by_code(explain("No module named 'flash_attn_2_cuda'", EMPTY, m), "flash-attn-missing")

@@ -202,6 +202,17 @@ def flash_attn_fix(ctx: Context, abi: bool | None = None) -> str:
     return SOURCE_BUILD_FLASH_ATTN
 
 
+def _flash_attn_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """flash-attn for the installed torch; with a ROCm torch (or AMD GPUs and no NVIDIA one),
+    where flash-attn has no wheel to install, PyTorch SDPA instead."""
+    t = ctx.torch
+    if (t is not None and (t.variant or "").startswith("rocm")) or (
+        ctx.facts.amd_gpus and ctx.has_nvidia_gpu is not True
+    ):
+        return ctx.attention_fix("sdpa")
+    return flash_attn_fix(ctx) if t is not None else None
+
+
 def _flash_attn(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """A flash-attn build that does not fit torch (when the log shows the wheel's ABI, the
     other one is torch's)."""
@@ -375,6 +386,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "fp8-unsupported-gpu": _fp8,
     "no-nvidia-gpu": _no_gpu,
     "flash-attn-abi-or-torch-mismatch": _flash_attn,
+    "flash-attn-missing": _flash_attn_missing,
     "wandb-key-missing": _wandb,
     "driver-too-old-for-torch-cuda": _driver_old,
     "driver-minor-version-compat": _driver_old,
