@@ -1184,3 +1184,33 @@ def test_flash_attn_missing_on_rocm_is_sdpa_and_on_cuda_the_wheel_for_torch() ->
     assert "torch2.6" in fix and "cp311" in fix
     # a broken build of the package is not a missing package
     assert not by_code(explain("No module named 'flash_attn_2_cuda'", EMPTY, m), "flash-attn-missing")
+
+
+def test_an_apex_or_in_tree_extension_built_for_another_torch_names_its_own_fix() -> None:
+    """apex's extensions are top-level modules with no package folder (ostris/ai-toolkit#242):
+    rebuilt from source, never a PyPI reinstall (PyPI's 'apex' is another project). An extension
+    built in a checkout has no site-packages in its path (YanjieZe/3D-Diffusion-Policy#77); a
+    caffe2 symbol is torch's too (facebookresearch/pytorch3d#303)."""
+    m = load_matrix()
+    apex = (
+        "ImportError: /opt/conda/lib/python3.10/site-packages/fused_layer_norm_cuda.cpython-310-x86_64-linux-gnu.so: "
+        "undefined symbol: _ZN2at4_ops19empty_memory_format4callEN3c108ArrayRefINS2_6SymIntEEE"
+    )
+    f = one(explain(apex, EMPTY, m), "package-requires-other-torch")
+    assert f.fix is not None and f.fix.startswith(
+        "pip uninstall -y apex && pip install -v --no-build-isolation"
+    )
+    assert f.fix.endswith("git+https://github.com/NVIDIA/apex")
+    tree = "pytorch3d_simplified/pytorch3d/_C.cpython-38-x86_64-linux-gnu.so: undefined symbol: _ZNK2at6Tensor7is_cudaEv"
+    assert (
+        one(explain(tree, EMPTY, m), "package-requires-other-torch").fix
+        == 'pip install --force-reinstall "pytorch3d"'
+    )
+    caffe2 = (
+        "ImportError: .../site-packages/pytorch3d/_C.cpython-38-x86_64-linux-gnu.so: undefined symbol: "
+        "_ZN6caffe28TypeMeta21_typeMetaDataInstanceISt7complexIfEEEPKNS_6detail12TypeMetaDataEv"
+    )
+    assert [f.code for f in explain(caffe2, EMPTY, m)] == ["package-requires-other-torch"]
+    # flash-attn's own module is its own finding, never this one
+    fa = "flash_attn/_C.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    assert not by_code(explain(fa, EMPTY, m), "package-requires-other-torch")
