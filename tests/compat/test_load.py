@@ -226,9 +226,8 @@ def test_removing_an_arch_entry_is_caught(matrix_text: str, write_matrix) -> Non
 
 def test_broken_errors_file_names_it(matrix_text: str, write_matrix) -> None:
     errors = resources.files("loradoc.compat_data").joinpath("errors.toml").read_text(encoding="utf-8")
-    bad = errors.replace(
-        "patterns = ['Torch not compiled with CUDA enabled']", "patterns = ['Torch not (compiled']"
-    )
+    bad = errors.replace("    'Torch not compiled with CUDA enabled',", "    'Torch not (compiled',", 1)
+    assert bad != errors
     m = load_matrix(write_matrix(matrix_text, bad))  # regexes are compiled on first use, not on every load
     with pytest.raises(
         MatrixError,

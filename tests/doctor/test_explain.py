@@ -1214,3 +1214,42 @@ def test_an_apex_or_in_tree_extension_built_for_another_torch_names_its_own_fix(
     # flash-attn's own module is its own finding, never this one
     fa = "flash_attn/_C.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
     assert not by_code(explain(fa, EMPTY, m), "package-requires-other-torch")
+
+
+def test_cuda_libraries_of_another_major_and_windows_loader_wordings() -> None:
+    """CTranslate2 missing cuBLAS of its CUDA major gets NVIDIA's pip cuBLAS on the loader path
+    (SYSTRAN/faster-whisper#783); onnxruntime-gpu's CUDA 11 provider gets the CUDA 12 build
+    (stepfun-ai/Step-Audio-EditX#3); Windows' ERROR_PROC_NOT_FOUND is an extension built for
+    another torch (turboderp-org/exui#37); a Linux bitsandbytes library refused by Windows
+    (oobabooga/textgen#659); RWKV-Runner's CPU-torch check (josStorer/RWKV-Runner#311)."""
+    m = load_matrix()
+    ct2 = "RuntimeError: Library libcublas.so.12 is not found or cannot be loaded"
+    f = one(explain(ct2, EMPTY, m), "extension-cuda-major-mismatch")
+    assert f.fix == (
+        "pip install nvidia-cublas-cu12 && export LD_LIBRARY_PATH="
+        "\"$(python -c 'import nvidia.cublas; print(nvidia.cublas.__path__[0])')/lib:$LD_LIBRARY_PATH\""
+    )
+    ort = (
+        "Failed to load library libonnxruntime_providers_cuda.so with error: "
+        "libcublasLt.so.11: cannot open shared object file: No such file or directory"
+    )
+    assert [(x.code, x.fix) for x in explain(ort, EMPTY, m)] == [
+        ("extension-cuda-major-mismatch", "pip install -U onnxruntime-gpu")
+    ]
+    dll = "ImportError: DLL load failed while importing exllamav2_ext: The specified procedure could not be found."
+    assert (
+        one(explain(dll, EMPTY, m), "package-requires-other-torch").fix
+        == 'pip install --force-reinstall "exllamav2"'
+    )
+    bnb = (
+        "d:\\env\\lib\\site-packages\\bitsandbytes\\libbitsandbytes_cpu.so is either not designed to run on "
+        "Windows or it contains an error."
+    )
+    windows = Snapshot.from_dict({"os": "Windows"})
+    since = m.bitsandbytes.windows_since
+    assert (
+        one(explain(bnb, windows, m), "bitsandbytes-cuda-setup").fix
+        == f'pip install -U "bitsandbytes>={since}"'
+    )
+    rwkv = "You may be using the CPU version of PyTorch, please reinstall PyTorch with CUDA."
+    assert [x.code for x in explain(rwkv, EMPTY, m)] == ["torch-cpu-build-on-gpu-machine"]

@@ -304,7 +304,10 @@ def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """The release with a library for torch's CUDA; without torch in the facts, for the CUDA of
     the library a torch-selecting release (0.43.1+) looked for (libbitsandbytes_cuda129 -> 12.9)."""
     digits = groups.get("bnb_cuda", "")
-    if entry_id == "bnb-linux-build-on-windows" and ctx.matrix.bitsandbytes.windows_since:
+    if (
+        entry_id in ("bnb-linux-build-on-windows", "bnb-linux-library-on-windows")
+        and ctx.matrix.bitsandbytes.windows_since
+    ):
         return f'pip install -U "bitsandbytes>={ctx.matrix.bitsandbytes.windows_since}"'
     if entry_id == "bnb-native-missing" and ctx.torch is None and len(digits) >= 3:
         m = ctx.matrix
@@ -347,6 +350,9 @@ def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | N
     major = groups.get("cuda_major")
     if not major or not major.isdigit():
         return None
+    if entry_id == "cuda-library-of-another-major-missing":  # NVIDIA's pip cuBLAS of that major
+        lib = "$(python -c 'import nvidia.cublas; print(nvidia.cublas.__path__[0])')/lib"
+        return f'pip install nvidia-cublas-cu{major} && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
     t = ctx.torch
     for version in ((t.public,) if t is not None and t.public else ()) + (None,):
         same = ctx.torch_choices_of_major(version, int(major))
