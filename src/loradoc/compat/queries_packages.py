@@ -369,7 +369,6 @@ class PackageQueries:
         low = _lower_bound(rel.versions)
         return f'pip install -U "bitsandbytes>={low}"' if low else "pip install -U bitsandbytes"
 
-    # -- Hugging Face packages -----------------------------------------------------------------
     # -- torchvision, torchaudio ----------------------------------------------------------------
     def _companion(self, package: str) -> Companion | None:
         return next((c for c in self.companions if c.package == package), None)
@@ -395,6 +394,7 @@ class PackageQueries:
         mine = next((m for m, tv in c.torch_of if tv == f"{t.major}.{t.minor}"), None)
         return f"{package}=={mine}.*" if mine else None
 
+    # -- Hugging Face packages -----------------------------------------------------------------
     def hf_floor(self, package: str, version: str | None) -> HfFloor | None:
         """The metadata row (torch floor, Python floor) for one installed package version."""
         if parse_version(version) is None:

@@ -346,7 +346,9 @@ def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An extension that needs libcudart.so.N next to a torch of another CUDA major: torch (the
-    installed release when it has such a build) of major N, so the extension's pin still holds."""
+    installed release when it has such a build) of major N, so the extension's pin still holds;
+    with no torch of major N, the command that lists the extension files needing it. A package
+    missing cuBLAS N (CTranslate2): NVIDIA's pip cuBLAS of that major on the loader path."""
     major = groups.get("cuda_major")
     if not major or not major.isdigit():
         return None
