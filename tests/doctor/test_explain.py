@@ -1253,3 +1253,58 @@ def test_cuda_libraries_of_another_major_and_windows_loader_wordings() -> None:
     )
     rwkv = "You may be using the CPU version of PyTorch, please reinstall PyTorch with CUDA."
     assert [x.code for x in explain(rwkv, EMPTY, m)] == ["torch-cpu-build-on-gpu-machine"]
+
+
+def test_a_conda_cpu_build_is_read_from_conda_list() -> None:
+    """conda-forge's cpu_generic build (computational-cell-analytics/micro-sam#356) and the
+    pytorch channel's cpuonly / pytorch-mutex cpu (meta-pytorch/data#315)."""
+    m = load_matrix()
+    forge = "pytorch                   2.1.0           cpu_generic_py311h8354fdb_2    conda-forge"
+    f = one(explain(forge, EMPTY, m), "torch-cpu-build-on-gpu-machine")
+    assert f.fix is not None and f.fix.startswith(
+        "pip install torch==2.1.0 --index-url https://download.pytorch.org/whl/cu"
+    )
+    mutex = "cpuonly                   2.0                           0    pytorch\npytorch-mutex             1.0                         cpu    pytorch"
+    assert [x.code for x in explain(mutex, EMPTY, m)] == ["torch-cpu-build-on-gpu-machine"]
+    cuda = "pytorch                   2.1.0           py3.11_cuda12.1_cudnn8.9.2_0    pytorch"
+    assert [x.code for x in explain(cuda, EMPTY, m)] == ["no-known-error"]
+
+
+def test_a_missing_cudnn_major_gets_the_ctranslate2_release_for_the_cudnn_at_hand() -> None:
+    """CTranslate2 4.4 needs cuDNN 8, torch 2.5 brings cuDNN 9 (m-bain/whisperX#954): the
+    CTranslate2 release built for cuDNN 9 (the matrix's [[cudnn_major]]); the other way round,
+    the release for cuDNN 8; another library gets NVIDIA's pip cuDNN of its major on the loader
+    path (SYSTRAN/faster-whisper#885), unless torch pins the other major."""
+    m = load_matrix()
+    eight = (
+        "Could not load library libcudnn_ops_infer.so.8. Error: libcudnn_ops_infer.so.8: cannot open "
+        "shared object file: No such file or directory"
+    )
+    ct2_torch25 = Snapshot.from_dict(
+        {"packages": {"torch": {"version": "2.5.1"}, "ctranslate2": {"version": "4.4.0"}}}
+    )
+    assert (
+        one(explain(eight, ct2_torch25, m), "extension-cuda-major-mismatch").fix
+        == f'pip install "{m.cudnn_release_for("ctranslate2", 9)}"'
+    )
+    nine = "Unable to load any of {libcudnn_ops.so.9.1.0, libcudnn_ops.so.9.1, libcudnn_ops.so.9, libcudnn_ops.so}"
+    ct2_torch20 = Snapshot.from_dict(
+        {"packages": {"torch": {"version": "2.0.0+cu118"}, "ctranslate2": {"version": "4.5.0"}}}
+    )
+    assert (
+        one(explain(nine, ct2_torch20, m), "extension-cuda-major-mismatch").fix
+        == f'pip install "{m.cudnn_release_for("ctranslate2", 8)}"'
+    )
+    other = one(explain(eight, Snapshot.from_dict({"os": "Linux"}), m), "extension-cuda-major-mismatch")
+    assert other.fix is not None and other.fix.startswith(
+        'pip install "nvidia-cudnn-cu12==8.*" && export LD_LIBRARY_PATH='
+    )
+    # torch 2.5 pins cuDNN 9: pip's cuDNN 8 would replace it, so no such command
+    pinned = one(
+        explain(eight, Snapshot.from_dict({"packages": {"torch": {"version": "2.5.1+cu124"}}}), m),
+        "extension-cuda-major-mismatch",
+    )
+    assert "nvidia-cudnn" not in (pinned.fix or "")
+    # WSL's missing libcuda behind a cuDNN load is that finding, not this one
+    wsl = "Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so: cannot open shared object file"
+    assert not by_code(explain(wsl, EMPTY, m), "extension-cuda-major-mismatch")

@@ -525,6 +525,15 @@ def _companion(t: Table) -> s.Companion:
     )
 
 
+def _cudnn_major(t: Table) -> s.CudnnMajor:
+    major = t.integer("major")
+    if major < 7:
+        t.fail(f"major {major} is not a cuDNN major (7, 8, 9, ...)")
+    return s.CudnnMajor(
+        package=t.text("package"), versions=str(t.spec("versions")), major=major, source=t.source()
+    )
+
+
 def _hf(t: Table) -> s.HfFloor:
     package = t.text("package")
     if package not in _HF_PACKAGES:
@@ -684,6 +693,7 @@ def parse_matrix(
         bitsandbytes=_finish(top.sub("bitsandbytes", "bitsandbytes"), _bitsandbytes),
         hf=_each(origin, "hf", top.items("hf"), _hf),
         companions=_each(origin, "companion", top.items("companion", required=False), _companion),
+        cudnn_majors=_each(origin, "cudnn_major", top.items("cudnn_major", required=False), _cudnn_major),
         transformers=_finish(top.sub("transformers", "transformers"), _transformers),
         errors=_errors(errors, errors_origin),
         errors_origin=errors_origin,

@@ -15,6 +15,7 @@ from loradoc.compat.schema import (
     BnbRelease,
     BnbTarget,
     Companion,
+    CudnnMajor,
     FlashAttn3Info,
     FlashAttnInfo,
     FlashAttnRelease,
@@ -90,6 +91,7 @@ class PackageQueries:
     hf: tuple[HfFloor, ...]
     companions: tuple[Companion, ...]
     transformers: TransformersInfo
+    cudnn_majors: tuple[CudnnMajor, ...]
 
     # -- xformers ------------------------------------------------------------------------------
     def xformers_release(self, version: str | None) -> XformersRelease | None:
@@ -393,6 +395,22 @@ class PackageQueries:
             return None
         mine = next((m for m, tv in c.torch_of if tv == f"{t.major}.{t.minor}"), None)
         return f"{package}=={mine}.*" if mine else None
+
+    # -- cuDNN ---------------------------------------------------------------------------------
+    def cudnn_major_of(self, package: str, version: str | None) -> int | None:
+        """The cuDNN major this release of ``package`` links, when the matrix knows it."""
+        if parse_version(version) is None:
+            return None
+        return next(
+            (r.major for r in self.cudnn_majors if r.package == package and _contains(r.versions, version)),
+            None,
+        )
+
+    def cudnn_release_for(self, package: str, major: int) -> str | None:
+        """A pip requirement for the newest releases of ``package`` that link cuDNN ``major``
+        (``ctranslate2>=4.0,<4.5``)."""
+        rows = [r for r in self.cudnn_majors if r.package == package and r.major == major]
+        return f"{package}{rows[-1].versions}" if rows else None
 
     # -- Hugging Face packages -----------------------------------------------------------------
     def hf_floor(self, package: str, version: str | None) -> HfFloor | None:

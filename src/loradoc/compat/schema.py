@@ -247,6 +247,16 @@ class BnbInfo:
 
 
 @dataclass(frozen=True)
+class CudnnMajor:
+    """The cuDNN major one package's releases link (torch's CUDA wheels, CTranslate2)."""
+
+    package: str
+    versions: str  # specifier on the package's version
+    major: int
+    source: str
+
+
+@dataclass(frozen=True)
 class Companion:
     """A package released in step with torch (torchvision, torchaudio): each minor is built for one
     torch minor. Before ``floor_from`` its wheels pin that torch release exactly; from it on they
@@ -392,6 +402,7 @@ class MatrixData:
     hf: tuple[HfFloor, ...]
     companions: tuple[Companion, ...]
     transformers: TransformersInfo
+    cudnn_majors: tuple[CudnnMajor, ...] = ()
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"
     amd_gfx: Mapping[str, str] = field(default_factory=dict)  # AMD product name -> LLVM target

@@ -344,11 +344,36 @@ def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return " && ".join(steps)
 
 
+def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
+    """A library that finds no cuDNN of its major: CTranslate2 (in the log or the facts) of the
+    cuDNN the environment has (torch's, when known; else the other major than the missing one);
+    another library, NVIDIA's pip cuDNN of that major on the loader path, unless torch pins the
+    other major (pip would replace torch's)."""
+    need = int(groups["cudnn_major"])
+    m, t = ctx.matrix, ctx.torch
+    have = m.cudnn_major_of("torch", t.public) if t is not None else None
+    if "ct2" in groups or ctx.pkg("ctranslate2") is not None:
+        at_hand = have if have is not None and have != need else None
+        if at_hand is None:  # torch unknown: the other major torch's wheels have brought
+            at_hand = next(
+                (r.major for r in reversed(m.cudnn_majors) if r.package == "torch" and r.major != need), None
+            )
+        release = m.cudnn_release_for("ctranslate2", at_hand) if at_hand is not None else None
+        return f'pip install "{release}"' if release else None
+    if (have is not None and have != need) or ctx.os_or_linux == "windows":
+        return None
+    cuda = (cuda_tuple(t.cuda) or (12,))[0] if t is not None and t.cuda else 12
+    lib = "$(python -c 'import nvidia.cudnn; print(nvidia.cudnn.__path__[0])')/lib"
+    return f'pip install "nvidia-cudnn-cu{cuda}=={need}.*" && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
+
+
 def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An extension that needs libcudart.so.N next to a torch of another CUDA major: torch (the
     installed release when it has such a build) of major N, so the extension's pin still holds;
     with no torch of major N, the command that lists the extension files needing it. A package
     missing cuBLAS N (CTranslate2): NVIDIA's pip cuBLAS of that major on the loader path."""
+    if entry_id == "cudnn-major-missing" and groups.get("cudnn_major", "").isdigit():
+        return _cudnn_fix(groups, ctx)
     major = groups.get("cuda_major")
     if not major or not major.isdigit():
         return None
