@@ -283,3 +283,11 @@ def test_rocm_overrides_name_a_family_member_the_build_must_carry(matrix_text: s
         match=r"family 'gfx11' should be a gfx prefix \('gfx103'\) that runs \('gfx1030'\) starts with",
     ):
         load_matrix(write_matrix(bad))
+
+
+def test_the_shm_table_names_a_positive_size(matrix_text: str, write_matrix) -> None:
+    assert load_matrix().shm.docker_default_mib == 64  # type: ignore[union-attr]
+    bad = matrix_text.replace("docker_default_mib = 64", "docker_default_mib = 0", 1)
+    assert bad != matrix_text
+    with pytest.raises(MatrixError, match=r"shm: docker_default_mib 0 should be a size in MiB"):
+        load_matrix(write_matrix(bad))

@@ -1308,3 +1308,39 @@ def test_a_missing_cudnn_major_gets_the_ctranslate2_release_for_the_cudnn_at_han
     # WSL's missing libcuda behind a cuDNN load is that finding, not this one
     wsl = "Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so: cannot open shared object file"
     assert not by_code(explain(wsl, EMPTY, m), "extension-cuda-major-mismatch")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).",
+        "node:1:2 [0] NCCL WARN Error while creating shared memory segment /dev/shm/nccl-aB3 (size 9637888)",
+        "RuntimeError: unable to write to file </torch_1234_5678_0>: No space left on device (28)",
+    ],
+)
+def test_shared_memory_running_out_is_the_containers_dev_shm(text: str) -> None:
+    f = one(explain(text, EMPTY, load_matrix()), "container-shm-too-small")
+    assert f.fix is not None and f.fix.startswith("add --ipc=host in the docker run command")
+
+
+def test_bus_errors_and_ncclsystem_errors_are_shared_memory_only_in_a_container() -> None:
+    """A Bus error, a dead DataLoader worker or NCCL's 'unhandled system error' say little on
+    their own; in a container they are most often docker's 64 MiB /dev/shm (NVIDIA/nccl#473,
+    pytorch/torchtitan#853, facebookresearch/detectron2#384)."""
+    m = load_matrix()
+    container = Snapshot.from_dict({"env": {"in_container": True}})
+    for text in (
+        "RuntimeError: NCCL Error 2: unhandled system error",
+        "RuntimeError: DataLoader worker (pid(s) 25) exited unexpectedly",
+        "Bus error (core dumped)",
+    ):
+        assert one(explain(text, container, m), "container-shm-too-small").fix.startswith("add --ipc=host")  # type: ignore[union-attr]
+        assert not by_code(explain(text, EMPTY, m), "container-shm-too-small")
+
+
+def test_jax_cuinit_unknown_error_and_a_lower_cased_flash_attention_title() -> None:
+    m = load_matrix()
+    jax = "E external/xla/xla/stream_executor/cuda/cuda_driver.cc:268] failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error"
+    assert [(f.code, f.fix) for f in explain(jax, EMPTY, m)] == [("driver-reboot-needed", "sudo reboot")]
+    title = "FlashAttention only supports ampere gpus or newer"
+    assert [f.code for f in explain(title, EMPTY, m)] == ["flash-attn-gpu-too-old"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -275,3 +276,12 @@ def test_amd_gfx_targets_from_the_kfd_topology_without_rocm(tmp_path: Path) -> N
         tmp_path / "rdna", {"/sys/class/kfd/kfd/topology/nodes/1/properties": "gfx_target_version 110000\n"}
     )
     assert [g.gfx for g in probe_rocm(rdna, env_with(), 5)[1]] == ["gfx1100"]
+
+
+def test_shared_memory_size_is_read_from_dev_shm(tmp_path: Path) -> None:
+    """statvfs of the root's /dev/shm: the real filesystem's size in MiB; none without the folder."""
+    root = fake_root(tmp_path / "a", {"/dev/shm/.keep": ""})
+    want = os.statvfs(root / "dev" / "shm")
+    flags = probe_environment(root, env_with())
+    assert flags.shm_mib == want.f_blocks * want.f_frsize // (1024 * 1024)
+    assert probe_environment(fake_root(tmp_path / "b", {}), env_with()).shm_mib is None

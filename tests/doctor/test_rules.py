@@ -1045,3 +1045,15 @@ def test_a_cuda_older_than_every_listed_toolkit_runs_on_a_newer_driver() -> None
     m = load_matrix()
     assert m.coverage("10.1", "linux", driver="535.104.05").ok is True  # runs the oldest listed (11.7)
     assert m.coverage("10.1", "linux", driver="460.32.03").ok is None  # below the table: unknown
+
+
+def test_a_container_with_dockers_default_shared_memory() -> None:
+    """64 MiB of /dev/shm (docker's default, the matrix's [shm]) in a container: a warning with
+    --ipc=host; more of it, or a machine not in a container, raises nothing."""
+    small = {"env": {"in_container": True, "shm_mib": 64}}
+    f = one(run(small), "container-shm-too-small")
+    assert f.severity is Severity.WARNING and "/dev/shm in this container is 64 MiB" in f.message
+    assert f.fix is not None and "--ipc=host" in f.fix and "--shm-size" in f.fix
+    assert not by_code(run({"env": {"in_container": True, "shm_mib": 16384}}), "container-shm-too-small")
+    assert not by_code(run({"env": {"in_container": False, "shm_mib": 64}}), "container-shm-too-small")
+    assert not by_code(run({"env": {"in_container": True}}), "container-shm-too-small")  # size unknown

@@ -525,6 +525,13 @@ def _companion(t: Table) -> s.Companion:
     )
 
 
+def _shm(t: Table) -> s.ShmInfo:
+    mib = t.integer("docker_default_mib")
+    if mib <= 0:
+        t.fail(f"docker_default_mib {mib} should be a size in MiB")
+    return s.ShmInfo(docker_default_mib=mib, source=t.source())
+
+
 def _cudnn_major(t: Table) -> s.CudnnMajor:
     major = t.integer("major")
     if major < 7:
@@ -694,6 +701,7 @@ def parse_matrix(
         hf=_each(origin, "hf", top.items("hf"), _hf),
         companions=_each(origin, "companion", top.items("companion", required=False), _companion),
         cudnn_majors=_each(origin, "cudnn_major", top.items("cudnn_major", required=False), _cudnn_major),
+        shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,
         transformers=_finish(top.sub("transformers", "transformers"), _transformers),
         errors=_errors(errors, errors_origin),
         errors_origin=errors_origin,

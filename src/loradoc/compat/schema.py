@@ -360,6 +360,14 @@ class FlashAttn3Info:
 
 
 @dataclass(frozen=True)
+class ShmInfo:
+    """Shared memory in containers: what docker gives one unless told otherwise."""
+
+    docker_default_mib: int
+    source: str
+
+
+@dataclass(frozen=True)
 class NcclFloor:
     ccs: tuple[str, ...]  # compute capabilities this floor applies to, exactly
     min_version: str
@@ -403,6 +411,7 @@ class MatrixData:
     companions: tuple[Companion, ...]
     transformers: TransformersInfo
     cudnn_majors: tuple[CudnnMajor, ...] = ()
+    shm: ShmInfo | None = None
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"
     amd_gfx: Mapping[str, str] = field(default_factory=dict)  # AMD product name -> LLVM target

@@ -95,6 +95,7 @@ class Environment:
     cuda_visible_devices: str | None = None
     in_container: bool | None = None
     wsl: bool | None = None  # running under WSL (its GPU driver lives in /usr/lib/wsl/lib)
+    shm_mib: int | None = None  # size of /dev/shm (DataLoader workers and NCCL keep buffers there)
 
 
 @dataclass

@@ -254,7 +254,20 @@ def probe_environment(root: Path, env: Mapping[str, str]) -> Environment:
         cuda_visible_devices=env.get("CUDA_VISIBLE_DEVICES"),
         in_container=_in_container(root, env),
         wsl=_wsl(root, env),
+        shm_mib=_shm_mib(root),
     )
+
+
+def _shm_mib(root: Path) -> int | None:
+    """The size of /dev/shm (Linux), from statvfs; None where there is none."""
+    path = under(root, "/dev/shm")
+    if not hasattr(os, "statvfs") or not path.is_dir():
+        return None
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return int(st.f_blocks * st.f_frsize // (1024 * 1024))
 
 
 def _hf_home(env: Mapping[str, str]) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from loradoc.doctor.rules import (  # noqa: F401 - imported to register their rules
     accelerate,
     bitsandbytes,
+    container,
     driver,
     flash_attn,
     gpu_arch,
