@@ -1344,3 +1344,44 @@ def test_jax_cuinit_unknown_error_and_a_lower_cased_flash_attention_title() -> N
     assert [(f.code, f.fix) for f in explain(jax, EMPTY, m)] == [("driver-reboot-needed", "sudo reboot")]
     title = "FlashAttention only supports ampere gpus or newer"
     assert [f.code for f in explain(title, EMPTY, m)] == ["flash-attn-gpu-too-old"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RuntimeError: cuDNN version incompatibility: PyTorch was compiled  against (8, 9, 2) but found runtime "
+        "version (8, 5, 0). PyTorch already comes bundled with cuDNN.",
+        "ImportError: /usr/local/cuda/lib64/libcublasLt.so.12: undefined symbol: cublasLtGetStatusString",
+        "ImportError: /venv/lib/python3.11/site-packages/torch/lib/libtorch_cuda.so: undefined symbol: ncclCommRegister",
+        "OSError: libcublas.so.11: version `libcublasLt.so.11' not found (required by libcublas.so.11)",
+    ],
+)
+def test_a_cuda_library_from_ld_library_path_ahead_of_torchs_own(text: str) -> None:
+    f = one(explain(text, EMPTY, load_matrix()), "cuda-library-path-shadows-torch")
+    assert f.fix is not None and f.fix.startswith('export LD_LIBRARY_PATH="$(printf %s "$LD_LIBRARY_PATH"')
+    assert "grep -v -i -e cuda -e cudnn -e nccl" in f.fix
+
+
+def test_a_distribution_cudnn_in_the_loaders_own_directory_is_removed_not_unlisted() -> None:
+    """Ubuntu's libcudnn8 in /usr/lib/x86_64-linux-gnu is found without LD_LIBRARY_PATH
+    (replicate/cog#1430): the package goes; from a toolkit directory, LD_LIBRARY_PATH is edited
+    (pytorch/pytorch#119989); cuDNN's own sub-library mismatch and nvJitLink's missing symbol
+    are the same finding (pytorch/pytorch#188892, #152783)."""
+    m = load_matrix()
+    apt = (
+        "Could not load library libcudnn_cnn_train.so.8. Error: /usr/lib/x86_64-linux-gnu/libcudnn_cnn_train.so.8: "
+        "undefined symbol: _ZTIN10cask_cudnn14BaseKernelInfoE, version libcudnn_cnn_infer.so.8"
+    )
+    assert (
+        one(explain(apt, EMPTY, m), "cuda-library-path-shadows-torch").fix
+        == "sudo apt-get remove -y libcudnn8 libcudnn8-dev"
+    )
+    toolkit = apt.replace("/usr/lib/x86_64-linux-gnu", "/usr/local/cuda/lib64")
+    assert one(explain(toolkit, EMPTY, m), "cuda-library-path-shadows-torch").fix.startswith(
+        "export LD_LIBRARY_PATH="
+    )  # type: ignore[union-attr]
+    for text in (
+        "RuntimeError: ... CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH",
+        "undefined symbol: __nvJitLinkCreate_12_8, version libnvJitLink.so.12",
+    ):
+        assert [f.code for f in explain(text, EMPTY, m)] == ["cuda-library-path-shadows-torch"]

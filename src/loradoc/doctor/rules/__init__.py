@@ -53,6 +53,7 @@ EXPLAIN_CODES = (
     "nvcc-missing",
     "build-isolation-hides-torch",
     "extension-cuda-major-mismatch",
+    "cuda-library-path-shadows-torch",
     "no-known-error",
 )
 

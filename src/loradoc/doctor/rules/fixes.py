@@ -367,6 +367,26 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
     return f'pip install "nvidia-cudnn-cu{cuda}=={need}.*" && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
 
 
+# The loader's own directories: a library there comes from a distribution package, not from
+# LD_LIBRARY_PATH, so editing LD_LIBRARY_PATH cannot take it out of the way.
+_SYSTEM_LIB_DIRS = (
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/lib64",
+)
+
+
+def _shadowing_library(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A cuDNN 8 that Ubuntu's libcudnn8 package put in the loader's own directory: remove that
+    package; elsewhere, the entry's own fix takes the CUDA directories off LD_LIBRARY_PATH."""
+    where, major = groups.get("shadow_dir", ""), groups.get("shadow_cudnn", "")
+    if where.rstrip("/") in _SYSTEM_LIB_DIRS and major == "8":
+        return "sudo apt-get remove -y libcudnn8 libcudnn8-dev"
+    return None
+
+
 def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An extension that needs libcudart.so.N next to a torch of another CUDA major: torch (the
     installed release when it has such a build) of major N, so the extension's pin still holds;
@@ -430,6 +450,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "nvcc-missing": _nvcc_missing,
     "nvcc-torch-cuda-mismatch": _nvcc_old,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
+    "cuda-library-path-shadows-torch": _shadowing_library,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,
     "transformers-disables-torch": _transformers_for_torch,
