@@ -291,3 +291,16 @@ def test_the_shm_table_names_a_positive_size(matrix_text: str, write_matrix) -> 
     assert bad != matrix_text
     with pytest.raises(MatrixError, match=r"shm: docker_default_mib 0 should be a size in MiB"):
         load_matrix(write_matrix(bad))
+
+
+def test_the_fabric_manager_package_names_the_drivers_branch(matrix_text: str, write_matrix) -> None:
+    assert load_matrix().fabric_manager.service == "nvidia-fabricmanager"  # type: ignore[union-attr]
+    bad = matrix_text.replace(
+        'apt_package = "nvidia-fabricmanager-{branch}"', 'apt_package = "nvidia-fabricmanager"', 1
+    )
+    assert bad != matrix_text
+    with pytest.raises(
+        MatrixError,
+        match=r"fabric_manager: apt_package 'nvidia-fabricmanager' should name the driver's \{branch\}",
+    ):
+        load_matrix(write_matrix(bad))

@@ -1385,3 +1385,26 @@ def test_a_distribution_cudnn_in_the_loaders_own_directory_is_removed_not_unlist
         "undefined symbol: __nvJitLinkCreate_12_8, version libnvJitLink.so.12",
     ):
         assert [f.code for f in explain(text, EMPTY, m)] == ["cuda-library-path-shadows-torch"]
+
+
+def test_error_802_is_fabric_manager_of_the_drivers_branch() -> None:
+    m = load_matrix()
+    text = (
+        "UserWarning: CUDA initialization: Unexpected error from cudaGetDeviceCount(). Did you run some cuda "
+        "functions before calling NumCudaDevices() that might have already set an error? Error 802: system not yet initialized"
+    )
+    known = Snapshot.from_dict({"driver": {"version": "535.104.05"}})
+    assert one(explain(text, known, m), "fabric-manager-not-running").fix == (
+        'sudo apt-get install -y "nvidia-fabricmanager-535" && sudo systemctl enable --now nvidia-fabricmanager'
+    )
+    unknown = one(explain("cudaErrorSystemNotReady", EMPTY, m), "fabric-manager-not-running").fix or ""
+    assert "$(nvidia-smi --query-gpu=driver_version" in unknown
+
+
+def test_nvml_unknown_error_in_a_container_is_the_lost_device_cgroup() -> None:
+    m = load_matrix()
+    text = "Failed to initialize NVML: Unknown Error"
+    container = Snapshot.from_dict({"env": {"in_container": True}})
+    f = one(explain(text, container, m), "container-lost-gpu-access")
+    assert f.fix is not None and "native.cgroupdriver=cgroupfs" in f.fix
+    assert [x.code for x in explain(text, EMPTY, m)] == ["no-known-error"]  # not known to be a container

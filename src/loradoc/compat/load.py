@@ -525,6 +525,13 @@ def _companion(t: Table) -> s.Companion:
     )
 
 
+def _fabric_manager(t: Table) -> s.FabricManagerInfo:
+    package = t.text("apt_package")
+    if "{branch}" not in package:
+        t.fail(f"apt_package {package!r} should name the driver's {{branch}}")
+    return s.FabricManagerInfo(apt_package=package, service=t.text("service"), source=t.source())
+
+
 def _shm(t: Table) -> s.ShmInfo:
     mib = t.integer("docker_default_mib")
     if mib <= 0:
@@ -702,6 +709,9 @@ def parse_matrix(
         companions=_each(origin, "companion", top.items("companion", required=False), _companion),
         cudnn_majors=_each(origin, "cudnn_major", top.items("cudnn_major", required=False), _cudnn_major),
         shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,
+        fabric_manager=_finish(top.sub("fabric_manager", "fabric_manager"), _fabric_manager)
+        if "fabric_manager" in top.data
+        else None,
         transformers=_finish(top.sub("transformers", "transformers"), _transformers),
         errors=_errors(errors, errors_origin),
         errors_origin=errors_origin,

@@ -360,6 +360,15 @@ class FlashAttn3Info:
 
 
 @dataclass(frozen=True)
+class FabricManagerInfo:
+    """NVIDIA Fabric Manager, which NVSwitch machines need before CUDA starts."""
+
+    apt_package: str  # "nvidia-fabricmanager-{branch}"
+    service: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ShmInfo:
     """Shared memory in containers: what docker gives one unless told otherwise."""
 
@@ -412,6 +421,7 @@ class MatrixData:
     transformers: TransformersInfo
     cudnn_majors: tuple[CudnnMajor, ...] = ()
     shm: ShmInfo | None = None
+    fabric_manager: FabricManagerInfo | None = None
     errors: tuple[ErrorPattern, ...] = field(default=())
     errors_origin: str = "compat/errors.toml"
     amd_gfx: Mapping[str, str] = field(default_factory=dict)  # AMD product name -> LLVM target

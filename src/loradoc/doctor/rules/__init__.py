@@ -54,6 +54,8 @@ EXPLAIN_CODES = (
     "build-isolation-hides-torch",
     "extension-cuda-major-mismatch",
     "cuda-library-path-shadows-torch",
+    "fabric-manager-not-running",
+    "container-lost-gpu-access",
     "no-known-error",
 )
 

@@ -367,6 +367,19 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
     return f'pip install "nvidia-cudnn-cu{cuda}=={need}.*" && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
 
 
+def _fabric_manager(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """Fabric Manager of the driver's branch (from the same repository as the driver, so of its
+    version), enabled and started; the branch read at run time when the facts do not give it."""
+    fm = ctx.matrix.fabric_manager
+    if fm is None:
+        return None
+    branch = (ctx.driver_version or "").split(".")[0]
+    if not branch.isdigit():
+        branch = "$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1 | cut -d. -f1)"
+    package = fm.apt_package.replace("{branch}", branch)
+    return f'sudo apt-get install -y "{package}" && sudo systemctl enable --now {fm.service}'
+
+
 # The loader's own directories: a library there comes from a distribution package, not from
 # LD_LIBRARY_PATH, so editing LD_LIBRARY_PATH cannot take it out of the way.
 _SYSTEM_LIB_DIRS = (
@@ -451,6 +464,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "nvcc-torch-cuda-mismatch": _nvcc_old,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
+    "fabric-manager-not-running": _fabric_manager,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,
     "transformers-disables-torch": _transformers_for_torch,
