@@ -1408,3 +1408,44 @@ def test_nvml_unknown_error_in_a_container_is_the_lost_device_cgroup() -> None:
     f = one(explain(text, container, m), "container-lost-gpu-access")
     assert f.fix is not None and "native.cgroupdriver=cgroupfs" in f.fix
     assert [x.code for x in explain(text, EMPTY, m)] == ["no-known-error"]  # not known to be a container
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (
+            "ImportError: This modeling file requires the following packages that were not found in your "
+            "environment: flash_attn. Run `pip install flash_attn`",
+            "flash-attn-missing",
+        ),
+        (
+            "No such operator xformers::efficient_attention_forward_cutlass - did you forget to build xformers "
+            "with `python setup.py develop`",
+            "xformers-torch-mismatch",
+        ),
+        ("'NoneType' object has no attribute 'cadam32bit_grad_fp32'", "bitsandbytes-cuda-setup"),
+        (
+            "system has unsupported display driver / cuda driver combination",
+            "driver-cuda-combination-unsupported",
+        ),
+        (
+            'level=DEBUG source=gpu.go:537 msg="Unable to load cudart" error="your nvidia driver is too old or missing"',
+            "driver-too-old-for-torch-cuda",
+        ),
+        ('cuda_compat.go: "NVIDIA driver too old"', "driver-too-old-for-torch-cuda"),
+    ],
+)
+def test_more_runtime_wordings(text: str, code: str) -> None:
+    """From field cases: deepseek-ai/DeepSeek-MoE#24, kohya-ss/sd-scripts#362,
+    espressomd/espresso#4090, ollama/ollama#6604 and #17290."""
+    assert [f.code for f in explain(text, EMPTY, load_matrix())] == [code]
+
+
+def test_a_bitsandbytes_optimizer_on_a_mac_is_no_gpu() -> None:
+    """maitrix-org/llm-reasoners#45: the 8-bit optimizer needs CUDA; on a Mac the optimizer changes."""
+    mac = Snapshot.from_dict({"os": "Darwin"})
+    f = one(
+        explain("'NoneType' object has no attribute 'cadam32bit_grad_fp32'", mac, load_matrix()),
+        "no-nvidia-gpu",
+    )
+    assert f.fix == "set optimizer: adamw_torch in the training config"

@@ -51,10 +51,11 @@ KINDS = {
 # Raised as the doctor learns; the figure is printed on every run (-s shows it). Lowered only
 # when new cases are added as found, before the doctor is taught them: from 0.89/0.89 to
 # 0.85/0.84 (29 cases, 9 right on arrival), from 0.88/0.86 to 0.87/0.85 (41 cases, 24 right), and
-# from 0.89/0.86 to 0.88/0.85 (33 cases, 18 right), and from 0.90/0.87 to 0.89/0.86 (21 cases, 5
-# right: conda installs and cuDNN majors).
-FLOOR_RIGHT = 0.89
-FLOOR_USABLE = 0.86
+# from 0.89/0.86 to 0.88/0.85 (33 cases, 18 right), from 0.90/0.87 to 0.89/0.86 (21 cases, 5
+# right: conda installs and cuDNN majors), and to 0.88/0.85 (24 cases, 8 right: threads sought for
+# wordings the doctor did not read).
+FLOOR_RIGHT = 0.88
+FLOOR_USABLE = 0.85
 CASE_FILES = all_cases()
 
 
