@@ -1449,3 +1449,9 @@ def test_a_bitsandbytes_optimizer_on_a_mac_is_no_gpu() -> None:
         "no-nvidia-gpu",
     )
     assert f.fix == "set optimizer: adamw_torch in the training config"
+
+
+def test_a_missing_cuda_header_is_a_toolkit_without_headers() -> None:
+    """Dao-AILab/flash-attention#157: conda's runtime-only CUDA has no cusolverDn.h to build against."""
+    text = ".../torch/include/ATen/cuda/CUDAContext.h:10:10: fatal error: cusolverDn.h: No such file or directory"
+    assert [f.code for f in explain(text, EMPTY, load_matrix())] == ["nvcc-missing"]
