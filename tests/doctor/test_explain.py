@@ -1455,3 +1455,43 @@ def test_a_missing_cuda_header_is_a_toolkit_without_headers() -> None:
     """Dao-AILab/flash-attention#157: conda's runtime-only CUDA has no cusolverDn.h to build against."""
     text = ".../torch/include/ATen/cuda/CUDAContext.h:10:10: fatal error: cusolverDn.h: No such file or directory"
     assert [f.code for f in explain(text, EMPTY, load_matrix())] == ["nvcc-missing"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (
+            "ValueError: bf16 precision was requested but not available on this hardware.",
+            "bf16-unsupported-gpu",
+        ),
+        (
+            "ValueError: bf16 requested, but AMP is not supported on this GPU. Requires Ampere series or above.",
+            "bf16-unsupported-gpu",
+        ),
+        ("AssertionError: libcuda.so cannot found!", "wsl-libcuda-not-on-loader-path"),
+        (
+            "torch.distributed.DistBackendError: NCCL error ... Duplicate GPU detected : rank 1 and rank 0 both on CUDA device 1000",
+            "config-too-many-processes",
+        ),
+        (
+            "MisconfigurationException: You requested gpu: [0, 1]\n But your machine only has: [0]",
+            "config-too-many-processes",
+        ),
+        (
+            "RuntimeError: WandbCallback requires wandb to be installed. Run `pip install wandb`.",
+            "wandb-not-installed",
+        ),
+        ("wandb: ERROR No API key configured. Use `wandb login` to log in.", "wandb-key-missing"),
+        (
+            "ImportError: Using `bitsandbytes` 4-bit quantization requires the latest version of bitsandbytes: `pip install -U bitsandbytes`",
+            "bitsandbytes-missing",
+        ),
+        (
+            "RuntimeError: FlashAttention backward for head dim > 192 requires A100/A800 or H100/H800",
+            "flash-attn-gpu-too-old",
+        ),
+    ],
+)
+def test_training_tool_wordings(text: str, code: str) -> None:
+    """torchtune's, Axolotl's, Lightning's, transformers' and NCCL's own wordings of known causes."""
+    assert code in [f.code for f in explain(text, EMPTY, load_matrix())]
