@@ -1236,6 +1236,8 @@ def test_cuda_libraries_of_another_major_and_windows_loader_wordings() -> None:
     assert [(x.code, x.fix) for x in explain(ort, EMPTY, m)] == [
         ("extension-cuda-major-mismatch", "pip install -U onnxruntime-gpu")
     ]
+    chinese = "ImportError: DLL load failed while importing exllamav2_ext: 找不到指定的程序。"
+    assert [x.code for x in explain(chinese, EMPTY, m)] == ["package-requires-other-torch"]
     dll = "ImportError: DLL load failed while importing exllamav2_ext: The specified procedure could not be found."
     assert (
         one(explain(dll, EMPTY, m), "package-requires-other-torch").fix
