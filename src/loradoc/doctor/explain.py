@@ -95,8 +95,11 @@ def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
 
 
 def _last_line(text: str) -> str:
-    """The log's last non-blank line: where a run that stalled (no error, no exit) stopped."""
-    end = len(text.rstrip())
+    """The log's last non-blank line: where a run that stalled (no error, no exit) stopped. Walks
+    back over trailing blanks only (no copy of a multi-megabyte log)."""
+    end = len(text)
+    while end and text[end - 1].isspace():
+        end -= 1
     return text[text.rfind("\n", 0, end) + 1 : end]
 
 

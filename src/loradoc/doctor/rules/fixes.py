@@ -363,8 +363,14 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
     if (have is not None and have != need) or ctx.os_or_linux == "windows":
         return None
     cuda = (cuda_tuple(t.cuda) or (12,))[0] if t is not None and t.cuda else 12
-    lib = "$(python -c 'import nvidia.cudnn; print(nvidia.cudnn.__path__[0])')/lib"
-    return f'pip install "nvidia-cudnn-cu{cuda}=={need}.*" && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
+    return _pip_nvidia_library("cudnn", f'"nvidia-cudnn-cu{cuda}=={need}.*"')
+
+
+def _pip_nvidia_library(module: str, requirement: str) -> str:
+    """NVIDIA's pip wheel of a CUDA library (``nvidia.cublas``, ``nvidia.cudnn``) installed and put
+    on the loader path, for a package that looks for it there rather than beside torch."""
+    lib = f"$(python -c 'import nvidia.{module}; print(nvidia.{module}.__path__[0])')/lib"
+    return f'pip install {requirement} && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
 
 
 def _fabric_manager(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -404,15 +410,15 @@ def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | N
     """An extension that needs libcudart.so.N next to a torch of another CUDA major: torch (the
     installed release when it has such a build) of major N, so the extension's pin still holds;
     with no torch of major N, the command that lists the extension files needing it. A package
-    missing cuBLAS N (CTranslate2): NVIDIA's pip cuBLAS of that major on the loader path."""
-    if entry_id == "cudnn-major-missing" and groups.get("cudnn_major", "").isdigit():
+    missing cuBLAS N (CTranslate2): NVIDIA's pip cuBLAS of that major on the loader path; one
+    missing a cuDNN major: see ``_cudnn_fix``. The log's facts (groups) say which it is."""
+    if groups.get("cudnn_major", "").isdigit():
         return _cudnn_fix(groups, ctx)
     major = groups.get("cuda_major")
     if not major or not major.isdigit():
         return None
-    if entry_id == "cuda-library-of-another-major-missing":  # NVIDIA's pip cuBLAS of that major
-        lib = "$(python -c 'import nvidia.cublas; print(nvidia.cublas.__path__[0])')/lib"
-        return f'pip install nvidia-cublas-cu{major} && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
+    if "cuda_lib" in groups:  # a library other than libcudart (cuBLAS) of that major
+        return _pip_nvidia_library("cublas", f"nvidia-cublas-cu{major}")
     t = ctx.torch
     for version in ((t.public,) if t is not None and t.public else ()) + (None,):
         same = ctx.torch_choices_of_major(version, int(major))
