@@ -141,7 +141,27 @@ BROKEN = [
         'sauce = "[RM]; [PIP]; [PYPI]; cu126 builds',
         r'torch\."2\.6": (unknown key \'sauce\'|has no source)',
     ),
-    ('source = "[NV-T3] (GA and U1 share the floor)"', 'source = ""', r"cuda_toolkit\[5\]: has no source"),
+    ('source = "[NV-T3] (GA and U1 share the floor)"', 'source = ""', r"cuda_toolkit\[18\]: has no source"),
+    (
+        '[torch_legacy."1.13"]\nreleases = ["1.13.0", "1.13.1"]',
+        '[torch_legacy."2.0"]\nreleases = ["2.0.0", "2.0.1"]',
+        r'torch_legacy\."2\.0" is not older than torch\."2\.0"',
+    ),
+    (
+        'variants = ["cu116", "cu117"]\npypi_default = "cu117"',
+        'variants = ["cu116", "cu117"]\npypi_default = "cu118"',
+        r'torch_legacy\."1\.13": pypi_default \'cu118\' is not one of its variants',
+    ),
+    (
+        'releases = ["1.13.0", "1.13.1"]',
+        'releases = ["1.13.0", "1.12.1"]',
+        r"release '1\.12\.1' is not in series '1\.13'",
+    ),
+    (
+        'variants = ["cu116", "cu117"]',
+        'variants = ["cu116", "cu117", "cu119"]',
+        r"torch_legacy\.\"1\.13\": cuda variant 'cu119' has no driver floor",
+    ),
     (
         'torch = ">=2.8,<2.11"',
         'torch = ">=2.8,<<2.11"',

@@ -137,7 +137,8 @@ class TestDriver:
         assert matrix.driver_max_cuda("535.104.05") == "12.2"
         assert matrix.driver_max_cuda("595.58.03") == "13.2"
         assert matrix.driver_max_cuda("580.95.05", "windows") == "13.0"
-        assert matrix.driver_max_cuda("400.1") is None
+        assert matrix.driver_max_cuda("418.87") == "10.1"  # the table reaches back to CUDA 8.0
+        assert matrix.driver_max_cuda("360.1") is None
 
 
 class TestArchs:
@@ -244,7 +245,9 @@ class TestPackages:
         assert rel is not None and rel.version == xformers
 
     def test_xformers_python_filter_and_gaps(self, matrix: Matrix) -> None:
-        assert matrix.xformers_for_torch("2.0.0") is None  # no wheel pins 2.0.0
+        assert matrix.xformers_for_torch("2.0.0").version == "0.0.19"  # type: ignore[union-attr]
+        assert matrix.xformers_for_torch("1.13.0") is None  # no wheel pins 1.13.0
+        assert matrix.xformers_for_torch("1.13.1", python="3.11") is None  # 0.0.16: cp37-cp310 only
         assert matrix.xformers_for_torch("2.4.1", python="3.13") is None  # cp38-cp312 only
 
     def test_xformers_git_pin_is_a_commit(self, matrix: Matrix) -> None:

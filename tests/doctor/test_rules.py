@@ -257,18 +257,18 @@ def test_xformers_pin_without_build_info() -> None:
 
 
 def test_xformers_release_unknown_to_the_matrix_is_read_from_its_metadata() -> None:
-    """xformers 0.0.19 is not in the matrix; its installed Requires-Dist still names its torch."""
+    """xformers 0.0.14 (a webui-era build) is not in the matrix; its installed Requires-Dist still names its torch."""
     s = {
         "os": "Linux",
         "packages": {
             "torch": {"version": "2.0.1+cu118"},
-            "xformers": {"version": "0.0.19", "requires": ["torch==2.0.0", "numpy"]},
+            "xformers": {"version": "0.0.14", "requires": ["torch==2.0.0", "numpy"]},
         },
     }
     f = one(run(s), "xformers-torch-mismatch")
     assert "requires torch==2.0.0" in f.message
     assert f.fix == "pip install xformers==0.0.22"  # the newest xformers for torch 2.0.1
-    fits = {**s, "packages": {**s["packages"], "xformers": {"version": "0.0.19", "requires": ["torch>=2.0"]}}}
+    fits = {**s, "packages": {**s["packages"], "xformers": {"version": "0.0.14", "requires": ["torch>=2.0"]}}}
     assert not by_code(run(fits), "xformers-torch-mismatch")
 
 
@@ -1033,9 +1033,10 @@ def test_a_missing_wandb_key_with_the_tracker_unknown_is_a_note() -> None:
 
 
 def test_a_cuda_older_than_every_listed_toolkit_runs_on_a_newer_driver() -> None:
-    """torch 1.6.0+cu101 on driver 460: CUDA 10.1 predates the matrix's toolkit table. A driver that
-    runs its oldest toolkit runs every older CUDA; below that it is unknown, never an error
-    (open-mmlab/mmcv#1413 was called 'driver too old' before)."""
+    """torch 1.6.0+cu101 on driver 460: the driver runs CUDA 10.1 (open-mmlab/mmcv#1413 was called
+    'driver too old' before). A CUDA older than the matrix's toolkit table (CUDA 8.0 GA2 is its
+    oldest row) runs on a driver that runs the oldest listed toolkit; below that it is unknown,
+    never an error."""
     s = {
         "gpus": [{"name": "V100"}],
         "driver": {"version": "460.32.03"},
@@ -1043,8 +1044,10 @@ def test_a_cuda_older_than_every_listed_toolkit_runs_on_a_newer_driver() -> None
     }
     assert not by_code(run(s), "driver-too-old-for-torch-cuda")
     m = load_matrix()
-    assert m.coverage("10.1", "linux", driver="535.104.05").ok is True  # runs the oldest listed (11.7)
-    assert m.coverage("10.1", "linux", driver="460.32.03").ok is None  # below the table: unknown
+    assert m.coverage("10.1", "linux", driver="460.32.03").ok is True  # CUDA 10.1 GA needs 418.39
+    assert m.coverage("10.1", "linux", driver="410.48").ok is False
+    assert m.coverage("7.5", "linux", driver="375.26").ok is True  # runs the oldest listed (8.0)
+    assert m.coverage("7.5", "linux", driver="352.31").ok is None  # below the table: unknown
 
 
 def test_a_container_with_dockers_default_shared_memory() -> None:

@@ -21,7 +21,16 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from loradoc.compat import schema as s
 from loradoc.compat.queries import Matrix
-from loradoc.compat.versions import cc_tuple, cuda_tuple, driver_tuple, parse_version, variant_cuda
+from loradoc.compat.versions import (
+    cc_tuple,
+    cuda_tuple,
+    driver_tuple,
+    parse_version,
+    variant_cuda,
+)
+from loradoc.compat.versions import (
+    series as series_of,
+)
 from loradoc.errors import MatrixError
 
 if sys.version_info >= (3, 11):
@@ -189,6 +198,31 @@ def _torch_release(series: str, t: Table) -> s.TorchRelease:
         # PyPI's default build is always also on the PyTorch index
         t.fail(f"pypi_default {rel.pypi_default!r} is not among its variants")
     return rel
+
+
+def _series_key(series: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in series.split("."))
+
+
+def _legacy_torch(series: str, t: Table) -> s.LegacyTorch:
+    if not re.fullmatch(r"\d+\.\d+", series):
+        t.fail(f"series {series!r} should look like '1.13'")
+    versions = t.strs("releases", required=True)
+    for v in versions:
+        if series_of(v) != series:
+            t.fail(f"release {v!r} is not in series {series!r}")
+    default = t.opt_str("pypi_default")
+    variants = t.strs("variants", required=True)
+    if default is not None and default not in variants:
+        t.fail(f"pypi_default {default!r} is not one of its variants")
+    return s.LegacyTorch(
+        series=series,
+        versions=versions,
+        python=t.strs("python", required=True),
+        variants=variants,
+        pypi_default=default,
+        source=t.source(),
+    )
 
 
 def _toolkit(t: Table) -> s.ToolkitDriver:
@@ -653,6 +687,17 @@ def parse_matrix(
         releases.append(_torch_release(series, t))
         t.done()
     releases.sort(key=lambda r: tuple(int(x) for x in r.series.split(".")))
+    legacy = []
+    if "torch_legacy" in top.data:
+        legacy_tbl = top.sub("torch_legacy", "torch_legacy")
+        for series, raw in legacy_tbl.data.items():
+            legacy_tbl.seen.add(series)
+            t = Table(origin, f'torch_legacy."{series}"', raw)
+            legacy.append(_legacy_torch(series, t))
+            t.done()
+    legacy.sort(key=lambda r: _series_key(r.series))
+    if legacy and releases and _series_key(legacy[-1].series) >= _series_key(releases[0].series):
+        top.fail(f'torch_legacy."{legacy[-1].series}" is not older than torch."{releases[0].series}"')
     mc_tbl = top.sub("minor_compat", "minor_compat")
     minor = []
     for major, raw in mc_tbl.data.items():
@@ -687,6 +732,7 @@ def parse_matrix(
         channel_url_pattern=index.opt_str("channel_url") or "",
         channels=index.strs("channels"),
         torch=tuple(releases),
+        torch_legacy=tuple(legacy),
         toolkits=_each(origin, "cuda_toolkit", top.items("cuda_toolkit"), _toolkit),
         minor_compat=tuple(minor),
         exact_only_ccs=exact_only,
@@ -769,6 +815,10 @@ def _cross_check(m: Matrix, data: dict[str, Any]) -> None:
             for version in rel.versions:
                 if m.archs_for(version, v) is None:
                     fail(where, f"cuda variant {v!r} of {version} has no [[archs]] entry")
+    for legacy in m.torch_legacy:
+        for v in legacy.variants:
+            if variant_cuda(v) not in floors:
+                fail(f'torch_legacy."{legacy.series}"', f"cuda variant {v!r} has no driver floor")
     for i, a in enumerate(m.archs):
         if variant_cuda(a.variant) not in floors:
             fail(f"archs[{i}]", f"cuda variant {a.variant!r} has no driver floor")

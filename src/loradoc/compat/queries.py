@@ -23,6 +23,7 @@ from packaging.version import Version
 from loradoc.compat.queries_packages import PackageQueries
 from loradoc.compat.schema import (
     ArchEntry,
+    LegacyTorch,
     MatrixData,
     MinorCompat,
     NcclFloor,
@@ -116,6 +117,12 @@ class Matrix(MatrixData, PackageQueries):
         key = series(version)
         return next((r for r in self.torch if r.series == key), None)
 
+    def legacy_torch(self, version: str | None) -> LegacyTorch | None:
+        """The series of a torch older than the releases loradoc installs, or None. Its facts
+        serve diagnosis only: nothing plans an install of it."""
+        key = series(version)
+        return next((r for r in self.torch_legacy if r.series == key), None)
+
     def torch_versions(self) -> list[str]:
         """Every listed torch release, oldest first."""
         return [v for r in self.torch for v in r.versions]
@@ -133,7 +140,7 @@ class Matrix(MatrixData, PackageQueries):
     ) -> list[str]:
         """CUDA variants on download.pytorch.org for this torch, lowest CUDA first."""
         rel = self.torch_release(torch_version)
-        if rel is None:
+        if rel is None:  # a legacy torch's builds are never planned
             return []
         names = rel.all_variants if experimental else rel.variants
         if norm_machine(machine) == "aarch64":
@@ -167,7 +174,8 @@ class Matrix(MatrixData, PackageQueries):
             return "cpu"  # PyPI has never carried CUDA builds for them, whatever the release
         rel = self.torch_release(torch_version)
         if rel is None:
-            return None
+            legacy = self.legacy_torch(torch_version)
+            return legacy.pypi_default if legacy and norm_machine(machine) != "aarch64" else None
         if norm_machine(machine) == "aarch64":
             return rel.pypi_default_aarch64
         return rel.pypi_default
@@ -199,7 +207,7 @@ class Matrix(MatrixData, PackageQueries):
 
     def python_supported(self, torch_version: str | None, python: str | None) -> bool | None:
         """Whether the torch release has a wheel for this CPython (None if either is unknown)."""
-        rel = self.torch_release(torch_version)
+        rel = self.torch_release(torch_version) or self.legacy_torch(torch_version)
         mm = python_mm(python)
         if rel is None or mm is None:
             return None

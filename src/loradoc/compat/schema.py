@@ -55,6 +55,20 @@ class TorchRelease:
 
 
 @dataclass(frozen=True)
+class LegacyTorch:
+    """A torch minor series older than the releases loradoc installs ("1.13"): known so that the
+    doctor can judge an environment that still has it (the CUDA build a plain ``pip install``
+    got, its Pythons and CUDA builds), never planned for an install."""
+
+    series: str
+    versions: tuple[str, ...]
+    python: tuple[str, ...]  # CPython "3.X" with a Linux x86_64 wheel on PyPI
+    variants: tuple[str, ...]  # CUDA builds on download.pytorch.org, lowest first
+    source: str
+    pypi_default: str | None = None  # the CUDA build of PyPI's Linux x86_64 wheel; None when unknown
+
+
+@dataclass(frozen=True)
 class ToolkitDriver:
     """CUDA toolkit release -> the driver bundled with it (full compatibility)."""
 
@@ -406,6 +420,7 @@ class MatrixData:
     index_url_pattern: str
     index_packages: tuple[str, ...]
     torch: tuple[TorchRelease, ...]  # ascending
+    torch_legacy: tuple[LegacyTorch, ...]  # ascending; diagnosis only
     toolkits: tuple[ToolkitDriver, ...]
     minor_compat: tuple[MinorCompat, ...]
     exact_only_ccs: tuple[str, ...]

@@ -10,7 +10,7 @@ import re
 
 from packaging.version import InvalidVersion, Version
 
-_VARIANT = re.compile(r"^cu(\d{2})(\d)$")
+_VARIANT = re.compile(r"^cu(\d{1,2})(\d)$")  # cu92 (CUDA 9.2) through cu132
 _CC = re.compile(r"^(\d{1,2})\.(\d)$")
 
 

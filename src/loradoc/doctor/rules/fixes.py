@@ -77,7 +77,9 @@ def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if "wheel" in groups:  # a wheel for another CPython: a venv of that Python, then the same wheel
         python = f"{groups['wheel_major']}.{groups['wheel_minor']}"
         return venv_fix(python, f"pip install {groups['wheel']}", windows=windows)
-    want = ctx.matrix.torch_release(groups.get("want_torch"))
+    want = ctx.matrix.torch_release(groups.get("want_torch")) or ctx.matrix.legacy_torch(
+        groups.get("want_torch")
+    )
     if want is not None and "python32" not in groups and ctx.python_mm not in want.python:
         # the pinned release (a project's requirement), in a venv of the newest Python it has wheels for
         return venv_fix(want.python[-1], f"pip install torch=={groups['want_torch']}", windows=windows)

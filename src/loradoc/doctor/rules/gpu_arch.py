@@ -6,7 +6,7 @@ from loradoc.compat.versions import cuda_tuple
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels, join, torch_fix, torch_source_build
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.fixes import gfx_override
+from loradoc.doctor.rules.fixes import gfx_override, python_fix
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -102,6 +102,8 @@ def _cuda_older_than_gpus(ctx: Context) -> list[Finding]:
     if not old:
         return []
     fix, more = torch_fix(ctx, None)
+    if fix is None:  # no torch the matrix installs has wheels for this Python: a venv of one that has
+        fix = python_fix(ctx)
     return [
         error(
             "gpu-arch-unsupported-by-torch-build",

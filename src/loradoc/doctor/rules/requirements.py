@@ -74,9 +74,9 @@ def _fix(ctx: Context, name: str, req: str, t: TorchFact) -> str | None:
         # for a floor, or nothing, would otherwise stay); else pip picks the newest whose pin takes it
         line = m.companion_for_torch(name, t.public)
         want = f'"{line}"' if line else name
-        if t.variant and t.variant != "cpu":
+        if t.variant and t.variant != "cpu" and t.known_release:
             return f"pip install torch=={t.public} {want} --index-url {m.index_url(t.variant)}"
-        if t.variant is None and t.public:
+        if (t.variant is None or not t.known_release) and t.public:  # older than the matrix: pip finds it
             return f'pip install "torch=={t.public}" {want}'
     if any(r.package == name for r in m.hf):
         row = m.hf_compatible(name, t.public)

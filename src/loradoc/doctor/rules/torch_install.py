@@ -27,7 +27,18 @@ def torch_build(ctx: Context) -> list[Finding]:
         return [error("torch-missing", f"torch is not installed{best}", fix, **details)]
     out: list[Finding] = []
     m = ctx.matrix
-    if not t.known_release:
+    if not t.known_release and m.legacy_torch(t.public) is not None:
+        first, last = m.torch_versions()[0], m.latest_torch()
+        out.append(
+            info(
+                "torch-not-in-matrix",
+                f"torch {t.version} is older than the releases loradoc installs ({first} to {last}): the "
+                "matrix knows its CUDA builds and Pythons ([torch_legacy]), not its GPU architectures "
+                "or the extension releases built for it, so the checks that need those were skipped",
+                None,
+            )
+        )
+    elif not t.known_release:
         first, last = m.torch_versions()[0], m.latest_torch()
         out.append(
             info(

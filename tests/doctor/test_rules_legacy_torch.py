@@ -1,0 +1,106 @@
+"""The doctor on environments with a torch older than the releases it installs (torch 1.x):
+judged by what the matrix knows of them ([torch_legacy]), fixed with what it installs."""
+
+from __future__ import annotations
+
+from doctor_helpers import by_code, one, run
+
+from loradoc.compat import load_matrix
+from loradoc.doctor.explain import explain
+from loradoc.doctor.findings import Severity
+from loradoc.doctor.snapshot import Snapshot
+
+
+def ex(text: str, facts: dict | None = None) -> list:
+    return explain(text, Snapshot.from_dict(facts or {}, source="test"), load_matrix())
+
+
+def test_an_old_torch_is_named_as_such_without_an_upgrade_of_loradoc() -> None:
+    f = one(run({"os": "Linux", "packages": {"torch": {"version": "1.9.1"}}}), "torch-not-in-matrix")
+    assert f.severity is Severity.INFO and f.fix is None
+    assert "older than the releases loradoc installs" in f.message
+    unknown = one(run({"os": "Linux", "packages": {"torch": {"version": "2.99.0"}}}), "torch-not-in-matrix")
+    assert "pip install -U" in (unknown.fix or "")
+
+
+def test_a_plain_torch_1_4_on_an_rtx_3090_lacks_its_architecture() -> None:
+    """torch 1.4.0 from PyPI bundles CUDA 10.1, older than the first CUDA for sm_86 (uci-cbcl/UFold#20);
+    on Python 3.6, which no torch the matrix installs supports, the fix is a venv of a newer Python."""
+    s = {
+        "os": "Linux",
+        "python": "3.6.6",
+        "gpus": [{"name": "RTX 3090"}],
+        "packages": {"torch": {"version": "1.4.0"}},
+    }
+    f = one(run(s), "gpu-arch-unsupported-by-torch-build")
+    assert "CUDA 10.1" in f.message and "11.1" in f.message
+    assert f.fix is not None and f.fix.startswith("python3.") and "-m venv .venv" in f.fix
+
+
+def test_a_plain_torch_1_3_needs_the_driver_of_cuda_10_1() -> None:
+    s = {
+        "os": "Linux",
+        "gpus": [{"name": "GTX 1080 Ti"}],
+        "driver": {"version": "410.48"},
+        "packages": {"torch": {"version": "1.3.0"}},
+    }
+    assert by_code(run(s), "driver-too-old-for-torch-cuda")
+    newer = {**s, "driver": {"version": "418.87.01"}}
+    assert not by_code(run(newer), "driver-too-old-for-torch-cuda")
+
+
+def test_a_pinned_old_torch_without_wheels_for_this_python_gets_a_venv_of_its_newest_python() -> None:
+    """InvokeAI pinned torch==1.12.1 on Python 3.11 (invoke-ai/InvokeAI#2253): its wheels end at 3.10."""
+    log = (
+        "ERROR: Could not find a version that satisfies the requirement torch==1.12.1 (from versions: none)\n"
+        "ERROR: No matching distribution found for torch==1.12.1\n"
+    )
+    f = one(ex(log, {"os": "Windows", "python": "3.11.1"}), "python-unsupported-by-torch")
+    assert f.fix == r"py -3.10-64 -m venv .venv && .venv\Scripts\activate && pip install torch==1.12.1"
+
+
+def test_the_xformers_built_for_torch_1_13_is_named() -> None:
+    s = {"os": "Windows", "python": "3.10", "packages": {"torch": {"version": "1.13.1+cu117"}}}
+    f = one(run(s), "xformers-torch-mismatch")
+    assert "xformers==0.0.16" in (f.fix or "")
+
+
+def test_a_torchvision_fix_for_an_old_torch_takes_it_from_pypi() -> None:
+    """The inferred build of an old torch is PyPI's: its companion comes from there, not from an index."""
+    s = {
+        "packages": {
+            "torch": {"version": "1.12.1"},
+            "torchvision": {"version": "0.15.2", "requires": ["torch==2.0.1"]},
+        }
+    }
+    f = one(run(s), "package-requires-other-torch")
+    assert f.fix == 'pip install "torch==1.12.1" torchvision'
+
+
+def test_extension_modules_built_for_another_torch_are_read_wherever_they_sit() -> None:
+    """A package's own _ext/_torchaudio module, in a checkout or site-packages, with an undefined
+    symbol of torch's C++ API (Kaggle/docker-python#858, open-mmlab/mmcv#1734)."""
+    audio = ex(
+        "OSError: /opt/conda/lib/python3.7/site-packages/torchaudio/_torchaudio.so: "
+        "undefined symbol: _ZNK2at6Tensor6deviceEv"
+    )
+    assert "torchaudio" in (one(audio, "package-requires-other-torch").fix or "")
+    mmcv = ex("/mmcv/_ext.cpython-37m-x86_64-linux-gnu.so: undefined symbol: _ZNK2at6Tensor7is_cudaEv")
+    assert by_code(mmcv, "package-requires-other-torch")
+    wrapped = ex(
+        "ImportError: .../src/_sox.cpython-36m-x86_64-linux-gnu.so: \nundefined symbol: _ZN2at5emptyEv"
+    )
+    assert by_code(wrapped, "package-requires-other-torch")
+    assert not by_code(
+        ex("torch/_C.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104hash"),
+        "package-requires-other-torch",
+    )
+
+
+def test_a_cut_no_kernel_image_line_is_still_read() -> None:
+    for text in (
+        "RuntimeError: no kernel image is available",
+        "cudaErrorNoKernelImageForDevice",
+        "CUDA_ERROR_NO_BINARY_FOR_GPU",
+    ):
+        assert by_code(ex(text), "gpu-arch-unsupported-by-torch-build"), text
