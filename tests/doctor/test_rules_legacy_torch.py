@@ -104,3 +104,56 @@ def test_a_cut_no_kernel_image_line_is_still_read() -> None:
         "CUDA_ERROR_NO_BINARY_FOR_GPU",
     ):
         assert by_code(ex(text), "gpu-arch-unsupported-by-torch-build"), text
+
+
+def test_a_driver_that_runs_no_listed_torch_is_offered_the_newest_old_build_it_runs() -> None:
+    """Colab's CUDA 10.1 driver in 2020 (yfeng95/DECA#7): no torch 2.x runs on it, so beside the
+    driver upgrade comes torch 1.8.1+cu101, as the previous-versions page installs it."""
+    log = "AssertionError: \nThe NVIDIA driver on your system is too old (found version 10010).\n"
+    f = one(ex(log, {"driver": {"cuda_max": "10.1"}}), "driver-too-old-for-torch-cuda")
+    assert f.fix is not None
+    upgrade, alternative = f.fix.split("\nor: ")
+    assert upgrade.startswith("sudo apt-get install -y nvidia-driver-")
+    assert (
+        alternative == "pip install torch==1.8.1+cu101 -f https://download.pytorch.org/whl/torch_stable.html"
+    )
+    # on Python 3.11 no torch 1.x has wheels: only the upgrade
+    f311 = one(ex(log, {"python": "3.11", "driver": {"cuda_max": "10.1"}}), "driver-too-old-for-torch-cuda")
+    assert "\nor: " not in (f311.fix or "")
+    # check: torch 1.7.1 from PyPI (CUDA 10.2) on driver 435 (ultralytics/yolov5#2389)
+    s = {
+        "os": "Linux",
+        "gpus": [{"name": "GTX 1080"}],
+        "driver": {"version": "435.21"},
+        "packages": {"torch": {"version": "1.7.1"}},
+    }
+    c = one(run(s), "driver-too-old-for-torch-cuda")
+    assert (
+        c.details["alternative"]
+        == "pip install torch==1.8.1+cu101 -f https://download.pytorch.org/whl/torch_stable.html"
+    )
+
+
+def test_old_builds_install_the_way_the_previous_versions_page_says() -> None:
+    m = load_matrix()
+    assert m.legacy_torch_for_driver(driver="440.33") == "pip install torch==1.12.1"  # PyPI's build is cu102
+    assert m.legacy_torch_for_driver(driver="441.22", os="windows") == (
+        "pip install torch==1.12.1+cu102 --extra-index-url https://download.pytorch.org/whl/cu102"
+    )
+    assert m.legacy_torch_for_driver(driver="396.37") == (
+        "pip install torch==1.7.1+cu92 -f https://download.pytorch.org/whl/torch_stable.html"
+    )
+    assert m.legacy_torch_for_driver(driver="390.12", os="windows") == (
+        "pip install torch==1.1.0 -f https://download.pytorch.org/whl/cu90/torch_stable.html"
+    )
+    assert m.legacy_torch_for_driver(driver="375.26") is None  # older than every 1.x build
+    assert m.legacy_torch_for_driver(driver="418.67", os="darwin") is None
+    assert m.legacy_torch_for_driver() is None
+
+
+def test_the_driver_api_version_of_cuda_9_reads_as_9_1() -> None:
+    f = one(
+        ex("The NVIDIA driver on your system is too old (found version 9010)."),
+        "driver-too-old-for-torch-cuda",
+    )
+    assert "CUDA <= 9.1" in f.message

@@ -221,6 +221,8 @@ def _legacy_torch(series: str, t: Table) -> s.LegacyTorch:
         python=t.strs("python", required=True),
         variants=variants,
         pypi_default=default,
+        index=t.flag("index", False),
+        variant_pages=t.flag("variant_pages", False),
         source=t.source(),
     )
 
@@ -730,6 +732,8 @@ def parse_matrix(
             origin, "rocm_override", top.items("rocm_override", required=False), _rocm_override
         ),
         channel_url_pattern=index.opt_str("channel_url") or "",
+        legacy_find_links=index.opt_str("legacy_find_links") or "",
+        legacy_variant_page=index.opt_str("legacy_variant_page") or "",
         channels=index.strs("channels"),
         torch=tuple(releases),
         torch_legacy=tuple(legacy),

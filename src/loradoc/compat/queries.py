@@ -123,6 +123,39 @@ class Matrix(MatrixData, PackageQueries):
         key = series(version)
         return next((r for r in self.torch_legacy if r.series == key), None)
 
+    def legacy_torch_for_driver(
+        self,
+        *,
+        driver: str | None = None,
+        cuda_max: str | None = None,
+        os: str | None = "linux",
+        python: str | None = None,
+    ) -> str | None:
+        """For a driver that runs no release loradoc installs: the install command of the newest
+        torch 1.x build it runs (on a Python with its wheels, when the Python is known), as the
+        previous-versions page installs it; None when none fits or nothing is known."""
+        system = norm_os(os) or "linux"
+        if system == "darwin" or not (driver or cuda_max):
+            return None
+        for rel in reversed(self.torch_legacy):
+            if python_mm(python) and python_mm(python) not in rel.python:
+                continue
+            for v in sorted(rel.variants, key=lambda v: cuda_tuple(variant_cuda(v)) or (0, 0), reverse=True):
+                if self.coverage(variant_cuda(v), system, driver=driver, cuda_max=cuda_max).ok is not True:
+                    continue
+                version = rel.versions[-1]
+                if v == rel.pypi_default and system == "linux":
+                    return f"pip install torch=={version}"  # PyPI's Linux wheel is that build
+                if rel.index:
+                    return f"pip install torch=={version}+{v} --extra-index-url {self.index_url(v)}"
+                if rel.variant_pages:
+                    if self.legacy_variant_page:
+                        return f"pip install torch=={version} -f {self.legacy_variant_page.format(variant=v)}"
+                    continue
+                if self.legacy_find_links:
+                    return f"pip install torch=={version}+{v} -f {self.legacy_find_links}"
+        return None
+
     def torch_versions(self) -> list[str]:
         """Every listed torch release, oldest first."""
         return [v for r in self.torch for v in r.versions]

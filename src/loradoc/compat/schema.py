@@ -66,6 +66,8 @@ class LegacyTorch:
     variants: tuple[str, ...]  # CUDA builds on download.pytorch.org, lowest first
     source: str
     pypi_default: str | None = None  # the CUDA build of PyPI's Linux x86_64 wheel; None when unknown
+    index: bool = False  # its CUDA builds install from download.pytorch.org/whl/<variant>, not -f
+    variant_pages: bool = False  # its CUDA builds sit untagged on each variant's own wheel page
 
 
 @dataclass(frozen=True)
@@ -443,6 +445,8 @@ class MatrixData:
     rocm_archs: tuple[RocmArchEntry, ...] = ()
     rocm_overrides: tuple[RocmOverride, ...] = ()
     channel_url_pattern: str = ""  # "https://download.pytorch.org/whl/{channel}/{variant}"
+    legacy_find_links: str = ""  # the wheel page of torch 1.10 and older (pip install -f)
+    legacy_variant_page: str = ""  # ".../whl/{variant}/torch_stable.html" (torch 1.1 and older)
     channels: tuple[str, ...] = ()  # pre-release channels: "test", "nightly"
     flash_attn_3: FlashAttn3Info | None = None
     nccl_floors: tuple[NcclFloor, ...] = ()

@@ -61,12 +61,15 @@ def cuda_variant(cuda: str | None) -> str | None:
 
 
 def cuda_tuple(cuda: str | None) -> tuple[int, int] | None:
-    """``"12.4.127"`` -> ``(12, 4)``. Also the driver API's ``"12080"``, xformers' ``"1201"`` and
-    a variant's ``"124"``."""
+    """``"12.4.127"`` -> ``(12, 4)``. Also the driver API's ``"12080"`` (``"9010"`` before CUDA 10),
+    xformers' ``"1201"`` and a variant's ``"124"``."""
     if cuda is None:
         return None
     text = str(cuda).strip()
     if text.isdigit() and len(text) == 5:  # driver API: 1000 * major + 10 * minor ("12080")
+        n = int(text)
+        return (n // 1000, (n % 1000) // 10)
+    if text.isdigit() and len(text) == 4 and text[0] != "1":  # driver API before CUDA 10 ("9010")
         n = int(text)
         return (n // 1000, (n % 1000) // 10)
     if text.isdigit() and len(text) == 4:  # xformers build info: 100 * major + minor ("1201")

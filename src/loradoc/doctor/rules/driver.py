@@ -6,7 +6,7 @@ from loradoc.compat.versions import variant_cuda
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import choice_details, driver_label, torch_fix
 from loradoc.doctor.rules.context import Context
-from loradoc.doctor.rules.fixes import driver_upgrade_fix
+from loradoc.doctor.rules.fixes import driver_upgrade_fix, old_driver_torch
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
@@ -28,12 +28,18 @@ def driver_vs_torch(ctx: Context) -> list[Finding]:
     if cov.ok is False:
         fix, details = torch_fix(ctx, version)
         upgrade = driver_upgrade_fix(ctx, full or floor)
+        old_torch = None if fix else old_driver_torch(ctx)
         return [
             error(
                 "driver-too-old-for-torch-cuda",
-                f"torch {label} needs CUDA {torch_cuda} ({need}) but this machine has {driver_label(ctx)}",
+                f"torch {label} needs CUDA {torch_cuda} ({need}) but this machine has {driver_label(ctx)}"
+                + (
+                    "; no torch release loradoc installs runs on it, the alternative is torch 1.x"
+                    if old_torch
+                    else ""
+                ),
                 fix or upgrade,
-                alternative=upgrade if fix else None,
+                alternative=upgrade if fix else old_torch,
                 **details,
             )
         ]

@@ -163,7 +163,19 @@ def _driver_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     variants = m.variants_for(latest, machine=ctx.machine) if latest else []
     gpu = [v for v in variants if v != "cpu"]
     cuda = variant_cuda(gpu[0]) if gpu else None
-    return driver_upgrade_fix(ctx, m.min_driver(cuda, ctx.os_or_linux) if cuda else None)
+    upgrade = driver_upgrade_fix(ctx, m.min_driver(cuda, ctx.os_or_linux) if cuda else None)
+    old_torch = old_driver_torch(ctx)
+    return f"{upgrade}\nor: {old_torch}" if old_torch else upgrade
+
+
+def old_driver_torch(ctx: Context) -> str | None:
+    """A driver that runs no torch build the matrix installs (one that cannot be upgraded: a
+    shared cluster, a hosted notebook): the newest torch 1.x build it runs, for this Python."""
+    if ctx.torch_choices(gpu=True):
+        return None
+    return ctx.matrix.legacy_torch_for_driver(
+        driver=ctx.driver_version, cuda_max=ctx.cuda_max, os=ctx.os_or_linux, python=ctx.python_mm
+    )
 
 
 def _driver_mismatch(groups: Groups, ctx: Context, entry_id: str) -> str | None:
