@@ -36,12 +36,20 @@ EXPECTED: dict[str, set[str]] = {
         "gpu-arch-unsupported-by-torch-build",
         "pypi-torch-needs-newer-driver",
         "xformers-torch-mismatch",
+        # what a pre-Ampere GPU cannot run, said when no training config is given
+        "bf16-unsupported-gpu",
+        "tf32-unsupported-gpu",
+        "flash-attn-gpu-too-old",
     },
     "v100_bug_report": {
         "gpu-arch-unsupported-by-torch-build",
         "driver-minor-version-compat",
         "pypi-torch-needs-newer-driver",
         "xformers-torch-mismatch",
+        # what a pre-Ampere GPU cannot run, said when no training config is given
+        "bf16-unsupported-gpu",
+        "tf32-unsupported-gpu",
+        "flash-attn-gpu-too-old",
     },
     "xformers_wrong_torch": {"xformers-torch-mismatch", "pypi-torch-needs-newer-driver"},
     "flash_attn_abi": {"flash-attn-abi-or-torch-mismatch", "pypi-torch-needs-newer-driver"},
@@ -72,7 +80,13 @@ EXPECTED: dict[str, set[str]] = {
         "xformers-torch-mismatch",
     },
     "unknown_gpu_future_torch": {"ok", "gpu-cc-unknown", "torch-not-in-matrix"},
-    "t4_colab": {"accelerate-config-conflict", "pypi-torch-needs-newer-driver", "flash-attn-gpu-too-old"},
+    "t4_colab": {
+        "accelerate-config-conflict",
+        "pypi-torch-needs-newer-driver",
+        "flash-attn-gpu-too-old",
+        "bf16-unsupported-gpu",
+        "tf32-unsupported-gpu",
+    },
 }
 
 

@@ -171,3 +171,21 @@ def test_no_config_no_config_findings() -> None:
     for name in ("healthy_a100", "cpu_laptop"):
         found: list[Finding] = run(name)
         assert not [f for f in found if f.code.startswith("config-")]
+
+
+def test_without_a_training_config_a_pre_ampere_gpu_hears_what_it_cannot_run() -> None:
+    """Only the GPU is known (a V100 thread, a T4 notebook): bf16, TF32 and FlashAttention-2 are
+    each named as a note with the config change, never as an error or warning; a config that
+    does not ask for them silences the notes (hiyouga/LlamaFactory#3347, Dao-AILab/flash-attention#1513)."""
+    findings = run({"gpus": [{"name": "V100"}]})
+    notes = {f.code: f for f in findings if f.code != "ok"}
+    assert set(notes) == {"bf16-unsupported-gpu", "tf32-unsupported-gpu", "flash-attn-gpu-too-old"}
+    assert all(f.severity is Severity.INFO for f in notes.values())
+    assert notes["bf16-unsupported-gpu"].fix == "set bf16: false and fp16: true in the training config"
+    assert notes["flash-attn-gpu-too-old"].fix == "set attn_implementation: sdpa in the training config"
+    assert not {f.code for f in run({"gpus": [{"name": "A100"}]})} & set(notes)
+    quiet = run({"gpus": [{"name": "V100"}]}, config={"fp16": True, "attn_implementation": "sdpa"})
+    assert not {f.code for f in quiet} & set(notes)
+    # a probed machine without flash-attn installed hears nothing about it
+    probed = {"gpus": [{"name": "V100"}], "complete": True, "packages": {"torch": {"version": "2.7.1+cu126"}}}
+    assert not by_code(run(probed), "flash-attn-gpu-too-old")

@@ -10,7 +10,7 @@ from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import FALLBACK, gpu_labels
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.fixes import flash_attn_fix
-from loradoc.doctor.rules.registry import error, rule, warning
+from loradoc.doctor.rules.registry import error, info, rule, warning
 
 _WHEEL = re.compile(
     r"flash_attn-(?P<version>[^+\-]+)\+cu(?P<cuda>\d+)torch(?P<torch>\d+\.\d+)"
@@ -32,10 +32,21 @@ def requested(ctx: Context) -> bool:
 def flash_attn_gpu(ctx: Context) -> list[Finding]:
     m, p = ctx.matrix, ctx.pkg("flash-attn")
     wanted = requested(ctx)
-    if not wanted and p is None:
-        return []
     floor = m.flash_attn.min_cc
     old = [g for g in ctx.gpus if g.cc and m.flash_attn_supports_cc(g.cc) is False]
+    if not wanted and p is None:
+        if not old or ctx.config is not None or ctx.installed("flash-attn") is False:
+            return []
+        # no training config and flash-attn not known to be absent: say what the GPU cannot run
+        return [
+            info(
+                "flash-attn-gpu-too-old",
+                f"FlashAttention-2 needs compute capability >= {floor} (Ampere or newer), so {gpu_labels(old)} "
+                "cannot run it: a config or model asking for flash_attention_2 fails there ('FlashAttention "
+                "only supports Ampere GPUs or newer.'); sdpa or xformers attention run on it",
+                "set attn_implementation: sdpa in the training config",
+            )
+        ]
     out: list[Finding] = []
     if old:
         make = warning  # loradoc train falls back to per-example attention; the doctor says so

@@ -33,7 +33,26 @@ def precision_vs_gpu(ctx: Context) -> list[Finding]:
                 None,
             )
         )
+    elif no_bf16 and ctx.config is None:  # no training config to judge: say what the GPU lacks
+        out.append(
+            info(
+                "bf16-unsupported-gpu",
+                f"{gpu_labels(no_bf16)} has no bfloat16 (needs compute capability >= {facts.floor('bf16')}): "
+                "a model or training config in bf16 fails there ('Your setup doesn't support bf16/gpu', "
+                "'Bfloat16 is only supported on GPUs with compute capability of at least 8.0'); use fp16",
+                "set bf16: false and fp16: true in the training config",
+            )
+        )
     no_tf32 = facts.lacking("tf32")
+    if no_tf32 and tf32 is None and ctx.config is None:
+        out.append(
+            info(
+                "tf32-unsupported-gpu",
+                f"{gpu_labels(no_tf32)} has no TF32 tensor cores (needs compute capability >= "
+                f"{facts.floor('tf32')}): a training config with tf32: true fails or has no effect there",
+                "set tf32: false in the training config",
+            )
+        )
     if no_tf32 and tf32 is True:
         out.append(
             warning(
