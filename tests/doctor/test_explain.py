@@ -1497,3 +1497,23 @@ def test_a_missing_cuda_header_is_a_toolkit_without_headers() -> None:
 def test_training_tool_wordings(text: str, code: str) -> None:
     """torchtune's, Axolotl's, Lightning's, transformers' and NCCL's own wordings of known causes."""
     assert code in [f.code for f in explain(text, EMPTY, load_matrix())]
+
+
+def test_an_isolated_build_that_collected_its_own_torch_is_read_from_pip_v() -> None:
+    """pip -v shows the build environment collecting torch: the extension was compiled against
+    that torch, not the installed one (toshas/torch-discounted-cumsum#9)."""
+    log = (
+        "Collecting torch-discounted-cumsum\n"
+        "  Downloading torch_discounted_cumsum-1.1.0.tar.gz (185 kB)\n"
+        "  Running command pip subprocess to install build dependencies\n"
+        "  Collecting setuptools>=38.2.5\n"
+        "  Collecting torch>=1.5\n"
+        "    Using cached torch-1.11.0-cp37-cp37m-manylinux1_x86_64.whl (750.6 MB)\n"
+    )
+    f = one(explain(log, EMPTY, load_matrix()), "build-isolation-hides-torch")
+    assert f.fix == "pip install ninja packaging && pip install --no-build-isolation torch-discounted-cumsum"
+    # torchvision collected by the build is not torch; the main resolver's torch is not the build's
+    other = log.replace("  Collecting torch>=1.5\n", "  Collecting torchvision\n")
+    assert not by_code(explain(other, EMPTY, load_matrix()), "build-isolation-hides-torch")
+    top = "Running command pip subprocess to install build dependencies\n  done\nCollecting torch\n"
+    assert not by_code(explain(top, EMPTY, load_matrix()), "build-isolation-hides-torch")

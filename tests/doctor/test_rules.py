@@ -15,6 +15,7 @@ from doctor_helpers import SNAPSHOTS, by_code, codes, one, run
 
 from loradoc.compat import load_matrix
 from loradoc.compat.queries import spec_contains
+from loradoc.doctor.explain import explain
 from loradoc.doctor.findings import Severity
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.xformers import xformers_fix
@@ -1074,3 +1075,15 @@ def test_a_container_with_dockers_default_shared_memory() -> None:
     assert not by_code(run({"env": {"in_container": True, "shm_mib": 16384}}), "container-shm-too-small")
     assert not by_code(run({"env": {"in_container": False, "shm_mib": 64}}), "container-shm-too-small")
     assert not by_code(run({"env": {"in_container": True}}), "container-shm-too-small")  # size unknown
+
+
+def test_ollamas_lost_device_in_a_container_is_the_cgroup_reset() -> None:
+    """ollama in Docker falls back to the CPU after idle time with CUDA error 800 (ollama/ollama#4604):
+    the container lost its device cgroup; outside a container the line says nothing of the kind."""
+    line = 'msg="error looking up nvidia GPU memory" error="nvcuda failed to get primary device context 800"'
+    m = load_matrix()
+    inside = explain(line, Snapshot.from_dict({"env": {"in_container": True}}, source="t"), m)
+    assert "cgroupfs" in (one(inside, "container-lost-gpu-access").fix or "")
+    assert not by_code(
+        explain(line, Snapshot.from_dict({"os": "Linux"}, source="t"), m), "container-lost-gpu-access"
+    )

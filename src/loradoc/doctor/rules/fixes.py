@@ -349,7 +349,7 @@ def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     package = (groups.get("package") or "flash-attn").replace("_", "-")
     version = groups.get("pkg_version")
     steps = []
-    if ctx.torch is None:
+    if ctx.torch is None and entry_id != "build-env-collects-another-torch":  # that build had a torch
         choice = ctx.best_torch(gpu=True)
         if choice is not None:
             steps.append(choice.command)
