@@ -157,3 +157,20 @@ def test_the_driver_api_version_of_cuda_9_reads_as_9_1() -> None:
         "driver-too-old-for-torch-cuda",
     )
     assert "CUDA <= 9.1" in f.message
+
+
+def test_a_pinned_old_cuda_build_without_wheels_for_this_python_keeps_its_build() -> None:
+    """torch==1.11.0+cu113 found no wheel (zeyad-mansour/lunar#226): a venv of a Python that release
+    has wheels for, and the pinned CUDA build from its index, as the previous-versions page installs it."""
+    log = "ERROR: Could not find a version that satisfies the requirement torch==1.11.0+cu113 (from versions: none)"
+    f = one(ex(log, {"python": "3.11"}), "python-unsupported-by-torch")
+    assert f.fix == (
+        "python3.10 -m venv .venv && . .venv/bin/activate && "
+        "pip install torch==1.11.0+cu113 --extra-index-url https://download.pytorch.org/whl/cu113"
+    )
+    m = load_matrix()
+    assert m.legacy_install_command("1.8.1", "cu111") == (
+        "pip install torch==1.8.1+cu111 -f https://download.pytorch.org/whl/torch_stable.html"
+    )
+    assert m.legacy_install_command("1.8.1", "cu113") is None  # no such build
+    assert m.legacy_install_command("2.5.1", "cu121") is None  # not a 1.x release

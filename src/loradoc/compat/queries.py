@@ -143,18 +143,31 @@ class Matrix(MatrixData, PackageQueries):
             for v in sorted(rel.variants, key=lambda v: cuda_tuple(variant_cuda(v)) or (0, 0), reverse=True):
                 if self.coverage(variant_cuda(v), system, driver=driver, cuda_max=cuda_max).ok is not True:
                     continue
-                version = rel.versions[-1]
-                if v == rel.pypi_default and system == "linux":
-                    return f"pip install torch=={version}"  # PyPI's Linux wheel is that build
-                if rel.index:
-                    return f"pip install torch=={version}+{v} --extra-index-url {self.index_url(v)}"
-                if rel.variant_pages:
-                    if self.legacy_variant_page:
-                        return f"pip install torch=={version} -f {self.legacy_variant_page.format(variant=v)}"
-                    continue
-                if self.legacy_find_links:
-                    return f"pip install torch=={version}+{v} -f {self.legacy_find_links}"
+                command = self.legacy_install_command(rel.versions[-1], v, system)
+                if command:
+                    return command
         return None
+
+    def legacy_install_command(self, version: str, variant: str, os: str | None = "linux") -> str | None:
+        """How the previous-versions page installs one torch 1.x CUDA build: PyPI's own on Linux
+        when it is that build, else from its variant's index, the find-links page or the
+        variant's own page; None when the matrix does not know how."""
+        rel = self.legacy_torch(version)
+        v = public(version) or version
+        if rel is None or variant not in rel.variants:
+            return None
+        if variant == rel.pypi_default and (norm_os(os) or "linux") == "linux":
+            return f"pip install torch=={v}"  # PyPI's Linux wheel is that build
+        if rel.index:
+            return f"pip install torch=={v}+{variant} --extra-index-url {self.index_url(variant)}"
+        if rel.variant_pages:
+            page = self.legacy_variant_page.format(variant=variant) if self.legacy_variant_page else None
+            return f"pip install torch=={v} -f {page}" if page else None
+        return (
+            f"pip install torch=={v}+{variant} -f {self.legacy_find_links}"
+            if self.legacy_find_links
+            else None
+        )
 
     def torch_versions(self) -> list[str]:
         """Every listed torch release, oldest first."""

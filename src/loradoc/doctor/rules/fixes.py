@@ -82,7 +82,15 @@ def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     )
     if want is not None and "python32" not in groups and ctx.python_mm not in want.python:
         # the pinned release (a project's requirement), in a venv of the newest Python it has wheels for
-        return venv_fix(want.python[-1], f"pip install torch=={groups['want_torch']}", windows=windows)
+        version, variant = groups["want_torch"], groups.get("want_variant")
+        install = f"pip install torch=={version}"
+        if variant:  # the pinned CUDA build, from where it is published
+            m = ctx.matrix
+            if m.torch_release(version) is not None and variant in m.variants_for(version):
+                install = m.torch_install_command(version, variant, os=ctx.os_or_linux)
+            else:
+                install = m.legacy_install_command(version, variant, ctx.os_or_linux) or install
+        return venv_fix(want.python[-1], install, windows=windows)
     return python_fix(ctx, bits32="python32" in groups)
 
 
