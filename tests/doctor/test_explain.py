@@ -1387,6 +1387,15 @@ def test_a_distribution_cudnn_in_the_loaders_own_directory_is_removed_not_unlist
         "undefined symbol: __nvJitLinkCreate_12_8, version libnvJitLink.so.12",
     ):
         assert [f.code for f in explain(text, EMPTY, m)] == ["cuda-library-path-shadows-torch"]
+    # an older nvJitLink before the one torch's cuSPARSE needs: torch's pip nvJitLink goes first
+    # on the loader path (pytorch/pytorch#111469)
+    jit = one(
+        explain("undefined symbol: __nvJitLinkAddData_12_1, version libnvJitLink.so.12", EMPTY, m),
+        "cuda-library-path-shadows-torch",
+    )
+    assert jit.fix == (
+        "export LD_LIBRARY_PATH=\"$(python -c 'import nvidia.nvjitlink; print(nvidia.nvjitlink.__path__[0])')/lib:$LD_LIBRARY_PATH\""
+    )
 
 
 def test_error_802_is_fabric_manager_of_the_drivers_branch() -> None:

@@ -391,8 +391,13 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
 def _pip_nvidia_library(module: str, requirement: str) -> str:
     """NVIDIA's pip wheel of a CUDA library (``nvidia.cublas``, ``nvidia.cudnn``) installed and put
     on the loader path, for a package that looks for it there rather than beside torch."""
+    return f"pip install {requirement} && {_nvidia_library_first(module)}"
+
+
+def _nvidia_library_first(module: str) -> str:
+    """The lib folder of NVIDIA's pip wheel ``nvidia.<module>`` first on the loader path."""
     lib = f"$(python -c 'import nvidia.{module}; print(nvidia.{module}.__path__[0])')/lib"
-    return f'pip install {requirement} && export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
+    return f'export LD_LIBRARY_PATH="{lib}:$LD_LIBRARY_PATH"'
 
 
 def _fabric_manager(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -421,10 +426,14 @@ _SYSTEM_LIB_DIRS = (
 
 def _shadowing_library(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """A cuDNN 8 that Ubuntu's libcudnn8 package put in the loader's own directory: remove that
-    package; elsewhere, the entry's own fix takes the CUDA directories off LD_LIBRARY_PATH."""
+    package; an older nvJitLink found before the one torch's cuSPARSE needs (a toolkit's, through
+    ld.so.conf as often as LD_LIBRARY_PATH): torch's pip nvJitLink first on the loader path;
+    elsewhere, the entry's own fix takes the CUDA directories off LD_LIBRARY_PATH."""
     where, major = groups.get("shadow_dir", ""), groups.get("shadow_cudnn", "")
     if where.rstrip("/") in _SYSTEM_LIB_DIRS and major == "8":
         return "sudo apt-get remove -y libcudnn8 libcudnn8-dev"
+    if groups.get("jitlink_symbol"):  # torch's own nvJitLink wheel (a dependency of its cuSPARSE) first
+        return _nvidia_library_first("nvjitlink")
     return None
 
 
