@@ -1526,3 +1526,27 @@ def test_an_isolated_build_that_collected_its_own_torch_is_read_from_pip_v() -> 
     assert not by_code(explain(other, EMPTY, load_matrix()), "build-isolation-hides-torch")
     top = "Running command pip subprocess to install build dependencies\n  done\nCollecting torch\n"
     assert not by_code(explain(top, EMPTY, load_matrix()), "build-isolation-hides-torch")
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("    xFormers wasn't build with CUDA support", "xformers-torch-mismatch"),
+        (
+            "ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
+            "extension-cuda-major-mismatch",
+        ),
+        ("RuntimeError: CUDA driver initialization failed, you might not have a CUDA gpu.", "no-nvidia-gpu"),
+    ],
+)
+def test_common_wordings_of_known_causes(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_xformers_asked_for_cpu_tensors_is_not_an_environment_problem() -> None:
+    """xformers' dispatcher also refuses CPU tensors: that is the caller's code, not the build."""
+    text = (
+        "NotImplementedError: No operator found for `memory_efficient_attention_forward` with inputs:\n"
+        "`fa2F@v2.5.7-pt` is not supported because:\n    device=cpu (supported: {'cuda'})\n"
+    )
+    assert not by_code(explain(text, EMPTY, load_matrix()), "xformers-torch-mismatch")
