@@ -1550,3 +1550,36 @@ def test_xformers_asked_for_cpu_tensors_is_not_an_environment_problem() -> None:
         "`fa2F@v2.5.7-pt` is not supported because:\n    device=cpu (supported: {'cuda'})\n"
     )
     assert not by_code(explain(text, EMPTY, load_matrix()), "xformers-torch-mismatch")
+
+
+def test_more_wordings_of_known_causes() -> None:
+    """bitsandbytes' CPU fallback seen at its first quantize call and its 0.43-0.45 missing binary;
+    rocBLAS without a Tensile library for an RDNA2 card; a device index past the visible GPUs;
+    pip's own report of a package pinned to another torch."""
+    m = load_matrix()
+
+    def fixes(text: str, code: str) -> str:
+        return one(explain(text, EMPTY, m), code).fix or ""
+
+    assert fixes(
+        "AttributeError: 'NoneType' object has no attribute 'cdequantize_blockwise_fp32'",
+        "bitsandbytes-cuda-setup",
+    )
+    assert "bitsandbytes" in fixes(
+        "Could not find the bitsandbytes CUDA binary at PosixPath('/x/bitsandbytes/libbitsandbytes_cuda124.so')",
+        "bitsandbytes-cuda-setup",
+    )
+    assert not by_code(
+        explain("AttributeError: 'NoneType' object has no attribute 'cuda'", EMPTY, m),
+        "bitsandbytes-cuda-setup",
+    )
+    rocblas = "rocBLAS error: Cannot read /opt/rocm/lib/rocblas/library/TensileLibrary.dat: Illegal seek for GPU arch : gfx1032"
+    assert fixes(rocblas, "rocm-gfx-unsupported-by-torch-build") == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
+    ordinal = "CUDA call failed lazily at initialization with error: device >= 0 && device < num_gpus INTERNAL ASSERT FAILED"
+    assert by_code(explain(ordinal, EMPTY, m), "config-too-many-processes")
+    vllm = "vllm 0.4.0 requires torch==2.1.2, but you have torch 2.2.0 which is incompatible."
+    assert fixes(vllm, "package-requires-other-torch") == 'pip install --force-reinstall "vllm==0.4.0"'
+    tv = "torchvision 0.16.0 requires torch==2.1.0, but you have torch 2.1.2 which is incompatible."
+    assert "torch==2.1.2 torchvision" in fixes(tv, "package-requires-other-torch")
+    xf = "xformers 0.0.23 requires torch==2.1.1, but you have torch 2.1.2 which is incompatible."
+    assert [f.code for f in explain(xf, EMPTY, m) if f.code != "ok"] == ["xformers-torch-mismatch"]

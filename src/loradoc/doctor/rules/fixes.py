@@ -281,7 +281,8 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if named and named not in ("torchvision", "torchaudio"):
         # another package's extension: reinstalling that release brings back the torch it pins
         pkg = ctx.pkg(named)
-        pin = f"=={public(pkg.version) or pkg.version}" if pkg is not None and pkg.version else ""
+        version = pkg.version if pkg is not None and pkg.version else groups.get("pkg_version")
+        pin = f"=={public(version) or version}" if version else ""
         return f'pip install --force-reinstall "{named}{pin}"'
     companions = ctx.companions or (named or "torchvision",)
     if t is None or t.public is None:  # at most torch's CUDA is known: reinstall them from its index
@@ -347,8 +348,12 @@ def gfx_override(ctx: Context, targets: list[str], built: list[str] | None = Non
 
 
 def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """The family override where one applies; otherwise the error table's own fix."""
-    return gfx_override(ctx, [str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx])
+    """The family override where one applies (the GPUs' targets, else the one the log names);
+    otherwise the error table's own fix."""
+    targets = [str(g.gfx) for g in ctx.facts.amd_gpus if g.gfx] or (
+        [groups["gfx"]] if groups.get("gfx") else []
+    )
+    return gfx_override(ctx, targets)
 
 
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
