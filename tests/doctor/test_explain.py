@@ -1537,6 +1537,28 @@ def test_an_isolated_build_that_collected_its_own_torch_is_read_from_pip_v() -> 
             "extension-cuda-major-mismatch",
         ),
         ("RuntimeError: CUDA driver initialization failed, you might not have a CUDA gpu.", "no-nvidia-gpu"),
+        (
+            "nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: "
+            "cannot open shared object file: no such file or directory: unknown.",
+            "no-nvidia-gpu",
+        ),
+        ("nvcc fatal : Unsupported gpu architecture 'compute_90a'", "nvcc-torch-cuda-mismatch"),
+        ("RuntimeError: Triton only supports devices of CUDA Capability >= 7.0", "triton-gpu-too-old"),
+        (
+            "ERROR: torch-2.3.0+cu121-cp312-cp312-win_amd64.whl is not a supported wheel on this platform.",
+            "python-unsupported-by-torch",
+        ),
+        (
+            "W external/xla/xla/service/gpu/nvptx_compiler.cc:718] The NVIDIA driver's CUDA version is 12.2 "
+            "which is older than the ptxas CUDA version (12.3.107).",
+            "driver-minor-version-compat",
+        ),
+        ("RuntimeError: CUDA error: invalid device function", "gpu-arch-unsupported-by-torch-build"),
+        (
+            "RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
+            "calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver is a stub library",
+            "cuda-library-path-shadows-torch",
+        ),
     ],
 )
 def test_common_wordings_of_known_causes(line: str, code: str) -> None:
