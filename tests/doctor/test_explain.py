@@ -1605,3 +1605,31 @@ def test_more_wordings_of_known_causes() -> None:
     assert "torch==2.1.2 torchvision" in fixes(tv, "package-requires-other-torch")
     xf = "xformers 0.0.23 requires torch==2.1.1, but you have torch 2.1.2 which is incompatible."
     assert [f.code for f in explain(xf, EMPTY, m) if f.code != "ok"] == ["xformers-torch-mismatch"]
+
+
+def test_a_cpu_torch_is_read_from_printouts_and_a_gpu_less_machine_is_not_called_a_gpu_machine() -> None:
+    """`torch.cuda.is_available()` answered False in a REPL, `CUDA available: False`, a `+cpu` version:
+    a CPU build where a GPU is (or may be) present. On a machine the facts show without an NVIDIA GPU
+    the script that asks for CUDA is told to use the CPU instead."""
+    m = load_matrix()
+    for text in (
+        ">>> import torch\n>>> torch.cuda.is_available()\nFalse\n",
+        "CUDA available: False",
+        "torch version: 2.1.0+cpu",
+        "UserWarning: User provided device_type of 'cuda', but CUDA is not available. Disabling",
+    ):
+        assert by_code(explain(text, EMPTY, m), "torch-cpu-build-on-gpu-machine"), text
+    laptop = Snapshot.from_dict(
+        {"os": "Linux", "gpus": [], "complete": True, "packages": {"torch": {"version": "2.5.1+cpu"}}}
+    )
+    for text in (
+        "AssertionError: Torch not compiled with CUDA enabled",
+        ">>> torch.cuda.is_available()\nFalse",
+    ):
+        found = explain(text, laptop, m)
+        assert not by_code(found, "torch-cpu-build-on-gpu-machine"), text
+        assert (
+            one(found, "no-nvidia-gpu").fix
+            == "set the device to cpu in the command or script that asks for cuda"
+        )
+    assert not by_code(explain("torch version: 2.1.0+cpu", laptop, m), "torch-cpu-build-on-gpu-machine")

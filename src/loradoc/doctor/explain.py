@@ -89,6 +89,7 @@ def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
         "bare_metal": in_container is False and not facts.wsl,  # known to be neither
         "darwin": facts.os == "darwin",
         "torch_installed": facts.torch is not None,
+        "no_nvidia_gpu": facts.has_nvidia_gpu is False,  # probed (or stated) and none found
     }
     assert set(known) == set(ERROR_WHEN)
     return frozenset(name for name, value in known.items() if value)
