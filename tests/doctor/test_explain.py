@@ -1633,3 +1633,72 @@ def test_a_cpu_torch_is_read_from_printouts_and_a_gpu_less_machine_is_not_called
             == "set the device to cpu in the command or script that asks for cuda"
         )
     assert not by_code(explain("torch version: 2.1.0+cpu", laptop, m), "torch-cpu-build-on-gpu-machine")
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
+        (
+            "RuntimeError: Configured ROCm binary not found at /x/bitsandbytes/libbitsandbytes_rocm84.so",
+            "bitsandbytes-cuda-setup",
+        ),
+        (
+            "ROCm Setup failed despite ROCm being available. Please run the following command",
+            "bitsandbytes-cuda-setup",
+        ),
+        (
+            "ImportError: Using `load_in_8bit=True` requires Accelerate: `pip install accelerate` and the latest "
+            "version of bitsandbytes `pip install -i https://test.pypi.org/simple/ bitsandbytes` or pip install bitsandbytes",
+            "bitsandbytes-missing",
+        ),
+        (
+            "deepspeed.ops.op_builder.builder.MissingCUDAException: CUDA_HOME does not exist, unable to compile CUDA op(s)",
+            "nvcc-missing",
+        ),
+        (
+            "OSError: /x/site-packages/nvidia/cublas/lib/libcublas.so.11: symbol cublasLtHSHMatmulAlgoInit version "
+            "libcublasLt.so.11 not defined in file libcublasLt.so.11 with link time reference",
+            "cuda-library-path-shadows-torch",
+        ),
+        (
+            "UserWarning: Failed to load image Python extension: /x/site-packages/torchvision/image.so: "
+            "undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
+            "package-requires-other-torch",
+        ),
+        (
+            "UserWarning: Failed to load image Python extension: 'libc10_hip.so: cannot open shared object file",
+            "package-requires-other-torch",
+        ),
+        (
+            "OSError: dlopen(/x/site-packages/torchaudio/lib/_torchaudio.abi3.so, 0x0006): Symbol not found: _torch_library_impl",
+            "package-requires-other-torch",
+        ),
+        ("ModuleNotFoundError: No module named 'torch._custom_ops'", "package-requires-other-torch"),
+        (
+            "ImportError: cannot import name 'AttrsDescriptor' from 'triton.compiler.compiler'",
+            "package-requires-other-torch",
+        ),
+        ("ModuleNotFoundError: No module named 'flash_attn_interface'", "flash-attn-3-missing"),
+        (
+            "/x/site-packages/xformers/_C.so: undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
+            "xformers-torch-mismatch",
+        ),
+    ],
+)
+def test_extension_and_package_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_another_packages_c10_error_symbol_is_not_blamed_on_flash_attn() -> None:
+    """The bare c10::Error ABI symbols name flash-attn only when no other package's extension
+    carries them (NixOS/nixpkgs#162286: torchvision's image.so)."""
+    m = load_matrix()
+    tv = "/x/site-packages/torchvision/image.so: undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs"
+    assert not by_code(explain(tv, EMPTY, m), "flash-attn-abi-or-torch-mismatch")
+    fa = "/x/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs"
+    assert by_code(explain(fa, EMPTY, m), "flash-attn-abi-or-torch-mismatch")
+    assert by_code(
+        explain("undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs", EMPTY, m),
+        "flash-attn-abi-or-torch-mismatch",
+    )

@@ -241,6 +241,18 @@ def _flash_attn(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return flash_attn_fix(ctx, not FA_WHEEL_ABI[entry_id] if entry_id in FA_WHEEL_ABI else None)
 
 
+def _flash_attn_3(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """FlashAttention-3 from PyTorch's index for the installed torch's build, where the matrix's
+    [flash_attn_3] serves it and the GPUs are Hopper; else FlashAttention-2's attention setting."""
+    t, m = ctx.torch, ctx.matrix
+    if m.flash_attn_3 is None or t is None or not t.variant:
+        return None
+    gpus = [(g.name, g.cc) for g in ctx.gpus]
+    if m.flash_attn_3_misfit(t.public, t.variant, ctx.snapshot.python, ctx.machine, gpus) is None:
+        return m.flash_attn_3_command(t.variant)
+    return ctx.attention_fix("flash_attention_2")
+
+
 def _wandb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return WANDB_FIX
 
@@ -495,6 +507,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "no-nvidia-gpu": _no_gpu,
     "flash-attn-abi-or-torch-mismatch": _flash_attn,
     "flash-attn-missing": _flash_attn_missing,
+    "flash-attn-3-missing": _flash_attn_3,
     "wandb-key-missing": _wandb,
     "driver-too-old-for-torch-cuda": _driver_old,
     "driver-minor-version-compat": _driver_old,
