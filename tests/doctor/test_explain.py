@@ -1702,3 +1702,52 @@ def test_another_packages_c10_error_symbol_is_not_blamed_on_flash_attn() -> None
         explain("undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs", EMPTY, m),
         "flash-attn-abi-or-torch-mismatch",
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("RuntimeError: Unable to load cuSPARSE. Is it installed?", "cuda-library-path-shadows-torch"),
+        (
+            "E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:439] Loaded runtime CuDNN library: 8.0.5 but "
+            "source was compiled with: 8.6.0.  CuDNN library needs to have matching major version",
+            "cuda-library-path-shadows-torch",
+        ),
+        (
+            "OSError: /x/site-packages/nvidia/cublas/lib/libcublas.so.11: undefined symbol: cublasLtGetStatusString, "
+            "version libcublasLt.so.11",
+            "cuda-library-path-shadows-torch",
+        ),
+        (
+            "RuntimeError: Couldn't load custom C++ ops. This can happen if your PyTorch and torchvision versions "
+            "are incompatible",
+            "package-requires-other-torch",
+        ),
+        (
+            'level=WARN source=amd_linux.go:378 msg="amdgpu is not supported (supported types:[gfx1030 gfx1100])" '
+            "gpu_type=gfx1031",
+            "rocm-gfx-unsupported-by-torch-build",
+        ),
+        (
+            "nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.",
+            "no-nvidia-gpu",
+        ),
+        (
+            'msg="Unable to load cudart" library=/usr/lib/ollama/libcudart.so.12 error="cudart init failure: 999"',
+            "driver-reboot-needed",
+        ),
+        (
+            "ImportError: /lib64/libm.so.6: version `GLIBC_2.29' not found (required by "
+            "/x/site-packages/triton/backends/amd/lib/libhsa-runtime64.so.1)",
+            "glibc-too-old-for-torch",
+        ),
+    ],
+)
+def test_runtime_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_ollamas_unsupported_amd_gpu_gets_its_familys_override() -> None:
+    line = 'msg="amdgpu is not supported (supported types:[gfx1030 gfx1100])" gpu_type=gfx1031'
+    f = one(explain(line, EMPTY, load_matrix()), "rocm-gfx-unsupported-by-torch-build")
+    assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
