@@ -1751,3 +1751,49 @@ def test_ollamas_unsupported_amd_gpu_gets_its_familys_override() -> None:
     line = 'msg="amdgpu is not supported (supported types:[gfx1030 gfx1100])" gpu_type=gfx1031'
     f = one(explain(line, EMPTY, load_matrix()), "rocm-gfx-unsupported-by-torch-build")
     assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (
+            "NotImplementedError: Unsloth currently only works on NVIDIA GPUs and Intel GPUs.",
+            "torch-cpu-build-on-gpu-machine",
+        ),
+        (
+            "ValueError: FP16 Mixed precision training with AMP or APEX (`--fp16`) and FP16 half precision evaluation "
+            "(`--fp16_full_eval`) can only be used on CUDA or NPU devices or certain XPU devices (with IPEX).",
+            "torch-cpu-build-on-gpu-machine",
+        ),
+        (
+            "RuntimeError: GPU is required to quantize or run quantize model.",
+            "config-quantization-needs-cuda",
+        ),
+        (
+            "ValueError: The number of required GPUs exceeds the total number of available GPUs in the placement group.",
+            "config-too-many-processes",
+        ),
+        ("ImportError: Unsloth: Xformers was not installed correctly.", "xformers-torch-mismatch"),
+        (
+            "safetensors_rust.SafetensorError: Error while deserializing header: MetadataIncompleteBuffer",
+            "config-base-model-incomplete",
+        ),
+        (
+            "ValueError: Unrecognized configuration class <class 'transformers.models.t5.configuration_t5.T5Config'> "
+            "for this kind of AutoModel: AutoModelForCausalLM.",
+            "config-model-not-causal-lm",
+        ),
+    ],
+)
+def test_training_tool_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_the_trainers_fp16_refusal_names_the_machine_it_ran_on() -> None:
+    """On a Mac, or a machine the facts show without an NVIDIA GPU, the fp16 refusal is no CPU build."""
+    m = load_matrix()
+    line = "ValueError: FP16 Mixed precision training with AMP or APEX (`--fp16`) and FP16 half precision evaluation (`--fp16_full_eval`) can only be used on CUDA devices."
+    mac = explain(line, Snapshot.from_dict({"os": "Darwin", "arch": "arm64"}), m)
+    assert by_code(mac, "no-nvidia-gpu") and not by_code(mac, "torch-cpu-build-on-gpu-machine")
+    none = explain(line, Snapshot.from_dict({"os": "Linux", "gpus": [], "complete": True}), m)
+    assert by_code(none, "no-nvidia-gpu") and not by_code(none, "torch-cpu-build-on-gpu-machine")
