@@ -1797,3 +1797,47 @@ def test_the_trainers_fp16_refusal_names_the_machine_it_ran_on() -> None:
     assert by_code(mac, "no-nvidia-gpu") and not by_code(mac, "torch-cpu-build-on-gpu-machine")
     none = explain(line, Snapshot.from_dict({"os": "Linux", "gpus": [], "complete": True}), m)
     assert by_code(none, "no-nvidia-gpu") and not by_code(none, "torch-cpu-build-on-gpu-machine")
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("RuntimeError: Dynamo is not supported on Python 3.12+", "python-unsupported-by-torch"),
+        (
+            "RuntimeError: PyTorch does not currently provide packages for PyPI (see status at https://github.com/pytorch/pytorch/issues/566).",
+            "python-unsupported-by-torch",
+        ),
+        (
+            "ERROR: torch-2.0.0+nv23.05-cp38-cp38-linux_aarch64.whl is not a supported wheel on this platform.",
+            "python-unsupported-by-torch",
+        ),
+        ("ValueError: fp16 mixed precision requires a GPU", "torch-cpu-build-on-gpu-machine"),
+        (
+            "FileNotFoundError: Could not find module 'G:\\\\Python310\\\\Lib\\\\site-packages\\\\torchaudio\\\\lib\\\\libtorchaudio.pyd' "
+            "(or one of its dependencies). Try using the full path with constructor syntax.",
+            "package-requires-other-torch",
+        ),
+    ],
+)
+def test_platform_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_a_cpu_wheel_for_another_python_is_about_the_python_not_the_build() -> None:
+    """pytorch/pytorch#47354: a cp27mu wheel given to Python 3; its +cpu tag is a file name, not a printout."""
+    line = "ERROR: torch-1.3.1+cpu-cp27-cp27mu-linux_x86_64.whl is not a supported wheel on this platform."
+    found = explain(line, EMPTY, load_matrix())
+    assert by_code(found, "python-unsupported-by-torch") and not by_code(
+        found, "torch-cpu-build-on-gpu-machine"
+    )
+
+
+def test_uv_finding_no_intel_mac_wheel_pins_the_last_release_that_had_one() -> None:
+    m = load_matrix()
+    block = (
+        "  × No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because torch==2.6.0 has no wheels with a matching platform tag (e.g., `macosx_10_16_x86_64`) "
+        "and you require torch==2.6.0, we can conclude that your requirements are unsatisfiable.\n"
+    )
+    intel = [r for r in m.torch if r.macos_x86_64][-1].versions[-1]
+    assert one(explain(block, EMPTY, m), "python-unsupported-by-torch").fix == f"pip install torch=={intel}"

@@ -72,6 +72,9 @@ def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
 
 def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     windows = ctx.os_or_linux == "windows"
+    if entry_id == "uv-no-torch-wheel-for-intel-mac":  # the last release with macOS x86_64 wheels
+        intel = [r for r in ctx.matrix.torch if r.macos_x86_64]
+        return f"pip install torch=={intel[-1].versions[-1]}" if intel else None
     if "python_need" in groups:  # a front-end tested with one Python: its requirements in a venv of it
         return venv_fix(groups["python_need"], "pip install -r requirements.txt", windows=windows)
     if "wheel" in groups:  # a wheel for another CPython: a venv of that Python, then the same wheel
