@@ -1841,3 +1841,43 @@ def test_uv_finding_no_intel_mac_wheel_pins_the_last_release_that_had_one() -> N
     )
     intel = [r for r in m.torch if r.macos_x86_64][-1].versions[-1]
     assert one(explain(block, EMPTY, m), "python-unsupported-by-torch").fix == f"pip install torch=={intel}"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (
+            "UserWarning: flash_attn was requested, but nvcc was not found.  Are you sure your environment has nvcc available?",
+            "nvcc-missing",
+        ),
+        ("NameError: name 'bare_metal_version' is not defined", "nvcc-missing"),
+        (
+            "RuntimeError: Cannot find CUDA at CUDA_HOME: /usr/local/cuda. CUDA must be available to build the package.",
+            "nvcc-missing",
+        ),
+        ("  No CMAKE_CUDA_COMPILER could be found.", "nvcc-missing"),
+        ("/root/anaconda3/compiler_compat/ld: cannot find -lcudart", "nvcc-missing"),
+        ("RuntimeError: causal_conv1d is only supported on CUDA 11.6 and above.", "nvcc-torch-cuda-mismatch"),
+        ("nvcc fatal   : Unknown option '-generate-dependencies-with-compile'", "nvcc-torch-cuda-mismatch"),
+        ("Failed to get device capability: SM 12.x requires CUDA >= 12.9", "nvcc-torch-cuda-mismatch"),
+        ("CUDA compiler and CUDA toolkit headers are incompatible", "nvcc-torch-cuda-mismatch"),
+        ("ValueError: Unknown CUDA arch (8.6) or GPU not supported", "gpu-arch-unsupported-by-torch-build"),
+    ],
+)
+def test_extension_build_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_a_toolkit_runtime_or_a_dropped_architecture_is_not_misread() -> None:
+    """`-lcudart` is the toolkit's runtime, not WSL's libcuda; compute_35 is too old for a new nvcc,
+    not too new for an old one."""
+    m = load_matrix()
+    assert not by_code(explain("ld: cannot find -lcudart", EMPTY, m), "wsl-libcuda-not-on-loader-path")
+    assert by_code(
+        explain("ld: cannot find -lcuda: No such file or directory", EMPTY, m),
+        "wsl-libcuda-not-on-loader-path",
+    )
+    assert not by_code(
+        explain("nvcc fatal   : Unsupported gpu architecture 'compute_35'", EMPTY, m),
+        "nvcc-torch-cuda-mismatch",
+    )
