@@ -1881,3 +1881,43 @@ def test_a_toolkit_runtime_or_a_dropped_architecture_is_not_misread() -> None:
         explain("nvcc fatal   : Unsupported gpu architecture 'compute_35'", EMPTY, m),
         "nvcc-torch-cuda-mismatch",
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (
+            "node2:242431:242479 [5] transport/nvls.cc:158 NCCL WARN Cuda failure 1 'invalid argument'",
+            "fabric-manager-not-running",
+        ),
+        (
+            "Failed to bind NVLink SHARP (NVLS) Multicast memory of size 2097152 : CUDA error 401 'the operation "
+            "cannot be performed in the present state'.",
+            "fabric-manager-not-running",
+        ),
+        (
+            "nvidia-container-cli: initialization error: WSL environment detected but no adapters were found: unknown",
+            "no-nvidia-gpu",
+        ),
+        ("Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all", "no-nvidia-gpu"),
+        (
+            'docker: Error response from daemon: could not select device driver "cdi" with capabilities: [].',
+            "no-nvidia-gpu",
+        ),
+        (
+            "2020/05/08 17:32:45 If this is a GPU node, did you set the docker default runtime to `nvidia`?",
+            "no-nvidia-gpu",
+        ),
+        ("ValueError: No slot '1' specified on host 'localhost'", "config-too-many-processes"),
+    ],
+)
+def test_multi_gpu_and_container_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_nvls_after_a_fabric_manager_restart_resets_the_gpus() -> None:
+    f = one(
+        explain("transport/nvls.cc:223 NCCL WARN Cuda failure 999 'unknown error'", EMPTY, load_matrix()),
+        "fabric-manager-not-running",
+    )
+    assert f.fix == "sudo reboot\nor: export NCCL_NVLS_ENABLE=0"
