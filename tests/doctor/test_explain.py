@@ -1921,3 +1921,37 @@ def test_nvls_after_a_fabric_manager_restart_resets_the_gpus() -> None:
         "fabric-manager-not-running",
     )
     assert f.fix == "sudo reboot\nor: export NCCL_NVLS_ENABLE=0"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
+        ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
+        (
+            "'sm_120' is not a recognized processor for this target (ignoring processor)",
+            "gpu-arch-unsupported-by-torch-build",
+        ),
+        (
+            "RuntimeError: Triton only support CUDA 10.0 or higher, but got CUDA version: 12.8",
+            "package-requires-other-torch",
+        ),
+        (
+            "ERROR! Intel® Extension for PyTorch* needs to work with PyTorch 2.2.*, but PyTorch 2.1.0+cu121 is found. "
+            "Please switch to the matching version and run again.",
+            "package-requires-other-torch",
+        ),
+        (
+            "rocBLAS error: Could not load /opt/rocm/lib/rocblas/library/TensileLibrary_lazy_gfx1103.dat",
+            "rocm-gfx-unsupported-by-torch-build",
+        ),
+    ],
+)
+def test_new_hardware_wordings_from_the_field(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_rocblas_without_an_apus_library_gets_its_familys_override() -> None:
+    line = "rocBLAS error: Could not load /opt/rocm/lib/rocblas/library/TensileLibrary_lazy_gfx1103.dat"
+    f = one(explain(line, EMPTY, load_matrix()), "rocm-gfx-unsupported-by-torch-build")
+    assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=11.0.0"
