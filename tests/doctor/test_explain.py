@@ -1528,43 +1528,6 @@ def test_an_isolated_build_that_collected_its_own_torch_is_read_from_pip_v() -> 
     assert not by_code(explain(top, EMPTY, load_matrix()), "build-isolation-hides-torch")
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        ("    xFormers wasn't build with CUDA support", "xformers-torch-mismatch"),
-        (
-            "ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
-            "extension-cuda-major-mismatch",
-        ),
-        ("RuntimeError: CUDA driver initialization failed, you might not have a CUDA gpu.", "no-nvidia-gpu"),
-        (
-            "nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: "
-            "cannot open shared object file: no such file or directory: unknown.",
-            "no-nvidia-gpu",
-        ),
-        ("nvcc fatal : Unsupported gpu architecture 'compute_90a'", "nvcc-torch-cuda-mismatch"),
-        ("RuntimeError: Triton only supports devices of CUDA Capability >= 7.0", "triton-gpu-too-old"),
-        (
-            "ERROR: torch-2.3.0+cu121-cp312-cp312-win_amd64.whl is not a supported wheel on this platform.",
-            "python-unsupported-by-torch",
-        ),
-        (
-            "W external/xla/xla/service/gpu/nvptx_compiler.cc:718] The NVIDIA driver's CUDA version is 12.2 "
-            "which is older than the ptxas CUDA version (12.3.107).",
-            "driver-minor-version-compat",
-        ),
-        ("RuntimeError: CUDA error: invalid device function", "gpu-arch-unsupported-by-torch-build"),
-        (
-            "RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
-            "calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver is a stub library",
-            "cuda-library-path-shadows-torch",
-        ),
-    ],
-)
-def test_common_wordings_of_known_causes(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
-
-
 def test_xformers_asked_for_cpu_tensors_is_not_an_environment_problem() -> None:
     """xformers' dispatcher also refuses CPU tensors: that is the caller's code, not the build."""
     text = (
@@ -1635,61 +1598,6 @@ def test_a_cpu_torch_is_read_from_printouts_and_a_gpu_less_machine_is_not_called
     assert not by_code(explain("torch version: 2.1.0+cpu", laptop, m), "torch-cpu-build-on-gpu-machine")
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
-        (
-            "RuntimeError: Configured ROCm binary not found at /x/bitsandbytes/libbitsandbytes_rocm84.so",
-            "bitsandbytes-cuda-setup",
-        ),
-        (
-            "ROCm Setup failed despite ROCm being available. Please run the following command",
-            "bitsandbytes-cuda-setup",
-        ),
-        (
-            "ImportError: Using `load_in_8bit=True` requires Accelerate: `pip install accelerate` and the latest "
-            "version of bitsandbytes `pip install -i https://test.pypi.org/simple/ bitsandbytes` or pip install bitsandbytes",
-            "bitsandbytes-missing",
-        ),
-        (
-            "deepspeed.ops.op_builder.builder.MissingCUDAException: CUDA_HOME does not exist, unable to compile CUDA op(s)",
-            "nvcc-missing",
-        ),
-        (
-            "OSError: /x/site-packages/nvidia/cublas/lib/libcublas.so.11: symbol cublasLtHSHMatmulAlgoInit version "
-            "libcublasLt.so.11 not defined in file libcublasLt.so.11 with link time reference",
-            "cuda-library-path-shadows-torch",
-        ),
-        (
-            "UserWarning: Failed to load image Python extension: /x/site-packages/torchvision/image.so: "
-            "undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
-            "package-requires-other-torch",
-        ),
-        (
-            "UserWarning: Failed to load image Python extension: 'libc10_hip.so: cannot open shared object file",
-            "package-requires-other-torch",
-        ),
-        (
-            "OSError: dlopen(/x/site-packages/torchaudio/lib/_torchaudio.abi3.so, 0x0006): Symbol not found: _torch_library_impl",
-            "package-requires-other-torch",
-        ),
-        ("ModuleNotFoundError: No module named 'torch._custom_ops'", "package-requires-other-torch"),
-        (
-            "ImportError: cannot import name 'AttrsDescriptor' from 'triton.compiler.compiler'",
-            "package-requires-other-torch",
-        ),
-        ("ModuleNotFoundError: No module named 'flash_attn_interface'", "flash-attn-3-missing"),
-        (
-            "/x/site-packages/xformers/_C.so: undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
-            "xformers-torch-mismatch",
-        ),
-    ],
-)
-def test_extension_and_package_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
-
-
 def test_another_packages_c10_error_symbol_is_not_blamed_on_flash_attn() -> None:
     """The bare c10::Error ABI symbols name flash-attn only when no other package's extension
     carries them (NixOS/nixpkgs#162286: torchvision's image.so)."""
@@ -1704,89 +1612,10 @@ def test_another_packages_c10_error_symbol_is_not_blamed_on_flash_attn() -> None
     )
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        ("RuntimeError: Unable to load cuSPARSE. Is it installed?", "cuda-library-path-shadows-torch"),
-        (
-            "E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:439] Loaded runtime CuDNN library: 8.0.5 but "
-            "source was compiled with: 8.6.0.  CuDNN library needs to have matching major version",
-            "cuda-library-path-shadows-torch",
-        ),
-        (
-            "OSError: /x/site-packages/nvidia/cublas/lib/libcublas.so.11: undefined symbol: cublasLtGetStatusString, "
-            "version libcublasLt.so.11",
-            "cuda-library-path-shadows-torch",
-        ),
-        (
-            "RuntimeError: Couldn't load custom C++ ops. This can happen if your PyTorch and torchvision versions "
-            "are incompatible",
-            "package-requires-other-torch",
-        ),
-        (
-            'level=WARN source=amd_linux.go:378 msg="amdgpu is not supported (supported types:[gfx1030 gfx1100])" '
-            "gpu_type=gfx1031",
-            "rocm-gfx-unsupported-by-torch-build",
-        ),
-        (
-            "nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.",
-            "no-nvidia-gpu",
-        ),
-        (
-            'msg="Unable to load cudart" library=/usr/lib/ollama/libcudart.so.12 error="cudart init failure: 999"',
-            "driver-reboot-needed",
-        ),
-        (
-            "ImportError: /lib64/libm.so.6: version `GLIBC_2.29' not found (required by "
-            "/x/site-packages/triton/backends/amd/lib/libhsa-runtime64.so.1)",
-            "glibc-too-old-for-torch",
-        ),
-    ],
-)
-def test_runtime_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
-
-
 def test_ollamas_unsupported_amd_gpu_gets_its_familys_override() -> None:
     line = 'msg="amdgpu is not supported (supported types:[gfx1030 gfx1100])" gpu_type=gfx1031'
     f = one(explain(line, EMPTY, load_matrix()), "rocm-gfx-unsupported-by-torch-build")
     assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=10.3.0"
-
-
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        (
-            "NotImplementedError: Unsloth currently only works on NVIDIA GPUs and Intel GPUs.",
-            "torch-cpu-build-on-gpu-machine",
-        ),
-        (
-            "ValueError: FP16 Mixed precision training with AMP or APEX (`--fp16`) and FP16 half precision evaluation "
-            "(`--fp16_full_eval`) can only be used on CUDA or NPU devices or certain XPU devices (with IPEX).",
-            "torch-cpu-build-on-gpu-machine",
-        ),
-        (
-            "RuntimeError: GPU is required to quantize or run quantize model.",
-            "config-quantization-needs-cuda",
-        ),
-        (
-            "ValueError: The number of required GPUs exceeds the total number of available GPUs in the placement group.",
-            "config-too-many-processes",
-        ),
-        ("ImportError: Unsloth: Xformers was not installed correctly.", "xformers-torch-mismatch"),
-        (
-            "safetensors_rust.SafetensorError: Error while deserializing header: MetadataIncompleteBuffer",
-            "config-base-model-incomplete",
-        ),
-        (
-            "ValueError: Unrecognized configuration class <class 'transformers.models.t5.configuration_t5.T5Config'> "
-            "for this kind of AutoModel: AutoModelForCausalLM.",
-            "config-model-not-causal-lm",
-        ),
-    ],
-)
-def test_training_tool_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
 
 
 def test_the_trainers_fp16_refusal_names_the_machine_it_ran_on() -> None:
@@ -1797,30 +1626,6 @@ def test_the_trainers_fp16_refusal_names_the_machine_it_ran_on() -> None:
     assert by_code(mac, "no-nvidia-gpu") and not by_code(mac, "torch-cpu-build-on-gpu-machine")
     none = explain(line, Snapshot.from_dict({"os": "Linux", "gpus": [], "complete": True}), m)
     assert by_code(none, "no-nvidia-gpu") and not by_code(none, "torch-cpu-build-on-gpu-machine")
-
-
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        ("RuntimeError: Dynamo is not supported on Python 3.12+", "python-unsupported-by-torch"),
-        (
-            "RuntimeError: PyTorch does not currently provide packages for PyPI (see status at https://github.com/pytorch/pytorch/issues/566).",
-            "python-unsupported-by-torch",
-        ),
-        (
-            "ERROR: torch-2.0.0+nv23.05-cp38-cp38-linux_aarch64.whl is not a supported wheel on this platform.",
-            "python-unsupported-by-torch",
-        ),
-        ("ValueError: fp16 mixed precision requires a GPU", "torch-cpu-build-on-gpu-machine"),
-        (
-            "FileNotFoundError: Could not find module 'G:\\\\Python310\\\\Lib\\\\site-packages\\\\torchaudio\\\\lib\\\\libtorchaudio.pyd' "
-            "(or one of its dependencies). Try using the full path with constructor syntax.",
-            "package-requires-other-torch",
-        ),
-    ],
-)
-def test_platform_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
 
 
 def test_a_cpu_wheel_for_another_python_is_about_the_python_not_the_build() -> None:
@@ -1843,31 +1648,6 @@ def test_uv_finding_no_intel_mac_wheel_pins_the_last_release_that_had_one() -> N
     assert one(explain(block, EMPTY, m), "python-unsupported-by-torch").fix == f"pip install torch=={intel}"
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        (
-            "UserWarning: flash_attn was requested, but nvcc was not found.  Are you sure your environment has nvcc available?",
-            "nvcc-missing",
-        ),
-        ("NameError: name 'bare_metal_version' is not defined", "nvcc-missing"),
-        (
-            "RuntimeError: Cannot find CUDA at CUDA_HOME: /usr/local/cuda. CUDA must be available to build the package.",
-            "nvcc-missing",
-        ),
-        ("  No CMAKE_CUDA_COMPILER could be found.", "nvcc-missing"),
-        ("/root/anaconda3/compiler_compat/ld: cannot find -lcudart", "nvcc-missing"),
-        ("RuntimeError: causal_conv1d is only supported on CUDA 11.6 and above.", "nvcc-torch-cuda-mismatch"),
-        ("nvcc fatal   : Unknown option '-generate-dependencies-with-compile'", "nvcc-torch-cuda-mismatch"),
-        ("Failed to get device capability: SM 12.x requires CUDA >= 12.9", "nvcc-torch-cuda-mismatch"),
-        ("CUDA compiler and CUDA toolkit headers are incompatible", "nvcc-torch-cuda-mismatch"),
-        ("ValueError: Unknown CUDA arch (8.6) or GPU not supported", "gpu-arch-unsupported-by-torch-build"),
-    ],
-)
-def test_extension_build_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
-
-
 def test_a_toolkit_runtime_or_a_dropped_architecture_is_not_misread() -> None:
     """`-lcudart` is the toolkit's runtime, not WSL's libcuda; compute_35 is too old for a new nvcc,
     not too new for an old one."""
@@ -1883,38 +1663,6 @@ def test_a_toolkit_runtime_or_a_dropped_architecture_is_not_misread() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        (
-            "node2:242431:242479 [5] transport/nvls.cc:158 NCCL WARN Cuda failure 1 'invalid argument'",
-            "fabric-manager-not-running",
-        ),
-        (
-            "Failed to bind NVLink SHARP (NVLS) Multicast memory of size 2097152 : CUDA error 401 'the operation "
-            "cannot be performed in the present state'.",
-            "fabric-manager-not-running",
-        ),
-        (
-            "nvidia-container-cli: initialization error: WSL environment detected but no adapters were found: unknown",
-            "no-nvidia-gpu",
-        ),
-        ("Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all", "no-nvidia-gpu"),
-        (
-            'docker: Error response from daemon: could not select device driver "cdi" with capabilities: [].',
-            "no-nvidia-gpu",
-        ),
-        (
-            "2020/05/08 17:32:45 If this is a GPU node, did you set the docker default runtime to `nvidia`?",
-            "no-nvidia-gpu",
-        ),
-        ("ValueError: No slot '1' specified on host 'localhost'", "config-too-many-processes"),
-    ],
-)
-def test_multi_gpu_and_container_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
-
-
 def test_nvls_after_a_fabric_manager_restart_resets_the_gpus() -> None:
     f = one(
         explain("transport/nvls.cc:223 NCCL WARN Cuda failure 999 'unknown error'", EMPTY, load_matrix()),
@@ -1923,35 +1671,233 @@ def test_nvls_after_a_fabric_manager_restart_resets_the_gpus() -> None:
     assert f.fix == "sudo reboot\nor: export NCCL_NVLS_ENABLE=0"
 
 
-@pytest.mark.parametrize(
-    ("line", "code"),
-    [
-        ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
-        ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
-        (
-            "'sm_120' is not a recognized processor for this target (ignoring processor)",
-            "gpu-arch-unsupported-by-torch-build",
-        ),
-        (
-            "RuntimeError: Triton only support CUDA 10.0 or higher, but got CUDA version: 12.8",
-            "package-requires-other-torch",
-        ),
-        (
-            "ERROR! Intel® Extension for PyTorch* needs to work with PyTorch 2.2.*, but PyTorch 2.1.0+cu121 is found. "
-            "Please switch to the matching version and run again.",
-            "package-requires-other-torch",
-        ),
-        (
-            "rocBLAS error: Could not load /opt/rocm/lib/rocblas/library/TensileLibrary_lazy_gfx1103.dat",
-            "rocm-gfx-unsupported-by-torch-build",
-        ),
-    ],
-)
-def test_new_hardware_wordings_from_the_field(line: str, code: str) -> None:
-    assert by_code(explain(line, EMPTY, load_matrix()), code), line
-
-
 def test_rocblas_without_an_apus_library_gets_its_familys_override() -> None:
     line = "rocBLAS error: Could not load /opt/rocm/lib/rocblas/library/TensileLibrary_lazy_gfx1103.dat"
     f = one(explain(line, EMPTY, load_matrix()), "rocm-gfx-unsupported-by-torch-build")
     assert f.fix == "export HSA_OVERRIDE_GFX_VERSION=11.0.0"
+
+
+# Wordings from public threads that confirmed their cause, each with the finding it names
+WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
+    # runtime and library loaders
+    ("    xFormers wasn't build with CUDA support", "xformers-torch-mismatch"),
+    (
+        "ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
+        "extension-cuda-major-mismatch",
+    ),
+    ("RuntimeError: CUDA driver initialization failed, you might not have a CUDA gpu.", "no-nvidia-gpu"),
+    (
+        "nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: "
+        "cannot open shared object file: no such file or directory: unknown.",
+        "no-nvidia-gpu",
+    ),
+    ("nvcc fatal : Unsupported gpu architecture 'compute_90a'", "nvcc-torch-cuda-mismatch"),
+    ("RuntimeError: Triton only supports devices of CUDA Capability >= 7.0", "triton-gpu-too-old"),
+    (
+        "ERROR: torch-2.3.0+cu121-cp312-cp312-win_amd64.whl is not a supported wheel on this platform.",
+        "python-unsupported-by-torch",
+    ),
+    (
+        "W external/xla/xla/service/gpu/nvptx_compiler.cc:718] The NVIDIA driver's CUDA version is 12.2 "
+        "which is older than the ptxas CUDA version (12.3.107).",
+        "driver-minor-version-compat",
+    ),
+    ("RuntimeError: CUDA error: invalid device function", "gpu-arch-unsupported-by-torch-build"),
+    (
+        "RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
+        "calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver is a stub library",
+        "cuda-library-path-shadows-torch",
+    ),
+    # extensions and packages built for another torch
+    ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
+    (
+        "RuntimeError: Configured ROCm binary not found at /x/bitsandbytes/libbitsandbytes_rocm84.so",
+        "bitsandbytes-cuda-setup",
+    ),
+    (
+        "ROCm Setup failed despite ROCm being available. Please run the following command",
+        "bitsandbytes-cuda-setup",
+    ),
+    (
+        "ImportError: Using `load_in_8bit=True` requires Accelerate: `pip install accelerate` and the latest "
+        "version of bitsandbytes `pip install -i https://test.pypi.org/simple/ bitsandbytes` or pip install bitsandbytes",
+        "bitsandbytes-missing",
+    ),
+    (
+        "deepspeed.ops.op_builder.builder.MissingCUDAException: CUDA_HOME does not exist, unable to compile CUDA op(s)",
+        "nvcc-missing",
+    ),
+    (
+        "OSError: /x/site-packages/nvidia/cublas/lib/libcublas.so.11: symbol cublasLtHSHMatmulAlgoInit version "
+        "libcublasLt.so.11 not defined in file libcublasLt.so.11 with link time reference",
+        "cuda-library-path-shadows-torch",
+    ),
+    (
+        "UserWarning: Failed to load image Python extension: /x/site-packages/torchvision/image.so: "
+        "undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
+        "package-requires-other-torch",
+    ),
+    (
+        "UserWarning: Failed to load image Python extension: 'libc10_hip.so: cannot open shared object file",
+        "package-requires-other-torch",
+    ),
+    (
+        "OSError: dlopen(/x/site-packages/torchaudio/lib/_torchaudio.abi3.so, 0x0006): Symbol not found: _torch_library_impl",
+        "package-requires-other-torch",
+    ),
+    ("ModuleNotFoundError: No module named 'torch._custom_ops'", "package-requires-other-torch"),
+    (
+        "ImportError: cannot import name 'AttrsDescriptor' from 'triton.compiler.compiler'",
+        "package-requires-other-torch",
+    ),
+    ("ModuleNotFoundError: No module named 'flash_attn_interface'", "flash-attn-3-missing"),
+    (
+        "/x/site-packages/xformers/_C.so: undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
+        "xformers-torch-mismatch",
+    ),
+    # CUDA libraries, JAX, ollama, docker
+    ("RuntimeError: Unable to load cuSPARSE. Is it installed?", "cuda-library-path-shadows-torch"),
+    (
+        "E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:439] Loaded runtime CuDNN library: 8.0.5 but "
+        "source was compiled with: 8.6.0.  CuDNN library needs to have matching major version",
+        "cuda-library-path-shadows-torch",
+    ),
+    (
+        "OSError: /x/site-packages/nvidia/cublas/lib/libcublas.so.11: undefined symbol: cublasLtGetStatusString, "
+        "version libcublasLt.so.11",
+        "cuda-library-path-shadows-torch",
+    ),
+    (
+        "RuntimeError: Couldn't load custom C++ ops. This can happen if your PyTorch and torchvision versions "
+        "are incompatible",
+        "package-requires-other-torch",
+    ),
+    (
+        'level=WARN source=amd_linux.go:378 msg="amdgpu is not supported (supported types:[gfx1030 gfx1100])" '
+        "gpu_type=gfx1031",
+        "rocm-gfx-unsupported-by-torch-build",
+    ),
+    (
+        "nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.",
+        "no-nvidia-gpu",
+    ),
+    (
+        'msg="Unable to load cudart" library=/usr/lib/ollama/libcudart.so.12 error="cudart init failure: 999"',
+        "driver-reboot-needed",
+    ),
+    (
+        "ImportError: /lib64/libm.so.6: version `GLIBC_2.29' not found (required by "
+        "/x/site-packages/triton/backends/amd/lib/libhsa-runtime64.so.1)",
+        "glibc-too-old-for-torch",
+    ),
+    # training tools' own refusals
+    (
+        "NotImplementedError: Unsloth currently only works on NVIDIA GPUs and Intel GPUs.",
+        "torch-cpu-build-on-gpu-machine",
+    ),
+    (
+        "ValueError: FP16 Mixed precision training with AMP or APEX (`--fp16`) and FP16 half precision evaluation "
+        "(`--fp16_full_eval`) can only be used on CUDA or NPU devices or certain XPU devices (with IPEX).",
+        "torch-cpu-build-on-gpu-machine",
+    ),
+    (
+        "RuntimeError: GPU is required to quantize or run quantize model.",
+        "config-quantization-needs-cuda",
+    ),
+    (
+        "ValueError: The number of required GPUs exceeds the total number of available GPUs in the placement group.",
+        "config-too-many-processes",
+    ),
+    ("ImportError: Unsloth: Xformers was not installed correctly.", "xformers-torch-mismatch"),
+    (
+        "safetensors_rust.SafetensorError: Error while deserializing header: MetadataIncompleteBuffer",
+        "config-base-model-incomplete",
+    ),
+    (
+        "ValueError: Unrecognized configuration class <class 'transformers.models.t5.configuration_t5.T5Config'> "
+        "for this kind of AutoModel: AutoModelForCausalLM.",
+        "config-model-not-causal-lm",
+    ),
+    # Pythons, platforms and wheels
+    ("RuntimeError: Dynamo is not supported on Python 3.12+", "python-unsupported-by-torch"),
+    (
+        "RuntimeError: PyTorch does not currently provide packages for PyPI (see status at https://github.com/pytorch/pytorch/issues/566).",
+        "python-unsupported-by-torch",
+    ),
+    (
+        "ERROR: torch-2.0.0+nv23.05-cp38-cp38-linux_aarch64.whl is not a supported wheel on this platform.",
+        "python-unsupported-by-torch",
+    ),
+    ("ValueError: fp16 mixed precision requires a GPU", "torch-cpu-build-on-gpu-machine"),
+    (
+        "FileNotFoundError: Could not find module 'G:\\\\Python310\\\\Lib\\\\site-packages\\\\torchaudio\\\\lib\\\\libtorchaudio.pyd' "
+        "(or one of its dependencies). Try using the full path with constructor syntax.",
+        "package-requires-other-torch",
+    ),
+    # building extensions against torch
+    (
+        "UserWarning: flash_attn was requested, but nvcc was not found.  Are you sure your environment has nvcc available?",
+        "nvcc-missing",
+    ),
+    ("NameError: name 'bare_metal_version' is not defined", "nvcc-missing"),
+    (
+        "RuntimeError: Cannot find CUDA at CUDA_HOME: /usr/local/cuda. CUDA must be available to build the package.",
+        "nvcc-missing",
+    ),
+    ("  No CMAKE_CUDA_COMPILER could be found.", "nvcc-missing"),
+    ("/root/anaconda3/compiler_compat/ld: cannot find -lcudart", "nvcc-missing"),
+    ("RuntimeError: causal_conv1d is only supported on CUDA 11.6 and above.", "nvcc-torch-cuda-mismatch"),
+    ("nvcc fatal   : Unknown option '-generate-dependencies-with-compile'", "nvcc-torch-cuda-mismatch"),
+    ("Failed to get device capability: SM 12.x requires CUDA >= 12.9", "nvcc-torch-cuda-mismatch"),
+    ("CUDA compiler and CUDA toolkit headers are incompatible", "nvcc-torch-cuda-mismatch"),
+    ("ValueError: Unknown CUDA arch (8.6) or GPU not supported", "gpu-arch-unsupported-by-torch-build"),
+    # multi-GPU and containers
+    (
+        "node2:242431:242479 [5] transport/nvls.cc:158 NCCL WARN Cuda failure 1 'invalid argument'",
+        "fabric-manager-not-running",
+    ),
+    (
+        "Failed to bind NVLink SHARP (NVLS) Multicast memory of size 2097152 : CUDA error 401 'the operation "
+        "cannot be performed in the present state'.",
+        "fabric-manager-not-running",
+    ),
+    (
+        "nvidia-container-cli: initialization error: WSL environment detected but no adapters were found: unknown",
+        "no-nvidia-gpu",
+    ),
+    ("Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all", "no-nvidia-gpu"),
+    (
+        'docker: Error response from daemon: could not select device driver "cdi" with capabilities: [].',
+        "no-nvidia-gpu",
+    ),
+    (
+        "2020/05/08 17:32:45 If this is a GPU node, did you set the docker default runtime to `nvidia`?",
+        "no-nvidia-gpu",
+    ),
+    ("ValueError: No slot '1' specified on host 'localhost'", "config-too-many-processes"),
+    # new hardware, ROCm and Intel
+    ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
+    ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
+    (
+        "'sm_120' is not a recognized processor for this target (ignoring processor)",
+        "gpu-arch-unsupported-by-torch-build",
+    ),
+    (
+        "RuntimeError: Triton only support CUDA 10.0 or higher, but got CUDA version: 12.8",
+        "package-requires-other-torch",
+    ),
+    (
+        "ERROR! Intel® Extension for PyTorch* needs to work with PyTorch 2.2.*, but PyTorch 2.1.0+cu121 is found. "
+        "Please switch to the matching version and run again.",
+        "package-requires-other-torch",
+    ),
+    (
+        "rocBLAS error: Could not load /opt/rocm/lib/rocblas/library/TensileLibrary_lazy_gfx1103.dat",
+        "rocm-gfx-unsupported-by-torch-build",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "code"), WORDINGS_FROM_THE_FIELD)
+def test_a_wording_from_the_field_names_its_cause(line: str, code: str) -> None:
+    assert by_code(explain(line, EMPTY, load_matrix()), code), line
