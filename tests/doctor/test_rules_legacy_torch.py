@@ -174,3 +174,19 @@ def test_a_pinned_old_cuda_build_without_wheels_for_this_python_keeps_its_build(
     )
     assert m.legacy_install_command("1.8.1", "cu113") is None  # no such build
     assert m.legacy_install_command("2.5.1", "cu121") is None  # not a 1.x release
+
+
+def test_a_torchvision_fix_for_an_old_cuda_build_installs_it_as_it_was_published() -> None:
+    """torch 1.9.0+cu111 (from the find-links page) with a torchvision pinned to another torch."""
+    s = {
+        "os": "Linux",
+        "packages": {
+            "torch": {"version": "1.9.0+cu111"},
+            "torchvision": {"version": "0.15.2", "requires": ["torch==2.0.1"]},
+        },
+    }
+    f = one(run(s), "package-requires-other-torch")
+    assert (
+        f.fix
+        == "pip install torch==1.9.0+cu111 -f https://download.pytorch.org/whl/torch_stable.html torchvision"
+    )

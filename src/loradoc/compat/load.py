@@ -688,7 +688,7 @@ def parse_matrix(
         t = Table(origin, f'torch."{series}"', raw)
         releases.append(_torch_release(series, t))
         t.done()
-    releases.sort(key=lambda r: tuple(int(x) for x in r.series.split(".")))
+    releases.sort(key=lambda r: _series_key(r.series))
     legacy = []
     if "torch_legacy" in top.data:
         legacy_tbl = top.sub("torch_legacy", "torch_legacy")

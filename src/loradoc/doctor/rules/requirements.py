@@ -74,9 +74,16 @@ def _fix(ctx: Context, name: str, req: str, t: TorchFact) -> str | None:
         # for a floor, or nothing, would otherwise stay); else pip picks the newest whose pin takes it
         line = m.companion_for_torch(name, t.public)
         want = f'"{line}"' if line else name
-        if t.variant and t.variant != "cpu" and t.known_release:
+        legacy = m.legacy_torch(t.public) is not None
+        if (
+            legacy and t.variant and t.variant != "cpu" and not t.inferred
+        ):  # a 1.x CUDA build, as it was published
+            command = m.legacy_install_command(t.public, t.variant, ctx.os_or_linux)
+            if command:
+                return f"{command} {want}"
+        if t.variant and t.variant != "cpu" and not (legacy and t.inferred):
             return f"pip install torch=={t.public} {want} --index-url {m.index_url(t.variant)}"
-        if (t.variant is None or not t.known_release) and t.public:  # older than the matrix: pip finds it
+        if t.public and (t.variant is None or legacy):  # PyPI's own build of an old release: pip finds it
             return f'pip install "torch=={t.public}" {want}'
     if any(r.package == name for r in m.hf):
         row = m.hf_compatible(name, t.public)
