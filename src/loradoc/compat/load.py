@@ -147,18 +147,35 @@ def _each(origin: str, label: str, items: list[Any], build: Callable[[Table], T]
     return tuple(out)
 
 
+def _keyed(top: Table, key: str, build: Callable[[str, Table], T], *, required: bool = True) -> list[T]:
+    """A table of named tables (``[torch."2.5"]``): each read by ``build`` with its name."""
+    if not required and key not in top.data:
+        return []
+    table = top.sub(key, key)
+    out = []
+    for name, raw in table.data.items():
+        table.seen.add(name)
+        t = Table(top.origin, f'{key}."{name}"', raw)
+        out.append(build(name, t))
+        t.done()
+    return out
+
+
+def _check_series(series: str, t: Table) -> None:
+    if not re.fullmatch(r"\d+\.\d+", series):
+        t.fail('key should be a torch major.minor like "2.5"')
+
+
 # -- sections ---------------------------------------------------------------------------------
 
 
 def _torch_release(series: str, t: Table) -> s.TorchRelease:
-    if not re.fullmatch(r"\d+\.\d+", series):
-        t.fail('key should be a torch major.minor like "2.5"')
+    _check_series(series, t)
     releases = []
     for i, raw in enumerate(t.items("releases")):
         r = Table(t.origin, f"{t.where}.releases[{i}]", raw)
         version = r.version("version")
-        pv = parse_version(version)
-        if pv is None or f"{pv.release[0]}.{pv.release[1]}" != series:
+        if series_of(version) != series:
             t.fail(f"release {version!r} does not belong to series {series}")
         releases.append(s.TorchPatch(version=version, date=r.opt_str("date")))
         r.done()
@@ -205,8 +222,7 @@ def _series_key(series: str) -> tuple[int, ...]:
 
 
 def _legacy_torch(series: str, t: Table) -> s.LegacyTorch:
-    if not re.fullmatch(r"\d+\.\d+", series):
-        t.fail(f"series {series!r} should look like '1.13'")
+    _check_series(series, t)
     versions = t.strs("releases", required=True)
     for v in versions:
         if series_of(v) != series:
@@ -681,32 +697,13 @@ def parse_matrix(
         pyg.source()
         if "{torch}" not in pyg.text("url") or "{variant}" not in pyg.text("url"):
             pyg.fail("url should name {torch} and {variant}")
-    torch_tbl = top.sub("torch", "torch")
-    releases = []
-    for series, raw in torch_tbl.data.items():
-        torch_tbl.seen.add(series)
-        t = Table(origin, f'torch."{series}"', raw)
-        releases.append(_torch_release(series, t))
-        t.done()
-    releases.sort(key=lambda r: _series_key(r.series))
-    legacy = []
-    if "torch_legacy" in top.data:
-        legacy_tbl = top.sub("torch_legacy", "torch_legacy")
-        for series, raw in legacy_tbl.data.items():
-            legacy_tbl.seen.add(series)
-            t = Table(origin, f'torch_legacy."{series}"', raw)
-            legacy.append(_legacy_torch(series, t))
-            t.done()
-    legacy.sort(key=lambda r: _series_key(r.series))
+    releases = sorted(_keyed(top, "torch", _torch_release), key=lambda r: _series_key(r.series))
+    legacy = sorted(
+        _keyed(top, "torch_legacy", _legacy_torch, required=False), key=lambda r: _series_key(r.series)
+    )
     if legacy and releases and _series_key(legacy[-1].series) >= _series_key(releases[0].series):
         top.fail(f'torch_legacy."{legacy[-1].series}" is not older than torch."{releases[0].series}"')
-    mc_tbl = top.sub("minor_compat", "minor_compat")
-    minor = []
-    for major, raw in mc_tbl.data.items():
-        mc_tbl.seen.add(major)
-        t = Table(origin, f'minor_compat."{major}"', raw)
-        minor.append(_minor_compat(major, t))
-        t.done()
+    minor = _keyed(top, "minor_compat", _minor_compat)
     rules = top.sub("arch_rules", "arch_rules")
     exact_only = tuple(rules.cc("exact_only", c) for c in rules.strs("exact_only"))
     rules.opt_str("note")
