@@ -85,7 +85,10 @@ def test_found_version_becomes_the_drivers_max_cuda() -> None:
 def test_driver_error_made_precise_by_the_snapshot() -> None:
     f = one(ex("driver_too_old", snap("driver_too_old_cu130")), "driver-too-old-for-torch-cuda")
     assert "torch 2.11.0 (cu130)" in f.message and "570.133.20" in f.message
-    assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    )
     assert f.details["recognised"] == "cuda-driver-insufficient"
 
 
@@ -95,7 +98,10 @@ def test_no_kernel_image_uses_the_gpu_named_in_the_warning() -> None:
     )
     f = one(ex("no_kernel_image_213", s), "gpu-arch-unsupported-by-torch-build")
     assert "GTX 1080 Ti (sm 6.1)" in f.message
-    assert f.fix == "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+    )
 
 
 def test_sm120_warning_gives_the_gpu_and_a_blackwell_build() -> None:
@@ -129,7 +135,10 @@ def test_flash_attn_abi_direction_from_the_symbol() -> None:
 
 def test_torch_not_compiled_on_the_windows_box() -> None:
     f = one(ex("torch_not_compiled", snap("windows_pypi_cpu_torch")), "torch-cpu-build-on-gpu-machine")
-    assert f.fix == "pip install torch==2.5.1 torchvision --index-url https://download.pytorch.org/whl/cu124"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.5.1 torchvision --index-url https://download.pytorch.org/whl/cu124"
+    )
 
 
 def test_torch_not_compiled_on_linux_with_a_pypi_version() -> None:
@@ -790,7 +799,11 @@ def test_an_extension_needing_another_cuda_major_gets_torch_of_that_major() -> N
     assert f.fix is not None and f.fix.startswith("pip install torch==") and "/whl/cu12" in f.fix
     cu130 = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.11.0+cu130"}}})
     f = one(explain(line, cu130, m), "extension-cuda-major-mismatch")
-    assert f.fix is not None and f.fix.startswith("pip install torch==2.11.0") and "/whl/cu12" in f.fix
+    assert (
+        f.fix is not None
+        and f.fix.startswith("pip install --force-reinstall torch==2.11.0")
+        and "/whl/cu12" in f.fix
+    )
 
 
 def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:
@@ -1264,7 +1277,7 @@ def test_a_conda_cpu_build_is_read_from_conda_list() -> None:
     forge = "pytorch                   2.1.0           cpu_generic_py311h8354fdb_2    conda-forge"
     f = one(explain(forge, EMPTY, m), "torch-cpu-build-on-gpu-machine")
     assert f.fix is not None and f.fix.startswith(
-        "pip install torch==2.1.0 --index-url https://download.pytorch.org/whl/cu"
+        "pip install --force-reinstall torch==2.1.0 --index-url https://download.pytorch.org/whl/cu"
     )
     mutex = "cpuonly                   2.0                           0    pytorch\npytorch-mutex             1.0                         cpu    pytorch"
     assert [x.code for x in explain(mutex, EMPTY, m)] == ["torch-cpu-build-on-gpu-machine"]

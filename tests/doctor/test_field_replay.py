@@ -73,6 +73,11 @@ def test_case_is_well_formed_and_sourced(path: Path) -> None:
     assert str(case["confirmed"]).strip()
     assert case["facts"] or str(case["log"] or "").strip(), "a case needs stated facts, log lines, or both"
     assert case["status"] in ("ok", "gap")
+    for other in case["expect"].get("also_works") or []:
+        assert set(other) == {"fix_has", "source"}, f"{path.name}: also_works entries are fix_has + source"
+        assert other["fix_has"] and str(other["source"]).strip(), (
+            f"{path.name}: an also_works fix needs its source"
+        )
     if case["status"] == "ok":
         assert case["expect"]["code"] in all_codes(), (
             f"{path.name}: {case['expect']['code']} is not a loradoc code"

@@ -24,7 +24,10 @@ def test_text_report_header_groups_and_fixes() -> None:
     errors_at, info_at, fixes_at = lines.index("ERRORS"), lines.index("INFO"), lines.index("FIXES")
     assert errors_at < info_at < fixes_at
     assert lines[errors_at + 1].lstrip().startswith("driver-too-old-for-torch-cuda")
-    assert "    pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128" in lines
+    assert (
+        "    pip install --force-reinstall torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+        in lines
+    )
     assert "    or: sudo apt-get install -y nvidia-driver-580 && sudo reboot" in lines
 
 
@@ -57,7 +60,7 @@ def test_json_report_round_trips() -> None:
     assert bad_data["ok"] is False
     first = bad_data["findings"][0]
     assert first["code"] == "gpu-arch-unsupported-by-torch-build" and first["severity"] == "error"
-    assert first["fix"].startswith("pip install torch==2.7.1")
+    assert first["fix"].startswith("pip install --force-reinstall torch==2.7.1")
 
 
 def test_exit_code() -> None:

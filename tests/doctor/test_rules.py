@@ -126,14 +126,20 @@ def test_driver_too_old_keeps_the_version_and_picks_a_covered_variant() -> None:
     assert (
         "torch 2.11.0 (cu130)" in f.message and "driver 570.133.20" in f.message and "580.65.06" in f.message
     )
-    assert f.fix == "pip install torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.11.0 --index-url https://download.pytorch.org/whl/cu128"
+    )
     assert f.details["alternative"] == "sudo apt-get install -y nvidia-driver-580 && sudo reboot"
 
 
 def test_pypi_torch_on_windows_is_cpu_only() -> None:
     f = one(run("windows_pypi_cpu_torch"), "torch-cpu-build-on-gpu-machine")
     assert "PyPI's Windows wheels are CPU-only" in f.message
-    assert f.fix == "pip install torch==2.5.1 torchvision --index-url https://download.pytorch.org/whl/cu124"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.5.1 torchvision --index-url https://download.pytorch.org/whl/cu124"
+    )
 
 
 def test_cpu_build_on_linux_gpu_box() -> None:
@@ -144,7 +150,10 @@ def test_cpu_build_on_linux_gpu_box() -> None:
         "packages": {"torch": {"version": "2.6.0+cpu"}},
     }
     f = one(run(s), "torch-cpu-build-on-gpu-machine")
-    assert f.fix == "pip install torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124"
+    )
 
 
 def test_a_cpu_build_where_the_gpus_are_unknown_is_a_warning() -> None:
@@ -172,7 +181,10 @@ def test_pypi_torch_on_linux_aarch64_before_cuda_wheels_is_a_cpu_build() -> None
     f = one(run(s), "torch-cpu-build-on-gpu-machine")
     assert f.severity is Severity.ERROR
     assert "PyPI's Linux aarch64 wheel of torch 2.9.0 is CPU-only" in f.message
-    assert f.fix == "pip install torch==2.9.0 --index-url https://download.pytorch.org/whl/cu128"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.9.0 --index-url https://download.pytorch.org/whl/cu128"
+    )
     newer = dict(s, packages={"torch": {"version": "2.12.0"}})  # PyPI's aarch64 wheel has CUDA 13.0
     assert not by_code(run(newer), "torch-cpu-build-on-gpu-machine")
     x86 = dict(s, arch="x86_64", gpus=[{"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}])
@@ -204,13 +216,19 @@ def test_blackwell_needs_a_newer_torch() -> None:
 
 def test_pascal_on_cu128_moves_to_cu126_of_the_same_release() -> None:
     f = one(run("pascal_cu128"), "gpu-arch-unsupported-by-torch-build")
-    assert f.fix == "pip install torch==2.7.1 --index-url https://download.pytorch.org/whl/cu126"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.7.1 --index-url https://download.pytorch.org/whl/cu126"
+    )
 
 
 def test_sparse_bug_report_fills_cc_from_the_name_table() -> None:
     f = one(run("v100_bug_report"), "gpu-arch-unsupported-by-torch-build")
     assert "Tesla V100-SXM2-16GB (sm 7.0)" in f.message
-    assert f.fix == "pip install torch==2.7.1 --index-url https://download.pytorch.org/whl/cu118"
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.7.1 --index-url https://download.pytorch.org/whl/cu118"
+    )
     assert "UNVERIFIED" in " ".join(f.details.get("notes", []))  # cu118's pip arch list is unverified
 
 
@@ -527,7 +545,7 @@ def test_nvcc_major_mismatch() -> None:
     assert f.fix.startswith("export CUDA_HOME=/usr/local/cuda-12.4")  # type: ignore[union-attr]
     assert (
         f.details["alternative"]
-        == "pip install torch==2.5.1 --index-url https://download.pytorch.org/whl/cu118"
+        == "pip install --force-reinstall torch==2.5.1 --index-url https://download.pytorch.org/whl/cu118"
     )
     minor = {"packages": {"torch": {"version": "2.5.1+cu124"}}, "nvcc": {"version": "12.1"}}
     assert not by_code(run(minor), "nvcc-torch-cuda-mismatch")

@@ -4,7 +4,8 @@ Each case (``cases/*.yml``, format in README.md) becomes a Snapshot (its ``facts
 ``doctor check`` and a log (its ``log``) for ``doctor explain``. A case is *right* when either
 names the confirmed cause (``expect.code``), and *right with a usable fix* when that finding's fix
 is something a user can act on as printed: a shell command that ``bash -n`` accepts, without
-placeholders or prose inside it, or a config change, containing every ``expect.fix_has`` string.
+placeholders or prose inside it, or a config change, containing every ``expect.fix_has`` string
+(or every string of one ``expect.also_works`` entry: another fix shown to work on that machine).
 
 ``python tests/doctor/field/replay.py`` prints the table; ``-v`` lists every miss.
 """
@@ -87,6 +88,12 @@ def usable_fix(fix: str | None, must_have: list[str]) -> bool:
     return shell_parses(first)
 
 
+def fix_expectations(expect: dict[str, Any]) -> list[list[Any]]:
+    """The sets of substrings a usable fix may contain: the thread's own fix (``fix_has``) and
+    each ``also_works`` entry, a different fix whose ``source`` shows it works on that machine."""
+    return [list(expect.get("fix_has") or []), *(list(a["fix_has"]) for a in expect.get("also_works") or [])]
+
+
 def printed_fix(f: Finding) -> str | None:
     """The fix as the report prints it: the fix, then its alternative on an "or:" line."""
     alternative = f.details.get("alternative")
@@ -105,14 +112,14 @@ def replay(path: Path) -> Outcome:
     ]
     expected = str(case["expect"]["code"])
     hits = [f for f in findings if f.code == expected]
-    must = [str(s) for s in case["expect"].get("fix_has") or []]
+    wanted = [[str(s) for s in want] for want in fix_expectations(case["expect"])]
     return Outcome(
         path=path,
         kind=str(case["kind"]),
         expected=expected,
         status=str(case["status"]),
         right=bool(hits),
-        usable=any(usable_fix(printed_fix(f), must) for f in hits),
+        usable=any(usable_fix(printed_fix(f), must) for f in hits for must in wanted),
         found=tuple(dict.fromkeys(f.code for f in findings if f.code not in ("ok", "no-known-error"))),
         fix=hits[0].fix if hits else None,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from loradoc.compat.choose import TorchChoice, torch_choices
@@ -206,8 +207,11 @@ class Context:
         cuda_floor: str | None = None,
     ) -> list[TorchChoice]:
         """Torch builds that fit this machine (see compat.choose), for ``version`` or any;
-        ``gpu=True`` when the evidence (a log, an extension) says a GPU build is wanted."""
-        return torch_choices(
+        ``gpu=True`` when the evidence (a log, an extension) says a GPU build is wanted. A build
+        of the installed release but another variant is installed with ``--force-reinstall``:
+        pip counts the installed 2.7.0 (or 2.7.0+cpu) as satisfying ``torch==2.7.0`` and would
+        keep it, and the companions with it."""
+        choices = torch_choices(
             self.matrix,
             os=self.os_or_linux,
             machine=self.machine,
@@ -220,6 +224,17 @@ class Context:
             gpu=gpu if gpu is not None else self.has_nvidia_gpu,
             extra=self.companions,
             cuda_floor=cuda_floor,
+        )
+        return [self._replacing_installed(c) for c in choices]
+
+    def _replacing_installed(self, choice: TorchChoice) -> TorchChoice:
+        t = self.torch
+        if t is None or t.public != choice.version or t.variant == choice.variant:
+            return choice
+        if not choice.command.startswith("pip install ") or "--force-reinstall" in choice.command:
+            return choice
+        return replace(
+            choice, command=choice.command.replace("pip install ", "pip install --force-reinstall ", 1)
         )
 
     def torch_choices_of_major(self, version: str | None, major: int) -> list[TorchChoice]:

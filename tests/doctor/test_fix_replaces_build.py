@@ -1,0 +1,84 @@
+"""A fix that swaps torch's build keeps its release: real pip must then replace the installed one.
+
+pip counts an installed torch 2.7.1 (or 2.7.1+cpu) as satisfying ``torch==2.7.1`` and keeps it,
+so the command the doctor prints for a CPU build on a GPU machine would change nothing unless it
+forces the reinstall. Here the printed command runs, as printed, in a real venv against a local
+index that stands in for download.pytorch.org's: pure-Python wheels named torch and torchvision
+whose local tags are the builds.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from install_helpers import freeze, isolated_pip_env, make_index, make_venv, make_wheel
+
+from loradoc.compat.load import load_matrix
+from loradoc.doctor.diagnose import diagnose
+from loradoc.doctor.snapshot import Snapshot
+
+TORCH, VISION = "2.7.1", "0.22.1"
+
+
+def _printed_fix() -> str:
+    snapshot = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "arch": "x86_64",
+            "python": "3.11.9",
+            "gpus": [{"name": "NVIDIA GeForce RTX 4090", "compute_capability": "8.9"}],
+            "driver": {"version": "570.124.06", "cuda_max": "12.8"},
+            "packages": {"torch": {"version": f"{TORCH}+cpu"}, "torchvision": {"version": f"{VISION}+cpu"}},
+        },
+        source="test",
+    )
+    hits = [f for f in diagnose(snapshot, load_matrix()) if f.code == "torch-cpu-build-on-gpu-machine"]
+    assert len(hits) == 1 and hits[0].fix
+    return hits[0].fix
+
+
+def _index(root: Path, tag: str) -> str:
+    wheels = [
+        make_wheel(root / "w", "torch", f"{TORCH}+{tag}"),
+        make_wheel(root / "w", "torchvision", f"{VISION}+{tag}", [f"torch=={TORCH}"]),
+    ]
+    return make_index(root, wheels)
+
+
+@pytest.mark.slow
+def test_the_printed_fix_replaces_a_cpu_build_of_the_same_release(tmp_path: Path) -> None:
+    fix = _printed_fix()
+    found = re.fullmatch(r"pip install (.+) --index-url https://download\.pytorch\.org/whl/(cu\d+)", fix)
+    assert found, fix
+    options, variant = found.groups()
+    python = make_venv(tmp_path / "env")
+    env = isolated_pip_env()
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run(
+        [
+            *pip,
+            "--index-url",
+            _index(tmp_path / "cpu", "cpu"),
+            f"torch=={TORCH}+cpu",
+            f"torchvision=={VISION}+cpu",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    gpu_index = _index(tmp_path / variant, variant)
+
+    def run(args: str) -> list[str]:
+        subprocess.run(
+            [*pip, *args.split(), "--index-url", gpu_index], env=env, check=True, capture_output=True
+        )
+        return [line for line in freeze(python, env) if line.startswith("torch")]
+
+    # without the forced reinstall pip keeps the CPU build: this is what the fix must avoid
+    plain = options.replace("--force-reinstall ", "")
+    assert run(plain) == [f"torch=={TORCH}+cpu", f"torchvision=={VISION}+cpu"]
+    # the command as printed swaps both for the GPU build, torchvision with torch
+    assert run(options) == [f"torch=={TORCH}+{variant}", f"torchvision=={VISION}+{variant}"]
