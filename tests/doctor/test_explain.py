@@ -121,7 +121,7 @@ def test_sm120_warning_gives_the_gpu_and_a_blackwell_build() -> None:
 def test_xformers_build_info_is_read_from_the_log() -> None:
     f = one(ex("xformers_built_for"), "xformers-torch-mismatch")
     assert "built for torch 2.1.0+cu121" in f.message and "2.1.1+cu121" in f.message
-    assert f.fix == "pip install xformers==0.0.23"
+    assert f.fix == "pip install --force-reinstall --no-deps xformers==0.0.23"
 
 
 def test_flash_attn_abi_direction_from_the_symbol() -> None:
@@ -1720,6 +1720,16 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
         "calling NumCudaDevices() that might have already set an error? Error 34: CUDA driver is a stub library",
         "cuda-library-path-shadows-torch",
+    ),
+    (  # Docker Desktop on Windows with a driver newer than its container support (jhj0517/Whisper-WebUI#279)
+        "Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before calling "
+        "NumCudaDevices() that might have already set an error? Error 500: named symbol not found",
+        "wsl-driver-container-incompatible",
+    ),
+    (  # IPEX 1.x on another torch minor, before IPEX checked the version itself (huggingface/transformers#17962)
+        "ImportError: /usr/local/lib/python3.8/dist-packages/intel_extension_for_pytorch/lib/libintel-ext-pt-cpu.so: "
+        "undefined symbol: _ZNK3c1010TensorImpl5sizesEv",
+        "package-requires-other-torch",
     ),
     # extensions and packages built for another torch
     ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),

@@ -82,3 +82,67 @@ def test_the_printed_fix_replaces_a_cpu_build_of_the_same_release(tmp_path: Path
     assert run(plain) == [f"torch=={TORCH}+cpu", f"torchvision=={VISION}+cpu"]
     # the command as printed swaps both for the GPU build, torchvision with torch
     assert run(options) == [f"torch=={TORCH}+{variant}", f"torchvision=={VISION}+{variant}"]
+
+
+@pytest.mark.slow
+def test_the_xformers_fix_replaces_a_build_for_another_cuda_and_leaves_torch(tmp_path: Path) -> None:
+    # Colab's case (Comfy-Org/ComfyUI-Manager#251): xformers 0.0.23.post1 from the cu118 index
+    # beside torch 2.1.2+cu121; PyPI's 0.0.23.post1 is the cu121 build
+    snapshot = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "python": "3.10.12",
+            "packages": {
+                "torch": {"version": "2.1.2+cu121"},
+                "xformers": {
+                    "version": "0.0.23.post1+cu118",
+                    "built_for_torch": "2.1.2+cu118",
+                    "cuda": "11.8",
+                },
+            },
+        },
+        source="test",
+    )
+    fixes = {f.fix for f in diagnose(snapshot, load_matrix()) if f.code == "xformers-torch-mismatch"}
+    assert len(fixes) == 1
+    fix = fixes.pop() or ""
+    found = re.fullmatch(r"pip install (.+ )?xformers==(\S+)", fix)
+    assert found, fix
+    options, version = (found.group(1) or "").split(), found.group(2)
+    python = make_venv(tmp_path / "env")
+    env = isolated_pip_env()
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    cu118 = make_index(
+        tmp_path / "cu118",
+        [
+            make_wheel(tmp_path / "w118", "torch", "2.1.2+cu121"),
+            make_wheel(tmp_path / "w118", "xformers", f"{version}+cu118", ["torch==2.1.2"]),
+        ],
+    )
+    subprocess.run(
+        [*pip, "--index-url", cu118, "torch==2.1.2+cu121", f"xformers=={version}+cu118"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    # PyPI stands in: the release's wheel without a local tag, and no torch at all
+    pypi = make_index(
+        tmp_path / "pypi", [make_wheel(tmp_path / "wpypi", "xformers", version, ["torch==2.1.2"])]
+    )
+
+    def run(args: list[str]) -> list[str]:
+        subprocess.run(
+            [*pip, *args, f"xformers=={version}", "--index-url", pypi],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        return [line for line in freeze(python, env) if line.startswith(("torch", "xformers"))]
+
+    # pip keeps the installed build when asked for its release: what the fix must avoid
+    assert run([o for o in options if o not in ("--force-reinstall", "--no-deps")]) == [
+        "torch==2.1.2+cu121",
+        f"xformers=={version}+cu118",
+    ]
+    # as printed: the PyPI build replaces it, and torch stays
+    assert run(options) == ["torch==2.1.2+cu121", f"xformers=={version}"]

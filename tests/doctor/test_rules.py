@@ -329,7 +329,10 @@ def test_xformers_cuda12_wheel_on_cuda13_torch_is_flagged_as_inferred() -> None:
     }
     f = one(run(s), "xformers-torch-mismatch")
     assert f.severity is Severity.WARNING and "UNVERIFIED" in f.message
-    assert f.fix == "pip install xformers==0.0.35 --index-url https://download.pytorch.org/whl/cu130"
+    assert (
+        f.fix
+        == "pip install --force-reinstall --no-deps xformers==0.0.35 --index-url https://download.pytorch.org/whl/cu130"
+    )
 
 
 def test_stable_abi_xformers_accepts_later_torch() -> None:
@@ -761,7 +764,10 @@ def test_xformers_for_a_torch_whose_cuda_pypis_wheel_lacks_comes_from_torchs_ind
         },
     }
     f = one(run(old), "xformers-torch-mismatch")
-    assert f.fix == "pip install xformers==0.0.22.post7 --index-url https://download.pytorch.org/whl/cu118"
+    assert (
+        f.fix
+        == "pip install --force-reinstall --no-deps xformers==0.0.22.post7 --index-url https://download.pytorch.org/whl/cu118"
+    )
     m = load_matrix()
     rel = m.xformers_release("0.0.33")
     assert rel is not None and m.xformers_pypi_cuda_major(rel) == 13 and "cu128" in rel.index_variants
@@ -1001,7 +1007,10 @@ def test_pypi_xformers_without_a_local_tag_is_judged_by_its_pypi_build() -> None
     }
     f = one(run(s), "xformers-torch-mismatch")
     assert f.severity is Severity.ERROR and "links CUDA 12" in f.message
-    assert f.fix == "pip install xformers==0.0.23.post1 --index-url https://download.pytorch.org/whl/cu118"
+    assert (
+        f.fix
+        == "pip install --force-reinstall --no-deps xformers==0.0.23.post1 --index-url https://download.pytorch.org/whl/cu118"
+    )
 
 
 def test_bitsandbytes_before_its_windows_builds_fails_on_windows() -> None:

@@ -146,13 +146,18 @@ class PackageQueries:
         want = public(torch_version)
         return next((p for p in self.xformers.git_pins if p.torch == want), None)
 
-    def xformers_install_command(self, release: XformersRelease, torch_variant: str | None = None) -> str:
+    def xformers_install_command(
+        self, release: XformersRelease, torch_variant: str | None = None, *, replace: bool = False
+    ) -> str:
         """``pip install xformers==X``, from the PyTorch index of ``torch_variant`` when xformers
-        publishes there (so the CUDA major matches torch's)."""
+        publishes there (so the CUDA major matches torch's). ``replace``: another build of X may be
+        installed, which pip would keep (0.0.23.post1+cu118 satisfies ``xformers==0.0.23.post1``),
+        so reinstall it, and only it: its torch pin is the installed torch."""
+        pip = "pip install --force-reinstall --no-deps" if replace else "pip install"
         if torch_variant and torch_variant in release.index_variants:
             url = self.xformers.index_url.format(variant=torch_variant)
-            return f"pip install xformers=={release.version} --index-url {url}"
-        return f"pip install xformers=={release.version}"
+            return f"{pip} xformers=={release.version} --index-url {url}"
+        return f"{pip} xformers=={release.version}"
 
     def xformers_source_build_command(self, pin: XformersGitPin) -> str:
         return self.xformers.source_build.format(commit=pin.commit)

@@ -56,6 +56,7 @@ EXPLAIN_CODES = (
     "cuda-library-path-shadows-torch",
     "fabric-manager-not-running",
     "container-lost-gpu-access",
+    "wsl-driver-container-incompatible",
     "no-known-error",
 )
 

@@ -22,7 +22,10 @@ def xformers_fix(ctx: Context, t: TorchFact | None) -> str | None:
         # PyPI's wheel when it is built for torch's CUDA major, else torch's index (where it has one)
         torch_major = (cuda_tuple(t.cuda) or (None,))[0]
         needs_index = torch_major is not None and m.xformers_pypi_cuda_major(rel) != torch_major
-        return m.xformers_install_command(rel, t.variant if needs_index else None)
+        installed = ctx.pkg("xformers")
+        # the same release of another build (or one whose version the facts do not give)
+        replace = installed is not None and public(installed.version) in (None, rel.version)
+        return m.xformers_install_command(rel, t.variant if needs_index else None, replace=replace)
     pin = m.xformers_git_pin(t.public)
     archs = ";".join(sorted(set(ctx.ccs)))
     prefix = f'TORCH_CUDA_ARCH_LIST="{archs}" ' if archs else ""
