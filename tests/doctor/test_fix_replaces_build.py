@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,51 @@ def test_the_xformers_fix_replaces_a_build_for_another_cuda_and_leaves_torch(tmp
     ]
     # as printed: the PyPI build replaces it, and torch stays
     assert run(options) == ["torch==2.1.2+cu121", f"xformers=={version}"]
+
+
+@pytest.mark.slow
+def test_the_flash_attn_fix_swaps_the_abi_of_the_installed_release(tmp_path: Path) -> None:
+    # flash-attn 2.8.3 built with cxx11abiTRUE beside a pre-cxx11 torch 2.6: the same release's
+    # cxx11abiFALSE wheel is the smallest change, and pip keeps 2.8.3 when handed another 2.8.3 wheel
+    snapshot = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "python": "3.11.4",
+            "packages": {
+                "torch": {"version": "2.6.0+cu124", "cuda": "12.4", "cxx11_abi": False},
+                "flash-attn": {
+                    "version": "2.8.3",
+                    "wheel": "flash_attn-2.8.3+cu12torch2.6cxx11abiTRUE-cp311-cp311-linux_x86_64.whl",
+                },
+            },
+        },
+        source="test",
+    )
+    hits = [f for f in diagnose(snapshot, load_matrix()) if f.code == "flash-attn-abi-or-torch-mismatch"]
+    assert len(hits) == 1 and hits[0].fix
+    found = re.fullmatch(
+        r"pip install (.*)https://\S+/(flash_attn-2\.8\.3\+\S+cxx11abiFALSE\S+\.whl)", hits[0].fix
+    )
+    assert found, hits[0].fix
+    options, filename = found.group(1).split(), found.group(2)
+    python = make_venv(tmp_path / "env")
+    env = isolated_pip_env(PIP_NO_INDEX="1")
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    # stand-ins that tell the builds apart by the module they hold; the wheel the fix names keeps its name
+    old = make_wheel(tmp_path / "old", "flash-attn", "2.8.3")
+    subprocess.run([*pip, str(old)], env=env, check=True, capture_output=True)
+    other = make_wheel(tmp_path / "new", "flash-attn", "2.8.3")
+    with zipfile.ZipFile(other, "a") as zf:
+        zf.writestr("flash_attn/abi.py", "CXX11_ABI = False\n")
+    named = other.rename(other.with_name(filename))
+
+    def abi_module() -> bool:
+        probe = "import importlib.util; print(importlib.util.find_spec('flash_attn.abi') is not None)"
+        out = subprocess.run([str(python), "-c", probe], env=env, check=True, capture_output=True, text=True)
+        return out.stdout.strip() == "True"
+
+    plain = [o for o in options if o not in ("--force-reinstall", "--no-deps", "--no-cache-dir")]
+    subprocess.run([*pip, *plain, str(named)], env=env, check=True, capture_output=True)
+    assert not abi_module()  # pip kept the installed build: what the fix must avoid
+    subprocess.run([*pip, *options, str(named)], env=env, check=True, capture_output=True)
+    assert abi_module()

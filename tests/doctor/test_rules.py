@@ -375,7 +375,12 @@ def test_xformers_requested_but_missing() -> None:
 def test_flash_attn_abi_mismatch_names_the_right_wheel() -> None:
     f = one(run("flash_attn_abi"), "flash-attn-abi-or-torch-mismatch")
     assert "cxx11abiTRUE but torch uses cxx11abiFALSE" in f.message
-    assert f.fix.endswith("flash_attn-2.8.3.post1+cu12torch2.6cxx11abiFALSE-cp311-cp311-linux_x86_64.whl")  # type: ignore[union-attr]
+    # the smallest change: the installed release (2.8.3) with torch's ABI, not the newest release;
+    # pip keeps an installed 2.8.3 when handed another 2.8.3 wheel, so the fix forces it, alone
+    assert f.fix == (
+        "pip install --force-reinstall --no-deps --no-cache-dir https://github.com/Dao-AILab/flash-attention/"
+        "releases/download/v2.8.3/flash_attn-2.8.3+cu12torch2.6cxx11abiFALSE-cp311-cp311-linux_x86_64.whl"
+    )
 
 
 def test_flash_attn_built_for_another_torch_minor() -> None:

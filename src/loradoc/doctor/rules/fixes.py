@@ -210,21 +210,39 @@ def flash_attn_fix(ctx: Context, abi: bool | None = None) -> str:
     """flash-attn for the installed torch: the prebuilt wheel for torch's series, CUDA major,
     C++ ABI (``abi`` when torch's is unknown) and Python when all are known; else the newest
     release with wheels for torch's series (its setup downloads the one that fits, under
-    ``--no-build-isolation``); else a build against the installed torch."""
+    ``--no-build-isolation``); else a build against the installed torch. Over an installed
+    flash-attn of that release (or of a version the facts do not give, or when no release is
+    named) pip would keep it, or reuse the wheel it built against the old torch: the fix then
+    reinstalls flash-attn alone, without pip's wheel cache."""
+    command, version = _flash_attn_install(ctx, abi)
+    installed = ctx.pkg("flash-attn")
+    if installed is not None and (version is None or public(installed.version) in (None, public(version))):
+        command = command.replace(
+            "pip install ", "pip install --force-reinstall --no-deps --no-cache-dir ", 1
+        )
+    return command
+
+
+def _flash_attn_install(ctx: Context, abi: bool | None) -> tuple[str, str | None]:
+    """The command, and the flash-attn release it installs (None: whatever pip picks)."""
     t, m = ctx.torch, ctx.matrix
     if t is None:
-        return SOURCE_BUILD_FLASH_ATTN
+        return SOURCE_BUILD_FLASH_ATTN, None
     abi = t.cxx11_abi if t.cxx11_abi is not None else abi
-    wheel = m.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python, machine=ctx.machine)
-    if wheel is not None:
-        return wheel.command
+    # the installed release's wheel for this torch (the other ABI or CUDA major) before the newest
+    installed = ctx.pkg("flash-attn")
+    same = public(installed.version) if installed is not None else None
+    for version in dict.fromkeys((same, None)):
+        wheel = m.flash_attn_wheel(t.public, t.cuda, abi, ctx.snapshot.python, version, machine=ctx.machine)
+        if wheel is not None:
+            return wheel.command, wheel.version
     # torch's CUDA (a plain version is PyPI's default build), else every CUDA of its series
     every = [] if t.cuda else [variant_cuda(v) for v in m.variants_for(t.public, machine=ctx.machine)]
     cudas = [t.cuda] if t.cuda else [c for c in every if c]
     version = m.flash_attn_for_torch(t.public, cudas, abi, ctx.snapshot.python, ctx.machine)
     if version is not None:
-        return SOURCE_BUILD_FLASH_ATTN.replace("flash-attn", f"flash-attn=={version}")
-    return SOURCE_BUILD_FLASH_ATTN
+        return SOURCE_BUILD_FLASH_ATTN.replace("flash-attn", f"flash-attn=={version}"), version
+    return SOURCE_BUILD_FLASH_ATTN, None
 
 
 def _flash_attn_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
