@@ -1731,6 +1731,12 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "undefined symbol: _ZNK3c1010TensorImpl5sizesEv",
         "package-requires-other-torch",
     ),
+    (  # nvcc's host-compiler check while flash-attn builds (Dao-AILab/flash-attention#225)
+        "/usr/local/cuda/include/crt/host_config.h:143:2: error: #error -- unsupported GNU version! gcc versions "
+        "later than 12 are not supported! The nvcc flag '-allow-unsupported-compiler' can be used to override "
+        "this version check",
+        "nvcc-host-compiler-unsupported",
+    ),
     # extensions and packages built for another torch
     ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
     (

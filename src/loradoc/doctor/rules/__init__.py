@@ -57,6 +57,7 @@ EXPLAIN_CODES = (
     "fabric-manager-not-running",
     "container-lost-gpu-access",
     "wsl-driver-container-incompatible",
+    "nvcc-host-compiler-unsupported",
     "no-known-error",
 )
 

@@ -64,10 +64,14 @@ def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
     branch = (minimum or "").split(".")[0]
     if not branch.isdigit():
         return "sudo ubuntu-drivers install && sudo reboot"
-    release = (ctx.snapshot.os_release or "").lower()
-    if any(name in release for name in ("centos", "red hat", "rhel", "rocky", "alma", "fedora", "oracle")):
+    if _red_hat_family(ctx):
         return f"sudo dnf module install -y nvidia-driver:{branch}-dkms && sudo reboot"
     return f"sudo apt-get install -y nvidia-driver-{branch} && sudo reboot"
+
+
+def _red_hat_family(ctx: Context) -> bool:
+    release = (ctx.snapshot.os_release or "").lower()
+    return any(name in release for name in ("centos", "red hat", "rhel", "rocky", "alma", "fedora", "oracle"))
 
 
 def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -498,6 +502,19 @@ def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | N
     return f"grep -rl --include='*.so' 'libcudart[.]so[.]{major}' \"{site}\""
 
 
+def _host_compiler(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """nvcc refuses a gcc newer than its CUDA supports, and names the newest it takes: that gcc
+    installed beside the system's and named in CC and CXX, which torch's extension builds hand to
+    nvcc (``-ccbin $CC``); on the Red Hat family, its gcc-toolset."""
+    newest = groups.get("gcc_max", "")
+    if not newest.isdigit():
+        return None
+    if _red_hat_family(ctx):
+        bin_dir = f"/opt/rh/gcc-toolset-{newest}/root/usr/bin"
+        return f"sudo dnf install -y gcc-toolset-{newest} && export CC={bin_dir}/gcc CXX={bin_dir}/g++"
+    return f"sudo apt-get install -y gcc-{newest} g++-{newest} && export CC=gcc-{newest} CXX=g++-{newest}"
+
+
 def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An nvcc older than the build needs: CUDA_HOME at the toolkit of torch's CUDA (read at run
     time when the facts do not name it)."""
@@ -538,6 +555,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "build-isolation-hides-torch": _build_isolation,
     "nvcc-missing": _nvcc_missing,
     "nvcc-torch-cuda-mismatch": _nvcc_old,
+    "nvcc-host-compiler-unsupported": _host_compiler,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
