@@ -1737,6 +1737,11 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "this version check",
         "nvcc-host-compiler-unsupported",
     ),
+    (  # torch 2.4.0's fbgemm.dll without libomp140 (pytorch/pytorch#131662), in a localised Windows
+        "OSError: [WinError 126] 找不到指定的模块。 Error loading "
+        '"D:\\envs\\llama_factory\\Lib\\site-packages\\torch\\lib\\fbgemm.dll" or one of its dependencies.',
+        "windows-vc-runtime-missing",
+    ),
     # extensions and packages built for another torch
     ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
     (
@@ -1930,3 +1935,22 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
 @pytest.mark.parametrize(("line", "code"), WORDINGS_FROM_THE_FIELD)
 def test_a_wording_from_the_field_names_its_cause(line: str, code: str) -> None:
     assert by_code(explain(line, EMPTY, load_matrix()), code), line
+
+
+def test_torch_240s_missing_dll_on_windows_moves_to_241_of_the_same_build() -> None:
+    line = (
+        "OSError: [WinError 126] The specified module could not be found. Error loading "
+        '"C:\\venv\\Lib\\site-packages\\torch\\lib\\fbgemm.dll" or one of its dependencies.'
+    )
+    m = load_matrix()
+    plain = one(explain(line, EMPTY, m), "windows-vc-runtime-missing")
+    assert plain.fix == "winget install -e --id Microsoft.VCRedist.2015+.x64"
+    s = Snapshot.from_dict({"os": "Windows", "packages": {"torch": {"version": "2.4.0+cu124"}}}, source="t")
+    f = one(explain(line, s, m), "windows-vc-runtime-missing")
+    assert f.fix == (
+        "pip install torch==2.4.1 --index-url https://download.pytorch.org/whl/cu124\n"
+        "or: winget install -e --id Microsoft.VCRedist.2015+.x64"
+    )
+    # the same wording about a CUDA library (caffe2_nvrtc.dll) is another cause
+    other = line.replace("fbgemm.dll", "caffe2_nvrtc.dll")
+    assert not [x for x in explain(other, EMPTY, m) if x.code == "windows-vc-runtime-missing"]

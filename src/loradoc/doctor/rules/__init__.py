@@ -58,6 +58,7 @@ EXPLAIN_CODES = (
     "container-lost-gpu-access",
     "wsl-driver-container-incompatible",
     "nvcc-host-compiler-unsupported",
+    "windows-vc-runtime-missing",
     "no-known-error",
 )
 

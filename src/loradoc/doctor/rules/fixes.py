@@ -515,6 +515,24 @@ def _host_compiler(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y gcc-{newest} g++-{newest} && export CC=gcc-{newest} CXX=g++-{newest}"
 
 
+VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
+
+
+def _windows_runtime(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """torch's DLLs cannot load on Windows: the Visual C++ Redistributable; torch 2.4.0 (whose
+    fbgemm.dll needed libomp140.x86_64.dll) is better moved to 2.4.1, of the same build."""
+    t = ctx.torch
+    if t is not None and t.public == "2.4.0":
+        same = [
+            c
+            for c in ctx.torch_choices("2.4.1", gpu=t.variant not in (None, "cpu"))
+            if c.variant == t.variant
+        ]
+        if same:
+            return f"{same[0].command}\nor: {VC_REDIST_FIX}"
+    return VC_REDIST_FIX
+
+
 def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An nvcc older than the build needs: CUDA_HOME at the toolkit of torch's CUDA (read at run
     time when the facts do not name it)."""
@@ -556,6 +574,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "nvcc-missing": _nvcc_missing,
     "nvcc-torch-cuda-mismatch": _nvcc_old,
     "nvcc-host-compiler-unsupported": _host_compiler,
+    "windows-vc-runtime-missing": _windows_runtime,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
