@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from doctor_helpers import by_code, one, snap
@@ -1742,6 +1743,42 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         '"D:\\envs\\llama_factory\\Lib\\site-packages\\torch\\lib\\fbgemm.dll" or one of its dependencies.',
         "windows-vc-runtime-missing",
     ),
+    # compilers and build tools (threads in compat/errors.toml)
+    (
+        "RuntimeError: Failed to find C compiler. Please specify via CC environment variable.",
+        "c-compiler-missing",
+    ),
+    (
+        "torch._inductor.exc.InvalidCxxCompiler: No working C++ compiler found in "
+        "torch._inductor.config.cpp.cxx: (None, 'g++')",
+        "c-compiler-missing",
+    ),
+    ("g++: fatal error: cannot execute 'cc1plus': execvp: No such file or directory", "c-compiler-missing"),
+    (
+        "/tmp/tmpbe9ryx74/cuda_utils.c:5:10: fatal error: Python.h: No such file or directory",
+        "python-dev-headers-missing",
+    ),
+    ("torch._inductor.exc.InductorError: RuntimeError: Compiler: cl is not found.", "windows-msvc-missing"),
+    ("nvcc fatal   : Cannot find compiler 'cl.exe' in PATH", "windows-msvc-missing"),
+    (
+        'error: Microsoft Visual C++ 14.0 or greater is required. Get it with "Microsoft C++ Build Tools"',
+        "windows-msvc-missing",
+    ),
+    ("RuntimeError: Ninja is required to load C++ extensions", "ninja-missing"),
+    (
+        "ImportError: cannot import name 'packaging' from 'pkg_resources' "
+        "(/opt/conda/lib/python3.8/site-packages/pkg_resources/__init__.py)",
+        "setuptools-version-conflict",
+    ),
+    (
+        "TypeError: canonicalize_version() got an unexpected keyword argument 'strip_trailing_zero'",
+        "setuptools-version-conflict",
+    ),
+    (
+        "HINT: This error might have occurred since this system does not have Windows Long Path support "
+        "enabled. You can find information on how to enable this at https://pip.pypa.io/warnings/enable-long-paths",
+        "windows-long-paths-disabled",
+    ),
     # extensions and packages built for another torch
     ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
     (
@@ -1954,3 +1991,20 @@ def test_torch_240s_missing_dll_on_windows_moves_to_241_of_the_same_build() -> N
     # the same wording about a CUDA library (caffe2_nvrtc.dll) is another cause
     other = line.replace("fbgemm.dll", "caffe2_nvrtc.dll")
     assert not [x for x in explain(other, EMPTY, m) if x.code == "windows-vc-runtime-missing"]
+
+
+def test_compiler_fixes_follow_the_os() -> None:
+    m = load_matrix()
+    triton = "RuntimeError: Failed to find C compiler. Please specify via CC environment variable."
+    headers = "/tmp/tmpx/cuda_utils.c:5:10: fatal error: Python.h: No such file or directory"
+
+    def fix(line: str, facts: dict[str, Any]) -> str | None:
+        return one(
+            explain(line, Snapshot.from_dict(facts, source="t"), m), explain(line, EMPTY, m)[0].code
+        ).fix
+
+    assert fix(triton, {}) == "sudo apt-get install -y build-essential"
+    assert fix(triton, {"os": "Windows"}) == "pip install -U triton-windows"
+    assert fix(triton, {"os": "Linux", "os_release": "Rocky Linux 9.4"}) == "sudo dnf install -y gcc gcc-c++"
+    assert fix(headers, {"os": "Linux", "python": "3.12.3"}) == "sudo apt-get install -y python3.12-dev"
+    assert fix(headers, {}) == "sudo apt-get install -y python3-dev"

@@ -59,6 +59,12 @@ EXPLAIN_CODES = (
     "wsl-driver-container-incompatible",
     "nvcc-host-compiler-unsupported",
     "windows-vc-runtime-missing",
+    "c-compiler-missing",
+    "python-dev-headers-missing",
+    "windows-msvc-missing",
+    "ninja-missing",
+    "setuptools-version-conflict",
+    "windows-long-paths-disabled",
     "no-known-error",
 )
 

@@ -515,6 +515,28 @@ def _host_compiler(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y gcc-{newest} g++-{newest} && export CC=gcc-{newest} CXX=g++-{newest}"
 
 
+def _c_compiler(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """No C/C++ compiler for Triton's launcher, inductor or an extension build: the distribution's
+    compilers (build-essential on Debian/Ubuntu, gcc and gcc-c++ on the Red Hat family); on
+    Windows, Triton's own build with a bundled compiler (triton-windows), else MSVC's Build Tools
+    (the windows-msvc-missing entry's fix)."""
+    if ctx.os_or_linux == "windows":
+        if entry_id == "triton-no-c-compiler":
+            return "pip install -U triton-windows"
+        return next((e.fix for e in ctx.matrix.errors if e.code == "windows-msvc-missing"), None)
+    if _red_hat_family(ctx):
+        return "sudo dnf install -y gcc gcc-c++"
+    return "sudo apt-get install -y build-essential"
+
+
+def _python_headers(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """Python.h missing: the development package of this interpreter's version."""
+    py = ctx.python_mm
+    if _red_hat_family(ctx):
+        return f"sudo dnf install -y python{py}-devel" if py else "sudo dnf install -y python3-devel"
+    return f"sudo apt-get install -y python{py}-dev" if py else "sudo apt-get install -y python3-dev"
+
+
 VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
 
 
@@ -575,6 +597,8 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "nvcc-torch-cuda-mismatch": _nvcc_old,
     "nvcc-host-compiler-unsupported": _host_compiler,
     "windows-vc-runtime-missing": _windows_runtime,
+    "c-compiler-missing": _c_compiler,
+    "python-dev-headers-missing": _python_headers,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
