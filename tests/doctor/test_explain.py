@@ -1779,6 +1779,81 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "enabled. You can find information on how to enable this at https://pip.pypa.io/warnings/enable-long-paths",
         "windows-long-paths-disabled",
     ),
+    # Python packages of the fine-tuning stack (threads in compat/errors.toml)
+    (
+        "A module that was compiled using NumPy 1.x cannot be run in NumPy 2.0.2 as it may crash. To support "
+        "both 1.x and 2.x versions of NumPy, modules must be compiled with NumPy 2.0.",
+        "numpy-abi-mismatch",
+    ),
+    (
+        "UserWarning: Failed to initialize NumPy: _ARRAY_API not found (Triggered internally at "
+        "../torch/csrc/utils/tensor_numpy.cpp:84.)",
+        "numpy-abi-mismatch",
+    ),
+    (
+        "RuntimeError: module compiled against API version 0x10 but this version of numpy is 0xe",
+        "numpy-abi-mismatch",
+    ),
+    (
+        "torch._inductor.exc.TritonMissing: Cannot find a working triton installation. Either the package is "
+        "not installed or it is too old.",
+        "triton-missing",
+    ),
+    ("ModuleNotFoundError: No module named 'triton'", "triton-missing"),
+    (
+        '  File "/venv/site-packages/bitsandbytes/triton/int8_matmul_mixed_dequantize.py", line 12\n'
+        "ModuleNotFoundError: No module named 'triton.ops'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'EncoderDecoderCache' from 'transformers' "
+        "(/usr/local/lib/python3.10/dist-packages/transformers/__init__.py)",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: Accelerator.__init__() got an unexpected keyword argument 'use_seedable_sampler'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: Accelerator.__init__() got an unexpected keyword argument 'dispatch_batches'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'cached_download' from 'huggingface_hub' "
+        "(/usr/local/lib/python3.11/dist-packages/huggingface_hub/__init__.py)",
+        "package-version-conflict",
+    ),
+    (
+        "Exception: data did not match any variant of untagged enum ModelWrapper at line 1251003 column 3",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: tokenizers>=0.11.1,!=0.11.3,<0.14 is required for a normal functioning of this module, "
+        "but found tokenizers==0.15.0.",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: Descriptors cannot not be created directly. If this call came from a _pb2.py file, your "
+        "generated code is out of date and must be regenerated with protoc >= 3.19.0.",
+        "package-version-conflict",
+    ),
+    (
+        "LlamaTokenizer requires the SentencePiece library but it was not found in your environment.",
+        "python-package-missing",
+    ),
+    (
+        "T5Converter requires the protobuf library but it was not found in your environment.",
+        "python-package-missing",
+    ),
+    (
+        "    from torch._six import inf\n  (deepspeed/runtime/utils.py)\nModuleNotFoundError: No module named 'torch._six'",
+        "package-requires-other-torch",
+    ),
+    (
+        "RuntimeError: The server socket has failed to listen on any local network address. port: 29500, "
+        "useIpv6: 0, code: -98, name: EADDRINUSE, message: address already in use",
+        "distributed-port-in-use",
+    ),
     # extensions and packages built for another torch
     ("CUDA SETUP: CUDA detection failed! Possible reasons:", "bitsandbytes-cuda-setup"),
     (
@@ -2008,3 +2083,32 @@ def test_compiler_fixes_follow_the_os() -> None:
     assert fix(triton, {"os": "Linux", "os_release": "Rocky Linux 9.4"}) == "sudo dnf install -y gcc gcc-c++"
     assert fix(headers, {"os": "Linux", "python": "3.12.3"}) == "sudo apt-get install -y python3.12-dev"
     assert fix(headers, {}) == "sudo apt-get install -y python3-dev"
+
+
+def test_package_fixes_read_the_versions_the_error_prints() -> None:
+    m = load_matrix()
+
+    def fix(line: str, facts: dict[str, Any] | None = None) -> str | None:
+        found = [f for f in explain(line, Snapshot.from_dict(facts or {}, source="t"), m) if f.code != "ok"]
+        assert len(found) == 1, found
+        return found[0].fix
+
+    assert fix("module compiled against API version 0x10 but this version of numpy is 0xe") == (
+        'pip install -U "numpy<2"'
+    )
+    assert (
+        fix("module compiled against API version 0x12 but this version of numpy is 0x11")
+        == "pip install -U numpy"
+    )
+    missing = "ModuleNotFoundError: No module named 'triton'"
+    assert fix(missing, {"os": "Windows"}) == "pip install -U triton-windows"
+    # on Linux, torch's own build again brings the triton it pins
+    assert fix(missing, {"os": "Linux", "packages": {"torch": {"version": "2.5.1+cu124"}}}) == (
+        "pip install torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124"
+    )
+    assert fix(
+        "ImportError: tokenizers>=0.14,<0.19 is required for a normal functioning of this module, but found"
+    ) == ('pip install "tokenizers>=0.14,<0.19"\nor: pip install -U transformers')
+    # xformers' warning when triton is absent is not an error
+    warning = "A matching Triton is not available, some optimizations will not be enabled.\nError caught was: No module named 'triton'"
+    assert [f.code for f in explain(warning, EMPTY, m)] == ["no-known-error"]

@@ -65,6 +65,11 @@ EXPLAIN_CODES = (
     "ninja-missing",
     "setuptools-version-conflict",
     "windows-long-paths-disabled",
+    "numpy-abi-mismatch",
+    "triton-missing",
+    "package-version-conflict",
+    "python-package-missing",
+    "distributed-port-in-use",
     "no-known-error",
 )
 

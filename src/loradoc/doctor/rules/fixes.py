@@ -537,6 +537,43 @@ def _python_headers(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y python{py}-dev" if py else "sudo apt-get install -y python3-dev"
 
 
+# NumPy's C-API version of its first 2.x release (numpy/_core/code_generators/cversions.txt)
+_NUMPY2_API = 0x12
+
+
+def _numpy(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A module built against a newer NumPy C-API than the installed NumPy: NumPy 2 when it was
+    built against 2.x, else the newest 1.x (torch before 2.3 and its peers need NumPy 1)."""
+    built = groups.get("numpy_built")
+    if built is None:
+        return None
+    return 'pip install -U "numpy<2"' if int(built, 16) < _NUMPY2_API else "pip install -U numpy"
+
+
+def _triton(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """Triton for this torch: triton-windows on Windows; on Linux the installed torch build again,
+    which makes pip install the triton release it pins (a bare ``pip install triton`` may not be)."""
+    if ctx.os_or_linux == "windows":
+        return "pip install -U triton-windows"
+    t = ctx.torch
+    if (
+        t is not None
+        and t.public
+        and t.variant
+        and t.variant != "cpu"
+        and ctx.matrix.is_known_torch(t.public)
+    ):
+        return ctx.matrix.torch_install_command(t.public, t.variant, os=ctx.os_or_linux)
+    return None
+
+
+def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """transformers' own range for a dependency, as its import check prints it; or a transformers
+    release whose range takes the installed one."""
+    requirement = groups.get("requirement")
+    return f'pip install "{requirement}"\nor: pip install -U transformers' if requirement else None
+
+
 VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
 
 
@@ -599,6 +636,9 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "windows-vc-runtime-missing": _windows_runtime,
     "c-compiler-missing": _c_compiler,
     "python-dev-headers-missing": _python_headers,
+    "numpy-abi-mismatch": _numpy,
+    "triton-missing": _triton,
+    "package-version-conflict": _hf_dependency,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
