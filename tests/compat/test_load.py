@@ -210,6 +210,16 @@ BROKEN = [
         "gpu_name = '(?i)\\bRTX ?40[5-9'",
         r"p2p_hang\[0\]: gpu_name is not a regular expression",
     ),
+    (
+        'when = { numpy = ">=2", torch = "<2.3" }',
+        'when = { numpy = ">=2" }',
+        r"package_conflict\[0\]: when should name at least two packages",
+    ),
+    (
+        'when = { numpy = ">=2", torch = "<2.3" }',
+        'when = { numpy = "=>2", torch = "<2.3" }',
+        r"package_conflict\[0\]: when\.numpy '=>2' is not a valid version specifier",
+    ),
     ("schema_version = 1\n", "schema_version = 2\n", r"schema_version 2 is not supported"),
     ('[torch."2.0"]', '[torch."2.0"]\n[torch."2.0"]', r"not valid TOML"),
     (

@@ -27,6 +27,8 @@ PASS_THROUGH = {
     ("doctor/explain.py", "e.code"),
     ("doctor/explain.py", "f.code"),
     ("doctor/rules/registry.py", "code"),  # the error/warning/info helpers themselves
+    # the matrix's [[package_conflict]] rows: test_rules checks each row's code against the rule's
+    ("doctor/rules/package_conflicts.py", "row.code"),
 }
 
 

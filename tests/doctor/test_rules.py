@@ -1119,3 +1119,48 @@ def test_ollamas_lost_device_in_a_container_is_the_cgroup_reset() -> None:
     assert not by_code(
         explain(line, Snapshot.from_dict({"os": "Linux"}, source="t"), m), "container-lost-gpu-access"
     )
+
+
+def test_packages_that_do_not_work_together_are_found_from_their_versions() -> None:
+    """The matrix's [[package_conflict]] rows: pip installs both, the import fails later."""
+    cases = [
+        ({"numpy": "2.0.2", "torch": "2.2.2+cu121"}, "numpy-abi-mismatch", 'pip install "numpy<2"'),
+        (
+            {"bitsandbytes": "0.44.1", "triton": "3.2.0"},
+            "package-version-conflict",
+            'pip install -U "bitsandbytes>=0.45.1"',
+        ),
+        (
+            {"peft": "0.14.0", "transformers": "4.42.4"},
+            "package-version-conflict",
+            "pip install -U transformers",
+        ),
+        (
+            {"huggingface_hub": "0.26.2", "diffusers": "0.28.2"},
+            "package-version-conflict",
+            'pip install -U "diffusers>=0.29"',
+        ),
+    ]
+    for versions, code, fix in cases:
+        f = one(run({"packages": {n: {"version": v} for n, v in versions.items()}}), code)
+        assert f.severity is Severity.ERROR and f.fix == fix
+        assert all(f"{n.replace('_', '-')} {v}" in f.message for n, v in versions.items()), f.message
+    # one release past the boundary, or a package the row names absent: nothing
+    for versions in (
+        {"numpy": "2.0.2", "torch": "2.3.0"},
+        {"numpy": "1.26.4", "torch": "2.2.2"},
+        {"bitsandbytes": "0.45.1", "triton": "3.2.0"},
+        {"peft": "0.14.0", "transformers": "4.43.0"},
+        {"peft": "0.14.0"},
+        {"huggingface_hub": "0.26.2", "diffusers": "0.29.0"},
+    ):
+        found = codes(run({"packages": {n: {"version": v} for n, v in versions.items()}}))
+        assert "numpy-abi-mismatch" not in found and "package-version-conflict" not in found, versions
+
+
+def test_each_package_conflict_row_is_a_code_its_rule_declares() -> None:
+    from loradoc.doctor.rules import RULES
+
+    declared = {c for r in RULES if r.name.startswith("package_conflicts.") for c in r.codes}
+    rows = load_matrix().package_conflicts
+    assert rows and {row.code for row in rows} <= declared

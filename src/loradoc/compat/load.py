@@ -600,6 +600,27 @@ def _cudnn_major(t: Table) -> s.CudnnMajor:
     )
 
 
+def _package_conflict(t: Table) -> s.PackageConflict:
+    when = t._get("when", dict, True)
+    pairs = []
+    for package, specifier in when.items():
+        if not isinstance(specifier, str):
+            t.fail(f"when.{package} should be a version specifier string")
+        try:
+            SpecifierSet(specifier)
+        except InvalidSpecifier:
+            t.fail(f"when.{package} {specifier!r} is not a valid version specifier")
+        pairs.append((package, specifier))
+    if len(pairs) < 2:
+        t.fail("when should name at least two packages")
+    code = t.text("code")
+    if not _CODE.match(code):
+        t.fail(f"code {code!r} should be kebab-case")
+    return s.PackageConflict(
+        when=tuple(pairs), code=code, message=t.text("message"), fix=t.text("fix"), source=t.source()
+    )
+
+
 def _hf(t: Table) -> s.HfFloor:
     package = t.text("package")
     if package not in _HF_PACKAGES:
@@ -755,6 +776,9 @@ def parse_matrix(
         hf=_each(origin, "hf", top.items("hf"), _hf),
         companions=_each(origin, "companion", top.items("companion", required=False), _companion),
         cudnn_majors=_each(origin, "cudnn_major", top.items("cudnn_major", required=False), _cudnn_major),
+        package_conflicts=_each(
+            origin, "package_conflict", top.items("package_conflict", required=False), _package_conflict
+        ),
         shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,
         fabric_manager=_finish(top.sub("fabric_manager", "fabric_manager"), _fabric_manager)
         if "fabric_manager" in top.data

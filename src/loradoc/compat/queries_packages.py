@@ -3,7 +3,7 @@ bitsandbytes, and the Hugging Face floors. Mixed into ``queries.Matrix``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
@@ -20,6 +20,7 @@ from loradoc.compat.schema import (
     FlashAttnInfo,
     FlashAttnRelease,
     HfFloor,
+    PackageConflict,
     TransformersInfo,
     XformersGitPin,
     XformersInfo,
@@ -92,6 +93,7 @@ class PackageQueries:
     companions: tuple[Companion, ...]
     transformers: TransformersInfo
     cudnn_majors: tuple[CudnnMajor, ...]
+    package_conflicts: tuple[PackageConflict, ...]
 
     # -- xformers ------------------------------------------------------------------------------
     def xformers_release(self, version: str | None) -> XformersRelease | None:
@@ -400,6 +402,16 @@ class PackageQueries:
             return None
         mine = next((m for m, tv in c.torch_of if tv == f"{t.major}.{t.minor}"), None)
         return f"{package}=={mine}.*" if mine else None
+
+    # -- packages that do not work together ----------------------------------------------------
+    def conflicts_among(self, versions: Mapping[str, str]) -> list[PackageConflict]:
+        """The matrix's package conflicts that these installed versions (name -> version) meet:
+        every package a row names is installed at a version its specifier contains."""
+        return [
+            c
+            for c in self.package_conflicts
+            if all(name in versions and _contains(spec, versions[name]) for name, spec in c.when)
+        ]
 
     # -- cuDNN ---------------------------------------------------------------------------------
     def cudnn_major_of(self, package: str, version: str | None) -> int | None:

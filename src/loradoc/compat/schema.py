@@ -273,6 +273,18 @@ class CudnnMajor:
 
 
 @dataclass(frozen=True)
+class PackageConflict:
+    """Installed releases of two or more packages that do not work together (each ``when`` entry a
+    package and a specifier on its version), the finding it is and the fix."""
+
+    when: tuple[tuple[str, str], ...]
+    code: str
+    message: str
+    fix: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Companion:
     """A package released in step with torch (torchvision, torchaudio): each minor is built for one
     torch minor. Before ``floor_from`` its wheels pin that torch release exactly; from it on they
@@ -437,6 +449,7 @@ class MatrixData:
     companions: tuple[Companion, ...]
     transformers: TransformersInfo
     cudnn_majors: tuple[CudnnMajor, ...] = ()
+    package_conflicts: tuple[PackageConflict, ...] = ()
     shm: ShmInfo | None = None
     fabric_manager: FabricManagerInfo | None = None
     errors: tuple[ErrorPattern, ...] = field(default=())

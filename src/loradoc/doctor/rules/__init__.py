@@ -17,6 +17,7 @@ from loradoc.doctor.rules import (  # noqa: F401 - imported to register their ru
     gpu_arch,
     nccl,
     nvcc,
+    package_conflicts,
     precision,
     python_platform,
     requirements,
