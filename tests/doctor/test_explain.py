@@ -1779,6 +1779,27 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "enabled. You can find information on how to enable this at https://pip.pypa.io/warnings/enable-long-paths",
         "windows-long-paths-disabled",
     ),
+    # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
+    ("error: Failed to find C compiler", "c-compiler-missing"),
+    (
+        "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network "
+        "address.\nport: 29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use",
+        "distributed-port-in-use",
+    ),
+    (
+        "RuntimeError: Address already in use at /pytorch/torch/lib/THD/process_group/General.cpp:17",
+        "distributed-port-in-use",
+    ),
+    (
+        "Accelerator.__init__() got an unexpected keyword argument use_seedable_sampler",
+        "package-version-conflict",
+    ),
+    ("ModuleNotFoundError: No module named 'sentencepiece'", "python-package-missing"),
+    (
+        "failed call to cuInit: CUDA_ERROR_NOT_FOUND: named symbol not found",
+        "wsl-driver-container-incompatible",
+    ),
+    ("No module named 'torch._six'", "package-requires-other-torch"),
     # Python packages of the fine-tuning stack (threads in compat/errors.toml)
     (
         "A module that was compiled using NumPy 1.x cannot be run in NumPy 2.0.2 as it may crash. To support "

@@ -309,6 +309,11 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             return None
         newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
         return newer.command if newer is not None and newer.version != t.public else None
+    if entry_id == "torch-six-removed":  # DeepSpeed when installed, else which package imports it
+        if ctx.pkg("deepspeed") is not None:
+            return "pip install -U deepspeed"
+        site = "$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+        return f"grep -rl --include='*.py' 'torch._six' \"{site}\""
     named = (groups.get("package") or "").lower() or None  # "TorchAudio" as torchaudio words it
     pyg = (named or "").replace("_", "-")
     if pyg in ctx.matrix.pyg_packages and t is not None and t.public and t.variant:
