@@ -1779,6 +1779,27 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "enabled. You can find information on how to enable this at https://pip.pypa.io/warnings/enable-long-paths",
         "windows-long-paths-disabled",
     ),
+    # Macs, OpenMP and the OS's limits (threads in compat/errors.toml)
+    ("TypeError: MPS BFloat16 is only supported on MacOS 14 or newer", "bf16-unsupported-gpu"),
+    (
+        "NotImplementedError: The operator 'aten::cumsum.out' is not current implemented for the MPS device.",
+        "mps-op-not-implemented",
+    ),
+    (
+        "NotImplementedError: The operator 'aten::isin.Tensor_Tensor_out' is not currently implemented for "
+        "the MPS device.",
+        "mps-op-not-implemented",
+    ),
+    (
+        "OMP: Error #15: Initializing libiomp5md.dll, but found libiomp5md.dll already initialized.",
+        "openmp-runtime-duplicate",
+    ),
+    ("RuntimeError: received 0 items of ancdata", "open-files-limit-too-low"),
+    (
+        "ImportError: /usr/lib/aarch64-linux-gnu/libgomp.so.1: cannot allocate memory in static TLS block",
+        "static-tls-exhausted",
+    ),
+    ("libgomp: Thread creation failed: Resource temporarily unavailable", "thread-limit-too-low"),
     # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
     ("error: Failed to find C compiler", "c-compiler-missing"),
     (
@@ -2133,3 +2154,15 @@ def test_package_fixes_read_the_versions_the_error_prints() -> None:
     # xformers' warning when triton is absent is not an error
     warning = "A matching Triton is not available, some optimizations will not be enabled.\nError caught was: No module named 'triton'"
     assert [f.code for f in explain(warning, EMPTY, m)] == ["no-known-error"]
+
+
+def test_static_tls_fix_preloads_the_library_the_error_names() -> None:
+    line = (
+        "OSError: /home/jetbot/.local/lib/python3.6/site-packages/torch/lib/libgomp-d22c30c5.so.1: "
+        "cannot allocate memory in static TLS block"
+    )
+    f = one(explain(line, EMPTY, load_matrix()), "static-tls-exhausted")
+    assert (
+        f.fix
+        == "export LD_PRELOAD=/home/jetbot/.local/lib/python3.6/site-packages/torch/lib/libgomp-d22c30c5.so.1"
+    )

@@ -54,9 +54,12 @@ KINDS = {
 # from 0.89/0.86 to 0.88/0.85 (33 cases, 18 right), from 0.90/0.87 to 0.89/0.86 (21 cases, 5
 # right: conda installs and cuDNN majors), and to 0.88/0.85 (24 cases, 8 right: threads sought for
 # wordings the doctor did not read). Raised to 0.90/0.87 once torch 1.x releases, the notes of a
-# pre-Ampere GPU and more wordings were taught (789/873 right, 765 usable).
+# pre-Ampere GPU and more wordings were taught (789/873 right, 765 usable). Usable raised to 0.88
+# once fixes that pip would have answered with "Requirement already satisfied" forced the
+# reinstall, and compilers, build tools and the stack's package mismatches were taught (814/896
+# right, 798 usable).
 FLOOR_RIGHT = 0.90
-FLOOR_USABLE = 0.87
+FLOOR_USABLE = 0.88
 CASE_FILES = all_cases()
 
 

@@ -71,6 +71,11 @@ EXPLAIN_CODES = (
     "package-version-conflict",
     "python-package-missing",
     "distributed-port-in-use",
+    "mps-op-not-implemented",
+    "openmp-runtime-duplicate",
+    "open-files-limit-too-low",
+    "static-tls-exhausted",
+    "thread-limit-too-low",
     "no-known-error",
 )
 

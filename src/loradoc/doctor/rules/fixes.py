@@ -579,6 +579,12 @@ def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f'pip install "{requirement}"\nor: pip install -U transformers' if requirement else None
 
 
+def _static_tls(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The library the loader could not place, preloaded at process start."""
+    library = groups.get("tls_library")
+    return f"export LD_PRELOAD={library}" if library else None
+
+
 VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
 
 
@@ -644,6 +650,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
     "package-version-conflict": _hf_dependency,
+    "static-tls-exhausted": _static_tls,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
