@@ -1800,6 +1800,34 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "static-tls-exhausted",
     ),
     ("libgomp: Thread creation failed: Resource temporarily unavailable", "thread-limit-too-low"),
+    # the GPU's settings and health (threads in compat/errors.toml)
+    (
+        "RuntimeError: CUDA error: all CUDA-capable devices are busy or unavailable",
+        "gpu-exclusive-compute-mode",
+    ),
+    (
+        "THCudaCheck FAIL file=..\\torch/csrc/generic/StorageSharing.cpp line=253 error=801 : operation not supported",
+        "windows-cuda-ipc-unsupported",
+    ),
+    (
+        "RuntimeError: CUDA error: CUBLAS_STATUS_ARCH_MISMATCH when calling `cublasGemmEx( handle, opa, opb, m, "
+        "n, k, &falpha, a, CUDA_R_16F, lda, b, CUDA_R_16F, ldb, &fbeta, c, CUDA_R_16F, ldc, CUDA_R_32F)`",
+        "cublas-gpu-too-old",
+    ),
+    ("RuntimeError: CUDA error: uncorrectable ECC error encountered", "gpu-hardware-fault"),
+    (
+        "NVRM: Xid (PCI:0000:a1:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.",
+        "gpu-hardware-fault",
+    ),
+    ("RuntimeError: CUDA error: the launch timed out and was terminated", "gpu-display-watchdog-timeout"),
+    (
+        "RuntimeError: Unrecognized CachingAllocator option: expandable_segments",
+        "alloc-conf-option-unsupported",
+    ),
+    (
+        "Device: cuda:0 Tesla M40 24GB : cudaMallocAsync\nRuntimeError: CUDA error: operation not supported",
+        "cuda-malloc-async-unsupported",
+    ),
     # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
     ("error: Failed to find C compiler", "c-compiler-missing"),
     (
@@ -2166,3 +2194,20 @@ def test_static_tls_fix_preloads_the_library_the_error_names() -> None:
         f.fix
         == "export LD_PRELOAD=/home/jetbot/.local/lib/python3.6/site-packages/torch/lib/libgomp-d22c30c5.so.1"
     )
+
+
+def test_display_watchdog_fix_follows_the_os() -> None:
+    line = "RuntimeError: CUDA error: the launch timed out and was terminated"
+    m = load_matrix()
+    linux = one(explain(line, EMPTY, m), "gpu-display-watchdog-timeout")
+    assert linux.fix == "sudo systemctl stop display-manager"
+    windows = Snapshot.from_dict({"os": "Windows"}, source="t")
+    f = one(explain(line, windows, m), "gpu-display-watchdog-timeout")
+    assert (
+        f.fix
+        == 'reg add "HKLM\\SYSTEM\\CurrentControlSet\\Control\\GraphicsDrivers" /v TdrDelay /t REG_DWORD /d 60 /f'
+    )
+    # a bare 'operation not supported' has several causes: not read without its context
+    assert [x.code for x in explain("RuntimeError: CUDA error: operation not supported", EMPTY, m)] == [
+        "no-known-error"
+    ]

@@ -76,6 +76,13 @@ EXPLAIN_CODES = (
     "open-files-limit-too-low",
     "static-tls-exhausted",
     "thread-limit-too-low",
+    "gpu-exclusive-compute-mode",
+    "windows-cuda-ipc-unsupported",
+    "cublas-gpu-too-old",
+    "gpu-hardware-fault",
+    "gpu-display-watchdog-timeout",
+    "alloc-conf-option-unsupported",
+    "cuda-malloc-async-unsupported",
     "no-known-error",
 )
 

@@ -585,6 +585,14 @@ def _static_tls(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"export LD_PRELOAD={library}" if library else None
 
 
+def _display_watchdog(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A kernel outran the display watchdog: on Windows a longer TdrDelay (an administrator
+    prompt, then a reboot); elsewhere the entry's own fix stops the display manager."""
+    if ctx.os_or_linux == "windows":
+        return 'reg add "HKLM\\SYSTEM\\CurrentControlSet\\Control\\GraphicsDrivers" /v TdrDelay /t REG_DWORD /d 60 /f'
+    return None
+
+
 VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
 
 
@@ -651,6 +659,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "triton-missing": _triton,
     "package-version-conflict": _hf_dependency,
     "static-tls-exhausted": _static_tls,
+    "gpu-display-watchdog-timeout": _display_watchdog,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
