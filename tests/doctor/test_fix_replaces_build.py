@@ -195,3 +195,44 @@ def test_the_flash_attn_fix_swaps_the_abi_of_the_installed_release(tmp_path: Pat
     assert not abi_module()  # pip kept the installed build: what the fix must avoid
     subprocess.run([*pip, *options, str(named)], env=env, check=True, capture_output=True)
     assert abi_module()
+
+
+@pytest.mark.slow
+def test_the_triton_fix_brings_back_the_triton_torch_pins(tmp_path: Path) -> None:
+    # on Linux the fix reinstalls nothing: asking for the installed torch build again makes pip
+    # install the dependency it pins and lacks (a bare `pip install triton` would take the newest)
+    from loradoc.doctor.explain import explain
+
+    snapshot = Snapshot.from_dict(
+        {"os": "Linux", "packages": {"torch": {"version": "2.5.1+cu124"}}}, source="t"
+    )
+    found = [f for f in explain("ModuleNotFoundError: No module named 'triton'", snapshot, load_matrix())]
+    assert [f.code for f in found] == ["triton-missing"]
+    fix = found[0].fix or ""
+    parsed = re.fullmatch(
+        r"pip install (torch==2\.5\.1) --index-url https://download\.pytorch\.org/whl/cu124", fix
+    )
+    assert parsed, fix
+    python = make_venv(tmp_path / "env")
+    env = isolated_pip_env()
+    index = make_index(
+        tmp_path / "cu124",
+        [
+            make_wheel(tmp_path / "w", "torch", "2.5.1+cu124", ["triton==3.1.0"]),
+            make_wheel(tmp_path / "w", "triton", "3.1.0"),
+            make_wheel(tmp_path / "w", "triton", "3.2.0"),
+        ],
+    )
+    pip = [str(python), "-m", "pip", "install", "-q", "--index-url", index]
+    subprocess.run([*pip, "torch==2.5.1+cu124"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "uninstall", "-y", "-q", "triton"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run([*pip, parsed.group(1)], env=env, check=True, capture_output=True)
+    assert [line for line in freeze(python, env) if line.startswith(("torch", "triton"))] == [
+        "torch==2.5.1+cu124",
+        "triton==3.1.0",
+    ]
