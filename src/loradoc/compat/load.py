@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from loradoc.compat import schema as s
 from loradoc.compat.queries import Matrix
@@ -610,7 +611,7 @@ def _package_conflict(t: Table) -> s.PackageConflict:
             SpecifierSet(specifier)
         except InvalidSpecifier:
             t.fail(f"when.{package} {specifier!r} is not a valid version specifier")
-        pairs.append((package, specifier))
+        pairs.append((str(canonicalize_name(package)), specifier))  # as the snapshot names it
     if len(pairs) < 2:
         t.fail("when should name at least two packages")
     code = t.text("code")
