@@ -1828,6 +1828,26 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "Device: cuda:0 Tesla M40 24GB : cudaMallocAsync\nRuntimeError: CUDA error: operation not supported",
         "cuda-malloc-async-unsupported",
     ),
+    # distributed launches (threads in compat/errors.toml)
+    ("RuntimeError: Distributed package doesn't have NCCL built in", "nccl-unavailable-on-platform"),
+    (
+        "RuntimeError: use_libuv was requested but PyTorch was build without libuv support",
+        "windows-torch-libuv-unsupported",
+    ),
+    (
+        "gpu617:22841:22841 [0] bootstrap.cc:37 NCCL WARN Bootstrap : no socket interface found",
+        "network-interface-mismatch",
+    ),
+    (
+        "RuntimeError: [enforce fail at .../gloo/transport/tcp/device.cc:84] ifa != nullptr. Unable to find "
+        "address for: ^lo",
+        "network-interface-mismatch",
+    ),
+    (
+        '  File "/root/miniconda3/lib/python3.9/site-packages/deepspeed/comm/comm.py", line 677, in mpi_discovery\n'
+        "ModuleNotFoundError: No module named 'mpi4py'",
+        "deepspeed-launched-without-launcher",
+    ),
     # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
     ("error: Failed to find C compiler", "c-compiler-missing"),
     (

@@ -83,6 +83,10 @@ EXPLAIN_CODES = (
     "gpu-display-watchdog-timeout",
     "alloc-conf-option-unsupported",
     "cuda-malloc-async-unsupported",
+    "nccl-unavailable-on-platform",
+    "windows-torch-libuv-unsupported",
+    "network-interface-mismatch",
+    "deepspeed-launched-without-launcher",
     "no-known-error",
 )
 
