@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -1848,6 +1849,44 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "ModuleNotFoundError: No module named 'mpi4py'",
         "deepspeed-launched-without-launcher",
     ),
+    # models, data, checkpoints and trackers (threads in compat/errors.toml)
+    (
+        "ValueError: Due to a serious vulnerability issue in `torch.load`, even with `weights_only=True`, we now "
+        "require users to upgrade torch to at least v2.6 in order to use the function.",
+        "package-requires-other-torch",
+    ),
+    (
+        "_pickle.UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two "
+        "options, do those steps only if you trust the source of the checkpoint.",
+        "package-requires-other-torch",
+    ),
+    ("OSError: You are trying to access a gated repo.", "hf-gated-repo-access"),
+    (
+        "Access to model mistralai/Mistral-7B-Instruct-v0.3 is restricted. You must be authenticated to access it.",
+        "hf-gated-repo-access",
+    ),
+    (
+        "requests.exceptions.SSLError: (MaxRetryError(\"HTTPSConnectionPool(host='huggingface.co', port=443): Max "
+        "retries exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] "
+        "certificate verify failed: self signed certificate in certificate chain (_ssl.c:1002)')))\")",
+        "tls-interception-ca-missing",
+    ),
+    (
+        "ValueError: Fast download using 'hf_transfer' is enabled (HF_HUB_ENABLE_HF_TRANSFER=1) but 'hf_transfer' "
+        "package is not available in your environment.",
+        "python-package-missing",
+    ),
+    (
+        "OSError: [Errno 28] No space left on device: '/root/.cache/huggingface/hub/models--lemonaddie--geowizard'",
+        "disk-space-exhausted",
+    ),
+    (
+        "RuntimeError: [enforce fail at inline_container.cc:471] . PytorchStreamWriter failed writing file data/3: "
+        "file write failed",
+        "disk-space-exhausted",
+    ),
+    ("Error: Timed out waiting for wandb service to start after 30.0 seconds.", "wandb-run-init-failed"),
+    ("wandb: Network error (ConnectTimeout), entering retry loop.", "wandb-run-init-failed"),
     # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
     ("error: Failed to find C compiler", "c-compiler-missing"),
     (
@@ -2231,3 +2270,15 @@ def test_display_watchdog_fix_follows_the_os() -> None:
     assert [x.code for x in explain("RuntimeError: CUDA error: operation not supported", EMPTY, m)] == [
         "no-known-error"
     ]
+
+
+def test_torch_load_gate_plans_a_torch_that_passes_it() -> None:
+    line = "we now require users to upgrade torch to at least v2.6 in order to use the function."
+    s = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.5.1+cu124"}}}, source="t")
+    f = one(explain(line, s, load_matrix()), "package-requires-other-torch")
+    version = re.search(r"torch==(\d+)\.(\d+)", f.fix or "")
+    assert version and (int(version.group(1)), int(version.group(2))) >= (2, 6), f.fix
+    assert "/whl/cu" in (f.fix or "")
+    # a container's /dev/shm running out is another cause
+    shm = "RuntimeError: unable to write to file </torch_123_456>: No space left on device (28)"
+    assert not [x for x in explain(shm, EMPTY, load_matrix()) if x.code == "disk-space-exhausted"]

@@ -87,6 +87,10 @@ EXPLAIN_CODES = (
     "windows-torch-libuv-unsupported",
     "network-interface-mismatch",
     "deepspeed-launched-without-launcher",
+    "hf-gated-repo-access",
+    "tls-interception-ca-missing",
+    "disk-space-exhausted",
+    "wandb-run-init-failed",
     "no-known-error",
 )
 

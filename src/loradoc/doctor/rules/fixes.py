@@ -304,7 +304,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch). A torch too old for a
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
-    if entry_id == "torch-older-than-package":
+    if entry_id in ("torch-older-than-package", "torch-load-needs-torch-2-6"):
         if t is None or t.public is None:
             return None
         newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
