@@ -1885,6 +1885,13 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "file write failed",
         "disk-space-exhausted",
     ),
+    ("OSError: [Errno 122] Disk quota exceeded", "disk-space-exhausted"),
+    (
+        "ERROR: Could not install packages due to an EnvironmentError: HTTPSConnectionPool(host='files.pythonhosted"
+        ".org', port=443): Max retries exceeded (Caused by SSLError(SSLError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] "
+        "certificate verify failed (_ssl.c:852)'),))",
+        "tls-interception-ca-missing",
+    ),
     ("Error: Timed out waiting for wandb service to start after 30.0 seconds.", "wandb-run-init-failed"),
     ("wandb: Network error (ConnectTimeout), entering retry loop.", "wandb-run-init-failed"),
     # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
