@@ -1896,6 +1896,8 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     ("wandb: Network error (ConnectTimeout), entering retry loop.", "wandb-run-init-failed"),
     # the same causes in the wordings of the cases that measured them (tests/doctor/field/cases)
     ("error: Failed to find C compiler", "c-compiler-missing"),
+    ("NCCL WARN Bootstrap: no socket interface found", "network-interface-mismatch"),
+    ("RuntimeError: Address already in use", "distributed-port-in-use"),
     (
         "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network "
         "address.\nport: 29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use",
