@@ -1860,6 +1860,31 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "options, do those steps only if you trust the source of the checkpoint.",
         "package-requires-other-torch",
     ),
+    (
+        "ImportError: Using the `Trainer` with `PyTorch` requires `accelerate>=0.20.1`: Please run `pip install "
+        "transformers[torch]` or `pip install accelerate -U`",
+        "python-package-missing",
+    ),
+    ("ModuleNotFoundError: No module named 'liger_kernel'", "python-package-missing"),
+    (
+        "Unsloth: Your transformers version of 4.57.6 does not support Qwen3.5. The minimum required version is "
+        "5.2.0.",
+        "transformers-too-old-for-model",
+    ),
+    (
+        "ImportError: Found an incompatible version of auto-gptq. Found version 0.4.2, but only version above "
+        "0.5.0 are supported",
+        "package-version-conflict",
+    ),
+    ("AssertionError: vLLM only supports Linux platform (including WSL).", "vllm-unsupported-platform"),
+    (
+        "RuntimeError: Could not find nvcc and default cuda_home='/usr/local/cuda' doesn't exist",
+        "nvcc-missing",
+    ),
+    (
+        "ImportError: libnvrtc.so.12: cannot open shared object file: No such file or directory",
+        "extension-cuda-major-mismatch",
+    ),
     ("OSError: You are trying to access a gated repo.", "hf-gated-repo-access"),
     (
         "Access to model mistralai/Mistral-7B-Instruct-v0.3 is restricted. You must be authenticated to access it.",
@@ -2291,3 +2316,16 @@ def test_torch_load_gate_plans_a_torch_that_passes_it() -> None:
     # a container's /dev/shm running out is another cause
     shm = "RuntimeError: unable to write to file </torch_123_456>: No space left on device (28)"
     assert not [x for x in explain(shm, EMPTY, load_matrix()) if x.code == "disk-space-exhausted"]
+
+
+def test_missing_modules_install_their_distribution() -> None:
+    m = load_matrix()
+    assert one(explain("No module named 'liger_kernel'", EMPTY, m), "python-package-missing").fix == (
+        "pip install liger-kernel"
+    )
+    loader = "Unsloth: Your transformers version of 4.57.6 does not support Qwen3.5. The minimum required version is 5.2.0."
+    assert one(explain(loader, EMPTY, m), "transformers-too-old-for-model").fix == (
+        'pip install --upgrade "transformers>=5.2.0"'
+    )
+    # a submodule missing is not the package missing
+    assert [f.code for f in explain("No module named 'peft.tuners.lora.bnb'", EMPTY, m)] == ["no-known-error"]

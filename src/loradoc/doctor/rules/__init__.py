@@ -91,6 +91,8 @@ EXPLAIN_CODES = (
     "tls-interception-ca-missing",
     "disk-space-exhausted",
     "wandb-run-init-failed",
+    "transformers-too-old-for-model",
+    "vllm-unsupported-platform",
     "no-known-error",
 )
 

@@ -435,6 +435,14 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
     return _pip_nvidia_library("cudnn", f'"nvidia-cudnn-cu{cuda}=={need}.*"')
 
 
+# a CUDA library's NVIDIA pip wheel (without its -cuNN suffix) and the nvidia.<module> it installs
+_NVIDIA_WHEELS = {
+    "libcublas": ("cublas", "nvidia-cublas"),
+    "libcublasLt": ("cublas", "nvidia-cublas"),
+    "libnvrtc": ("cuda_nvrtc", "nvidia-cuda-nvrtc"),
+}
+
+
 def _pip_nvidia_library(module: str, requirement: str) -> str:
     """NVIDIA's pip wheel of a CUDA library (``nvidia.cublas``, ``nvidia.cudnn``) installed and put
     on the loader path, for a package that looks for it there rather than beside torch."""
@@ -495,8 +503,9 @@ def _torch_of_cuda_major(groups: Groups, ctx: Context, entry_id: str) -> str | N
     major = groups.get("cuda_major")
     if not major or not major.isdigit():
         return None
-    if "cuda_lib" in groups:  # a library other than libcudart (cuBLAS) of that major
-        return _pip_nvidia_library("cublas", f"nvidia-cublas-cu{major}")
+    if "cuda_lib" in groups:  # a library other than libcudart (cuBLAS, NVRTC) of that major
+        module, wheel = _NVIDIA_WHEELS.get(groups["cuda_lib"], _NVIDIA_WHEELS["libcublas"])
+        return _pip_nvidia_library(module, f"{wheel}-cu{major}")
     t = ctx.torch
     for version in ((t.public,) if t is not None and t.public else ()) + (None,):
         same = ctx.torch_choices_of_major(version, int(major))
@@ -593,6 +602,22 @@ def _display_watchdog(groups: Groups, ctx: Context, entry_id: str) -> str | None
     return None
 
 
+# modules whose pip distribution is named otherwise
+_PIP_NAME = {"liger_kernel": "liger-kernel", "sentence_transformers": "sentence-transformers"}
+
+
+def _package_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The missing module's distribution, installed."""
+    module = groups.get("module")
+    return f"pip install {_PIP_NAME.get(module, module)}" if module else None
+
+
+def _transformers_for_model(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """transformers at least the release the loader names."""
+    floor = groups.get("transformers_min")
+    return f'pip install --upgrade "transformers>={floor}"' if floor else None
+
+
 VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
 
 
@@ -623,14 +648,15 @@ def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _nvcc_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """No nvcc for an extension build: point CUDA_HOME at the toolkit where one is installed, else
-    install the toolkit of torch's CUDA version into the conda environment and point CUDA_HOME there."""
+    install the toolkit of torch's CUDA version into the conda environment and point CUDA_HOME there
+    (only that when the error says /usr/local/cuda does not exist)."""
     t = ctx.torch
     cuda = t.cuda if t is not None and t.cuda else None
     version = f"={cuda}" if cuda else "=$(python -c 'import torch; print(torch.version.cuda)')"
-    return (
-        "export CUDA_HOME=/usr/local/cuda\n"
-        f'or: conda install -y -c nvidia "cuda-toolkit{version}" && export CUDA_HOME="$CONDA_PREFIX"'
-    )
+    conda = f'conda install -y -c nvidia "cuda-toolkit{version}" && export CUDA_HOME="$CONDA_PREFIX"'
+    if entry_id == "flashinfer-jit-needs-nvcc":
+        return conda
+    return f"export CUDA_HOME=/usr/local/cuda\nor: {conda}"
 
 
 _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
@@ -660,6 +686,8 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "package-version-conflict": _hf_dependency,
     "static-tls-exhausted": _static_tls,
     "gpu-display-watchdog-timeout": _display_watchdog,
+    "python-package-missing": _package_missing,
+    "transformers-too-old-for-model": _transformers_for_model,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
     "fabric-manager-not-running": _fabric_manager,
