@@ -385,3 +385,10 @@ def test_gpu_names_as_reports_write_them(matrix: Matrix, name: str, listed: str)
 def test_first_cuda_for_a_compute_capability(matrix: Matrix) -> None:
     assert matrix.first_cuda("8.6") == "11.1" and matrix.first_cuda("12.0") == "12.8"
     assert matrix.first_cuda("6.1") is None and matrix.first_cuda(None) is None
+
+
+def test_a_release_whose_windows_wheels_need_a_missing_dll_points_at_its_fixed_patch(matrix: Matrix) -> None:
+    assert matrix.windows_dll_fixed_in("2.4.0+cu121") == "2.4.1"
+    assert matrix.windows_dll_fixed_in("2.4.1") is None  # the fixed one itself
+    assert matrix.windows_dll_fixed_in("2.5.1") is None
+    assert matrix.windows_dll_fixed_in(None) is None

@@ -178,7 +178,11 @@ def _torch_release(series: str, t: Table) -> s.TorchRelease:
         version = r.version("version")
         if series_of(version) != series:
             t.fail(f"release {version!r} does not belong to series {series}")
-        releases.append(s.TorchPatch(version=version, date=r.opt_str("date")))
+        releases.append(
+            s.TorchPatch(
+                version=version, date=r.opt_str("date"), windows_missing_dll=r.opt_str("windows_missing_dll")
+            )
+        )
         r.done()
     if not releases:
         t.fail("lists no releases")

@@ -117,6 +117,16 @@ class Matrix(MatrixData, PackageQueries):
         key = series(version)
         return next((r for r in self.torch if r.series == key), None)
 
+    def windows_dll_fixed_in(self, version: str | None) -> str | None:
+        """For a release whose Windows wheels need a DLL Windows may lack (``windows_missing_dll``),
+        the next patch release of its series that does not; else None."""
+        rel, want = self.torch_release(version), public(version)
+        patches = list(rel.releases) if rel is not None else []
+        at = next((i for i, p in enumerate(patches) if p.version == want and p.windows_missing_dll), None)
+        if at is None:
+            return None
+        return next((p.version for p in patches[at + 1 :] if not p.windows_missing_dll), None)
+
     def legacy_torch(self, version: str | None) -> LegacyTorch | None:
         """The series of a torch older than the releases loradoc installs, or None. Its facts
         serve diagnosis only: nothing plans an install of it."""

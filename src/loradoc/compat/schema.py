@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 class TorchPatch:
     version: str
     date: str | None = None
+    # a DLL the Windows wheels need but Windows may lack (2.4.0's fbgemm.dll: libomp140.x86_64.dll)
+    windows_missing_dll: str | None = None
 
 
 @dataclass(frozen=True)

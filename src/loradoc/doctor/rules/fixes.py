@@ -622,15 +622,14 @@ VC_REDIST_FIX = "winget install -e --id Microsoft.VCRedist.2015+.x64"
 
 
 def _windows_runtime(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """torch's DLLs cannot load on Windows: the Visual C++ Redistributable; torch 2.4.0 (whose
-    fbgemm.dll needed libomp140.x86_64.dll) is better moved to 2.4.1, of the same build."""
+    """torch's DLLs cannot load on Windows: the Visual C++ Redistributable; a release whose Windows
+    wheels need a DLL Windows may lack (the matrix's ``windows_missing_dll``: 2.4.0's fbgemm.dll
+    needed libomp140.x86_64.dll) is better moved to the patch release that does not, same build."""
     t = ctx.torch
-    if t is not None and t.public == "2.4.0":
-        same = [
-            c
-            for c in ctx.torch_choices("2.4.1", gpu=t.variant not in (None, "cpu"))
-            if c.variant == t.variant
-        ]
+    fixed = ctx.matrix.windows_dll_fixed_in(t.public) if t is not None else None
+    if t is not None and fixed is not None:
+        gpu = t.variant not in (None, "cpu")
+        same = [c for c in ctx.torch_choices(fixed, gpu=gpu) if c.variant == t.variant]
         if same:
             return f"{same[0].command}\nor: {VC_REDIST_FIX}"
     return VC_REDIST_FIX
