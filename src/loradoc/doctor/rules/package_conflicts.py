@@ -20,6 +20,6 @@ def package_conflicts(ctx: Context) -> list[Finding]:
     }
     out = []
     for row in ctx.matrix.conflicts_among(versions):
-        installed = ", ".join(f"{name} {versions[canonicalize_name(name)]}" for name, _ in row.when)
+        installed = ", ".join(f"{name} {versions[name]}" for name, _ in row.when)  # names canonical on load
         out.append(error(row.code, f"{installed}: {row.message}", row.fix, source=row.source))
     return out
