@@ -28,6 +28,14 @@ class TorchChoice:
     driver_known: bool = True
     arch_verified: bool = True
     driver_runs: str | None = None  # driver version unknown, but it ran a build of this CUDA major
+    min_driver: str | None = None  # the oldest driver that runs this build's CUDA (minor-version compat)
+    # driver unknown: the newest build of each newer CUDA major, for a driver that runs it
+    newer: tuple[TorchChoice, ...] = ()
+
+    @property
+    def command_or_newer(self) -> str:
+        """The install command, then on "or:" lines the builds a newer driver runs (``newer``)."""
+        return "\n".join([self.command, *(f"or: {c.command}" for c in self.newer)])
 
     @property
     def index_url(self) -> str | None:
@@ -104,29 +112,35 @@ def torch_choices(
             out.append(TorchChoice(v, "cpu", None, m.torch_install_command(v, "cpu", os=system, extra=extra)))
             continue
         out.extend(_rank(m, v, system, machine, driver, cuda_max, known_ccs, extra))
-    if version is None and gpu and known_ccs and not driver and not cuda_max and out:
+    if version is None and gpu and not driver and not cuda_max and out:
         out = _widest_first(out, cuda_floor)
     return out
 
 
 def _widest_first(choices: list[TorchChoice], cuda_floor: str | None = None) -> list[TorchChoice]:
-    """Nothing known about the driver, the GPUs known: put first the build that covers them on
+    """Nothing known about the driver: put first the build that covers the GPUs (those known) on
     the widest range of drivers. A driver runs every minor of a CUDA major it supports, so the
     lowest CUDA major wins, then the newest release offering it (``choices`` is newest release
     first; the sort is stable). Majors up to ``cuda_floor``'s all run on this driver, so they
-    rank alike. The finding says so and names the newer builds a newer driver runs."""
+    rank alike. The first choice carries, in ``newer``, the newest build of each newer CUDA
+    major: what a newer driver runs (a newer torch, and GPUs newer than the widest build)."""
     floor = (cuda_tuple(cuda_floor) or (0, 0))[0]
 
+    def major(c: TorchChoice) -> int:
+        return (cuda_tuple(c.cuda) or (99, 0))[0]
+
     def width(c: TorchChoice) -> int:
-        return max(floor, (cuda_tuple(c.cuda) or (99, 0))[0])
+        return max(floor, major(c))
 
     ranked = sorted(choices, key=lambda c: (c.via_ptx, c.experimental, width(c)))
-    if not floor:
-        return ranked
-    return [
-        replace(c, driver_runs=f"{floor}.x") if (cuda_tuple(c.cuda) or (99, 0))[0] <= floor else c
-        for c in ranked
-    ]
+    if floor:
+        ranked = [replace(c, driver_runs=f"{floor}.x") if major(c) <= floor else c for c in ranked]
+    newer: dict[int, TorchChoice] = {}
+    for c in ranked[1:]:
+        if major(c) > width(ranked[0]) and not (c.via_ptx or c.experimental):
+            newer.setdefault(major(c), c)
+    ranked[0] = replace(ranked[0], newer=tuple(newer[k] for k in sorted(newer)))
+    return ranked
 
 
 def _rank(
@@ -161,6 +175,7 @@ def _rank(
             experimental=m.is_experimental(version, variant),
             driver_known=cov.ok is not None,
             arch_verified=entry.verified,
+            min_driver=m.minor_compat_floor(cuda, system) or m.min_driver(cuda, system),
         )
         ct = cuda_tuple(cuda) or (0, 0)
         # With the driver known: the highest CUDA it fully runs (or, under minor-version

@@ -181,6 +181,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     facts = []
     fix: str | None = e.fix
     alternative: str | None = None
+    newer: list[str] | None = None  # torch builds for a newer driver, when the driver is unknown
     if "found" in g:
         facts.append(f"the driver supports CUDA <= {cuda_from_driver_api(g['found'])}")
     if g.get("cc") or g.get("sm"):
@@ -217,9 +218,9 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         choice = ctx.best_torch(ctx.torch.public if ctx.torch else None, gpu=True, cuda_floor=floor)
         if choice is not None:
             fix = choice.command
-            notes = choice_details(choice).get("notes")
-            if notes:
-                facts.extend(notes)
+            more = choice_details(choice)
+            facts.extend(more.get("notes", ()))
+            newer = more.get("newer_driver_builds")
     if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
         fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
     if fix == e.fix and not e.exact_fix:  # nothing above was more precise: a command from the facts
@@ -227,9 +228,11 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     # a log that stops without an error suggests a cause; an error message states one
     severity = Severity.WARNING if e.at_end else Severity.ERROR
-    details = {"recognised": e.id, "log": r.line, "source": e.source}
+    details: dict[str, Any] = {"recognised": e.id, "log": r.line, "source": e.source}
     if alternative:
         details["alternative"] = alternative
+    if newer and fix is not None and fix not in newer:
+        details["newer_driver_builds"] = newer
     return Finding(e.code, severity, message, fix, details)
 
 

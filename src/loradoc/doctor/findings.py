@@ -32,6 +32,20 @@ class Finding:
     fix: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def alternatives(self) -> list[str]:
+        """The other fixes, each printed on an "or:" line: torch builds a newer driver runs (when
+        the driver is unknown), then the finding's own alternative."""
+        return [
+            *self.details.get("newer_driver_builds", ()),
+            *filter(None, [self.details.get("alternative")]),
+        ]
+
+    def printed_fix(self) -> str | None:
+        """The fix as the report prints it: the fix, then each alternative on an "or:" line."""
+        if not self.fix:
+            return None
+        return "\n".join([self.fix, *(f"or: {a}" for a in self.alternatives())])
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "severity": self.severity.value, "message": self.message}
         if self.fix:

@@ -88,16 +88,15 @@ def render_text(
 def _fix_lines(findings: Sequence[Finding]) -> dict[tuple[str, ...], list[str]]:
     """The fixes under their finding codes: a command shared by several findings once, and the
     several fixes of one code (accelerate-config-conflict) under one heading."""
-    same_fix: dict[tuple[str, str | None], list[Finding]] = {}
+    same_fix: dict[str, list[Finding]] = {}
     for f in findings:
-        if f.fix:
-            same_fix.setdefault((f.fix, f.details.get("alternative")), []).append(f)
+        printed = f.printed_fix()
+        if printed:
+            same_fix.setdefault(printed, []).append(f)
     out: dict[tuple[str, ...], list[str]] = {}
-    for (fix, alternative), group in same_fix.items():
+    for printed, group in same_fix.items():
         body = out.setdefault(tuple(dict.fromkeys(f.code for f in group)), [])
-        body.append(f"    {fix}")
-        if alternative:
-            body.append(f"    or: {alternative}")
+        body.extend(f"    {line}" for line in printed.splitlines())
         notes = [n for f in group for n in f.details.get("notes", [])]
         body.extend(f"    note: {note}" for note in dict.fromkeys(notes))
     return out

@@ -95,11 +95,8 @@ def fix_expectations(expect: dict[str, Any]) -> list[list[Any]]:
 
 
 def printed_fix(f: Finding) -> str | None:
-    """The fix as the report prints it: the fix, then its alternative on an "or:" line."""
-    alternative = f.details.get("alternative")
-    if f.fix and alternative:
-        return f"{f.fix}\nor: {alternative}"
-    return f.fix
+    """The fix as the report prints it (Finding.printed_fix): the fix, then its "or:" lines."""
+    return f.printed_fix()
 
 
 def replay(path: Path) -> Outcome:

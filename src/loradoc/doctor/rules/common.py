@@ -63,13 +63,26 @@ def choice_details(choice: TorchChoice | None) -> dict[str, Any]:
         )
     elif not choice.driver_known and choice.cuda:
         notes.append(
-            f"the driver is unknown: {choice.variant} is the CUDA variant that covers the GPUs on the widest range "
-            "of drivers; with a newer driver a newer variant also works"
+            f"the driver is unknown: torch {choice.version}+{choice.variant} is the build that covers the GPUs "
+            f"on the widest range of drivers{_driver_floor(choice)}"
+            + (
+                "; the 'or:' lines are newer builds for a newer driver: "
+                + ", ".join(f"{c.version}+{c.variant}{_driver_floor(c)}" for c in choice.newer)
+                + " (nvidia-smi prints the driver's version)"
+                if choice.newer
+                else "; with a newer driver a newer variant also works"
+            )
         )
     out: dict[str, Any] = {"suggested_torch": choice.version, "suggested_variant": choice.variant}
+    if choice.newer:
+        out["newer_driver_builds"] = [c.command for c in choice.newer]
     if notes:
         out["notes"] = notes
     return out
+
+
+def _driver_floor(choice: TorchChoice) -> str:
+    return f" (driver >= {choice.min_driver})" if choice.min_driver else ""
 
 
 def torch_fix(ctx: Context, version: str | None = None) -> tuple[str | None, dict[str, Any]]:

@@ -308,7 +308,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         if t is None or t.public is None:
             return None
         newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
-        return newer.command if newer is not None and newer.version != t.public else None
+        return newer.command_or_newer if newer is not None and newer.version != t.public else None
     if entry_id == "torch-six-removed":  # DeepSpeed when installed, else which package imports it
         if ctx.pkg("deepspeed") is not None:
             return "pip install -U deepspeed"
