@@ -207,7 +207,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             f"the container needs NVIDIA driver {g['container_driver']} or later; the host has {g['host_driver']}"
         )
         fix = driver_upgrade_fix(ctx, g["container_driver"])
-    elif e.code in (
+    elif "ptx_isa" not in g and e.code in (  # the driver's JIT rejecting a program's PTX: its driver
         "driver-too-old-for-torch-cuda",
         "gpu-arch-unsupported-by-torch-build",
         "torch-missing",

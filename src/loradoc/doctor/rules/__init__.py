@@ -93,6 +93,7 @@ EXPLAIN_CODES = (
     "wandb-run-init-failed",
     "transformers-too-old-for-model",
     "vllm-unsupported-platform",
+    "bitsandbytes-gpu-arch-unsupported",
     "no-known-error",
 )
 

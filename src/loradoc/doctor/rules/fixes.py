@@ -304,11 +304,12 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch). A torch too old for a
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
+    if entry_id == "package-states-torch-floor":  # the floor is stated: met with torch missing too
+        return _newer_torch(ctx, t.public if t else None, t.variant if t else None, groups.get("need_torch"))
     if entry_id in ("torch-older-than-package", "torch-load-needs-torch-2-6"):
         if t is None or t.public is None:
             return None
-        newer = ctx.best_torch(gpu=None if t.variant is None else t.variant != "cpu")
-        return newer.command_or_newer if newer is not None and newer.version != t.public else None
+        return _newer_torch(ctx, t.public, t.variant, None)
     if entry_id == "torch-six-removed":  # DeepSpeed when installed, else which package imports it
         if ctx.pkg("deepspeed") is not None:
             return "pip install -U deepspeed"
@@ -396,6 +397,36 @@ def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         [groups["gfx"]] if groups.get("gfx") else []
     )
     return gfx_override(ctx, targets)
+
+
+def _newer_torch(ctx: Context, installed: str | None, variant: str | None, need: str | None) -> str | None:
+    """A torch newer than ``installed``, of its kind (GPU or CPU). With the floor the package
+    states (``need``): the first build at or above it in the usual order (with the driver
+    unknown, the one that runs on the widest range of drivers). Without one (an API the installed
+    torch lacks): the newest release, which has every API."""
+    choices = ctx.torch_choices(gpu=None if variant is None else variant != "cpu")
+    have, floor = parse_version(installed), parse_version(need)
+    newer = [
+        (v, c) for c in choices if (v := parse_version(c.version)) is not None and (have is None or v > have)
+    ]
+    if floor is not None:
+        fitting = [c for v, c in newer if v >= floor]
+        return fitting[0].command_or_newer if fitting else None
+    if not newer:
+        return None
+    return max(newer, key=lambda vc: vc[0])[1].command  # the first of the newest release's builds
+
+
+def _bnb_arch(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """bitsandbytes' kernels lack this GPU's architecture: build it from source for the GPU's
+    compute capability (the facts', else the one nvidia-smi reports), as bitsandbytes documents."""
+    ccs = sorted({cc.replace(".", "") for cc in ctx.ccs})
+    return (
+        "git clone https://github.com/bitsandbytes-foundation/bitsandbytes.git && cd bitsandbytes && "
+        f'cmake -DCOMPUTE_BACKEND=cuda -DCOMPUTE_CAPABILITY="{";".join(ccs)}" -S . && make && pip install .'
+        if ccs
+        else None  # the error table's build, for the capability nvidia-smi reports
+    )
 
 
 def _build_isolation(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -692,5 +723,6 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "fabric-manager-not-running": _fabric_manager,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,
+    "bitsandbytes-gpu-arch-unsupported": _bnb_arch,
     "transformers-disables-torch": _transformers_for_torch,
 }
