@@ -56,3 +56,26 @@ def test_no_gpu_and_unknown_gpu(matrix: Matrix) -> None:
 def test_nothing_fits(matrix: Matrix) -> None:
     assert best_torch(matrix, driver="450.80.02", ccs=["12.0"]) is None
     assert torch_choices(matrix, driver="570.86.10", ccs=["6.1", "12.0"], version="2.7.1") == []
+
+
+def test_an_unknown_driver_gets_the_widest_build_then_one_per_newer_cuda_major(matrix: Matrix) -> None:
+    """A GPU build wanted, nothing known of the driver: the lowest CUDA major that covers the GPUs,
+    in the newest release offering it; ``newer`` holds the newest build of each newer major, for
+    a newer driver. Without GPUs known, the same (the newer majors cover GPUs the first does not)."""
+    for ccs in (["8.9"], []):
+        first = best_torch(matrix, gpu=True, ccs=ccs, python="3.12")
+        assert first is not None and not first.driver_known
+        majors = [int((c.cuda or "0").split(".")[0]) for c in (first, *first.newer)]
+        assert majors == sorted(set(majors)) and len(majors) >= 2
+        assert first.newer[-1].version == matrix.latest_torch()
+        assert all(c.min_driver for c in (first, *first.newer))
+        lines = first.command_or_newer.splitlines()
+        assert lines[0] == first.command and all(
+            line.startswith("or: pip install torch==") for line in lines[1:]
+        )
+    # a Blackwell GPU: no CUDA 11 build covers it, so the ladder starts at CUDA 12
+    blackwell = best_torch(matrix, gpu=True, ccs=["12.0"], python="3.12")
+    assert blackwell is not None and (blackwell.cuda or "").startswith("12.")
+    # the driver known: one build, no ladder
+    known = best_torch(matrix, driver="570.86.10", ccs=["8.9"], python="3.12")
+    assert known is not None and known.newer == ()

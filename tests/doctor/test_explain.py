@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from doctor_helpers import by_code, one, snap
+from packaging.version import Version
 
 from loradoc.compat import load_matrix
 from loradoc.compat.choose import torch_choices
@@ -1707,6 +1708,11 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
     (
+        "UserWarning: The detected CUDA version (11.5) has a minor version mismatch with the version that was "
+        "used to compile PyTorch (11.7). Most likely this shouldn't be a problem.",
+        "nvcc-torch-cuda-mismatch",
+    ),
+    (
         "Check failed: cuLinkAddFile_v2( link_state, CU_JIT_INPUT_FATBINARY, gpu_rt_path.c_str(), 0, nullptr, nullptr) "
         "== CUDA_SUCCESS (218 == 0) ptxas application ptx input, line 9; fatal   : Unsupported .version 7.0; "
         "current version is '6.4'",
@@ -2347,3 +2353,41 @@ def test_missing_modules_install_their_distribution() -> None:
     )
     # a submodule missing is not the package missing
     assert [f.code for f in explain("No module named 'peft.tuners.lora.bnb'", EMPTY, m)] == ["no-known-error"]
+
+
+def test_a_minor_nvcc_mismatch_is_a_warning_that_points_at_torchs_toolkit() -> None:
+    """torch only warns about an nvcc of its CUDA major but another minor and the build goes on
+    (Dao-AILab/flash-attention#231: 11.5 against 11.7 failed the flash-attn build): a warning,
+    fixed with torch's own toolkit, and no torch 'for this nvcc' that is built for torch's CUDA."""
+    line = (
+        "UserWarning: The detected CUDA version (12.4) has a minor version mismatch with the version that was "
+        "used to compile PyTorch (12.6). Most likely this shouldn't be a problem."
+    )
+    f = one(explain(line, EMPTY, load_matrix()), "nvcc-torch-cuda-mismatch")
+    assert f.severity is Severity.WARNING
+    assert f.fix == "export CUDA_HOME=/usr/local/cuda-12.6"
+    assert all("/whl/cu126" not in alt for alt in f.alternatives())
+
+
+def test_a_stated_torch_floor_is_met_by_the_fix() -> None:
+    """'FSDP requires PyTorch >= 2.6' on torch 2.0.1+cu118: a GPU torch at or above the floor
+    (with the driver unknown, the widest such build first); the bf16 check's own 'requires
+    PyTorch >= 1.10 and a supported device' stays a precision finding."""
+    m = load_matrix()
+    facts = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.1+cu118"}}})
+    f = one(explain("ValueError: FSDP requires PyTorch >= 2.8.0", facts, m), "package-requires-other-torch")
+    assert f.fix is not None and "/whl/cu" in f.fix
+    assert Version(f.fix.split("==")[1].split()[0]) >= Version("2.8.0")
+    bf16 = explain("bf16 mixed precision requires PyTorch >= 1.10 and a supported device.", EMPTY, m)
+    assert not by_code(bf16, "package-requires-other-torch") and by_code(bf16, "bf16-unsupported-gpu")
+
+
+def test_bitsandbytes_without_a_kernel_for_the_gpu_is_built_for_its_capability() -> None:
+    """bitsandbytes#1929: Jetson Orin (sm87) on the aarch64 wheels (75;80;90)."""
+    m = load_matrix()
+    line = "RuntimeError: Error named symbol not found at line 233 in file /src/csrc/ops.cu"
+    orin = Snapshot.from_dict({"arch": "aarch64", "gpus": [{"compute_capability": "8.7"}]})
+    f = one(explain(line, orin, m), "bitsandbytes-gpu-arch-unsupported")
+    assert f.fix is not None and '-DCOMPUTE_CAPABILITY="87"' in f.fix and f.fix.endswith("pip install .")
+    unknown = one(explain(line, EMPTY, m), "bitsandbytes-gpu-arch-unsupported")
+    assert unknown.fix is not None and "nvidia-smi --query-gpu=compute_cap" in unknown.fix

@@ -665,6 +665,7 @@ def _error(t: Table) -> s.ErrorPattern:
         exact_fix=t.flag("exact_fix", False),
         when=t.strs("when"),
         at_end=t.flag("at_end", False),
+        warning=t.flag("warning", False),
         meaning=t.text("meaning"),
         fix=t.text("fix"),
         source=t.source(),

@@ -351,6 +351,7 @@ class ErrorPattern:
     exact_fix: bool = False  # the entry's fix is the answer as it stands: no fix is computed for its code
     when: tuple[str, ...] = ()  # machine facts that must (or, as "!name", must not) hold (ERROR_WHEN)
     at_end: bool = False  # the patterns match the log's last line only: where a stalled run stopped
+    warning: bool = False  # a warning the program printed and went on from: it suggests the cause
 
     def applies(self, holds: frozenset[str]) -> bool:
         """Whether the entry applies on a machine where exactly the facts ``holds`` are known true."""

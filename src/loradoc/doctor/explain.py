@@ -198,7 +198,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             choice = torch_for_nvcc(ctx, g.get("detected"))  # or torch built for the nvcc at hand
             fix, alternative = (
                 f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}",
-                choice.command if choice else None,
+                choice.command if choice and cuda_tuple(choice.cuda) != t else None,
             )
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
@@ -227,7 +227,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         fix = fix_for(e.code, g, ctx, e.id) or fix
     message = e.meaning + (f"; from the log: {'; '.join(facts)}" if facts else "")
     # a log that stops without an error suggests a cause; an error message states one
-    severity = Severity.WARNING if e.at_end else Severity.ERROR
+    severity = Severity.WARNING if e.at_end or e.warning else Severity.ERROR
     details: dict[str, Any] = {"recognised": e.id, "log": r.line, "source": e.source}
     if alternative:
         details["alternative"] = alternative
