@@ -79,3 +79,12 @@ def test_an_unknown_driver_gets_the_widest_build_then_one_per_newer_cuda_major(m
     # the driver known: one build, no ladder
     known = best_torch(matrix, driver="570.86.10", ccs=["8.9"], python="3.12")
     assert known is not None and known.newer == ()
+
+
+def test_a_build_of_its_own_has_no_variant_to_guess(matrix: Matrix) -> None:
+    """NVIDIA's container and Jetson builds carry a local tag of their own: not PyPI's build, so
+    its default variant (CPU-only on Linux aarch64 before 2.11) must not be assumed."""
+    jetson = matrix.torch_variant_of("2.5.0a0+872d972e41.nv24.08", os="Linux", machine="aarch64")
+    assert jetson == (None, False)
+    assert matrix.torch_variant_of("2.1.0a0+4136153", os="Linux") == (None, False)
+    assert matrix.torch_variant_of("2.5.0", os="Linux", machine="aarch64") == ("cpu", True)

@@ -1707,6 +1707,8 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "bitsandbytes-gpu-arch-unsupported",
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
+    ("ModuleNotFoundError: No module named 'torch.distributed.device_mesh'", "package-requires-other-torch"),
+    ("RuntimeError: _scaled_mm_out_cuda is not compiled for this platform.", "package-requires-other-torch"),
     (
         "UserWarning: The detected CUDA version (11.5) has a minor version mismatch with the version that was "
         "used to compile PyTorch (11.7). Most likely this shouldn't be a problem.",

@@ -297,7 +297,9 @@ class Matrix(MatrixData, PackageQueries):
 
         Order: ``torch.version.cuda`` (``cuda``), the local tag (``+cu124``, ``+cpu``), ROCm
         (``hip``), then PyPI's default for the platform (inferred). ``complete`` means the
-        probe read ``torch/version.py``, so a missing ``cuda`` there means a CPU build.
+        probe read ``torch/version.py``, so a missing ``cuda`` there means a CPU build. Another
+        local tag (NVIDIA's containers and Jetson wheels: ``2.1.0a0+4136153``,
+        ``2.5.0a0+872d972e41.nv24.08``) is a build of its own, not PyPI's: unknown (None).
         """
         if cuda:
             t = cuda_tuple(cuda)
@@ -307,6 +309,8 @@ class Matrix(MatrixData, PackageQueries):
             return tag, False
         if hip:
             return "rocm" + str(hip).split("-")[0], False
+        if tag and not complete:
+            return None, False
         if complete:
             return "cpu", False
         return self.default_variant(version, os or "linux", machine), True
