@@ -1707,6 +1707,18 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "bitsandbytes-gpu-arch-unsupported",
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
+    ("#error You need C++17 to compile PyTorch", "nvcc-host-compiler-unsupported"),
+    ("error: [Errno 2] /usr/local/cuda-9.0/bin/nvcc': No such file or directory", "nvcc-missing"),
+    ("RuntimeError: Unknown runtime environment", "build-isolation-hides-torch"),
+    (
+        "ImportError: /usr/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.32' not found",
+        "glibc-too-old-for-torch",
+    ),
+    (
+        "/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.32' not found "
+        "(required by .venv/lib/python3.10/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so)",
+        "glibc-too-old-for-torch",
+    ),
     ("ModuleNotFoundError: No module named 'torch.distributed.device_mesh'", "package-requires-other-torch"),
     ("RuntimeError: _scaled_mm_out_cuda is not compiled for this platform.", "package-requires-other-torch"),
     (
