@@ -1707,6 +1707,67 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "bitsandbytes-gpu-arch-unsupported",
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
+    # 2024-26 fine-tuning stacks: packages that must move together
+    (
+        "ImportError: cannot import name 'is_mlu_available' from 'accelerate.utils'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'clear_device_cache' from 'accelerate.utils.memory'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: Accelerator.unwrap_model() got an unexpected keyword argument 'keep_torch_compile'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'shard_checkpoint' from 'transformers.modeling_utils'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: TrainingArguments.__init__() got an unexpected keyword argument 'evaluation_strategy'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'DataCollatorForCompletionOnlyLM' from 'trl'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'int4_weight_only' from 'torchao.quantization'",
+        "package-version-conflict",
+    ),
+    ("ImportError: cannot import name 'cudart' from 'cuda' (unknown location)", "package-version-conflict"),
+    (
+        "RuntimeError: flashinfer-cubin version (0.6.13) does not match flashinfer version (0.6.14). Please install "
+        "the same version of both packages.",
+        "package-version-conflict",
+    ),
+    (
+        "Skipping import of cpp extensions due to incompatible torch version. Please upgrade to torch >= 2.11.0 "
+        "(found 2.9.1+cu128).",
+        "package-requires-other-torch",
+    ),
+    (
+        "you need flash_attn package version to be greater or equal than 2.1.0. Detected version 2.0.4.",
+        "flash-attn-missing",
+    ),
+    (
+        "ValueError: Please use `FORCE_TORCHRUN=1` to launch DeepSpeed training.",
+        "deepspeed-launched-without-launcher",
+    ),
+    (
+        "ValueError: The quantization method awq is not supported for the current GPU. Minimum capability: 75. "
+        "Current capability: 70.",
+        "quantization-kernel-gpu-too-old",
+    ),
+    (
+        "ImportError: /home/u/anaconda3/envs/kt/bin/../lib/libstdc++.so.6: version `GLIBCXX_3.4.32' not found",
+        "libstdcxx-too-old",
+    ),
+    (
+        "RuntimeError: nvrtc: error: invalid value for --gpu-architecture (-arch)",
+        "gpu-arch-unsupported-by-torch-build",
+    ),
     ("#error You need C++17 to compile PyTorch", "nvcc-host-compiler-unsupported"),
     ("error: [Errno 2] /usr/local/cuda-9.0/bin/nvcc': No such file or directory", "nvcc-missing"),
     ("RuntimeError: Unknown runtime environment", "build-isolation-hides-torch"),
@@ -2405,3 +2466,34 @@ def test_bitsandbytes_without_a_kernel_for_the_gpu_is_built_for_its_capability()
     assert f.fix is not None and '-DCOMPUTE_CAPABILITY="87"' in f.fix and f.fix.endswith("pip install .")
     unknown = one(explain(line, EMPTY, m), "bitsandbytes-gpu-arch-unsupported")
     assert unknown.fix is not None and "nvidia-smi --query-gpu=compute_cap" in unknown.fix
+
+
+def test_kernel_packages_and_quantization_kernels_get_their_own_fixes() -> None:
+    """flashinfer's kernel package at flashinfer's release (jit-cache from its CUDA's index);
+    vLLM's quantization kernels by GPU: a newer vLLM for Turing against an Ampere floor, GPTQ's own
+    kernels for gptq_marlin below that, else the unquantized model; conda's libstdc++ vs the system's."""
+    m = load_matrix()
+
+    def fix(line: str, code: str) -> str:
+        return one(explain(line, EMPTY, m), code).printed_fix() or ""
+
+    jit = fix(
+        "RuntimeError: flashinfer-jit-cache version (0.6.17+cu130) does not match flashinfer version (0.6.16).",
+        "package-version-conflict",
+    )
+    assert jit.splitlines()[0] == (
+        'pip install --no-deps "flashinfer-jit-cache==0.6.16" --extra-index-url https://flashinfer.ai/whl/cu130'
+    )
+    quant = "ValueError: The quantization method {} is not supported for the current GPU. Minimum capability: {}. Current capability: {}."
+    assert fix(quant.format("awq_marlin", 80, 75), "quantization-kernel-gpu-too-old") == "pip install -U vllm"
+    assert "--quantization gptq" in fix(
+        quant.format("gptq_marlin", 80, 70), "quantization-kernel-gpu-too-old"
+    )
+    assert fix(quant.format("awq", 75, 70), "quantization-kernel-gpu-too-old").startswith(
+        "replace the quantized"
+    )
+    assert not by_code(explain(quant.format("fp8", 80, 75), EMPTY, m), "quantization-kernel-gpu-too-old")
+    conda = "/opt/conda/envs/x/lib/libstdc++.so.6: version `GLIBCXX_3.4.32' not found"
+    system = "/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found"
+    assert fix(conda, "libstdcxx-too-old").startswith("conda install")
+    assert fix(system, "libstdcxx-too-old").startswith("docker run")

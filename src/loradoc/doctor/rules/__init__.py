@@ -94,6 +94,8 @@ EXPLAIN_CODES = (
     "transformers-too-old-for-model",
     "vllm-unsupported-platform",
     "bitsandbytes-gpu-arch-unsupported",
+    "quantization-kernel-gpu-too-old",
+    "libstdcxx-too-old",
     "no-known-error",
 )
 

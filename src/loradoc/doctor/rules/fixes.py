@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from loradoc.compat.versions import cuda_tuple, cuda_variant, parse_version, public, variant_cuda
+from loradoc.compat.versions import cuda_tuple, cuda_variant, local_tag, parse_version, public, variant_cuda
 from loradoc.doctor.facts import visible_indices
 from loradoc.doctor.rules.context import Context
 
@@ -615,8 +615,38 @@ def _triton(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """transformers' own range for a dependency, as its import check prints it; or a transformers
     release whose range takes the installed one."""
+    if entry_id == "flashinfer-kernel-package-drift":
+        return _flashinfer_kernels(groups)
     requirement = groups.get("requirement")
     return f'pip install "{requirement}"\nor: pip install -U transformers' if requirement else None
+
+
+def _quant_kernel(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A quantization kernel above this GPU: a newer vLLM where it has the kernel for this GPU
+    (Turing gained AWQ and Marlin kernels), GPTQ's own kernels instead of Marlin, or else the
+    unquantized model (the error table's change)."""
+    need, have = groups.get("need_cc", ""), groups.get("have_cc", "")
+    if not (need.isdigit() and have.isdigit()):
+        return None
+    if int(have) >= 75 and int(need) == 80:
+        return "pip install -U vllm"
+    if groups.get("method") == "gptq_marlin" and int(have) >= 60:
+        return "set --quantization gptq in the vllm serve command (GPTQ's own kernels instead of Marlin)"
+    return None
+
+
+def _flashinfer_kernels(groups: Groups) -> str | None:
+    """flashinfer's kernel package left at another release: that package at flashinfer's release
+    (flashinfer-jit-cache from flashinfer's index for its CUDA, the local tag the message shows),
+    or without it (flashinfer then fetches or compiles its kernels)."""
+    package, want = groups.get("package"), public(groups.get("want"))
+    if not package or not want:
+        return None
+    cuda = local_tag(groups.get("have") or "") or local_tag(groups.get("want") or "")
+    index = f" --extra-index-url https://flashinfer.ai/whl/{cuda}" if cuda and cuda.startswith("cu") else ""
+    if package == "flashinfer-jit-cache" and not index:
+        return f"pip uninstall -y {package}"
+    return f'pip install --no-deps "{package}=={want}"{index}\nor: pip uninstall -y {package}'
 
 
 def _static_tls(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -714,6 +744,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
     "package-version-conflict": _hf_dependency,
+    "quantization-kernel-gpu-too-old": _quant_kernel,
     "static-tls-exhausted": _static_tls,
     "gpu-display-watchdog-timeout": _display_watchdog,
     "python-package-missing": _package_missing,
