@@ -1707,6 +1707,25 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "bitsandbytes-gpu-arch-unsupported",
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
+    (
+        "ImportError: cannot import name 'convert_state_dict_to_diffusers' from 'diffusers.utils'",
+        "package-version-conflict",
+    ),
+    ("AttributeError: 'AdamW' object has no attribute 'train'", "package-version-conflict"),
+    (
+        "ConnectionError: Tried to launch distributed communication on port `29500`, but another process is "
+        "utilizing it.",
+        "distributed-port-in-use",
+    ),
+    (
+        "Could not load library libcudnn_cnn_infer.so.8. Error: /usr/local/Cluster-Apps/cuda/8.0/lib64/libnvrtc.so: "
+        "undefined symbol: nvrtcGetCUBIN",
+        "cuda-library-path-shadows-torch",
+    ),
+    (
+        "ptxas /tmp/tmpxft_6-6_gemm_kernels.ptx, line 928; error   : Feature '.m16n8k16' requires .target sm_80 or higher",
+        "quantization-kernel-gpu-too-old",
+    ),
     # 2024-26 fine-tuning stacks: packages that must move together
     (
         "ImportError: cannot import name 'is_mlu_available' from 'accelerate.utils'",

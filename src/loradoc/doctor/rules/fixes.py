@@ -617,6 +617,8 @@ def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     release whose range takes the installed one."""
     if entry_id == "flashinfer-kernel-package-drift":
         return _flashinfer_kernels(groups)
+    if entry_id == "stack-package-older-than-its-importer" and groups.get("package"):
+        return f"pip install -U {groups['package']}"
     requirement = groups.get("requirement")
     return f'pip install "{requirement}"\nor: pip install -U transformers' if requirement else None
 
