@@ -1707,6 +1707,48 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "bitsandbytes-gpu-arch-unsupported",
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
+    # names a newer release removed (checked against the packages' release tags)
+    (
+        "ImportError: cannot import name 'prepare_model_for_int8_training' from 'peft'",
+        "package-version-conflict",
+    ),
+    ("ImportError: cannot import name 'load_metric' from 'datasets'", "package-version-conflict"),
+    ("RuntimeError: Dataset scripts are no longer supported, but found squad.py", "package-version-conflict"),
+    ("ImportError: cannot import name 'HfFolder' from 'huggingface_hub'", "package-version-conflict"),
+    (
+        "TypeError: hf_hub_download() got an unexpected keyword argument 'use_auth_token'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'top_k_top_p_filtering' from 'transformers'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'LlamaFlashAttention2' from 'transformers.models.llama.modeling_llama'",
+        "package-version-conflict",
+    ),
+    ("ImportError: cannot import name 'AdamW' from 'transformers'", "package-version-conflict"),
+    (
+        "TypeError: Trainer.__init__() got an unexpected keyword argument 'tokenizer'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: SFTTrainer.__init__() got an unexpected keyword argument 'dataset_text_field'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: SFTConfig.__init__() got an unexpected keyword argument 'max_seq_length'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: Accelerator.__init__() got an unexpected keyword argument 'logging_dir'",
+        "package-version-conflict",
+    ),
+    ("ModuleNotFoundError: No module named 'diffusers.models.unet_2d_condition'", "package-version-conflict"),
+    (
+        "ImportError: cannot import name 'is_tpu_available' from 'accelerate.utils'",
+        "package-version-conflict",
+    ),
     (
         "ImportError: cannot import name 'convert_state_dict_to_diffusers' from 'diffusers.utils'",
         "package-version-conflict",
@@ -2516,3 +2558,28 @@ def test_kernel_packages_and_quantization_kernels_get_their_own_fixes() -> None:
     system = "/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found"
     assert fix(conda, "libstdcxx-too-old").startswith("conda install")
     assert fix(system, "libstdcxx-too-old").startswith("docker run")
+
+
+def test_a_removed_name_is_answered_with_the_release_that_removed_it() -> None:
+    """A name a newer release removed: the rename in the script first where there is one, then the
+    pin below that release; never the 'upgrade it' answer of a package older than its importer."""
+    m = load_matrix()
+
+    def fix(line: str) -> str:
+        return one(explain(line, EMPTY, m), "package-version-conflict").printed_fix() or ""
+
+    assert fix("ImportError: cannot import name 'AdamW' from 'transformers'").splitlines() == [
+        "replace transformers.AdamW with torch.optim.AdamW in the script",
+        'or: pip install "transformers<4.50"',
+    ]
+    assert (
+        fix("ImportError: cannot import name 'randn_tensor' from 'diffusers.utils'")
+        == 'pip install "diffusers<0.21"'
+    )
+    # the same words in another package of the list: that package is the old one
+    assert fix("ImportError: cannot import name 'FromOriginalModelMixin' from 'diffusers.loaders'") == (
+        "pip install -U diffusers"
+    )
+    # sentence-transformers 2.2 importing cached_download: its own upgrade, not diffusers'
+    st = "File \".../sentence_transformers/util.py\"\nImportError: cannot import name 'cached_download' from 'huggingface_hub'"
+    assert fix(st) == 'pip install -U "sentence-transformers>=2.3"'
