@@ -1707,7 +1707,19 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "bitsandbytes-gpu-arch-unsupported",
     ),
     ("RuntimeError: CUDA error: invalid device ordinnal", "config-too-many-processes"),
+    (
+        'Kernel module "ib_umad" has not been loaded, fabric manager cannot be started',
+        "fabric-manager-not-running",
+    ),
     # names a newer release removed (checked against the packages' release tags)
+    (
+        "ImportError: cannot import name 'PytorchGELUTanh' from 'transformers.activations'",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'split_torch_state_dict_into_shards' from 'huggingface_hub'",
+        "package-version-conflict",
+    ),
     (
         "ImportError: cannot import name 'prepare_model_for_int8_training' from 'peft'",
         "package-version-conflict",
