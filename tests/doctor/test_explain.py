@@ -1711,6 +1711,45 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         'Kernel module "ib_umad" has not been loaded, fabric manager cannot be started',
         "fabric-manager-not-running",
     ),
+    # installers and Windows front-ends
+    ("ERROR: No matching distribution found for torch==2.1.2+cu118", "pytorch-index-misconfigured"),
+    (
+        "  ╰─▶ Because there is no version of torch==2.4.0+cu124 and your project depends on torch==2.4.0+cu124, we "
+        "can conclude that your project's requirements are unsatisfiable.",
+        "pytorch-index-misconfigured",
+    ),
+    (
+        "error: Distribution `markupsafe==3.0.2 @ registry+https://download.pytorch.org/whl/cu118` can't be installed "
+        "because it doesn't have a source distribution or wheel for the current platform",
+        "pytorch-index-misconfigured",
+    ),
+    (
+        "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.",
+        "wheel-download-incomplete",
+    ),
+    (
+        "ERROR: Could not find a version that satisfies the requirement triton (from versions: none)",
+        "triton-missing",
+    ),
+    (
+        "OSError: [WinError 1455] The paging file is too small for this operation to complete. Error loading "
+        '"D:\\Anaconda3\\lib\\site-packages\\torch\\lib\\cudnn_cnn_infer64_8.dll" or one of its dependencies.',
+        "windows-pagefile-too-small",
+    ),
+    (
+        'OSError: [WinError 1114] A dynamic link library (DLL) initialization routine failed. Error loading "C:\\Python311'
+        '\\Lib\\site-packages\\torch\\lib\\c10.dll" or one of its dependencies.',
+        "windows-vc-runtime-missing",
+    ),
+    (
+        "RuntimeError: Library cublas64_12.dll is not found or cannot be loaded",
+        "extension-cuda-major-mismatch",
+    ),
+    ("Could not load library cudnn_ops_infer64_8.dll. Error code 126", "extension-cuda-major-mismatch"),
+    (
+        "Failed to create CUDAExecutionProvider. Require cuDNN 9.* and CUDA 12.*, and the latest MSVC runtime.",
+        "extension-cuda-major-mismatch",
+    ),
     # names a newer release removed (checked against the packages' release tags)
     (
         "ImportError: cannot import name 'PytorchGELUTanh' from 'transformers.activations'",

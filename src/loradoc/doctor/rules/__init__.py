@@ -96,6 +96,9 @@ EXPLAIN_CODES = (
     "bitsandbytes-gpu-arch-unsupported",
     "quantization-kernel-gpu-too-old",
     "libstdcxx-too-old",
+    "pytorch-index-misconfigured",
+    "wheel-download-incomplete",
+    "windows-pagefile-too-small",
     "no-known-error",
 )
 

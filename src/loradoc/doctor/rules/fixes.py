@@ -448,10 +448,21 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
     """A library that finds no cuDNN of its major: CTranslate2 (in the log or the facts) of the
     cuDNN the environment has (torch's, when known; else the other major than the missing one);
     another library, NVIDIA's pip cuDNN of that major on the loader path, unless torch pins the
-    other major (pip would replace torch's)."""
+    other major (pip would replace torch's). onnxruntime's CUDA provider needing a newer cuDNN
+    than the installed torch links (it loads torch's when torch is imported first): a torch whose
+    cuDNN is that major."""
     need = int(groups["cudnn_major"])
     m, t = ctx.matrix, ctx.torch
     have = m.cudnn_major_of("torch", t.public) if t is not None else None
+    if "ort" in groups and t is not None and have is not None and have < need:
+        cuda = int(groups["ort_cuda"]) if groups.get("ort_cuda", "").isdigit() else None
+        newer = [
+            c
+            for c in ctx.torch_choices(gpu=True)
+            if m.cudnn_major_of("torch", c.version) == need
+            and (cuda is None or (cuda_tuple(c.cuda) or (0,))[0] == cuda)
+        ]
+        return newer[0].command if newer else None
     if "ct2" in groups or ctx.pkg("ctranslate2") is not None:
         at_hand = have if have is not None and have != need else None
         if at_hand is None:  # torch unknown: the other major torch's wheels have brought
@@ -623,6 +634,15 @@ def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f'pip install "{requirement}"\nor: pip install -U transformers' if requirement else None
 
 
+def _pytorch_index(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A build with a local tag pinned where only PyPI is read: the same pin from the PyTorch
+    index of its variant."""
+    package, version, variant = (groups.get(k) for k in ("index_pkg", "index_version", "index_variant"))
+    if not (package and version and variant):
+        return None
+    return f'pip install "{package}=={version}+{variant}" --index-url {ctx.matrix.index_url(variant)}'
+
+
 def _quant_kernel(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """A quantization kernel above this GPU: a newer vLLM where it has the kernel for this GPU
     (Turing gained AWQ and Marlin kernels), GPTQ's own kernels instead of Marlin, or else the
@@ -747,6 +767,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "triton-missing": _triton,
     "package-version-conflict": _hf_dependency,
     "quantization-kernel-gpu-too-old": _quant_kernel,
+    "pytorch-index-misconfigured": _pytorch_index,
     "static-tls-exhausted": _static_tls,
     "gpu-display-watchdog-timeout": _display_watchdog,
     "python-package-missing": _package_missing,
