@@ -1711,6 +1711,11 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         'Kernel module "ib_umad" has not been loaded, fabric manager cannot be started',
         "fabric-manager-not-running",
     ),
+    (
+        "ValueError: The checkpoint you are trying to load has model type `qwen3_5` but Transformers does not "
+        "recognize this architecture.",
+        "transformers-too-old-for-model",
+    ),
     # installers and Windows front-ends
     ("ERROR: No matching distribution found for torch==2.1.2+cu118", "pytorch-index-misconfigured"),
     (
