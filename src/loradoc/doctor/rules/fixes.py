@@ -625,7 +625,8 @@ def _triton(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """transformers' own range for a dependency, as its import check prints it; or a transformers
-    release whose range takes the installed one."""
+    release whose range takes the installed one. flashinfer's kernel package at flashinfer's
+    release; a package of the stack older than its importer, upgraded."""
     if entry_id == "flashinfer-kernel-package-drift":
         return _flashinfer_kernels(groups)
     if entry_id == "stack-package-older-than-its-importer" and groups.get("package"):
@@ -653,7 +654,7 @@ def _quant_kernel(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if int(have) >= 75 and int(need) == 80:
         return "pip install -U vllm"
     if groups.get("method") == "gptq_marlin" and int(have) >= 60:
-        return "set --quantization gptq in the vllm serve command (GPTQ's own kernels instead of Marlin)"
+        return "set --quantization gptq in the vllm serve command"  # GPTQ's own kernels, not Marlin's
     return None
 
 
