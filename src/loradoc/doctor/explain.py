@@ -231,7 +231,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     details: dict[str, Any] = {"recognised": e.id, "log": r.line, "source": e.source}
     if alternative:
         details["alternative"] = alternative
-    if newer and fix is not None and fix not in newer:
+    if newer:
         details["newer_driver_builds"] = newer
     return Finding(e.code, severity, message, fix, details)
 

@@ -455,13 +455,13 @@ def _cudnn_fix(groups: Groups, ctx: Context) -> str | None:
     m, t = ctx.matrix, ctx.torch
     have = m.cudnn_major_of("torch", t.public) if t is not None else None
     if "ort" in groups and t is not None and have is not None and have < need:
-        cuda = int(groups["ort_cuda"]) if groups.get("ort_cuda", "").isdigit() else None
-        newer = [
-            c
-            for c in ctx.torch_choices(gpu=True)
-            if m.cudnn_major_of("torch", c.version) == need
-            and (cuda is None or (cuda_tuple(c.cuda) or (0,))[0] == cuda)
-        ]
+        ort_cuda = groups.get("ort_cuda", "")
+        builds = (
+            ctx.torch_choices_of_major(None, int(ort_cuda))
+            if ort_cuda.isdigit()
+            else ctx.torch_choices(gpu=True)
+        )
+        newer = [c for c in builds if m.cudnn_major_of("torch", c.version) == need]
         return newer[0].command if newer else None
     if "ct2" in groups or ctx.pkg("ctranslate2") is not None:
         at_hand = have if have is not None and have != need else None
