@@ -826,8 +826,10 @@ def test_a_cudnn_load_failure_is_the_wsl_driver_path_only_under_wsl() -> None:
 
 def test_a_torch_api_missing_upgrades_torch_in_its_kind_and_spares_broken_installs() -> None:
     """transformers 4.50 on torch 2.0.1 (huggingface/transformers#37238): torch.compiler is newer
-    than that torch, so the fix is a newer torch of the same kind (a GPU build here). A missing
-    basic (torch.cuda) is a shadowing torch.py or a broken install, not an old release."""
+    than that torch, so the fix is a newer torch of the same kind (a GPU build here). With the
+    driver unknown, the installed cu118 build says the driver runs CUDA 11: the newest release of
+    that major comes first, the newest torch (another major, a newer driver) on an ``or:`` line.
+    A missing basic (torch.cuda) is a shadowing torch.py or a broken install, not an old release."""
     m = load_matrix()
     facts = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.1+cu118"}}})
     f = one(
@@ -835,11 +837,15 @@ def test_a_torch_api_missing_upgrades_torch_in_its_kind_and_spares_broken_instal
         "package-requires-other-torch",
     )
     assert "needs a newer torch" in f.message
-    assert (
-        f.fix is not None
-        and f.fix.startswith(f"pip install torch=={m.latest_torch()}")
-        and "/whl/cu" in f.fix
+    first, *more = f.printed_fix().splitlines()
+    assert first.startswith("pip install torch==") and first.endswith("/whl/cu118")
+    assert any(line.startswith(f"or: pip install torch=={m.latest_torch()} ") for line in more)
+    known = Snapshot.from_dict({**facts.to_dict(), "driver": {"version": "580.65.06", "cuda_max": "13.0"}})
+    f = one(
+        explain("AttributeError: module 'torch' has no attribute 'compiler'", known, m),
+        "package-requires-other-torch",
     )
+    assert f.fix is not None and f.fix.startswith(f"pip install torch=={m.latest_torch()} ")
     cpu = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.1+cpu"}}})
     f = one(
         explain("module 'torch.library' has no attribute 'register_fake'", cpu, m),

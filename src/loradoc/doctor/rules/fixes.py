@@ -371,7 +371,8 @@ def _bnb(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     the library a torch-selecting release (0.43.1+) looked for (libbitsandbytes_cuda129 -> 12.9)."""
     digits = groups.get("bnb_cuda", "")
     if (
-        entry_id in ("bnb-linux-build-on-windows", "bnb-linux-library-on-windows")
+        entry_id
+        in ("bnb-linux-build-on-windows", "bnb-linux-library-on-windows", "bnb-windows-fork-cuda-setup")
         and ctx.matrix.bitsandbytes.windows_since
     ):
         return f'pip install -U "bitsandbytes>={ctx.matrix.bitsandbytes.windows_since}"'
@@ -400,11 +401,16 @@ def _rocm_gfx(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _newer_torch(ctx: Context, installed: str | None, variant: str | None, need: str | None) -> str | None:
-    """A torch newer than ``installed``, of its kind (GPU or CPU). With the floor the package
-    states (``need``): the first build at or above it in the usual order (with the driver
-    unknown, the one that runs on the widest range of drivers). Without one (an API the installed
-    torch lacks): the newest release, which has every API."""
-    choices = ctx.torch_choices(gpu=None if variant is None else variant != "cpu")
+    """A torch newer than ``installed``, of its kind (GPU or CPU). With the driver unknown, an
+    installed CUDA build says which CUDA major this machine runs: builds of it and below rank
+    alike (compat.choose's ``cuda_floor``), so the newest release of that major comes first, with
+    newer majors as ``or:`` lines. With the floor the package states (``need``): the first build
+    at or above it in that order. Without one (an API the installed torch lacks): the newest
+    release, which has every API, where the driver is known to run it; with the driver unknown,
+    the newest release of the installed build's CUDA major."""
+    ran = variant_cuda(variant) if variant and variant != "cpu" else None
+    driver_unknown = not (ctx.driver_version or ctx.cuda_max)
+    choices = ctx.torch_choices(gpu=None if variant is None else variant != "cpu", cuda_floor=ran)
     have, floor = parse_version(installed), parse_version(need)
     newer = [
         (v, c) for c in choices if (v := parse_version(c.version)) is not None and (have is None or v > have)
@@ -414,6 +420,8 @@ def _newer_torch(ctx: Context, installed: str | None, variant: str | None, need:
         return fitting[0].command_or_newer if fitting else None
     if not newer:
         return None
+    if ran and driver_unknown:
+        return newer[0][1].command_or_newer
     return max(newer, key=lambda vc: vc[0])[1].command  # the first of the newest release's builds
 
 
