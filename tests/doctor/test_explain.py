@@ -1742,6 +1742,45 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "ERROR: Could not find a version that satisfies the requirement triton (from versions: none)",
         "triton-missing",
     ),
+    # conda's transaction plan and download table, and kohya_ss's start-up printout, of a CPU build
+    ("  pytorch            pytorch/win-64::pytorch-1.10.0-py3.8_cpu_0", "torch-cpu-build-on-gpu-machine"),
+    (
+        "    pytorch-mutex-1.0          |              cpu           3 KB  pytorch",
+        "torch-cpu-build-on-gpu-machine",
+    ),
+    ("08:08:06-536617 INFO     Torch 2.2.1+cpu", "torch-cpu-build-on-gpu-machine"),
+    (
+        "Python 3.10.6 (tags/v3.10.6:9c7b4bd, Aug  1 2022, 21:53:49) [MSC v.1932 32 bit (Intel)]",
+        "python-unsupported-by-torch",
+    ),
+    (
+        "AttributeError: module 'pkgutil' has no attribute 'ImpImporter'. Did you mean: 'zipimporter'?",
+        "setuptools-version-conflict",
+    ),
+    (
+        "TypeError: AsyncConnectionPool.__init__() got an unexpected keyword argument 'socket_options'",
+        "package-version-conflict",
+    ),
+    (
+        '  File ".../site-packages/starlette/applications.py", line 139, in add_middleware\n'
+        "RuntimeError: Cannot add middleware after an application has started",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: causal_conv1d_fwd(): incompatible function arguments. The following argument types are supported:",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: cannot import name 'UnencryptedCookieSessionFactoryConfig' from 'pyramid.session' (unknown location)",
+        "pypi-package-is-another-project",
+    ),
+    ("ModuleNotFoundError: No module named 'amp_C'", "python-package-missing"),
+    ("ModuleNotFoundError: No module named 'selective_scan_cuda'", "python-package-missing"),
+    ("/usr/bin/ld: cannot find -lcurand: No such file or directory", "cuda-link-library-missing"),
+    (
+        "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
+        "pip-too-new-for-package-metadata",
+    ),
     (
         "OSError: [WinError 1455] The paging file is too small for this operation to complete. Error loading "
         '"D:\\Anaconda3\\lib\\site-packages\\torch\\lib\\cudnn_cnn_infer64_8.dll" or one of its dependencies.',

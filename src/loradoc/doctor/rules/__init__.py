@@ -99,6 +99,9 @@ EXPLAIN_CODES = (
     "pytorch-index-misconfigured",
     "wheel-download-incomplete",
     "windows-pagefile-too-small",
+    "pypi-package-is-another-project",
+    "cuda-link-library-missing",
+    "pip-too-new-for-package-metadata",
     "no-known-error",
 )
 
