@@ -2684,3 +2684,24 @@ def test_a_removed_name_is_answered_with_the_release_that_removed_it() -> None:
     # sentence-transformers 2.2 importing cached_download: its own upgrade, not diffusers'
     st = "File \".../sentence_transformers/util.py\"\nImportError: cannot import name 'cached_download' from 'huggingface_hub'"
     assert fix(st) == 'pip install -U "sentence-transformers>=2.3"'
+
+
+def test_a_top_level_extension_of_another_package_is_not_read_as_flash_attn() -> None:
+    """causal-conv1d and mamba-ssm install their extensions at the top of site-packages
+    (causal_conv1d_cuda.cpython-310-....so), not in a package folder: the torch symbol they miss is
+    theirs, while flash-attn's own top-level flash_attn_2_cuda still reads as flash-attn."""
+    m = load_matrix()
+    lib = "/home/u/miniconda3/envs/m/lib/python3.10/site-packages"
+    for ext, symbol in (
+        ("causal_conv1d_cuda", "_ZN3c104cuda9SetDeviceEi"),
+        (
+            "selective_scan_cuda",
+            "_ZN3c105ErrorC2ENS_14SourceLocationENSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
+        ),
+    ):
+        line = f"ImportError: {lib}/{ext}.cpython-310-x86_64-linux-gnu.so: undefined symbol: {symbol}"
+        found = explain(line, EMPTY, m)
+        assert by_code(found, "package-requires-other-torch"), line
+        assert not by_code(found, "flash-attn-abi-or-torch-mismatch"), line
+    line = f"ImportError: {lib}/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    assert by_code(explain(line, EMPTY, m), "flash-attn-abi-or-torch-mismatch")
