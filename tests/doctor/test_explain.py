@@ -1778,6 +1778,16 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     ("ModuleNotFoundError: No module named 'selective_scan_cuda'", "python-package-missing"),
     ("/usr/bin/ld: cannot find -lcurand: No such file or directory", "cuda-link-library-missing"),
     (
+        "ValueError: torch.cuda.is_available() should be True but is False. xformers' memory efficient attention is "
+        "only available for GPU",
+        "torch-cpu-build-on-gpu-machine",
+    ),
+    (
+        "The virtual environment was not created successfully because ensurepip is not available.  On Debian/Ubuntu "
+        "systems, you need to install the python3-venv package using the following command.",
+        "python-venv-module-missing",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
@@ -2705,3 +2715,25 @@ def test_a_top_level_extension_of_another_package_is_not_read_as_flash_attn() ->
         assert not by_code(found, "flash-attn-abi-or-torch-mismatch"), line
     line = f"ImportError: {lib}/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
     assert by_code(explain(line, EMPTY, m), "flash-attn-abi-or-torch-mismatch")
+
+
+def test_a_venv_without_ensurepip_installs_the_venv_package_of_its_python() -> None:
+    """The failed ensurepip command names the interpreter (venv/bin/python3.11): Debian's package
+    for that version (AUTOMATIC1111/stable-diffusion-webui PR #16533), else the facts' Python."""
+    m = load_matrix()
+    line = (
+        "Error: Command '['/opt/automatic1111/stable-diffusion-webui/venv/bin/python3.11', '-m', 'ensurepip', "
+        "'--upgrade', '--default-pip']' returned non-zero exit status 1."
+    )
+    f = one(explain(line, EMPTY, m), "python-venv-module-missing")
+    assert f.fix == "sudo apt-get install -y python3.11-venv"
+    bare = "The virtual environment was not created successfully because ensurepip is not available."
+    f = one(
+        explain(bare, Snapshot.from_dict({"os": "Linux", "python": "3.10.12"}), m),
+        "python-venv-module-missing",
+    )
+    assert f.fix == "sudo apt-get install -y python3.10-venv"
+    assert (
+        one(explain(bare, EMPTY, m), "python-venv-module-missing").fix
+        == "sudo apt-get install -y python3-venv"
+    )

@@ -102,6 +102,7 @@ EXPLAIN_CODES = (
     "pypi-package-is-another-project",
     "cuda-link-library-missing",
     "pip-too-new-for-package-metadata",
+    "python-venv-module-missing",
     "no-known-error",
 )
 

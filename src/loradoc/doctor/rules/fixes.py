@@ -601,6 +601,13 @@ def _python_headers(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y python{py}-dev" if py else "sudo apt-get install -y python3-dev"
 
 
+def _venv_module(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A venv made without ensurepip: Debian's venv package of the interpreter that made it (the
+    version its failed ensurepip command names, else the facts'), then the venv made again."""
+    py = groups.get("venv_python") or ctx.python_mm
+    return f"sudo apt-get install -y python{py}-venv" if py else None
+
+
 # NumPy's C-API version of its first 2.x release (numpy/_core/code_generators/cversions.txt)
 _NUMPY2_API = 0x12
 
@@ -772,6 +779,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "windows-vc-runtime-missing": _windows_runtime,
     "c-compiler-missing": _c_compiler,
     "python-dev-headers-missing": _python_headers,
+    "python-venv-module-missing": _venv_module,
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
     "package-version-conflict": _hf_dependency,
