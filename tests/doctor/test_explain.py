@@ -1787,6 +1787,21 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "systems, you need to install the python3-venv package using the following command.",
         "python-venv-module-missing",
     ),
+    ("ValueError: PEFT backend is required for this method.", "package-version-conflict"),
+    (
+        "RuntimeError: BetterTransformer requires transformers<4.49 but found 4.51.3.",
+        "package-version-conflict",
+    ),
+    ("ModuleNotFoundError: No module named 'optimum.bettertransformer'", "package-version-conflict"),
+    ("ModuleNotFoundError: No module named '_tkinter'", "python-package-missing"),
+    (
+        "ERROR: Package 'streamdiffusion-0.1.0' requires a different Python: 3.8.10 not in '>=3.10.0'",
+        "python-unsupported-by-package",
+    ),
+    (
+        "ImportError: libGL.so.1: cannot open shared object file: No such file or directory",
+        "system-library-missing",
+    ),
     (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
@@ -2737,3 +2752,37 @@ def test_a_venv_without_ensurepip_installs_the_venv_package_of_its_python() -> N
         one(explain(bare, EMPTY, m), "python-venv-module-missing").fix
         == "sudo apt-get install -y python3-venv"
     )
+
+
+def test_tk_comes_from_the_system_packages_of_the_interpreter() -> None:
+    """pip cannot install tkinter (bmaltais/kohya_ss#782: python3.10-tk for a deadsnakes 3.10)."""
+    m = load_matrix()
+    line = "ModuleNotFoundError: No module named 'tkinter'"
+    ubuntu = Snapshot.from_dict({"os": "Linux", "python": "3.10.12"})
+    assert (
+        one(explain(line, ubuntu, m), "python-package-missing").fix == "sudo apt-get install -y python3.10-tk"
+    )
+    fedora = Snapshot.from_dict({"os": "Linux", "os_release": "Fedora Linux 40"})
+    assert (
+        one(explain(line, fedora, m), "python-package-missing").fix == "sudo dnf install -y python3-tkinter"
+    )
+    windows = Snapshot.from_dict({"os": "Windows", "python": "3.10.6"})
+    assert "installer" in (one(explain(line, windows, m), "python-package-missing").fix or "")
+
+
+def test_a_package_outside_its_python_range_gets_a_venv_of_a_python_inside_it() -> None:
+    m = load_matrix()
+    line = "ERROR: Package 'streamdiffusion-0.1.0' requires a different Python: 3.8.10 not in '>=3.10.0'"
+    fix = (
+        one(explain(line, Snapshot.from_dict({"os": "Linux"}), m), "python-unsupported-by-package").fix or ""
+    )
+    newest = max((py for r in m.torch for py in r.python), key=lambda py: tuple(map(int, py.split("."))))
+    assert fix.startswith(f"python{newest} -m venv .venv") and fix.endswith(
+        "pip install streamdiffusion==0.1.0"
+    )
+    narrow = "ERROR: Package 'hallo-0.1' requires a different Python: 3.9.5 not in '<3.11,>=3.10'"
+    fix = (
+        one(explain(narrow, Snapshot.from_dict({"os": "Windows"}), m), "python-unsupported-by-package").fix
+        or ""
+    )
+    assert fix.startswith("py -3.10-64 -m venv .venv")

@@ -103,6 +103,8 @@ EXPLAIN_CODES = (
     "cuda-link-library-missing",
     "pip-too-new-for-package-metadata",
     "python-venv-module-missing",
+    "python-unsupported-by-package",
+    "system-library-missing",
     "no-known-error",
 )
 

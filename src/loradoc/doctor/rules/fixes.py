@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from loradoc.compat.versions import cuda_tuple, cuda_variant, local_tag, parse_version, public, variant_cuda
 from loradoc.doctor.facts import visible_indices
 from loradoc.doctor.rules.context import Context
@@ -608,6 +610,34 @@ def _venv_module(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y python{py}-venv" if py else None
 
 
+def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A package whose Requires-Python leaves this interpreter out: a venv of the newest CPython
+    inside its range (of those the matrix's torch releases support), and the release installed there."""
+    try:
+        spec = SpecifierSet(groups.get("python_spec", ""))
+    except InvalidSpecifier:
+        return None
+    known = sorted(
+        {py for r in ctx.matrix.torch for py in r.python}, key=lambda py: tuple(map(int, py.split(".")))
+    )
+    fits = [py for py in known if spec.contains(py) and py != groups.get("have_python")]
+    release = groups.get("package_release", "")
+    name, _, version = release.rpartition("-")
+    if not fits or not name:
+        return None
+    return venv_fix(fits[-1], f"pip install {name}=={version}", windows=ctx.os_or_linux == "windows")
+
+
+def _system_library(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """OpenCV's GUI libraries from the system's packages: dnf's names on the Red Hat family."""
+    if _red_hat_family(ctx):
+        return (
+            "sudo dnf install -y mesa-libGL glib2 libSM libXext\n"
+            "or: pip uninstall -y opencv-python opencv-contrib-python && pip install opencv-python-headless"
+        )
+    return None
+
+
 # NumPy's C-API version of its first 2.x release (numpy/_core/code_generators/cversions.txt)
 _NUMPY2_API = 0x12
 
@@ -706,8 +736,18 @@ _PIP_NAME = {"liger_kernel": "liger-kernel", "sentence_transformers": "sentence-
 
 
 def _package_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """The missing module's distribution, installed."""
+    """The missing module's distribution, installed; Tk, which pip cannot install, from the
+    system's packages for the interpreter's version (on Windows, the python.org installer has it)."""
     module = groups.get("module")
+    if entry_id == "python-without-tk":
+        py, system = ctx.python_mm, ctx.os_or_linux
+        if system == "windows":
+            return "add tcl/tk and IDLE to this Python with its installer's Modify option (Settings > Apps)"
+        if system == "darwin":
+            return f"brew install python-tk@{py}" if py else "brew install python-tk"
+        if _red_hat_family(ctx):
+            return "sudo dnf install -y python3-tkinter"
+        return f"sudo apt-get install -y python{py}-tk" if py else "sudo apt-get install -y python3-tk"
     return f"pip install {_PIP_NAME.get(module, module)}" if module else None
 
 
@@ -780,6 +820,8 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "c-compiler-missing": _c_compiler,
     "python-dev-headers-missing": _python_headers,
     "python-venv-module-missing": _venv_module,
+    "python-unsupported-by-package": _python_for_package,
+    "system-library-missing": _system_library,
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
     "package-version-conflict": _hf_dependency,
