@@ -220,6 +220,11 @@ BROKEN = [
         'when = { numpy = "=>2", torch = "<2.3" }',
         r"package_conflict\[0\]: when\.numpy '=>2' is not a valid version specifier",
     ),
+    (
+        'force_build = "CAUSAL_CONV1D_FORCE_BUILD"',
+        'force_build = "causal conv1d"',
+        r"torch_tagged_wheel\[0\]: force_build 'causal conv1d' should be an environment variable name",
+    ),
     ("schema_version = 1\n", "schema_version = 2\n", r"schema_version 2 is not supported"),
     ('[torch."2.0"]', '[torch."2.0"]\n[torch."2.0"]', r"not valid TOML"),
     (

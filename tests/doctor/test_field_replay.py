@@ -110,7 +110,7 @@ def test_replay_figure() -> None:
 # to a config or launch command ("set X in ..."): never prose a user has to turn into a command.
 _COMMAND = re.compile(
     r"^(pip|python[\d.]*|py|export|unset|sudo|docker|conda|wandb|read|loradoc|accelerate|torchrun|git|"
-    r"nvidia-smi|echo|start|rm|grep|winget|reg|ulimit|hf|wsl|wmic|[A-Z_]+=\S+)\s"
+    r"nvidia-smi|echo|start|rm|grep|winget|reg|ulimit|hf|wsl|wmic|ln|[A-Z_][A-Z0-9_]*=\S+)\s"
 )
 
 

@@ -626,6 +626,18 @@ def _package_conflict(t: Table) -> s.PackageConflict:
     )
 
 
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _torch_tagged_wheel(t: Table) -> s.TorchTaggedWheel:
+    force_build = t.text("force_build")
+    if not _ENV_NAME.match(force_build):
+        t.fail(f"force_build {force_build!r} should be an environment variable name")
+    return s.TorchTaggedWheel(
+        package=str(canonicalize_name(t.text("package"))), force_build=force_build, source=t.source()
+    )
+
+
 def _hf(t: Table) -> s.HfFloor:
     package = t.text("package")
     if package not in _HF_PACKAGES:
@@ -784,6 +796,9 @@ def parse_matrix(
         cudnn_majors=_each(origin, "cudnn_major", top.items("cudnn_major", required=False), _cudnn_major),
         package_conflicts=_each(
             origin, "package_conflict", top.items("package_conflict", required=False), _package_conflict
+        ),
+        torch_tagged_wheels=_each(
+            origin, "torch_tagged_wheel", top.items("torch_tagged_wheel", required=False), _torch_tagged_wheel
         ),
         shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,
         fabric_manager=_finish(top.sub("fabric_manager", "fabric_manager"), _fabric_manager)

@@ -21,6 +21,7 @@ from loradoc.compat.schema import (
     FlashAttnRelease,
     HfFloor,
     PackageConflict,
+    TorchTaggedWheel,
     TransformersInfo,
     XformersGitPin,
     XformersInfo,
@@ -94,6 +95,7 @@ class PackageQueries:
     transformers: TransformersInfo
     cudnn_majors: tuple[CudnnMajor, ...]
     package_conflicts: tuple[PackageConflict, ...]
+    torch_tagged_wheels: tuple[TorchTaggedWheel, ...]
 
     # -- xformers ------------------------------------------------------------------------------
     def xformers_release(self, version: str | None) -> XformersRelease | None:

@@ -287,6 +287,17 @@ class PackageConflict:
 
 
 @dataclass(frozen=True)
+class TorchTaggedWheel:
+    """An extension whose release wheels carry in their local version tag the torch they were
+    built against (``1.0.2+cu122torch2.1cxx11abiTRUE``: CUDA, torch major.minor, C++ ABI), and
+    the environment variable that makes its setup.py build from source instead."""
+
+    package: str
+    force_build: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Companion:
     """A package released in step with torch (torchvision, torchaudio): each minor is built for one
     torch minor. Before ``floor_from`` its wheels pin that torch release exactly; from it on they
@@ -453,6 +464,7 @@ class MatrixData:
     transformers: TransformersInfo
     cudnn_majors: tuple[CudnnMajor, ...] = ()
     package_conflicts: tuple[PackageConflict, ...] = ()
+    torch_tagged_wheels: tuple[TorchTaggedWheel, ...] = ()
     shm: ShmInfo | None = None
     fabric_manager: FabricManagerInfo | None = None
     errors: tuple[ErrorPattern, ...] = field(default=())

@@ -18,6 +18,7 @@ from loradoc.doctor.rules import (  # noqa: F401 - imported to register their ru
     nccl,
     nvcc,
     package_conflicts,
+    prebuilt_extensions,
     precision,
     python_platform,
     requirements,
