@@ -1803,6 +1803,10 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "system-library-missing",
     ),
     (
+        "wandb: ERROR Error while calling W&B API: entity your_entity not found during upsertBucket (<Response [404]>)",
+        "wandb-run-init-failed",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
