@@ -1675,10 +1675,13 @@ def test_a_toolkit_runtime_or_a_dropped_architecture_is_not_misread() -> None:
     not too new for an old one."""
     m = load_matrix()
     assert not by_code(explain("ld: cannot find -lcudart", EMPTY, m), "wsl-libcuda-not-on-loader-path")
-    assert by_code(
-        explain("ld: cannot find -lcuda: No such file or directory", EMPTY, m),
-        "wsl-libcuda-not-on-loader-path",
-    )
+    lcuda = "ld: cannot find -lcuda: No such file or directory"
+    wsl = Snapshot.from_dict({"os": "Linux", "env": {"wsl": True}})
+    assert by_code(explain(lcuda, wsl, m), "wsl-libcuda-not-on-loader-path")
+    # elsewhere (docker build, Kaggle) the driver is absent where it links: the toolkit's stub
+    f = one(explain(lcuda, EMPTY, m), "libcuda-stub-needed-at-link")
+    assert f.fix == "export LIBRARY_PATH=/usr/local/cuda/lib64/stubs:$LIBRARY_PATH"
+    assert not by_code(explain(lcuda, EMPTY, m), "wsl-libcuda-not-on-loader-path")
     assert not by_code(
         explain("nvcc fatal   : Unsupported gpu architecture 'compute_35'", EMPTY, m),
         "nvcc-torch-cuda-mismatch",
@@ -1805,6 +1808,29 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     (
         "wandb: ERROR Error while calling W&B API: entity your_entity not found during upsertBucket (<Response [404]>)",
         "wandb-run-init-failed",
+    ),
+    (
+        "AssertionError: AWQ kernels could not be loaded. Please install them from "
+        "https://github.com/casper-hansen/AutoAWQ_kernels",
+        "package-requires-other-torch",
+    ),
+    ("NameError: name 'autogptq_cuda_256' is not defined", "package-requires-other-torch"),
+    (
+        "Building cuda extension requires PyTorch(>=1.13.0) been installed, please install PyTorch first!",
+        "build-isolation-hides-torch",
+    ),
+    (
+        "/usr/bin/ld: warning: libcuda.so.1, needed by bin/libggml-cuda.so.0.9.4, not found (try using -rpath or "
+        "-rpath-link)",
+        "libcuda-stub-needed-at-link",
+    ),
+    (
+        "/usr/bin/ld: bin/libggml-cuda.so.0.9.4: undefined reference to `cuMemRelease'",
+        "libcuda-stub-needed-at-link",
+    ),
+    (
+        'CMake Error in vendor/llama.cpp/CMakeLists.txt:\n  CUDA_ARCHITECTURES is set to "native", but no GPU was detected.',
+        "cuda-native-arch-without-gpu",
     ),
     (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",

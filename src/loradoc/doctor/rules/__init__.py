@@ -106,6 +106,8 @@ EXPLAIN_CODES = (
     "python-venv-module-missing",
     "python-unsupported-by-package",
     "system-library-missing",
+    "libcuda-stub-needed-at-link",
+    "cuda-native-arch-without-gpu",
     "no-known-error",
 )
 
