@@ -1833,6 +1833,25 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "cuda-native-arch-without-gpu",
     ),
     (
+        "ValueError: mutable default <class 'timm.models.maxxvit.MaxxVitConvCfg'> for field conv_cfg is not allowed: "
+        "use default_factory",
+        "package-version-conflict",
+    ),
+    (
+        "ImportError: This example requires a source install from HuggingFace diffusers (see "
+        "`https://huggingface.co/docs/diffusers/installation#install-from-source`), but the version found is 0.21.4.",
+        "package-version-conflict",
+    ),
+    (
+        "ERROR    The python version needs to be greater or equal to 3.10.9 and less than 3.11.0",
+        "python-unsupported-by-package",
+    ),
+    (
+        "OSError: Can't load tokenizer for 'openai/clip-vit-large-patch14'. If you were trying to load it from "
+        "'https://huggingface.co/models', make sure you don't have a local directory with the same name.",
+        "hf-hub-unreachable",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
@@ -2816,3 +2835,30 @@ def test_a_package_outside_its_python_range_gets_a_venv_of_a_python_inside_it() 
         or ""
     )
     assert fix.startswith("py -3.10-64 -m venv .venv")
+
+
+def test_a_trainer_that_refuses_its_python_gets_its_venv_made_with_one_in_range() -> None:
+    """kohya_ss (bmaltais/kohya_ss#2949) and OneTrainer (Nerogar/OneTrainer#690) check the Python."""
+    m = load_matrix()
+    kohya = "ERROR    The python version needs to be greater or equal to 3.10.9 and less than 3.11.0"
+    win = Snapshot.from_dict({"os": "Windows"})
+    assert one(explain(kohya, win, m), "python-unsupported-by-package").fix == "py -3.10 -m venv venv"
+    onetrainer = (
+        "Error: Your Python version is too high: 3.13.0 (main, Oct  7 2024). Must be >= 3.10 and < 3.13."
+    )
+    linux = Snapshot.from_dict({"os": "Linux"})
+    assert one(explain(onetrainer, linux, m), "python-unsupported-by-package").fix == (
+        "rm -rf venv && python3.12 -m venv venv"
+    )
+
+
+def test_an_unreachable_hub_gets_a_mirror_and_the_files_for_offline_use() -> None:
+    m = load_matrix()
+    line = "OSError: Can't load tokenizer for 'openai/clip-vit-large-patch14'."
+    f = one(explain(line, EMPTY, m), "hf-hub-unreachable")
+    assert f.printed_fix() == (
+        "export HF_ENDPOINT=https://hf-mirror.com\nor: hf download openai/clip-vit-large-patch14 && export HF_HUB_OFFLINE=1"
+    )
+    assert not by_code(
+        explain("OSError: Can't load tokenizer for 'my-org/my-model'.", EMPTY, m), "hf-hub-unreachable"
+    )

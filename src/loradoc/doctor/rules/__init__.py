@@ -108,6 +108,7 @@ EXPLAIN_CODES = (
     "system-library-missing",
     "libcuda-stub-needed-at-link",
     "cuda-native-arch-without-gpu",
+    "hf-hub-unreachable",
     "no-known-error",
 )
 

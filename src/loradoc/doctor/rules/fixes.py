@@ -603,6 +603,18 @@ def _python_headers(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y python{py}-dev" if py else "sudo apt-get install -y python3-dev"
 
 
+def _hub_mirror(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The Hub unreachable: a mirror; where the repository is known, its files fetched into the
+    cache (where the Hub is reachable) and used offline."""
+    mirror = (
+        "set HF_ENDPOINT=https://hf-mirror.com"
+        if ctx.os_or_linux == "windows"
+        else "export HF_ENDPOINT=https://hf-mirror.com"
+    )
+    repo = groups.get("hf_repo")
+    return f"{mirror}\nor: hf download {repo} && export HF_HUB_OFFLINE=1" if repo else mirror
+
+
 def _venv_module(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """A venv made without ensurepip: Debian's venv package of the interpreter that made it (the
     version its failed ensurepip command names, else the facts'), then the venv made again."""
@@ -611,21 +623,27 @@ def _venv_module(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """A package whose Requires-Python leaves this interpreter out: a venv of the newest CPython
-    inside its range (of those the matrix's torch releases support), and the release installed there."""
+    """A package whose Requires-Python (or a trainer's own version check) leaves this interpreter
+    out: a venv of the newest CPython inside its range (of those the matrix's torch releases
+    support), and the release installed there; for a trainer, its venv made again."""
+    windows = ctx.os_or_linux == "windows"
+    low, below = groups.get("py_min"), groups.get("py_below")
     try:
-        spec = SpecifierSet(groups.get("python_spec", ""))
+        spec = SpecifierSet(f">={low},<{below}" if low and below else groups.get("python_spec", ""))
     except InvalidSpecifier:
         return None
     known = sorted(
         {py for r in ctx.matrix.torch for py in r.python}, key=lambda py: tuple(map(int, py.split(".")))
     )
     fits = [py for py in known if spec.contains(py) and py != groups.get("have_python")]
+    if not fits:
+        return None
     release = groups.get("package_release", "")
     name, _, version = release.rpartition("-")
-    if not fits or not name:
-        return None
-    return venv_fix(fits[-1], f"pip install {name}=={version}", windows=ctx.os_or_linux == "windows")
+    if not name:  # a trainer's own check: its venv, made again with that Python (its installer then reruns)
+        py = fits[-1]
+        return f"py -{py} -m venv venv" if windows else f"rm -rf venv && python{py} -m venv venv"
+    return venv_fix(fits[-1], f"pip install {name}=={version}", windows=windows)
 
 
 def _system_library(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -821,6 +839,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-dev-headers-missing": _python_headers,
     "python-venv-module-missing": _venv_module,
     "python-unsupported-by-package": _python_for_package,
+    "hf-hub-unreachable": _hub_mirror,
     "system-library-missing": _system_library,
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
