@@ -1852,6 +1852,10 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "hf-hub-unreachable",
     ),
     (
+        "UserWarning: TRL currently only supports vLLM version `0.10.2`. You have version 0.12.0 installed.",
+        "package-version-conflict",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
@@ -2861,4 +2865,18 @@ def test_an_unreachable_hub_gets_a_mirror_and_the_files_for_offline_use() -> Non
     )
     assert not by_code(
         explain("OSError: Can't load tokenizer for 'my-org/my-model'.", EMPTY, m), "hf-hub-unreachable"
+    )
+
+
+def test_trls_own_vllm_check_names_the_vllm_to_install() -> None:
+    """huggingface/trl#4617: TRL 0.25 asks for vLLM 0.10.2; later releases state a range."""
+    m = load_matrix()
+    exact = (
+        "UserWarning: TRL currently only supports vLLM version `0.10.2`. You have version 0.12.0 installed."
+    )
+    assert one(explain(exact, EMPTY, m), "package-version-conflict").fix == "pip install vllm==0.10.2"
+    ranged = "TRL currently only supports vLLM versions from `0.19.0` to `0.27.1`. You have version 0.29.0 installed."
+    assert (
+        one(explain(ranged, EMPTY, m), "package-version-conflict").fix
+        == 'pip install "vllm>=0.19.0,<=0.27.1"'
     )

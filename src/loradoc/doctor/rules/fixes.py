@@ -689,7 +689,14 @@ def _triton(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """transformers' own range for a dependency, as its import check prints it; or a transformers
     release whose range takes the installed one. flashinfer's kernel package at flashinfer's
-    release; a package of the stack older than its importer, upgraded."""
+    release; a package of the stack older than its importer, upgraded; the vLLM that TRL's own
+    version check names."""
+    if entry_id == "trl-vllm-outside-its-range":  # the vLLM that TRL's own check names
+        if groups.get("vllm_exact"):
+            return f"pip install vllm=={groups['vllm_exact']}"
+        if groups.get("vllm_low") and groups.get("vllm_high"):
+            return f'pip install "vllm>={groups["vllm_low"]},<={groups["vllm_high"]}"'
+        return None
     if entry_id == "flashinfer-kernel-package-drift":
         return _flashinfer_kernels(groups)
     if entry_id == "stack-package-older-than-its-importer" and groups.get("package"):
