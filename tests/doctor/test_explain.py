@@ -1856,6 +1856,10 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "package-version-conflict",
     ),
     (
+        "      Cargo, the Rust package manager, is not installed or is not on PATH.",
+        "package-has-no-wheel-for-python",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
@@ -2879,4 +2883,19 @@ def test_trls_own_vllm_check_names_the_vllm_to_install() -> None:
     assert (
         one(explain(ranged, EMPTY, m), "package-version-conflict").fix
         == 'pip install "vllm>=0.19.0,<=0.27.1"'
+    )
+
+
+def test_a_rust_package_built_from_source_gets_its_release_with_wheels() -> None:
+    """huggingface/tokenizers#1393; the package named where pip's log shows it (openai/tiktoken#215)."""
+    m = load_matrix()
+    cargo = "      Cargo, the Rust package manager, is not installed or is not on PATH."
+    f = one(explain(cargo, EMPTY, m), "package-has-no-wheel-for-python")
+    assert f.fix is not None and f.fix.startswith("pip install -U tokenizers\n")
+    log = "  Building wheel for tiktoken (pyproject.toml): started\n  error: can't find Rust compiler"
+    f = one(explain(log, EMPTY, m), "package-has-no-wheel-for-python")
+    assert f.fix is not None and f.fix.startswith("pip install -U tiktoken\n")
+    assert not by_code(
+        explain("  Building wheel for tokenizers (pyproject.toml): finished", EMPTY, m),
+        "package-has-no-wheel-for-python",
     )

@@ -109,6 +109,7 @@ EXPLAIN_CODES = (
     "libcuda-stub-needed-at-link",
     "cuda-native-arch-without-gpu",
     "hf-hub-unreachable",
+    "package-has-no-wheel-for-python",
     "no-known-error",
 )
 

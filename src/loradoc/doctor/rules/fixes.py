@@ -603,6 +603,13 @@ def _python_headers(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"sudo apt-get install -y python{py}-dev" if py else "sudo apt-get install -y python3-dev"
 
 
+def _rust_package(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A Rust-built package pip had to build: its release with wheels for this Python (the one the
+    log names; tokenizers, the usual one, otherwise), then a newer pip, which sees newer wheel tags."""
+    package = groups.get("rust_package") or "tokenizers"
+    return f"pip install -U {package}\nor: python -m pip install -U pip && pip install -U {package}"
+
+
 def _hub_mirror(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """The Hub unreachable: a mirror; where the repository is known, its files fetched into the
     cache (where the Hub is reachable) and used offline."""
@@ -847,6 +854,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-venv-module-missing": _venv_module,
     "python-unsupported-by-package": _python_for_package,
     "hf-hub-unreachable": _hub_mirror,
+    "package-has-no-wheel-for-python": _rust_package,
     "system-library-missing": _system_library,
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
