@@ -1859,6 +1859,7 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "      Cargo, the Rust package manager, is not installed or is not on PATH.",
         "package-has-no-wheel-for-python",
     ),
+    ("NameError: name 'LoraConfig' is not defined. Did you mean: 'ModelConfig'?", "python-package-missing"),
     (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
@@ -2850,13 +2851,13 @@ def test_a_trainer_that_refuses_its_python_gets_its_venv_made_with_one_in_range(
     m = load_matrix()
     kohya = "ERROR    The python version needs to be greater or equal to 3.10.9 and less than 3.11.0"
     win = Snapshot.from_dict({"os": "Windows"})
-    assert one(explain(kohya, win, m), "python-unsupported-by-package").fix == "py -3.10 -m venv venv"
+    assert one(explain(kohya, win, m), "python-unsupported-by-package").fix == "py -3.10 -m venv --clear venv"
     onetrainer = (
         "Error: Your Python version is too high: 3.13.0 (main, Oct  7 2024). Must be >= 3.10 and < 3.13."
     )
     linux = Snapshot.from_dict({"os": "Linux"})
     assert one(explain(onetrainer, linux, m), "python-unsupported-by-package").fix == (
-        "rm -rf venv && python3.12 -m venv venv"
+        "python3.12 -m venv --clear venv"
     )
 
 
@@ -2899,3 +2900,15 @@ def test_a_rust_package_built_from_source_gets_its_release_with_wheels() -> None
         explain("  Building wheel for tokenizers (pyproject.toml): finished", EMPTY, m),
         "package-has-no-wheel-for-python",
     )
+
+
+def test_a_rank_killed_by_sigbus_in_a_container_is_its_shared_memory() -> None:
+    """deepspeedai/DeepSpeed#4002: the launcher's exit code -7 (SIGBUS) with /dev/shm at 64M."""
+    m = load_matrix()
+    docker = Snapshot.from_dict({"os": "Linux", "env": {"in_container": True}})
+    for line in (
+        "[2023-07-20 08:31:12,001] [INFO] [launch.py:315:sigkill_handler] Killing subprocess 4242\n... exits with return code = -7",
+        "  exitcode  : -7 (pid: 4242)",
+    ):
+        assert by_code(explain(line, docker, m), "container-shm-too-small"), line
+        assert not by_code(explain(line, EMPTY, m), "container-shm-too-small"), line

@@ -142,6 +142,15 @@ def test_pypi_torch_on_windows_is_cpu_only() -> None:
     )
 
 
+def test_a_conda_torch_without_a_local_tag_is_not_read_as_pypis_windows_wheel() -> None:
+    """Comfy-Org/ComfyUI#4785: conda's torch 2.3.1 (pytorch-cuda=12.1) says its build in the build
+    string, not the version, so a bare 2.3.1 from conda is not PyPI's CPU-only Windows wheel."""
+    conda = {"os": "Windows", "packages": {"torch": {"version": "2.3.1", "installer": "conda"}}}
+    assert not by_code(run(conda), "torch-cpu-build-on-gpu-machine")
+    pip = {"os": "Windows", "packages": {"torch": {"version": "2.3.1", "installer": "pip"}}}
+    assert by_code(run(pip), "torch-cpu-build-on-gpu-machine")
+
+
 def test_cpu_build_on_linux_gpu_box() -> None:
     s = {
         "os": "Linux",

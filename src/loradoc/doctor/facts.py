@@ -299,6 +299,9 @@ def _torch(snapshot: Snapshot, matrix: Matrix, os_name: str | None) -> TorchFact
         machine=snapshot.arch,
         complete=snapshot.complete,
     )
+    if inferred and (p.installer or "").lower() == "conda":
+        # conda's builds say cuda or cpu in their build string, not in the version: not PyPI's
+        variant, inferred = None, False
     abi = p.cxx11_abi
     if abi is None and (os_name or "linux") == "linux":
         abi = matrix.torch_cxx11_abi(p.version, variant)

@@ -649,7 +649,7 @@ def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | No
     name, _, version = release.rpartition("-")
     if not name:  # a trainer's own check: its venv, made again with that Python (its installer then reruns)
         py = fits[-1]
-        return f"py -{py} -m venv venv" if windows else f"rm -rf venv && python{py} -m venv venv"
+        return f"py -{py} -m venv --clear venv" if windows else f"python{py} -m venv --clear venv"
     return venv_fix(fits[-1], f"pip install {name}=={version}", windows=windows)
 
 
