@@ -2912,3 +2912,14 @@ def test_a_rank_killed_by_sigbus_in_a_container_is_its_shared_memory() -> None:
     ):
         assert by_code(explain(line, docker, m), "container-shm-too-small"), line
         assert not by_code(explain(line, EMPTY, m), "container-shm-too-small"), line
+
+
+def test_the_bare_is_sm80_check_is_flash_attns_only_in_a_flash_attn_frame() -> None:
+    """flash-attn 1.x's backward (Dao-AILab/flash-attention#51); torch 2.0's SDPA prints the same
+    words on sm86/sm89 (pytorch/pytorch#94883), which is not the GPU being too old."""
+    m = load_matrix()
+    check = "RuntimeError: Expected is_sm80 to be true, but got false."
+    flash = f'  File ".../site-packages/flash_attn/flash_attn_interface.py", line 42, in _flash_attn_backward\n{check}'
+    assert by_code(explain(flash, EMPTY, m), "flash-attn-gpu-too-old")
+    sdpa = f'  File ".../torch/nn/functional.py", line 5373, in scaled_dot_product_attention\n{check}'
+    assert not by_code(explain(sdpa, EMPTY, m), "flash-attn-gpu-too-old")
