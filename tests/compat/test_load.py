@@ -221,6 +221,11 @@ BROKEN = [
         r"package_conflict\[0\]: when\.numpy '=>2' is not a valid version specifier",
     ),
     (
+        'torch = ["2.5", "2.6", "2.7"]',
+        'torch = ["2.5", "2.6", "2.7.1"]',
+        r"torchao_build\[0\]: torch should list torch major\.minor versions",
+    ),
+    (
         'force_build = "CAUSAL_CONV1D_FORCE_BUILD"',
         'force_build = "causal conv1d"',
         r"torch_tagged_wheel\[0\]: force_build 'causal conv1d' should be an environment variable name",

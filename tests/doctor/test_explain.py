@@ -2923,3 +2923,18 @@ def test_the_bare_is_sm80_check_is_flash_attns_only_in_a_flash_attn_frame() -> N
     assert by_code(explain(flash, EMPTY, m), "flash-attn-gpu-too-old")
     sdpa = f'  File ".../torch/nn/functional.py", line 5373, in scaled_dot_product_attention\n{check}'
     assert not by_code(explain(sdpa, EMPTY, m), "flash-attn-gpu-too-old")
+
+
+def test_torchao_skipping_its_kernels_gets_the_release_built_for_this_torch() -> None:
+    """ace-step/ACE-Step-1.5#361: torchao 0.15.0 under torch 2.7.1 (pytorch/ao#2919: 0.12.0 is the
+    release built for 2.7); the older wording states the torch floor instead."""
+    m = load_matrix()
+    line = (
+        "Skipping import of cpp extensions due to incompatible torch version 2.7.1+cu128 for torchao version 0.15.0 "
+        "Please see https://github.com/pytorch/ao/issues/2919 for more info"
+    )
+    assert m.torchao_for_torch("2.7.1+cu128") == "0.12.0"
+    assert one(explain(line, EMPTY, m), "package-requires-other-torch").fix == "pip install torchao==0.12.0"
+    torch29 = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.9.1+cu128"}}})
+    assert one(explain(line, torch29, m), "package-requires-other-torch").fix == "pip install torchao==0.15.0"
+    assert m.torchao_for_torch("2.4.1") is None  # older than the table: no release to name

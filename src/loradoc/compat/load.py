@@ -638,6 +638,19 @@ def _torch_tagged_wheel(t: Table) -> s.TorchTaggedWheel:
     )
 
 
+_MINOR = re.compile(r"^\d+\.\d+$")
+
+
+def _torchao_build(t: Table) -> s.TorchaoBuild:
+    version = t.text("torchao")
+    if parse_version(version) is None:
+        t.fail(f"torchao {version!r} is not a valid version")
+    torch = t._get("torch", list, True)
+    if not torch or not all(isinstance(v, str) and _MINOR.match(v) for v in torch):
+        t.fail('torch should list torch major.minor versions ("2.7")')
+    return s.TorchaoBuild(torchao=version, torch=tuple(torch), source=t.source())
+
+
 def _hf(t: Table) -> s.HfFloor:
     package = t.text("package")
     if package not in _HF_PACKAGES:
@@ -799,6 +812,9 @@ def parse_matrix(
         ),
         torch_tagged_wheels=_each(
             origin, "torch_tagged_wheel", top.items("torch_tagged_wheel", required=False), _torch_tagged_wheel
+        ),
+        torchao_builds=_each(
+            origin, "torchao_build", top.items("torchao_build", required=False), _torchao_build
         ),
         shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,
         fabric_manager=_finish(top.sub("fabric_manager", "fabric_manager"), _fabric_manager)

@@ -21,6 +21,7 @@ from loradoc.compat.schema import (
     FlashAttnRelease,
     HfFloor,
     PackageConflict,
+    TorchaoBuild,
     TorchTaggedWheel,
     TransformersInfo,
     XformersGitPin,
@@ -96,6 +97,7 @@ class PackageQueries:
     cudnn_majors: tuple[CudnnMajor, ...]
     package_conflicts: tuple[PackageConflict, ...]
     torch_tagged_wheels: tuple[TorchTaggedWheel, ...]
+    torchao_builds: tuple[TorchaoBuild, ...]
 
     # -- xformers ------------------------------------------------------------------------------
     def xformers_release(self, version: str | None) -> XformersRelease | None:
@@ -414,6 +416,15 @@ class PackageQueries:
             for c in self.package_conflicts
             if all(name in versions and _contains(spec, versions[name]) for name, spec in c.when)
         ]
+
+    # -- torchao --------------------------------------------------------------------------------
+    def torchao_for_torch(self, torch_version: str | None) -> str | None:
+        """The newest torchao release whose kernels were built for this torch's major.minor."""
+        want = series(torch_version)
+        fits = [
+            (v, b.torchao) for b in self.torchao_builds if want in b.torch and (v := parse_version(b.torchao))
+        ]
+        return max(fits)[1] if fits else None
 
     # -- cuDNN ---------------------------------------------------------------------------------
     def cudnn_major_of(self, package: str, version: str | None) -> int | None:

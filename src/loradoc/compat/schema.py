@@ -298,6 +298,16 @@ class TorchTaggedWheel:
 
 
 @dataclass(frozen=True)
+class TorchaoBuild:
+    """A torchao release and the torch minors its C++/CUDA kernels were built for: under another
+    torch, torchao skips them ('Skipping import of cpp extensions due to incompatible torch')."""
+
+    torchao: str
+    torch: tuple[str, ...]  # major.minor
+    source: str
+
+
+@dataclass(frozen=True)
 class Companion:
     """A package released in step with torch (torchvision, torchaudio): each minor is built for one
     torch minor. Before ``floor_from`` its wheels pin that torch release exactly; from it on they
@@ -465,6 +475,7 @@ class MatrixData:
     cudnn_majors: tuple[CudnnMajor, ...] = ()
     package_conflicts: tuple[PackageConflict, ...] = ()
     torch_tagged_wheels: tuple[TorchTaggedWheel, ...] = ()
+    torchao_builds: tuple[TorchaoBuild, ...] = ()
     shm: ShmInfo | None = None
     fabric_manager: FabricManagerInfo | None = None
     errors: tuple[ErrorPattern, ...] = field(default=())

@@ -306,6 +306,17 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch). A torch too old for a
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
+    if entry_id == "torchao-built-for-newer-torch":  # the torchao built for this torch, else torch's floor
+        have = t.public if t is not None else groups.get("have_torch")
+        torchao = ctx.matrix.torchao_for_torch(have)
+        newer = (
+            _newer_torch(ctx, have, t.variant if t else None, groups["need_torch"])
+            if "need_torch" in groups
+            else None
+        )
+        if torchao is None:
+            return newer
+        return f"pip install torchao=={torchao}" + (f"\nor: {newer.splitlines()[0]}" if newer else "")
     if entry_id == "package-states-torch-floor":  # the floor is stated: met with torch missing too
         return _newer_torch(ctx, t.public if t else None, t.variant if t else None, groups.get("need_torch"))
     if entry_id in ("torch-older-than-package", "torch-load-needs-torch-2-6"):
