@@ -2938,3 +2938,14 @@ def test_torchao_skipping_its_kernels_gets_the_release_built_for_this_torch() ->
     torch29 = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.9.1+cu128"}}})
     assert one(explain(line, torch29, m), "package-requires-other-torch").fix == "pip install torchao==0.15.0"
     assert m.torchao_for_torch("2.4.1") is None  # older than the table: no release to name
+
+
+def test_a_launchers_torch_pin_is_put_back_from_its_index() -> None:
+    """kohya_ss checks its pinned torch build at start ('Package wrong version')."""
+    m = load_matrix()
+    line = "08:08:06-543654 WARNING  Package wrong version: torch 2.2.1 required 2.1.2+cu118"
+    f = one(explain(line, Snapshot.from_dict({"os": "Windows"}), m), "package-requires-other-torch")
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.1.2 --index-url https://download.pytorch.org/whl/cu118"
+    )

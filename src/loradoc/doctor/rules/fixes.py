@@ -306,6 +306,15 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     companions that match it (torchvision, torchaudio move with torch). A torch too old for a
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
+    if entry_id == "launcher-torch-pin-replaced":  # the build the launcher pins, from its index
+        want, build = groups["want_torch"], groups["want_variant"]
+        m = ctx.matrix
+        command = (
+            m.torch_install_command(want, build, os=ctx.os_or_linux)
+            if m.torch_release(want) is not None and build in m.variants_for(want)
+            else m.legacy_install_command(want, build, ctx.os_or_linux)
+        )
+        return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
     if entry_id == "torchao-built-for-newer-torch":  # the torchao built for this torch, else torch's floor
         have = t.public if t is not None else groups.get("have_torch")
         torchao = ctx.matrix.torchao_for_torch(have)
