@@ -1861,6 +1861,29 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     ),
     ("NameError: name 'LoraConfig' is not defined. Did you mean: 'ModelConfig'?", "python-package-missing"),
     (
+        "ImportError: cannot import name 'GuidedDecodingParams' from 'vllm.sampling_params' "
+        "(/usr/local/lib/python3.12/dist-packages/vllm/sampling_params.py)",
+        "package-version-conflict",
+    ),
+    (
+        "[rank0]: TypeError: Trainer.__init__() got an unexpected keyword argument 'processing_class'",
+        "package-version-conflict",
+    ),
+    (
+        "TypeError: DPOTrainer.__init__() got an unexpected keyword argument 'processing_class'",
+        "package-version-conflict",
+    ),
+    ("ImportError: Unsloth: Please install vLLM before enabling `fast_inference`!", "python-package-missing"),
+    (
+        "RuntimeError: Unsloth currently does not support multi GPU setups - but we are working on it!",
+        "trainer-single-gpu-only",
+    ),
+    (
+        "ValueError: Mixed precision training with AMP or APEX (`--fp16` or `--bf16`) and half precision evaluation "
+        "(`--fp16_full_eval` or `--bf16_full_eval`) can only be used on CUDA devices.",
+        "torch-cpu-build-on-gpu-machine",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
@@ -2949,3 +2972,14 @@ def test_a_launchers_torch_pin_is_put_back_from_its_index() -> None:
         f.fix
         == "pip install --force-reinstall torch==2.1.2 --index-url https://download.pytorch.org/whl/cu118"
     )
+
+
+def test_processing_class_names_the_side_that_is_too_old() -> None:
+    """transformers' Trainer took processing_class in 4.46, TRL's trainers in 0.12 ([WHL])."""
+    m = load_matrix()
+    plain = "TypeError: Trainer.__init__() got an unexpected keyword argument 'processing_class'"
+    assert (
+        one(explain(plain, EMPTY, m), "package-version-conflict").fix == 'pip install -U "transformers>=4.46"'
+    )
+    trl = "TypeError: KTOTrainer.__init__() got an unexpected keyword argument 'processing_class'"
+    assert one(explain(trl, EMPTY, m), "package-version-conflict").fix == 'pip install -U "trl>=0.12"'

@@ -110,6 +110,7 @@ EXPLAIN_CODES = (
     "cuda-native-arch-without-gpu",
     "hf-hub-unreachable",
     "package-has-no-wheel-for-python",
+    "trainer-single-gpu-only",
     "no-known-error",
 )
 
