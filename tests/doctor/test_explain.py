@@ -1884,6 +1884,15 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "torch-cpu-build-on-gpu-machine",
     ),
     (
+        "[INFO|llamafactory.model.model_utils.attention] FlashAttention-2 is not installed.",
+        "flash-attn-missing",
+    ),
+    (
+        "ValueError: Some modules are dispatched on the CPU or the disk. Make sure you have enough GPU RAM to fit the "
+        "quantized model.",
+        "memory-does-not-fit",
+    ),
+    (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
     ),
@@ -2983,3 +2992,12 @@ def test_processing_class_names_the_side_that_is_too_old() -> None:
     )
     trl = "TypeError: KTOTrainer.__init__() got an unexpected keyword argument 'processing_class'"
     assert one(explain(trl, EMPTY, m), "package-version-conflict").fix == 'pip install -U "trl>=0.12"'
+
+
+def test_a_model_dispatched_to_the_cpu_is_memory_only_when_the_gpu_is_usable() -> None:
+    """With bitsandbytes' CPU library (LlamaChinese/Llama-Chinese#123) everything lands on the CPU."""
+    m = load_matrix()
+    spill = "ValueError: Some modules are dispatched on the CPU or the disk. Make sure you have enough GPU RAM to fit the quantized model."
+    assert by_code(explain(spill, EMPTY, m), "memory-does-not-fit")
+    cpu_bnb = "The installed version of bitsandbytes was compiled without GPU support.\n" + spill
+    assert not by_code(explain(cpu_bnb, EMPTY, m), "memory-does-not-fit")
