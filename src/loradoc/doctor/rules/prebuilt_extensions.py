@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from loradoc.compat.versions import cuda_tuple, parse_version, series
+from loradoc.compat.versions import cuda_tuple, local_tag, parse_version, public, series
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.context import Context
 from loradoc.doctor.rules.registry import error, rule
@@ -30,10 +30,9 @@ def torch_tagged_wheels(ctx: Context) -> list[Finding]:
         problems = _mismatches(t.version, t.public, t.cuda, t.cxx11_abi, m)
         if not problems:
             continue
-        public = (p.version or "").split("+", 1)[0]
         fix = (
             f"{row.force_build}=TRUE MAX_JOBS=4 pip install --force-reinstall --no-deps --no-cache-dir "
-            f"--no-build-isolation {row.package}=={public}"
+            f"--no-build-isolation {row.package}=={public(p.version)}"
         )
         out.append(
             error(
@@ -53,7 +52,7 @@ def _mismatches(
     built = tag["torch"]
     if built != series(public):
         return [f"its wheel was built for torch {built}"]
-    parsed, local = parse_version(version), (version.split("+", 1)[1] if "+" in version else None)
+    parsed, local = parse_version(version), local_tag(version)
     if (parsed is not None and parsed.is_prerelease) or (
         local is not None and not _RELEASE_BUILD.match(local)
     ):  # its CUDA and C++ ABI are its builder's, not what loradoc infers for PyPI's wheels
