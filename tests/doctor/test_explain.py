@@ -1892,6 +1892,11 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "quantized model.",
         "memory-does-not-fit",
     ),
+    ("ValueError: Invalid pattern: '**' can only be an entire path component", "package-version-conflict"),
+    (
+        "ValueError: FP8 quantized models is only supported on GPUs with compute capability >= 9.0 (e.g H100).",
+        "fp8-unsupported-gpu",
+    ),
     (
         "WARNING: Ignoring version 0.2.5 of torchsde since it has invalid metadata:",
         "pip-too-new-for-package-metadata",
@@ -3001,3 +3006,38 @@ def test_a_model_dispatched_to_the_cpu_is_memory_only_when_the_gpu_is_usable() -
     assert by_code(explain(spill, EMPTY, m), "memory-does-not-fit")
     cpu_bnb = "The installed version of bitsandbytes was compiled without GPU support.\n" + spill
     assert not by_code(explain(cpu_bnb, EMPTY, m), "memory-does-not-fit")
+
+
+def test_pinned_torch_and_xformers_that_pip_cannot_resolve_get_the_matching_pin() -> None:
+    """Abuuu122/Dereflection-Any-Image#13: torch==2.5.0 beside xformers 0.0.28 (torch==2.4.1)."""
+    m = load_matrix()
+    log = (
+        "ERROR: Cannot install -r requirements.txt (line 8) and torch==2.5.0 because these package versions have "
+        "conflicting dependencies.\nThe conflict is caused by:\n    The user requested torch==2.5.0\n"
+        "    xformers 0.0.28 depends on torch==2.4.1"
+    )
+    f = one(explain(log, EMPTY, m), "xformers-torch-mismatch")
+    release = m.xformers_for_torch("2.5.0")
+    assert release is not None and f.fix == (
+        f"set xformers=={release.version} (the release built for torch 2.5.0) in the requirements file"
+    )
+    alone = "    xformers 0.0.28 depends on torch==2.4.1"
+    assert one(explain(alone, EMPTY, m), "xformers-torch-mismatch").fix == (
+        "set torch==2.4.1 (the torch xformers 0.0.28 requires) in the requirements file"
+    )
+
+
+def test_a_windows_path_past_the_limit_in_pips_oserror_is_long_paths() -> None:
+    """Dao-AILab/flash-attention#1607: flash-attn's sdist unpacked past 260 characters."""
+    m = load_matrix()
+    deep = (
+        "C:\\\\Users\\\\u\\\\AppData\\\\Local\\\\Temp\\\\pip-install-x\\\\flash-attn\\\\"
+        + "d\\\\" * 100
+        + "x.hpp"
+    )
+    line = (
+        f"ERROR: Could not install packages due to an OSError: [Errno 2] No such file or directory: '{deep}'"
+    )
+    assert by_code(explain(line, EMPTY, m), "windows-long-paths-disabled")
+    short = "OSError: [Errno 2] No such file or directory: 'C:\\\\data\\\\train.json'"
+    assert not by_code(explain(short, EMPTY, m), "windows-long-paths-disabled")

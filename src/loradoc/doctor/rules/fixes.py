@@ -630,6 +630,20 @@ def _rust_package(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"pip install -U {package}\nor: python -m pip install -U pip && pip install -U {package}"
 
 
+def _xformers_pins(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """Pinned torch and xformers that pip cannot resolve: the xformers release built for the
+    wanted torch where the matrix knows one, else the torch that xformers release requires."""
+    if entry_id != "xformers-pin-against-torch-pin" or "xf_torch" not in groups:
+        return None
+    want = groups.get("want_torch")
+    release = ctx.matrix.xformers_for_torch(want, ctx.snapshot.python) if want else None
+    if release is not None and want and public(want) != public(groups["xf_torch"]):
+        return (
+            f"set xformers=={release.version} (the release built for torch {want}) in the requirements file"
+        )
+    return f"set torch=={groups['xf_torch']} (the torch xformers {groups['xf_version']} requires) in the requirements file"
+
+
 def _hub_mirror(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """The Hub unreachable: a mirror; where the repository is known, its files fetched into the
     cache (where the Hub is reachable) and used offline."""
@@ -875,6 +889,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-unsupported-by-package": _python_for_package,
     "hf-hub-unreachable": _hub_mirror,
     "package-has-no-wheel-for-python": _rust_package,
+    "xformers-torch-mismatch": _xformers_pins,
     "system-library-missing": _system_library,
     "numpy-abi-mismatch": _numpy,
     "triton-missing": _triton,
