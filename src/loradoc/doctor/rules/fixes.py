@@ -92,15 +92,18 @@ def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if want is not None and "python32" not in groups and ctx.python_mm not in want.python:
         # the pinned release (a project's requirement), in a venv of the newest Python it has wheels for
         version, variant = groups["want_torch"], groups.get("want_variant")
-        install = f"pip install torch=={version}"
-        if variant:  # the pinned CUDA build, from where it is published
-            m = ctx.matrix
-            if m.torch_release(version) is not None and variant in m.variants_for(version):
-                install = m.torch_install_command(version, variant, os=ctx.os_or_linux)
-            else:
-                install = m.legacy_install_command(version, variant, ctx.os_or_linux) or install
+        install = (variant and _pinned_torch_build(ctx, version, variant)) or f"pip install torch=={version}"
         return venv_fix(want.python[-1], install, windows=windows)
     return python_fix(ctx, bits32="python32" in groups)
+
+
+def _pinned_torch_build(ctx: Context, version: str, variant: str) -> str | None:
+    """A pinned torch build (``2.1.2`` with ``cu118``) from where it is published: its index for a
+    release the matrix lists with that variant, else the previous-versions way (None if unknown)."""
+    m = ctx.matrix
+    if m.torch_release(version) is not None and variant in m.variants_for(version):
+        return m.torch_install_command(version, variant, os=ctx.os_or_linux)
+    return m.legacy_install_command(version, variant, ctx.os_or_linux)
 
 
 def glibc_fix(ctx: Context, need_glibc: str | None = None) -> str:
@@ -307,13 +310,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     package's API: the newest torch that fits the machine, of the installed build's kind."""
     t = ctx.torch
     if entry_id == "launcher-torch-pin-replaced":  # the build the launcher pins, from its index
-        want, build = groups["want_torch"], groups["want_variant"]
-        m = ctx.matrix
-        command = (
-            m.torch_install_command(want, build, os=ctx.os_or_linux)
-            if m.torch_release(want) is not None and build in m.variants_for(want)
-            else m.legacy_install_command(want, build, ctx.os_or_linux)
-        )
+        command = _pinned_torch_build(ctx, groups["want_torch"], groups["want_variant"])
         return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
     if entry_id == "torchao-built-for-newer-torch":  # the torchao built for this torch, else torch's floor
         have = t.public if t is not None else groups.get("have_torch")
