@@ -2977,6 +2977,27 @@ def test_torchao_skipping_its_kernels_gets_the_release_built_for_this_torch() ->
     assert m.torchao_for_torch("2.4.1") is None  # older than the table: no release to name
 
 
+def test_accelerates_fp8_gates_name_the_precision_and_the_backend() -> None:
+    """accelerate's AcceleratorState: fp8 on a GPU below 8.9 falls back to fp16 (a warning, fixed
+    in the accelerate config, fp16 where the GPU has no bf16); fp8 with neither Transformer Engine
+    nor torchao installed stops, and torchao is the release built for the installed torch."""
+    m = load_matrix()
+    fallback = (
+        "The current device has compute capability of (8, 0) which is insufficient for FP8 mixed precision "
+        "training (requires a GPU Hopper/Ada Lovelace or higher, compute capability of 8.9 or higher). "
+        "Will use FP16 instead."
+    )
+    f = one(explain(fallback, EMPTY, m), "fp8-unsupported-gpu")
+    assert f.severity is Severity.WARNING
+    assert f.fix == "set mixed_precision to bf16 instead of fp8 in the accelerate config"
+    t4 = Snapshot.from_dict({"gpus": [{"name": "Tesla T4", "compute_capability": "7.5"}]})
+    assert one(explain(fallback, t4, m), "fp8-unsupported-gpu").fix.startswith("set mixed_precision to fp16 ")
+    missing = "ValueError: Using `fp8` precision requires `transformer_engine` or `torchao` to be installed."
+    assert one(explain(missing, EMPTY, m), "python-package-missing").fix == "pip install torchao"
+    torch27 = Snapshot.from_dict({"packages": {"torch": {"version": "2.7.1+cu126"}}})
+    assert one(explain(missing, torch27, m), "python-package-missing").fix == "pip install torchao==0.12.0"
+
+
 def test_a_launchers_torch_pin_is_put_back_from_its_index() -> None:
     """kohya_ss checks its pinned torch build at start ('Package wrong version')."""
     m = load_matrix()

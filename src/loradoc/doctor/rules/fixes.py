@@ -156,8 +156,11 @@ def _visible_count(ctx: Context) -> int | None:
 
 
 def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """fp8 matmuls on a GPU below Ada: the bf16 (fp16 before Ampere) weights instead."""
+    """fp8 matmuls on a GPU below Ada: the bf16 (fp16 before Ampere) weights instead; for
+    accelerate's fp8 mixed precision, that precision in its config."""
     dtype = "fp16" if ctx.facts.supports("bf16") is False else "bf16"
+    if entry_id == "accelerate-fp8-falls-back-to-fp16":
+        return f"set mixed_precision to {dtype} instead of fp8 in the accelerate config"
     return f"set the weight dtype to {dtype} instead of fp8 in the model loader or training config"
 
 
@@ -811,6 +814,9 @@ def _package_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         if _red_hat_family(ctx):
             return "sudo dnf install -y python3-tkinter"
         return f"sudo apt-get install -y python{py}-tk" if py else "sudo apt-get install -y python3-tk"
+    if module == "torchao" and ctx.torch is not None:  # the torchao built for this torch
+        torchao = ctx.matrix.torchao_for_torch(ctx.torch.public)
+        return f"pip install torchao=={torchao}" if torchao else "pip install torchao"
     return f"pip install {_PIP_NAME.get(module, module)}" if module else None
 
 
