@@ -863,6 +863,8 @@ def _nvcc_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     conda = f'conda install -y -c nvidia "cuda-toolkit{version}" && export CUDA_HOME="$CONDA_PREFIX"'
     if entry_id == "flashinfer-jit-needs-nvcc":
         return conda
+    if entry_id == "cuda-home-is-a-path-list" and groups.get("cuda_home"):  # its first directory
+        return f"export CUDA_HOME={groups['cuda_home'].rstrip('/')}"
     return f"export CUDA_HOME=/usr/local/cuda\nor: {conda}"
 
 
