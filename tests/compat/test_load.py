@@ -230,6 +230,21 @@ BROKEN = [
         'force_build = "causal conv1d"',
         r"torch_tagged_wheel\[0\]: force_build 'causal conv1d' should be an environment variable name",
     ),
+    (
+        'names = ["is_torch_greater_or_equal_than_1_13"]\nremoved = "4.48.0"',
+        'names = ["is_torch_greater_or_equal_than_1_13"]\nadded = "4.47.0"\nremoved = "4.48.0"',
+        r"api_change\[0\]: give exactly one of added and removed",
+    ),
+    (
+        'names = ["is_torch_greater_or_equal_than_1_13"]',
+        'names = ["is torch >= 1.13"]',
+        r"api_change\[0\]: names should list names, module paths or Class\(keyword\) forms",
+    ),
+    (
+        'names = ["LoraConfig(use_rslora)"]\nadded = "0.8.0"',
+        'names = ["LoraConfig(use_rslora)"]\nadded = "0.8.0"\nrestored = "0.9.0"',
+        r"api_change\[\d+\]: restored needs removed",
+    ),
     ("schema_version = 1\n", "schema_version = 2\n", r"schema_version 2 is not supported"),
     ('[torch."2.0"]', '[torch."2.0"]\n[torch."2.0"]', r"not valid TOML"),
     (

@@ -2998,6 +2998,86 @@ def test_accelerates_fp8_gates_name_the_precision_and_the_backend() -> None:
     assert one(explain(missing, torch27, m), "python-package-missing").fix == "pip install torchao==0.12.0"
 
 
+API_CHANGES = [
+    # removed: pin the package below the release that removed the name
+    (
+        "ImportError: cannot import name 'LogitsWarper' from 'transformers' (/x/transformers/__init__.py)",
+        "package-version-conflict",
+        'pip install "transformers<4.49.0"',
+    ),
+    (
+        "ModuleNotFoundError: No module named 'transformers.deepspeed'",
+        "package-version-conflict",
+        'pip install "transformers<4.46.0"',
+    ),
+    (
+        "ImportError: cannot import name 'ModelFilter' from 'huggingface_hub' (/x/huggingface_hub/__init__.py)",
+        "package-version-conflict",
+        'pip install "huggingface_hub<0.24.0"',
+    ),
+    (
+        "ImportError: cannot import name 'PositionNet' from 'diffusers.models.embeddings'",
+        "package-version-conflict",
+        'pip install "diffusers<0.26.0"',
+    ),
+    # removed and restored: the release that put it back
+    (
+        "ImportError: cannot import name 'is_torch_greater_or_equal_than_1_13' from 'transformers.pytorch_utils' "
+        "(/x/pytorch_utils.py). Did you mean: 'is_torch_greater_or_equal_than_2_1'?",
+        "package-version-conflict",
+        'pip install -U "transformers>=4.49.0"',
+    ),
+    # added: at least the release that added it
+    (
+        "AttributeError: module 'bitsandbytes.nn' has no attribute 'Linear4bit'. Did you mean: 'Linear8bitLt'?",
+        "package-version-conflict",
+        'pip install -U "bitsandbytes>=0.39.0"',
+    ),
+    (
+        "TypeError: LoraConfig.__init__() got an unexpected keyword argument 'use_dora'",
+        "package-version-conflict",
+        'pip install -U "peft>=0.9.0"',
+    ),
+    (
+        "ImportError: cannot import name 'GRPOConfig' from 'trl' (/x/trl/__init__.py)",
+        "package-version-conflict",
+        'pip install -U "trl>=0.14.0"',
+    ),
+    (
+        "ImportError: cannot import name 'Qwen2_5_VLForConditionalGeneration' from 'transformers' (/x/__init__.py)",
+        "transformers-too-old-for-model",
+        'pip install -U "transformers>=4.49.0"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "code", "fix"), API_CHANGES)
+def test_a_name_that_moved_between_releases_points_the_fix_the_right_way(
+    line: str, code: str, fix: str
+) -> None:
+    """The matrix's [[api_change]] rows: a name a release removed pins its package below that
+    release; a name a release added (or restored) asks for at least that release."""
+    assert one(explain(line, EMPTY, load_matrix()), code).fix == fix
+
+
+def test_names_the_matrix_does_not_know_fall_to_the_general_answers() -> None:
+    """A name no [[api_change]] row knows is not given a direction from the table; a folder that
+    shadows the package ("unknown location") is not a release problem; the installed release is
+    stated when the facts have it."""
+    m = load_matrix()
+    unknown = "ImportError: cannot import name 'NotARealName' from 'diffusers' (/x/diffusers/__init__.py)"
+    f = one(explain(unknown, EMPTY, m), "package-version-conflict")
+    assert f.details["recognised"] == "stack-package-older-than-its-importer"
+    shadowed = "ImportError: cannot import name 'GRPOConfig' from 'trl' (unknown location)"
+    assert not by_code(explain(shadowed, EMPTY, m), "package-version-conflict")
+    hub = Snapshot.from_dict({"packages": {"huggingface_hub": {"version": "0.26.2"}}})
+    line = "ImportError: cannot import name 'ModelFilter' from 'huggingface_hub' (/x/__init__.py)"
+    assert (
+        "(installed: huggingface_hub 0.26.2)"
+        in one(explain(line, hub, m), "package-version-conflict").message
+    )
+
+
 def test_a_launchers_torch_pin_is_put_back_from_its_index() -> None:
     """kohya_ss checks its pinned torch build at start ('Package wrong version')."""
     m = load_matrix()

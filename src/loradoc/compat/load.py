@@ -641,6 +641,32 @@ def _torch_tagged_wheel(t: Table) -> s.TorchTaggedWheel:
 _MINOR = re.compile(r"^\d+\.\d+$")
 
 
+_API_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.\w+)*(?:\(\w+\))?$")  # name, module.path, Class(keyword)
+
+
+def _api_change(t: Table) -> s.ApiChange:
+    names = t.strs("names", required=True)
+    if not names or not all(_API_NAME.match(n) for n in names):
+        t.fail("names should list names, module paths or Class(keyword) forms")
+    added, removed, restored = (t.opt_str(k) for k in ("added", "removed", "restored"))
+    if (added is None) == (removed is None):
+        t.fail("give exactly one of added and removed")
+    if restored is not None and removed is None:
+        t.fail("restored needs removed")
+    for key, value in (("added", added), ("removed", removed), ("restored", restored)):
+        if value is not None:
+            t.version(key, value)
+    return s.ApiChange(
+        package=t.text("package"),
+        names=names,
+        added=added,
+        removed=removed,
+        restored=restored,
+        model=t.flag("model", False),
+        source=t.source(),
+    )
+
+
 def _torchao_build(t: Table) -> s.TorchaoBuild:
     version = t.text("torchao")
     if parse_version(version) is None:
@@ -691,6 +717,7 @@ def _error(t: Table) -> s.ErrorPattern:
         when=t.strs("when"),
         at_end=t.flag("at_end", False),
         warning=t.flag("warning", False),
+        api_names=t.opt_str("api_names"),
         meaning=t.text("meaning"),
         fix=t.text("fix"),
         source=t.source(),
@@ -700,6 +727,8 @@ def _error(t: Table) -> s.ErrorPattern:
             t.fail(f"code {code!r} should be kebab-case")
     if not entry.pattern_texts:
         t.fail("has no patterns")
+    if entry.api_names not in (None, "api", "model"):
+        t.fail(f"api_names {entry.api_names!r} should be api or model")
     for fact in entry.when:
         if fact.removeprefix("!") not in s.ERROR_WHEN:
             t.fail(f"when {fact!r} is not a machine fact entries may require ({', '.join(s.ERROR_WHEN)})")
@@ -816,6 +845,7 @@ def parse_matrix(
         torchao_builds=_each(
             origin, "torchao_build", top.items("torchao_build", required=False), _torchao_build
         ),
+        api_changes=_each(origin, "api_change", top.items("api_change", required=False), _api_change),
         shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,
         fabric_manager=_finish(top.sub("fabric_manager", "fabric_manager"), _fabric_manager)
         if "fabric_manager" in top.data

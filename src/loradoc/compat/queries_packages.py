@@ -10,6 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from loradoc.compat.schema import (
+    ApiChange,
     ArchEntry,
     BnbInfo,
     BnbRelease,
@@ -98,6 +99,7 @@ class PackageQueries:
     package_conflicts: tuple[PackageConflict, ...]
     torch_tagged_wheels: tuple[TorchTaggedWheel, ...]
     torchao_builds: tuple[TorchaoBuild, ...]
+    api_changes: tuple[ApiChange, ...]
 
     # -- xformers ------------------------------------------------------------------------------
     def xformers_release(self, version: str | None) -> XformersRelease | None:
@@ -425,6 +427,15 @@ class PackageQueries:
             (v, b.torchao) for b in self.torchao_builds if want in b.torch and (v := parse_version(b.torchao))
         ]
         return max(fits)[1] if fits else None
+
+    # -- names that moved between releases ----------------------------------------------------
+    def api_change(self, name: str, package: str | None = None) -> ApiChange | None:
+        """The [[api_change]] row of a name (``Cache``, ``transformers.deepspeed``,
+        ``LoraConfig(use_dora)``), of ``package`` when the error names it."""
+        return next(
+            (r for r in self.api_changes if name in r.names and package in (None, r.package)),
+            None,
+        )
 
     # -- cuDNN ---------------------------------------------------------------------------------
     def cudnn_major_of(self, package: str, version: str | None) -> int | None:

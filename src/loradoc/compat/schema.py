@@ -308,6 +308,32 @@ class TorchaoBuild:
 
 
 @dataclass(frozen=True)
+class ApiChange:
+    """Names a package of the fine-tuning stack added or removed in one release: classes,
+    functions, modules (``transformers.deepspeed``) and keyword arguments (``LoraConfig(use_dora)``)
+    that other packages import or pass. A failed import of one says on which side of that release
+    the installed package is, so the fix points the right way (upgrade, or pin below)."""
+
+    package: str
+    names: tuple[str, ...]
+    added: str | None  # the first release that has them
+    removed: str | None  # the first release without them
+    restored: str | None  # a later release that has them again (a removal undone)
+    model: bool  # model classes: a transformers too old for the model, not for another package
+    source: str
+
+    @property
+    def wants(self) -> str:
+        """The requirement the importer needs: at least the release that added the names (or
+        restored them), or below the release that removed them."""
+        if self.added:
+            return f"{self.package}>={self.added}"
+        if self.restored:
+            return f"{self.package}>={self.restored}"
+        return f"{self.package}<{self.removed}"
+
+
+@dataclass(frozen=True)
 class Companion:
     """A package released in step with torch (torchvision, torchaudio): each minor is built for one
     torch minor. Before ``floor_from`` its wheels pin that torch release exactly; from it on they
@@ -373,6 +399,9 @@ class ErrorPattern:
     when: tuple[str, ...] = ()  # machine facts that must (or, as "!name", must not) hold (ERROR_WHEN)
     at_end: bool = False  # the patterns match the log's last line only: where a stalled run stopped
     warning: bool = False  # a warning the program printed and went on from: it suggests the cause
+    # "api" or "model": a match counts only for a name the matrix's [[api_change]] rows know (of
+    # model classes, for "model"); the patterns capture name (and package, keyword where stated)
+    api_names: str | None = None
 
     def applies(self, holds: frozenset[str]) -> bool:
         """Whether the entry applies on a machine where exactly the facts ``holds`` are known true."""
@@ -476,6 +505,7 @@ class MatrixData:
     package_conflicts: tuple[PackageConflict, ...] = ()
     torch_tagged_wheels: tuple[TorchTaggedWheel, ...] = ()
     torchao_builds: tuple[TorchaoBuild, ...] = ()
+    api_changes: tuple[ApiChange, ...] = ()
     shm: ShmInfo | None = None
     fabric_manager: FabricManagerInfo | None = None
     errors: tuple[ErrorPattern, ...] = field(default=())

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from loradoc.compat.queries import Matrix
-from loradoc.compat.schema import ERROR_WHEN, ErrorPattern
+from loradoc.compat.schema import ERROR_WHEN, ApiChange, ErrorPattern
 from loradoc.compat.versions import (
     cc_str,
     cc_tuple,
@@ -68,7 +68,10 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
         if not all(c.search(text) for c in entry.context):  # the cheap literal contexts come first
             continue
         where = last if entry.at_end else text
-        hits = [m for m in (p.search(where) for p in entry.patterns) if m]
+        if entry.api_names:
+            hits = [m for m in (_known_name(p, where, matrix, entry.api_names) for p in entry.patterns) if m]
+        else:
+            hits = [m for m in (p.search(where) for p in entry.patterns) if m]
         if not hits or any(u.search(text) for u in entry.unless):  # unless: only once a pattern matched
             continue
         groups: dict[str, str] = {}
@@ -77,6 +80,29 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
         out.append(Recognised(entry, groups, _line_of(where, hits[0].start())))
         codes.add(entry.code)
     return out
+
+
+_NAMES_LOOKED_UP = 64  # matches of one pattern read before giving up: bounded on any log
+
+
+def _known_name(pattern: re.Pattern[str], text: str, matrix: Matrix, kind: str) -> re.Match[str] | None:
+    """The first match whose name (with its package and keyword, where the error states them)
+    the matrix's [[api_change]] rows know, of model classes for kind "model"."""
+    for i, m in enumerate(pattern.finditer(text)):
+        if i == _NAMES_LOOKED_UP:
+            return None
+        row = matrix.api_change(
+            api_key(m.groupdict()), m.group("package") if "package" in m.re.groupindex else None
+        )
+        if row is not None and row.model == (kind == "model"):
+            return m
+    return None
+
+
+def api_key(groups: dict[str, str | None]) -> str:
+    """The [[api_change]] name an error's groups spell: name, or Class(keyword)."""
+    name, keyword = groups.get("name") or "", groups.get("keyword")
+    return f"{name}({keyword})" if keyword else name
 
 
 def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
@@ -200,6 +226,11 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
                 f"export CUDA_HOME=/usr/local/cuda-{t[0]}.{t[1]}",
                 choice.command if choice and cuda_tuple(choice.cuda) != t else None,
             )
+    if e.api_names:  # the release that added or removed the name decides which way to move
+        row = ctx.matrix.api_change(api_key(dict(g)), g.get("package"))
+        if row is not None:
+            facts.append(_api_change_fact(row, api_key(dict(g)), ctx))
+            fix = f'pip install -U "{row.wants}"' if ">=" in row.wants else f'pip install "{row.wants}"'
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
     if "container_driver" in g:  # the container's own CUDA needs the newer host driver
@@ -234,6 +265,21 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     if newer:
         details["newer_driver_builds"] = newer
     return Finding(e.code, severity, message, fix, details)
+
+
+def _api_change_fact(row: ApiChange, name: str, ctx: Context) -> str:
+    """What the [[api_change]] row says of the name, with the installed release where known."""
+    if "(" in name:  # Class(keyword): a keyword argument
+        cls, keyword = name.rstrip(")").split("(")
+        name = f"{cls}'s {keyword} argument"
+    if row.added:
+        said = f"{name} came in {row.package} {row.added}"
+    else:
+        said = f"{row.package} {row.removed} removed {name}" + (
+            f" and {row.restored} restored it" if row.restored else ""
+        )
+    pkg = ctx.pkg(row.package)
+    return said + (f" (installed: {row.package} {pkg.version})" if pkg is not None and pkg.version else "")
 
 
 def _cuda_that_ran(ctx: Context, g: dict[str, str]) -> str | None:
