@@ -2565,6 +2565,20 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "no-nvidia-gpu",
     ),
     ("ValueError: No slot '1' specified on host 'localhost'", "config-too-many-processes"),
+    (
+        "ERROR: torchtext 0.9.0 has requirement torch==1.8.0, but you'll have torch 1.7.1+cu110 which is incompatible.",
+        "package-requires-other-torch",
+    ),
+    (
+        "AttributeError: partially initialized module 'torchvision' has no attribute 'extension' "
+        "(most likely due to a circular import)",
+        "package-requires-other-torch",
+    ),
+    (
+        "undefined symbol:\nc10::cuda::c10_cuda_check_implementation(int, char const*, char const*, int, bool)",
+        "package-requires-other-torch",
+    ),
+    ("Error while calling W&B API: permission denied (<Response [403]>)", "wandb-run-init-failed"),
     # new hardware, ROCm and Intel
     ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
     ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
@@ -3076,6 +3090,64 @@ def test_names_the_matrix_does_not_know_fall_to_the_general_answers() -> None:
         "(installed: huggingface_hub 0.26.2)"
         in one(explain(line, hub, m), "package-version-conflict").message
     )
+
+
+FIXES_FROM_THE_WORDING = [
+    # vLLM's dtype check: its engine argument, not a training config
+    (
+        "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla T4 GPU "
+        "has compute capability 7.5. You can use float16 instead by explicitly setting the`dtype` flag in CLI, "
+        "for example: --dtype=half.",
+        "bf16-unsupported-gpu",
+        'set dtype to float16 in the vLLM engine arguments (vllm serve --dtype half, LLM(dtype="float16"))',
+    ),
+    # xformers' kernels without bf16 below Ampere
+    (
+        "No operator found for `memory_efficient_attention_forward` with inputs:\n"
+        "`cutlassF` is not supported because:\n    bf16 is only supported on A100+ GPUs",
+        "bf16-unsupported-gpu",
+        "set the model dtype to float16 instead of bfloat16 in the model loader or training config",
+    ),
+    # a wheel file for another CPython: the same release, chosen by pip for this Python
+    (
+        "ERROR: onnxruntime_gpu-1.17.1-cp310-cp310-win_amd64.whl is not a supported wheel on this platform",
+        "python-unsupported-by-package",
+        "pip install onnxruntime-gpu==1.17.1",
+    ),
+    # kohya_ss's installer, its minors listed
+    (
+        "20:01:15-133757 ERROR    Incompatible Python version: 3.11.3 required 3.[9, 10]",
+        "python-unsupported-by-package",
+        "python3.10 -m venv --clear venv",
+    ),
+    # a CUDA_HOME set like PATH: its first directory
+    (
+        "unable to execute '/usr/local/cuda-10.0:/usr/local/cuda-10.0:/bin/nvcc': No such file or directory",
+        "nvcc-missing",
+        "export CUDA_HOME=/usr/local/cuda-10.0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "code", "fix"), FIXES_FROM_THE_WORDING)
+def test_the_wording_decides_the_fix(line: str, code: str, fix: str) -> None:
+    assert one(explain(line, EMPTY, load_matrix()), code).fix == fix
+
+
+def test_a_bus_error_means_shared_memory_only_in_a_container() -> None:
+    line = "Bus error: nonexistent physical address with signal 7"
+    container = Snapshot.from_dict({"env": {"in_container": True}})
+    assert one(explain(line, container, load_matrix()), "container-shm-too-small").fix.startswith(
+        "add --ipc=host"
+    )
+    assert not by_code(explain(line, EMPTY, load_matrix()), "container-shm-too-small")
+
+
+def test_a_torch_wheel_for_another_python_is_not_read_as_another_package() -> None:
+    line = "ERROR: torch-1.4.0-cp35-cp35m-linux_x86_64.whl is not a supported wheel on this platform."
+    found = explain(line, EMPTY, load_matrix())
+    assert by_code(found, "python-unsupported-by-torch")
+    assert not by_code(found, "python-unsupported-by-package")
 
 
 def test_a_launchers_torch_pin_is_put_back_from_its_index() -> None:

@@ -189,7 +189,7 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
             tp = packages.get("torch")
             if tp is not None and tp.version and not local_tag(tp.version) and not tp.cuda:
                 tp.version += "+cpu"
-        if r.entry.code == "bf16-unsupported-gpu":
+        if r.entry.code == "bf16-unsupported-gpu" and not r.entry.exact_fix:  # else not a training config
             config.bf16 = True
         if r.entry.code in ("flash-attn-gpu-too-old", "flash-attn-missing"):
             config.attn_implementation = "flash_attention_2"

@@ -668,7 +668,13 @@ def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | No
     out: a venv of the newest CPython inside its range (of those the matrix's torch releases
     support), and the release installed there; for a trainer, its venv made again."""
     windows = ctx.os_or_linux == "windows"
+    if entry_id == "wheel-for-another-python":  # the same release; pip picks this Python's wheel
+        name, version = groups["wheel_name"].replace("_", "-").lower(), groups["wheel_version"]
+        return f"pip install {name}=={version}"
     low, below = groups.get("py_min"), groups.get("py_below")
+    if groups.get("py_minors"):  # kohya_ss's list of minors: 3.[9, 10]
+        minors = [int(m) for m in groups["py_minors"].split(",")]
+        low, below = f"3.{min(minors)}", f"3.{max(minors) + 1}"
     try:
         spec = SpecifierSet(f">={low},<{below}" if low and below else groups.get("python_spec", ""))
     except InvalidSpecifier:
