@@ -232,8 +232,8 @@ BROKEN = [
     ),
     (
         'names = ["is_torch_greater_or_equal_than_1_13"]\nremoved = "4.48.0"',
-        'names = ["is_torch_greater_or_equal_than_1_13"]\nadded = "4.47.0"\nremoved = "4.48.0"',
-        r"api_change\[0\]: give exactly one of added and removed",
+        'names = ["is_torch_greater_or_equal_than_1_13"]\nadded = "4.49.0"\nremoved = "4.48.0"',
+        r"api_change\[0\]: added 4\.49\.0 should be before removed 4\.48\.0",
     ),
     (
         'names = ["is_torch_greater_or_equal_than_1_13"]',

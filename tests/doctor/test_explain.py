@@ -2579,6 +2579,27 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "package-requires-other-torch",
     ),
     ("Error while calling W&B API: permission denied (<Response [403]>)", "wandb-run-init-failed"),
+    (
+        "RuntimeError: Invalid handle. Cannot load symbol cudnnCreateTensorDescriptor",
+        "extension-cuda-major-mismatch",
+    ),
+    (
+        "include/shm.h:28 NCCL WARN Call to posix_fallocate failed : No space left on device",
+        "container-shm-too-small",
+    ),
+    (
+        "misc/ibvwrap.cc:278 NCCL WARN Call to ibv_reg_mr_iova2 failed with error Cannot allocate memory",
+        "memlock-limit-too-low",
+    ),
+    (
+        "ImportError: TorchCodec is required for load_with_torchcodec. Please install torchcodec.",
+        "python-package-missing",
+    ),
+    ("RuntimeError: torch.compile is not supported on Python 3.14+", "python-unsupported-by-torch"),
+    (
+        "Support for Maxwell and Pascal architectures is removed for CUDA 12.8+ builds.",
+        "gpu-arch-unsupported-by-torch-build",
+    ),
     # new hardware, ROCm and Intel
     ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
     ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
@@ -3114,6 +3135,27 @@ FIXES_FROM_THE_WORDING = [
         "python-unsupported-by-package",
         "pip install onnxruntime-gpu==1.17.1",
     ),
+    # onnxruntime without its CUDA provider: only the GPU package
+    (
+        "UserWarning: Specified provider 'CUDAExecutionProvider' is not in available provider names."
+        "Available providers: 'AzureExecutionProvider, CPUExecutionProvider'",
+        "package-version-conflict",
+        "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu",
+    ),
+    # huggingface_hub 1.0's stub of the old command
+    (
+        "Warning: `huggingface-cli` is deprecated and no longer works. Use `hf` instead.",
+        "package-version-conflict",
+        "replace huggingface-cli with hf in the script or command (hf download, hf auth login)\n"
+        'or: pip install "huggingface_hub<1.0"',
+    ),
+    # pip's conflict report for a package outside torch's family: what that package asks for
+    (
+        "transformers 4.56.1 requires huggingface-hub<1.0,>=0.34.0, but you have huggingface-hub 1.0.0 which is "
+        "incompatible.",
+        "package-version-conflict",
+        'pip install "huggingface-hub<1.0,>=0.34.0"',
+    ),
     # kohya_ss's installer, its minors listed
     (
         "20:01:15-133757 ERROR    Incompatible Python version: 3.11.3 required 3.[9, 10]",
@@ -3132,6 +3174,42 @@ FIXES_FROM_THE_WORDING = [
 @pytest.mark.parametrize(("line", "code", "fix"), FIXES_FROM_THE_WORDING)
 def test_the_wording_decides_the_fix(line: str, code: str, fix: str) -> None:
     assert one(explain(line, EMPTY, load_matrix()), code).fix == fix
+
+
+def test_nccls_shared_memory_attach_error_is_not_read_as_a_full_dev_shm() -> None:
+    """'Error while attaching to shared memory segment ... No such file' comes from NCCL releases
+    and NUMA bugs with /dev/shm nearly empty (NVIDIA/nccl#1589, #2190); creating one that fails is
+    the full /dev/shm."""
+    m = load_matrix()
+    attach = (
+        "misc/shmutils.cc:129 NCCL WARN Error while attaching to shared memory segment /dev/shm/nccl-glnlGK "
+        "(size 14156128), error: No such file or directory (2)"
+    )
+    assert not by_code(explain(attach, EMPTY, m), "container-shm-too-small")
+    create = "NCCL WARN Error while creating shared memory segment /dev/shm/nccl-abc (size 9637888)"
+    assert by_code(explain(create, EMPTY, m), "container-shm-too-small")
+
+
+def test_a_pip_dependency_report_is_a_warning_with_the_asked_release() -> None:
+    line = "transformers 4.56.1 requires huggingface-hub<1.0,>=0.34.0, but you have huggingface-hub 1.0.0 which is incompatible."
+    assert one(explain(line, EMPTY, load_matrix()), "package-version-conflict").severity is Severity.WARNING
+
+
+def test_torchs_capability_warning_stands_down_where_the_build_covers_the_gpu() -> None:
+    """pytorch/pytorch#164596: a build with sm_120 runs on a GB10 (12.1): the same-major later
+    minor runs its native code, so the warning of torch 2.13.0+cu130 is a false alarm; a GTX 1080
+    (6.1) under the same build is not covered."""
+    m = load_matrix()
+    spark = Snapshot.from_dict({"arch": "aarch64"})
+    gb10 = (
+        "UserWarning: Found GPU0 NVIDIA GB10 which is of compute capability (CC) 12.1.\n"
+        "Your installed torch==2.13.0+cu130 does not include kernels for this GPU."
+    )
+    assert not by_code(explain(gb10, spark, m), "gpu-arch-unsupported-by-torch-build")
+    pascal = gb10.replace("NVIDIA GB10", "NVIDIA GeForce GTX 1080").replace("12.1", "6.1")
+    assert by_code(explain(pascal, EMPTY, m), "gpu-arch-unsupported-by-torch-build")
+    failed = gb10 + "\nRuntimeError: CUDA error: no kernel image is available for execution on the device"
+    assert by_code(explain(failed, spark, m), "gpu-arch-unsupported-by-torch-build")
 
 
 def test_a_bus_error_means_shared_memory_only_in_a_container() -> None:

@@ -649,13 +649,15 @@ def _api_change(t: Table) -> s.ApiChange:
     if not names or not all(_API_NAME.match(n) for n in names):
         t.fail("names should list names, module paths or Class(keyword) forms")
     added, removed, restored = (t.opt_str(k) for k in ("added", "removed", "restored"))
-    if (added is None) == (removed is None):
-        t.fail("give exactly one of added and removed")
+    if added is None and removed is None:
+        t.fail("give added, removed or both")
     if restored is not None and removed is None:
         t.fail("restored needs removed")
     for key, value in (("added", added), ("removed", removed), ("restored", restored)):
         if value is not None:
             t.version(key, value)
+    if added and removed and parse_version(added) >= parse_version(removed):  # type: ignore[operator]
+        t.fail(f"added {added} should be before removed {removed}")
     return s.ApiChange(
         package=t.text("package"),
         names=names,

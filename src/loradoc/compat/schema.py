@@ -316,21 +316,20 @@ class ApiChange:
 
     package: str
     names: tuple[str, ...]
-    added: str | None  # the first release that has them
-    removed: str | None  # the first release without them
+    added: str | None  # the first release that has them (where known)
+    removed: str | None  # the first release without them again (where known)
     restored: str | None  # a later release that has them again (a removal undone)
     model: bool  # model classes: a transformers too old for the model, not for another package
     source: str
 
     @property
     def wants(self) -> str:
-        """The requirement the importer needs: at least the release that added the names (or
-        restored them), or below the release that removed them."""
-        if self.added:
-            return f"{self.package}>={self.added}"
+        """The requirement the importer needs: the releases that have the names (from the one
+        that added them, below the one that removed them; from the one that restored them)."""
         if self.restored:
             return f"{self.package}>={self.restored}"
-        return f"{self.package}<{self.removed}"
+        bounds = ([f">={self.added}"] if self.added else []) + ([f"<{self.removed}"] if self.removed else [])
+        return self.package + ",".join(bounds)
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         row = ctx.matrix.api_change(api_key(dict(g)), g.get("package"))
         if row is not None:
             facts.append(_api_change_fact(row, api_key(dict(g)), ctx))
-            fix = f'pip install -U "{row.wants}"' if ">=" in row.wants else f'pip install "{row.wants}"'
+            fix = _api_change_fix(row, ctx)
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
     if "container_driver" in g:  # the container's own CUDA needs the newer host driver
@@ -267,17 +267,44 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     return Finding(e.code, severity, message, fix, details)
 
 
+def _api_change_fix(row: ApiChange, ctx: Context) -> str:
+    """The releases of the package that have the name; a companion of torch (torchaudio) moves
+    with torch, to the torch minor its bound was built for."""
+    want = f'pip install -U "{row.wants}"' if ">=" in row.wants else f'pip install "{row.wants}"'
+    companion = (
+        ctx.matrix.companion_torch_spec(row.package, row.removed) if row.removed and not row.added else None
+    )
+    if companion and companion.startswith("=="):  # its torch minor exactly: below it, with torch
+        return f'pip install "torch<{companion[2:].removesuffix(".*")}" "{row.wants}"'
+    return want
+
+
+def _capability_warning_disproved(r: Recognised, ctx: Context, text: str) -> bool:
+    """torch's capability warning ("Found GPU0 ... which is of compute capability 12.1") for a
+    GPU the matrix's arch list of the installed build covers (native code of the same major runs
+    on a later minor: sm_120 on a GB10's 12.1), with no kernel actually missing in the log."""
+    if r.entry.id != "no-kernel-image" or "Found GPU" not in r.line or "no kernel image" in text:
+        return False
+    t, cc = ctx.torch, r.groups.get("cc")
+    entry = ctx.matrix.archs_for(t.public, t.variant, ctx.machine) if t is not None and t.cuda else None
+    return (
+        entry is not None and entry.verified and ctx.matrix.arch_support(entry, cc, ctx.os_or_linux) == "sass"
+    )
+
+
 def _api_change_fact(row: ApiChange, name: str, ctx: Context) -> str:
     """What the [[api_change]] row says of the name, with the installed release where known."""
     if "(" in name:  # Class(keyword): a keyword argument
         cls, keyword = name.rstrip(")").split("(")
         name = f"{cls}'s {keyword} argument"
-    if row.added:
-        said = f"{name} came in {row.package} {row.added}"
-    else:
-        said = f"{row.package} {row.removed} removed {name}" + (
-            f" and {row.restored} restored it" if row.restored else ""
-        )
+    came = f"{name} came in {row.package} {row.added}" if row.added else None
+    went = (
+        f"{row.package} {row.removed} removed {name}"
+        + (f" and {row.restored} restored it" if row.restored else "")
+        if row.removed
+        else None
+    )
+    said = f"{came}; {went}" if came and went else came or went or ""
     pkg = ctx.pkg(row.package)
     return said + (f" (installed: {row.package} {pkg.version})" if pkg is not None and pkg.version else "")
 
@@ -323,7 +350,7 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
             for f in precise:
                 details: dict[str, Any] = {**f.details, "recognised": r.entry.id, "log": r.line}
                 out.append(Finding(f.code, Severity.ERROR, f.message, f.fix, details))
-        elif not r.entry.facts_only:
+        elif not r.entry.facts_only and not _capability_warning_disproved(r, ctx, text):
             out.append(_generic(r, ctx))
     if not out:
         return [_NOTHING_KNOWN]

@@ -75,6 +75,7 @@ EXPLAIN_CODES = (
     "mps-op-not-implemented",
     "openmp-runtime-duplicate",
     "open-files-limit-too-low",
+    "memlock-limit-too-low",
     "static-tls-exhausted",
     "thread-limit-too-low",
     "gpu-exclusive-compute-mode",

@@ -746,6 +746,8 @@ def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         return None
     if entry_id == "flashinfer-kernel-package-drift":
         return _flashinfer_kernels(groups)
+    if entry_id == "pip-reports-dependency-conflict" and groups.get("dep"):  # what the package asks for
+        return f'pip install "{groups["dep"]}{groups["dep_spec"]}"'
     if entry_id == "stack-package-older-than-its-importer" and groups.get("package"):
         return f"pip install -U {groups['package']}"
     requirement = groups.get("requirement")
