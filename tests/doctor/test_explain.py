@@ -3212,6 +3212,41 @@ def test_torchs_capability_warning_stands_down_where_the_build_covers_the_gpu() 
     assert by_code(explain(failed, spark, m), "gpu-arch-unsupported-by-torch-build")
 
 
+def test_no_nvidia_driver_on_an_amd_machine_is_fixed_with_torchs_rocm_build() -> None:
+    """YanWenKun/ComfyUI-Docker#187: a CUDA build of torch on an AMD APU; the ROCm build of the
+    same release (the matrix's rocm of its minor) is the fix, not an NVIDIA driver."""
+    m = load_matrix()
+    amd = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "gpus": [{"name": "AMD Radeon 890M"}],
+            "packages": {"torch": {"version": "2.9.1+cu128"}},
+        }
+    )
+    fix = one(explain("RuntimeError: Found no NVIDIA driver on your system", amd, m), "no-nvidia-gpu").fix
+    assert fix == f"pip install --force-reinstall torch==2.9.1 --index-url {m.index_url('rocm6.4')}"
+    assert not by_code(diagnose(amd, m), "no-nvidia-gpu")  # no "training runs on the CPU" for an AMD GPU
+
+
+def test_an_extension_symbol_without_its_library_path_still_names_another_torch() -> None:
+    m = load_matrix()
+    title = "ImportError undefined symbol: _ZNK2at6Tensor6deviceEv"
+    assert by_code(explain(title, EMPTY, m), "package-requires-other-torch")
+
+
+def test_torchao_aborting_at_import_gets_the_release_built_for_this_torch() -> None:
+    """pytorch/ao#2901: torchao 0.13.0 (built for torch 2.8) aborts at import under torch 2.9."""
+    m = load_matrix()
+    log = (
+        "Fatal Python error: Aborted\n"
+        '  File ".../site-packages/torch/_ops.py", line 1487 in load_library\n'
+        '  File ".../site-packages/torchao/__init__.py", line 31 in <module>'
+    )
+    torch28 = Snapshot.from_dict({"packages": {"torch": {"version": "2.8.0+cu128"}}})
+    assert one(explain(log, torch28, m), "package-requires-other-torch").fix == "pip install torchao==0.13.0"
+    assert one(explain(log, EMPTY, m), "package-requires-other-torch").fix == "loradoc doctor check"
+
+
 def test_a_bus_error_means_shared_memory_only_in_a_container() -> None:
     line = "Bus error: nonexistent physical address with signal 7"
     container = Snapshot.from_dict({"env": {"in_container": True}})

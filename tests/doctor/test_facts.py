@@ -225,3 +225,24 @@ def test_wsl_is_the_probes_answer_else_what_the_release_text_says() -> None:
     assert wsl({"os_release": "Ubuntu 22.04.4 LTS (kernel 5.15.90.1-microsoft-standard-WSL2)"}) is True
     assert wsl({"os_release": "WSL Ubuntu 22.04.2 LTS"}) is True
     assert wsl({"os_release": "Ubuntu 22.04.4 LTS (kernel 6.8.0-45-generic)"}) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "vendor"),
+    [
+        ("AMD Radeon RX 7900 XTX", "amd"),
+        ("AMD Instinct MI250X", "amd"),
+        ("Radeon 890M", "amd"),
+        ("NVIDIA GeForce RTX 4090", "nvidia"),
+        ("Tesla T4", "nvidia"),
+    ],
+)
+def test_a_gpu_stated_by_name_only_gets_its_vendor_from_the_name(name: str, vendor: str) -> None:
+    """Facts written from a report often give only the GPU's name: AMD's product names say so."""
+    facts = machine_facts(Snapshot.from_dict({"gpus": [{"name": name}]}), load_matrix())
+    assert (len(facts.amd_gpus), len(facts.gpus)) == ((1, 0) if vendor == "amd" else (0, 1))
+
+
+def test_a_stated_vendor_wins_over_the_name() -> None:
+    snap = Snapshot.from_dict({"gpus": [{"name": "Radeon-named card", "vendor": "nvidia"}]})
+    assert len(machine_facts(snap, load_matrix()).gpus) == 1

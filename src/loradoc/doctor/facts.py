@@ -22,6 +22,7 @@ Light module: no torch import.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -152,6 +153,15 @@ class MachineFacts:
         )
 
 
+_AMD_NAME = re.compile(r"\b(?:AMD|Radeon|Instinct)\b", re.IGNORECASE)
+
+
+def _vendor_of(name: str | None) -> str:
+    """A GPU's vendor where the facts state only its name ("AMD Radeon RX 7900 XTX"): AMD's
+    product names carry AMD, Radeon or Instinct; the probe's GPUs, NVIDIA's otherwise."""
+    return "amd" if name and _AMD_NAME.search(name) else "nvidia"
+
+
 def machine_facts(snapshot: Snapshot, matrix: Matrix, *, cuda_usable: bool | None = None) -> MachineFacts:
     """Derive the facts of the machine ``snapshot`` describes.
 
@@ -168,7 +178,7 @@ def machine_facts(snapshot: Snapshot, matrix: Matrix, *, cuda_usable: bool | Non
         if visible is not None and index not in visible:
             hidden += 1
             continue
-        if (gpu.vendor or "nvidia").lower() == "amd":
+        if (gpu.vendor or _vendor_of(gpu.name)).lower() == "amd":
             gfx = gpu.gfx or matrix.amd_gfx_of(gpu.name)
             source = "probe" if gpu.gfx else ("matrix" if gfx else "unknown")
             amd.append(GpuFact(gpu.index, gpu.name, "amd", None, source, gpu.memory_mib, gfx=gfx))

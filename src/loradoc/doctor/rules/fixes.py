@@ -165,6 +165,13 @@ def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """No NVIDIA driver reached: on an AMD machine, the ROCm build of the installed torch (a CUDA
+    build needs an NVIDIA GPU); in a container, the GPUs passed in; else the driver installed."""
+    t, m = ctx.torch, ctx.matrix
+    if ctx.facts.amd_gpus and ctx.has_nvidia_gpu is not True and ctx.os_or_linux == "linux":
+        rel = m.torch_release(t.public if t else None) if t is not None else None
+        if rel is not None and rel.rocm and t is not None and t.public:
+            return m.torch_install_command(t.public, f"rocm{rel.rocm}", force=True)
     env = ctx.snapshot.env
     if env is not None and env.in_container:
         return (
@@ -315,6 +322,9 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if entry_id == "launcher-torch-pin-replaced":  # the build the launcher pins, from its index
         command = _pinned_torch_build(ctx, groups["want_torch"], groups["want_variant"])
         return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
+    if entry_id == "torchao-kernels-abort":  # the torchao built for this torch, where the matrix knows it
+        torchao = ctx.matrix.torchao_for_torch(t.public) if t is not None else None
+        return f"pip install torchao=={torchao}" if torchao else None
     if entry_id == "torchao-built-for-newer-torch":  # the torchao built for this torch, else torch's floor
         have = t.public if t is not None else groups.get("have_torch")
         torchao = ctx.matrix.torchao_for_torch(have)

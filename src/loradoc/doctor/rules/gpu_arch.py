@@ -130,7 +130,7 @@ def gpu_facts(ctx: Context) -> list[Finding]:
                 "loradoc doctor check\nor: add the GPU to [[gpu_table]] in compat/matrix.toml",
             )
         )
-    if ctx.snapshot.gpus is not None and ctx.has_nvidia_gpu is False:
+    if ctx.snapshot.gpus is not None and ctx.has_nvidia_gpu is False and not ctx.facts.amd_gpus:
         out.append(
             info(
                 "no-nvidia-gpu",
