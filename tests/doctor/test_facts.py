@@ -246,3 +246,27 @@ def test_a_gpu_stated_by_name_only_gets_its_vendor_from_the_name(name: str, vend
 def test_a_stated_vendor_wins_over_the_name() -> None:
     snap = Snapshot.from_dict({"gpus": [{"name": "Radeon-named card", "vendor": "nvidia"}]})
     assert len(machine_facts(snap, load_matrix()).gpus) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "cc"),
+    [
+        ("Jetson Orin", "8.7"),
+        ("Orin AGX", "8.7"),
+        ("GeForce MX150", "6.1"),
+        ("Quadro P5000", "6.1"),
+        ("T1000", "7.5"),
+        ("p40", "6.1"),
+        ("RTX3090", "8.6"),
+        ("2080ti", "7.5"),
+        ("Tesla V100-PCIE-16GB", "7.0"),
+    ],
+)
+def test_a_gpu_named_as_reports_write_it_gets_its_compute_capability(name: str, cc: str) -> None:
+    facts = machine_facts(Snapshot.from_dict({"gpus": [{"name": name}]}), load_matrix())
+    assert [g.cc for g in facts.gpus] == [cc]
+
+
+def test_an_instinct_named_by_its_number_is_an_amd_gpu_with_its_target() -> None:
+    facts = machine_facts(Snapshot.from_dict({"gpus": [{"name": "MI300X"}]}), load_matrix())
+    assert [g.gfx for g in facts.amd_gpus] == ["gfx942"] and not facts.gpus

@@ -153,12 +153,12 @@ class MachineFacts:
         )
 
 
-_AMD_NAME = re.compile(r"\b(?:AMD|Radeon|Instinct)\b", re.IGNORECASE)
+_AMD_NAME = re.compile(r"\b(?:AMD|Radeon|Instinct|MI[1-4]?\d{2}[A-Z]?)\b", re.IGNORECASE)  # MI250X, MI300X
 
 
 def _vendor_of(name: str | None) -> str:
     """A GPU's vendor where the facts state only its name ("AMD Radeon RX 7900 XTX"): AMD's
-    product names carry AMD, Radeon or Instinct; the probe's GPUs, NVIDIA's otherwise."""
+    product names carry AMD, Radeon, Instinct or an MI number; NVIDIA's otherwise."""
     return "amd" if name and _AMD_NAME.search(name) else "nvidia"
 
 
