@@ -3074,6 +3074,11 @@ API_CHANGES = [
         'pip install -U "peft>=0.9.0"',
     ),
     (
+        "TypeError: TrainingArguments.__init__() got an unexpected keyword argument 'eval_strategy'",
+        "package-version-conflict",
+        'pip install -U "transformers>=4.41.0"',
+    ),
+    (
         "ImportError: cannot import name 'GRPOConfig' from 'trl' (/x/trl/__init__.py)",
         "package-version-conflict",
         'pip install -U "trl>=0.14.0"',
