@@ -2597,6 +2597,18 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     ),
     ("RuntimeError: torch.compile is not supported on Python 3.14+", "python-unsupported-by-torch"),
     (
+        "transport/net_ib.cc:839 NCCL WARN NET/IB : Got completion with error 12, opcode 1, len 0, vendor err 129",
+        "nccl-ib-roce-unreachable",
+    ),
+    (
+        "include/socket.h:409 NCCL WARN Net : Connect to 192.168.1.9<54263> failed : No route to host",
+        "firewall-blocks-distributed-ports",
+    ),
+    (
+        "include/socket.h:403 NCCL WARN Connect to fe80::c4eb:49ff:fe04:e32d%6<57335> failed : Network is unreachable",
+        "network-interface-mismatch",
+    ),
+    (
         "Support for Maxwell and Pascal architectures is removed for CUDA 12.8+ builds.",
         "gpu-arch-unsupported-by-torch-build",
     ),
@@ -3250,6 +3262,15 @@ def test_torchao_aborting_at_import_gets_the_release_built_for_this_torch() -> N
     torch28 = Snapshot.from_dict({"packages": {"torch": {"version": "2.8.0+cu128"}}})
     assert one(explain(log, torch28, m), "package-requires-other-torch").fix == "pip install torchao==0.13.0"
     assert one(explain(log, EMPTY, m), "package-requires-other-torch").fix == "loradoc doctor check"
+
+
+def test_a_log_that_stops_in_nccls_connect_retries_is_not_read_as_p2p() -> None:
+    """Multi-node runs whose last lines are NCCL retrying a connection: the network, where
+    NCCL_P2P_DISABLE does nothing (hiyouga/LlamaFactory#8045, NVIDIA/nccl#948)."""
+    log = "NCCL INFO socketPollConnect: connect returned No route to host, retrying (26/34) after sleep for 2600 msec"
+    found = explain(log, EMPTY, load_matrix())
+    assert not by_code(found, "nccl-p2p-unsupported")
+    assert by_code(found, "firewall-blocks-distributed-ports")
 
 
 def test_a_bus_error_means_shared_memory_only_in_a_container() -> None:

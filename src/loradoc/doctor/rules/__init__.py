@@ -76,6 +76,8 @@ EXPLAIN_CODES = (
     "openmp-runtime-duplicate",
     "open-files-limit-too-low",
     "memlock-limit-too-low",
+    "firewall-blocks-distributed-ports",
+    "nccl-ib-roce-unreachable",
     "static-tls-exhausted",
     "thread-limit-too-low",
     "gpu-exclusive-compute-mode",
