@@ -2596,6 +2596,30 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "python-package-missing",
     ),
     ("RuntimeError: torch.compile is not supported on Python 3.14+", "python-unsupported-by-torch"),
+    ("Call to cuLinkAddData results in CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "driver-minor-version-compat"),
+    (
+        "pynvml.NVMLError_LibRmVersionMismatch: RM has detected an NVML/RM version mismatch.",
+        "driver-reboot-needed",
+    ),
+    (
+        "[TRT] [E] 6: [cudaDriverHelpers.cpp::operator()::29] CUDA initialization failure with error: 35",
+        "driver-too-old-for-torch-cuda",
+    ),
+    (
+        "kernel driver does not appear to be running on this host (abc): /proc/driver/nvidia/version does not exist",
+        "no-nvidia-gpu",
+    ),
+    ("nvcc fatal   : Value 'c++17' is not defined for option 'std'", "nvcc-torch-cuda-mismatch"),
+    (
+        "/usr/include/c++/11/bits/std_function.h:435:145: error: parameter packs not expanded with '...':",
+        "nvcc-host-compiler-unsupported",
+    ),
+    ("AssertionError: Unable to pre-compile async_io", "system-library-missing"),
+    (
+        '  File "/usr/local/lib/python3.10/dist-packages/torch/utils/file_baton.py", line 42, in wait\n'
+        "    time.sleep(self.wait_seconds)",
+        "torch-extensions-lock-stale",
+    ),
     (
         "transport/net_ib.cc:839 NCCL WARN NET/IB : Got completion with error 12, opcode 1, len 0, vendor err 129",
         "nccl-ib-roce-unreachable",

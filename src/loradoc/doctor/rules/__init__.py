@@ -76,6 +76,7 @@ EXPLAIN_CODES = (
     "openmp-runtime-duplicate",
     "open-files-limit-too-low",
     "memlock-limit-too-low",
+    "torch-extensions-lock-stale",
     "firewall-blocks-distributed-ports",
     "nccl-ib-roce-unreachable",
     "static-tls-exhausted",

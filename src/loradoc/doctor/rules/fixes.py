@@ -704,7 +704,10 @@ def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | No
 
 
 def _system_library(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """OpenCV's GUI libraries from the system's packages: dnf's names on the Red Hat family."""
+    """OpenCV's GUI libraries from the system's packages: dnf's names on the Red Hat family; for
+    DeepSpeed's async_io op, libaio's development package."""
+    if entry_id == "deepspeed-aio-without-libaio":
+        return "sudo dnf install -y libaio-devel" if _red_hat_family(ctx) else None
     if _red_hat_family(ctx):
         return (
             "sudo dnf install -y mesa-libGL glib2 libSM libXext\n"
