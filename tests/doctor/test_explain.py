@@ -2596,6 +2596,18 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "python-package-missing",
     ),
     ("RuntimeError: torch.compile is not supported on Python 3.14+", "python-unsupported-by-torch"),
+    (
+        "ImportError: /x/envs/a/lib/python3.10/site-packages/torch/lib/libtorch_cpu.so: undefined symbol: iJIT_NotifyEvent",
+        "package-version-conflict",
+    ),
+    (
+        "  + pytorch                 2.7.1  cpu_mkl_py311_h7bde0a3_103  conda-forge     Cached",
+        "torch-cpu-build-on-gpu-machine",
+    ),
+    (
+        "    pytorch-1.11.0             |cpu_py37h14e09b7_1        49.7 MB  conda-forge",
+        "torch-cpu-build-on-gpu-machine",
+    ),
     ("Call to cuLinkAddData results in CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "driver-minor-version-compat"),
     (
         "pynvml.NVMLError_LibRmVersionMismatch: RM has detected an NVML/RM version mismatch.",
