@@ -2597,6 +2597,10 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
     ),
     ("RuntimeError: torch.compile is not supported on Python 3.14+", "python-unsupported-by-torch"),
     (
+        "  - package cudatoolkit-11.6.0-habf752d_9 has constraint __cuda >=11.6.0 conflicting with __cuda-10.2-0",
+        "driver-too-old-for-torch-cuda",
+    ),
+    (
         "ImportError: /x/envs/a/lib/python3.10/site-packages/torch/lib/libtorch_cpu.so: undefined symbol: iJIT_NotifyEvent",
         "package-version-conflict",
     ),

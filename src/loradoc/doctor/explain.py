@@ -159,6 +159,9 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
             snap.driver = snap.driver or Driver()
             if not snap.driver.cuda_max:
                 snap.driver.cuda_max = cuda_from_driver_api(g["found"])
+        if "driver_cuda" in g:  # the CUDA the driver supports, as a container check or a solver states it
+            snap.driver = snap.driver or Driver()
+            snap.driver.cuda_max = snap.driver.cuda_max or g["driver_cuda"]
         cc = g.get("cc") or (cc_str(cc_tuple(g["sm"])) if cc_tuple(g.get("sm")) else None)  # type: ignore[arg-type]
         if "cc_major" in g:
             cc = f"{g['cc_major']}.{g.get('cc_minor', '0')}"
