@@ -3213,6 +3213,18 @@ FIXES_FROM_THE_WORDING = [
         "package-version-conflict",
         'pip install "huggingface-hub<1.0,>=0.34.0"',
     ),
+    # conda: a cudatoolkit the listed channels lack; CUDA 12 has none at all
+    (
+        "PackagesNotFoundError: The following packages are not available from current channels:\n\n  - cudatoolkit=11.7",
+        "pytorch-index-misconfigured",
+        "add -c conda-forge in the conda install command",
+    ),
+    (
+        "PackagesNotFoundError: The following packages are not available from current channels:\n\n"
+        "  - pytorch==2.1.0\n  - cudatoolkit=12.1*",
+        "pytorch-index-misconfigured",
+        "replace cudatoolkit=12.1 with pytorch-cuda=12.1 in the conda install command (with -c pytorch -c nvidia)",
+    ),
     # kohya_ss's installer, its minors listed
     (
         "20:01:15-133757 ERROR    Incompatible Python version: 3.11.3 required 3.[9, 10]",

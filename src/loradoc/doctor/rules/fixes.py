@@ -769,7 +769,14 @@ def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _pytorch_index(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """A build with a local tag pinned where only PyPI is read: the same pin from the PyTorch
-    index of its variant."""
+    index of its variant. A conda cudatoolkit the channels lack: conda-forge's (through 11.x), or
+    for CUDA 12, which has no cudatoolkit, the pytorch channel's pytorch-cuda."""
+    major = groups.get("conda_cudatoolkit")
+    if entry_id == "conda-cudatoolkit-not-in-channels" and major:
+        if int(major) >= 12:
+            cuda = f"{major}.{groups['conda_cudatoolkit_minor']}"
+            return f"replace cudatoolkit={cuda} with pytorch-cuda={cuda} in the conda install command (with -c pytorch -c nvidia)"
+        return None
     package, version, variant = (groups.get(k) for k in ("index_pkg", "index_version", "index_variant"))
     if not (package and version and variant):
         return None
