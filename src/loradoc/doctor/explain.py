@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from loradoc.compat.queries import Matrix
-from loradoc.compat.schema import ERROR_WHEN, ApiChange, ErrorPattern
+from loradoc.compat.schema import ERROR_WHEN, ErrorPattern
 from loradoc.compat.versions import (
     cc_str,
     cc_tuple,
@@ -28,6 +28,7 @@ from loradoc.compat.versions import (
     local_tag,
     parse_version,
 )
+from loradoc.doctor.api_names import api_change_fact, api_change_fix, api_key, known_name
 from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.facts import machine_facts
 from loradoc.doctor.findings import Finding, Severity
@@ -69,7 +70,7 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
             continue
         where = last if entry.at_end else text
         if entry.api_names:
-            hits = [m for m in (_known_name(p, where, matrix, entry.api_names) for p in entry.patterns) if m]
+            hits = [m for m in (known_name(p, where, matrix, entry.api_names) for p in entry.patterns) if m]
         else:
             hits = [m for m in (p.search(where) for p in entry.patterns) if m]
         if not hits or any(u.search(text) for u in entry.unless):  # unless: only once a pattern matched
@@ -80,29 +81,6 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
         out.append(Recognised(entry, groups, _line_of(where, hits[0].start())))
         codes.add(entry.code)
     return out
-
-
-_NAMES_LOOKED_UP = 64  # matches of one pattern read before giving up: bounded on any log
-
-
-def _known_name(pattern: re.Pattern[str], text: str, matrix: Matrix, kind: str) -> re.Match[str] | None:
-    """The first match whose name (with its package and keyword, where the error states them)
-    the matrix's [[api_change]] rows know, of model classes for kind "model"."""
-    for i, m in enumerate(pattern.finditer(text)):
-        if i == _NAMES_LOOKED_UP:
-            return None
-        row = matrix.api_change(
-            api_key(m.groupdict()), m.group("package") if "package" in m.re.groupindex else None
-        )
-        if row is not None and row.model == (kind == "model"):
-            return m
-    return None
-
-
-def api_key(groups: dict[str, str | None]) -> str:
-    """The [[api_change]] name an error's groups spell: name, or Class(keyword)."""
-    name, keyword = groups.get("name") or "", groups.get("keyword")
-    return f"{name}({keyword})" if keyword else name
 
 
 def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
@@ -232,8 +210,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     if e.api_names:  # the release that added or removed the name decides which way to move
         row = ctx.matrix.api_change(api_key(dict(g)), g.get("package"))
         if row is not None:
-            facts.append(_api_change_fact(row, api_key(dict(g)), ctx))
-            fix = _api_change_fix(row, ctx)
+            facts.append(api_change_fact(row, api_key(dict(g)), ctx))
+            fix = api_change_fix(row, ctx)
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
     if "container_driver" in g:  # the container's own CUDA needs the newer host driver
@@ -270,18 +248,6 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     return Finding(e.code, severity, message, fix, details)
 
 
-def _api_change_fix(row: ApiChange, ctx: Context) -> str:
-    """The releases of the package that have the name; a companion of torch (torchaudio) moves
-    with torch, to the torch minor its bound was built for."""
-    want = f'pip install -U "{row.wants}"' if ">=" in row.wants else f'pip install "{row.wants}"'
-    companion = (
-        ctx.matrix.companion_torch_spec(row.package, row.removed) if row.removed and not row.added else None
-    )
-    if companion and companion.startswith("=="):  # its torch minor exactly: below it, with torch
-        return f'pip install "torch<{companion[2:].removesuffix(".*")}" "{row.wants}"'
-    return want
-
-
 def _capability_warning_disproved(r: Recognised, ctx: Context, text: str) -> bool:
     """torch's capability warning ("Found GPU0 ... which is of compute capability 12.1") for a
     GPU the matrix's arch list of the installed build covers (native code of the same major runs
@@ -293,23 +259,6 @@ def _capability_warning_disproved(r: Recognised, ctx: Context, text: str) -> boo
     return (
         entry is not None and entry.verified and ctx.matrix.arch_support(entry, cc, ctx.os_or_linux) == "sass"
     )
-
-
-def _api_change_fact(row: ApiChange, name: str, ctx: Context) -> str:
-    """What the [[api_change]] row says of the name, with the installed release where known."""
-    if "(" in name:  # Class(keyword): a keyword argument
-        cls, keyword = name.rstrip(")").split("(")
-        name = f"{cls}'s {keyword} argument"
-    came = f"{name} came in {row.package} {row.added}" if row.added else None
-    went = (
-        f"{row.package} {row.removed} removed {name}"
-        + (f" and {row.restored} restored it" if row.restored else "")
-        if row.removed
-        else None
-    )
-    said = f"{came}; {went}" if came and went else came or went or ""
-    pkg = ctx.pkg(row.package)
-    return said + (f" (installed: {row.package} {pkg.version})" if pkg is not None and pkg.version else "")
 
 
 def _cuda_that_ran(ctx: Context, g: dict[str, str]) -> str | None:
