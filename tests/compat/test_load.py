@@ -307,6 +307,27 @@ def test_an_error_entry_requiring_an_unknown_fact_is_refused(matrix_text: str, w
         load_matrix(write_matrix(matrix_text, bad))
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'needs_driver_cuda = "12.4"',
+            'needs_driver_cuda = "550"',
+            r"needs_driver_cuda '550' should be a CUDA major\.minor",
+        ),
+        ('api_names = "model"', 'api_names = "models"', r"api_names 'models' should be api or model"),
+    ],
+)
+def test_an_error_entry_with_a_malformed_field_is_refused(
+    matrix_text: str, write_matrix, old: str, new: str, message: str
+) -> None:
+    errors = resources.files("loradoc.compat_data").joinpath("errors.toml").read_text(encoding="utf-8")
+    bad = errors.replace(old, new, 1)
+    assert bad != errors
+    with pytest.raises(MatrixError, match=message):
+        load_matrix(write_matrix(matrix_text, bad))
+
+
 def test_shipped_error_regexes_compile(matrix: Matrix) -> None:
     check_error_regexes(matrix)
     assert all(e.patterns for e in matrix.errors)

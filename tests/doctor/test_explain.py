@@ -3225,6 +3225,18 @@ FIXES_FROM_THE_WORDING = [
         "pytorch-index-misconfigured",
         "replace cudatoolkit=12.1 with pytorch-cuda=12.1 in the conda install command (with -c pytorch -c nvidia)",
     ),
+    # a library or an image that needs a newer driver than the host's: the driver, not another torch
+    (
+        "ImportError: /x/sgl_kernel/common_ops.abi3.so: undefined symbol: cuGreenCtxDestroy",
+        "driver-too-old-for-torch-cuda",
+        "sudo apt-get install -y nvidia-driver-550 && sudo reboot",
+    ),
+    (
+        "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.4, please update your driver to a "
+        "newer version, or use an earlier cuda container: unknown",
+        "driver-too-old-for-torch-cuda",
+        "sudo apt-get install -y nvidia-driver-550 && sudo reboot",
+    ),
     # kohya_ss's installer, its minors listed
     (
         "20:01:15-133757 ERROR    Incompatible Python version: 3.11.3 required 3.[9, 10]",

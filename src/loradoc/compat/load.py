@@ -720,6 +720,7 @@ def _error(t: Table) -> s.ErrorPattern:
         at_end=t.flag("at_end", False),
         warning=t.flag("warning", False),
         api_names=t.opt_str("api_names"),
+        needs_driver_cuda=t.opt_str("needs_driver_cuda"),
         meaning=t.text("meaning"),
         fix=t.text("fix"),
         source=t.source(),
@@ -729,6 +730,8 @@ def _error(t: Table) -> s.ErrorPattern:
             t.fail(f"code {code!r} should be kebab-case")
     if not entry.pattern_texts:
         t.fail("has no patterns")
+    if entry.needs_driver_cuda is not None and not _MINOR.match(entry.needs_driver_cuda):
+        t.fail(f'needs_driver_cuda {entry.needs_driver_cuda!r} should be a CUDA major.minor ("12.4")')
     if entry.api_names not in (None, "api", "model"):
         t.fail(f"api_names {entry.api_names!r} should be api or model")
     for fact in entry.when:

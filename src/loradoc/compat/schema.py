@@ -401,6 +401,7 @@ class ErrorPattern:
     # "api" or "model": a match counts only for a name the matrix's [[api_change]] rows know (of
     # model classes, for "model"); the patterns capture name (and package, keyword where stated)
     api_names: str | None = None
+    needs_driver_cuda: str | None = None  # the CUDA whose driver the failing call needs (a driver API symbol)
 
     def applies(self, holds: frozenset[str]) -> bool:
         """Whether the entry applies on a machine where exactly the facts ``holds`` are known true."""

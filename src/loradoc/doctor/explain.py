@@ -219,6 +219,11 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             f"the container needs NVIDIA driver {g['container_driver']} or later; the host has {g['host_driver']}"
         )
         fix = driver_upgrade_fix(ctx, g["container_driver"])
+    elif (need_cuda := g.get("container_cuda") or e.needs_driver_cuda) and (
+        minimum := ctx.matrix.min_driver(need_cuda, ctx.os_or_linux)
+    ):  # an image or a library that needs a CUDA the driver does not reach: the driver, not torch
+        facts.append(f"CUDA {need_cuda} needs NVIDIA driver {minimum} or later")
+        fix = driver_upgrade_fix(ctx, minimum)
     elif "ptx_isa" not in g and e.code in (  # the driver's JIT rejecting a program's PTX: its driver
         "driver-too-old-for-torch-cuda",
         "gpu-arch-unsupported-by-torch-build",
