@@ -3337,6 +3337,21 @@ def test_a_log_that_stops_in_nccls_connect_retries_is_not_read_as_p2p() -> None:
     assert by_code(found, "firewall-blocks-distributed-ports")
 
 
+def test_a_conda_command_pinning_a_cudatoolkit_its_release_lacks_resolves_the_cpu_build() -> None:
+    """Public-BOTs/GaussianPretrain#4: torch 1.9.1 was built for CUDA 10.2 and 11.1, so
+    cudatoolkit=11.3 gets the CPU build; the release's newest build under the request is the fix.
+    A pair that exists, and torch 1.13+ (pytorch-cuda), are not judged."""
+    m = load_matrix()
+    line = "conda install pytorch==1.9.1 torchvision==0.10.1 cudatoolkit=11.3 -c pytorch -c conda-forge"
+    f = one(explain(line, EMPTY, m), "torch-cpu-build-on-gpu-machine")
+    assert f.fix == "conda install pytorch==1.9.1 cudatoolkit=11.1 -c pytorch -c conda-forge"
+    for fine in (
+        "conda install pytorch==1.12.1 torchvision==0.13.1 cudatoolkit=11.3 -c pytorch",
+        "conda install pytorch=1.13.1 cudatoolkit=11.7 -c pytorch",
+    ):
+        assert not by_code(explain(fine, EMPTY, m), "torch-cpu-build-on-gpu-machine"), fine
+
+
 def test_a_bus_error_means_shared_memory_only_in_a_container() -> None:
     line = "Bus error: nonexistent physical address with signal 7"
     container = Snapshot.from_dict({"env": {"in_container": True}})

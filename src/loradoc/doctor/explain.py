@@ -29,6 +29,7 @@ from loradoc.compat.versions import (
     parse_version,
 )
 from loradoc.doctor.api_names import api_change_fact, api_change_fix, api_key, known_name
+from loradoc.doctor.conda_commands import conda_build_missing, conda_fix
 from loradoc.doctor.diagnose import diagnose
 from loradoc.doctor.facts import machine_facts
 from loradoc.doctor.findings import Finding, Severity
@@ -238,6 +239,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
             more = choice_details(choice)
             facts.extend(more.get("notes", ()))
             newer = more.get("newer_driver_builds")
+    if e.id == "conda-cudatoolkit-without-a-build":  # the release's own CUDA build, from conda
+        fix = conda_fix(g, ctx.matrix) or fix
     if e.code == "xformers-torch-mismatch" and ctx.torch is not None:
         fix = xformers_fix(ctx, ctx.torch) or fix  # the release pinned to the torch the log shows
     if fix == e.fix and not e.exact_fix:  # nothing above was more precise: a command from the facts
@@ -251,6 +254,15 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     if newer:
         details["newer_driver_builds"] = newer
     return Finding(e.code, severity, message, fix, details)
+
+
+def _disproved(r: Recognised, ctx: Context, text: str) -> bool:
+    """An entry whose line states facts the matrix can check, where they show nothing wrong: a
+    capability warning for a GPU the build covers, a conda command whose cudatoolkit the pinned
+    release was built for (or that this does not judge)."""
+    if r.entry.id == "conda-cudatoolkit-without-a-build":
+        return not conda_build_missing(r.groups, ctx.matrix)
+    return _capability_warning_disproved(r, ctx, text)
 
 
 def _capability_warning_disproved(r: Recognised, ctx: Context, text: str) -> bool:
@@ -307,7 +319,7 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
             for f in precise:
                 details: dict[str, Any] = {**f.details, "recognised": r.entry.id, "log": r.line}
                 out.append(Finding(f.code, Severity.ERROR, f.message, f.fix, details))
-        elif not r.entry.facts_only and not _capability_warning_disproved(r, ctx, text):
+        elif not r.entry.facts_only and not _disproved(r, ctx, text):
             out.append(_generic(r, ctx))
     if not out:
         return [_NOTHING_KNOWN]
