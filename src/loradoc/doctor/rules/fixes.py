@@ -168,10 +168,10 @@ def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """No NVIDIA driver reached: on an AMD machine, the ROCm build of the installed torch (a CUDA
     build needs an NVIDIA GPU); in a container, the GPUs passed in; else the driver installed."""
     t, m = ctx.torch, ctx.matrix
-    if ctx.facts.amd_gpus and ctx.has_nvidia_gpu is not True and ctx.os_or_linux == "linux":
-        rel = m.torch_release(t.public if t else None) if t is not None else None
-        if rel is not None and rel.rocm and t is not None and t.public:
-            return m.torch_install_command(t.public, f"rocm{rel.rocm}", force=True)
+    amd_only = ctx.facts.amd_gpus and ctx.has_nvidia_gpu is not True and ctx.os_or_linux == "linux"
+    rel = m.torch_release(t.public) if amd_only and t is not None and t.public else None
+    if t is not None and t.public and rel is not None and rel.rocm:
+        return m.torch_install_command(t.public, f"rocm{rel.rocm}", force=True)
     env = ctx.snapshot.env
     if env is not None and env.in_container:
         return (
@@ -323,11 +323,10 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         command = _pinned_torch_build(ctx, groups["want_torch"], groups["want_variant"])
         return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
     if entry_id == "torchao-kernels-abort":  # the torchao built for this torch, where the matrix knows it
-        torchao = ctx.matrix.torchao_for_torch(t.public) if t is not None else None
-        return f"pip install torchao=={torchao}" if torchao else None
+        return _torchao_for(ctx, t.public if t is not None else None)
     if entry_id == "torchao-built-for-newer-torch":  # the torchao built for this torch, else torch's floor
         have = t.public if t is not None else groups.get("have_torch")
-        torchao = ctx.matrix.torchao_for_torch(have)
+        torchao = _torchao_for(ctx, have)
         newer = (
             _newer_torch(ctx, have, t.variant if t else None, groups["need_torch"])
             if "need_torch" in groups
@@ -335,7 +334,7 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         )
         if torchao is None:
             return newer
-        return f"pip install torchao=={torchao}" + (f"\nor: {newer.splitlines()[0]}" if newer else "")
+        return torchao + (f"\nor: {newer.splitlines()[0]}" if newer else "")
     if entry_id == "package-states-torch-floor":  # the floor is stated: met with torch missing too
         return _newer_torch(ctx, t.public if t else None, t.variant if t else None, groups.get("need_torch"))
     if entry_id in ("torch-older-than-package", "torch-load-needs-torch-2-6"):
@@ -379,6 +378,12 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return ctx.matrix.torch_install_command(
         t.public, choice.variant, os=ctx.os_or_linux, extra=tuple(companions), force=True
     )
+
+
+def _torchao_for(ctx: Context, torch_version: str | None) -> str | None:
+    """The install of the torchao release built for this torch (the matrix's [[torchao_build]])."""
+    torchao = ctx.matrix.torchao_for_torch(torch_version)
+    return f"pip install torchao=={torchao}" if torchao else None
 
 
 def bnb_fix(ctx: Context) -> str | None:
@@ -843,8 +848,7 @@ def _package_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             return "sudo dnf install -y python3-tkinter"
         return f"sudo apt-get install -y python{py}-tk" if py else "sudo apt-get install -y python3-tk"
     if module == "torchao" and ctx.torch is not None:  # the torchao built for this torch
-        torchao = ctx.matrix.torchao_for_torch(ctx.torch.public)
-        return f"pip install torchao=={torchao}" if torchao else "pip install torchao"
+        return _torchao_for(ctx, ctx.torch.public) or "pip install torchao"
     return f"pip install {_PIP_NAME.get(module, module)}" if module else None
 
 
