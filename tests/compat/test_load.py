@@ -302,7 +302,7 @@ def test_an_error_entry_requiring_an_unknown_fact_is_refused(matrix_text: str, w
     assert bad != errors
     with pytest.raises(
         MatrixError,
-        match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container, bare_metal, darwin, torch_installed, no_nvidia_gpu\)",
+        match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container, bare_metal, darwin, windows, torch_installed, no_nvidia_gpu\)",
     ):
         load_matrix(write_matrix(matrix_text, bad))
 

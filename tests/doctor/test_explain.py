@@ -554,8 +554,8 @@ FIELD_LINES = [
         "package-requires-other-torch",
         None,
     ),
-    (  # nothing known about the machine: the generic plan
-        "AttributeError: module 'torch' has no attribute 'compiler'",
+    (  # nothing known about the machine, a name the matrix does not date: the generic plan
+        "AttributeError: module 'torch' has no attribute 'accelerator'",
         "package-requires-other-torch",
         "loradoc doctor install --dry-run",
     ),
@@ -605,7 +605,7 @@ FIELD_LINES = [
     (  # a torch older than the package: the names it imports or the keywords it passes
         "ImportError: cannot import name 'register_pytree_node' from 'torch.utils._pytree'",
         "package-requires-other-torch",
-        "loradoc doctor install --dry-run",
+        None,  # the matrix dates the name (torch 2.2.0): a release that has it
     ),
     (
         "register_pytree_node() got an unexpected keyword argument 'flatten_with_keys_fn'",
@@ -858,6 +858,25 @@ def test_a_torch_api_missing_upgrades_torch_in_its_kind_and_spares_broken_instal
     )
 
 
+def test_a_torch_api_the_matrix_dates_sets_the_floor_when_torch_is_unknown() -> None:
+    """guoyww/AnimateDiff#384: ``torch.float8_e5m2`` on a Windows ComfyUI whose torch the facts do
+    not state. The matrix's [[api_change]] row dates the name (torch 2.1.0), so the fix is a build
+    of a release that has it; on Windows a CUDA build (PyPI's Windows wheel is CPU-only), the one
+    that runs on the widest range of drivers with the driver unknown."""
+    m = load_matrix()
+    row = m.api_change("float8_e5m2", "torch")
+    assert row is not None and row.added == "2.1.0"
+    line = "AttributeError: module 'torch' has no attribute 'float8_e5m2'"
+    windows = one(explain(line, Snapshot.from_dict({"os": "Windows"}), m), "package-requires-other-torch")
+    assert "torch.float8_e5m2 came in torch 2.1.0" in windows.message
+    first = windows.printed_fix().splitlines()[0]
+    assert first.startswith("pip install torch==") and "download.pytorch.org/whl/cu" in first
+    assert Version(first.split("==")[1].split()[0]) >= Version("2.1.0")
+    linux = one(explain(line, EMPTY, m), "package-requires-other-torch")
+    assert linux.fix is not None and linux.fix.startswith("pip install torch==")
+    assert Version(linux.fix.split("==")[1].split()[0]) >= Version("2.1.0")
+
+
 def test_a_build_without_torch_names_the_extension_and_installs_torch_first() -> None:
     uv = (
         "ModuleNotFoundError: No module named 'torch'\n"
@@ -1096,7 +1115,9 @@ def test_a_log_that_stops_in_nccls_set_up_suggests_p2p_and_one_that_goes_on_does
 def test_the_container_runtimes_mismatch_is_the_hosts_and_error_804_outside_a_container_is_a_reboot() -> None:
     """nvidia-container-cli runs on the host (apache/mxnet#21114): a reboot there, even when the
     snapshot describes the container. Error 804 on a machine known to be bare metal is a driver
-    upgraded without a reboot (rapidsai/cusignal#398); in or maybe in a container, cuda-compat."""
+    upgraded without a reboot (rapidsai/cusignal#398); in a container or under WSL, cuda-compat.
+    Where the facts do not say (mrhan1993/Fooocus-API#45, a local install), both: the container's
+    answer and, as a warning, the reboot."""
     m = load_matrix()
     container = Snapshot.from_dict({"env": {"in_container": True}})
     cli = "nvidia-container-cli: initialization error: nvml error: driver/library version mismatch: unknown."
@@ -1107,8 +1128,11 @@ def test_the_container_runtimes_mismatch_is_the_hosts_and_error_804_outside_a_co
     bare = Snapshot.from_dict({"env": {"in_container": False}})
     assert [(f.code, f.fix) for f in explain(e804, bare, m)] == [("driver-reboot-needed", "sudo reboot")]
     wsl = Snapshot.from_dict({"env": {"in_container": False, "wsl": True}})
-    for facts in (EMPTY, container, wsl):
+    for facts in (container, wsl):
         assert [f.code for f in explain(e804, facts, m)] == ["cuda-forward-compat-unsupported-gpu"]
+    unknown = [(f.code, f.severity, f.fix) for f in explain(e804, EMPTY, m)]
+    assert unknown[0][0] == "cuda-forward-compat-unsupported-gpu"
+    assert unknown[1:] == [("driver-reboot-needed", Severity.WARNING, "sudo reboot")]
 
 
 def test_a_pinned_torch_missing_for_this_python_gets_a_venv_of_a_python_it_has_wheels_for() -> None:
@@ -3432,3 +3456,39 @@ def test_a_windows_path_past_the_limit_in_pips_oserror_is_long_paths() -> None:
     assert by_code(explain(line, EMPTY, m), "windows-long-paths-disabled")
     short = "OSError: [Errno 2] No such file or directory: 'C:\\\\data\\\\train.json'"
     assert not by_code(explain(short, EMPTY, m), "windows-long-paths-disabled")
+
+
+def test_a_cuda_build_pinned_on_a_mac_is_the_plain_release_not_another_index() -> None:
+    """Nerogar/OneTrainer#169: requirements pinning torch==2.1.2+cu118 on an Apple M2. No index has
+    a CUDA build for macOS, so the answer is the plain release, not PyTorch's cu118 index; on
+    Linux the same line still means the index was missing."""
+    m = load_matrix()
+    line = "ERROR: No matching distribution found for torch==2.1.2+cu118"
+    mac = explain(line, Snapshot.from_dict({"os": "Darwin", "arch": "aarch64"}), m)
+    f = one(mac, "no-nvidia-gpu")
+    assert f.fix == 'pip install "torch==2.1.2"' and "no CUDA build for macOS" in f.message
+    assert not by_code(mac, "pytorch-index-misconfigured")
+    linux = one(explain(line, Snapshot.from_dict({"os": "Linux"}), m), "pytorch-index-misconfigured")
+    assert "download.pytorch.org/whl/cu118" in (linux.fix or "")
+
+
+def test_the_os_is_read_from_the_logs_paths_where_the_facts_do_not_state_it() -> None:
+    """zai-org/Open-AutoGLM#54: vLLM's server importing uvloop on Windows, known from the
+    traceback's D:\\...\\Lib\\site-packages path alone. A Linux path, or WSL's /mnt/c/Users/, says
+    nothing about Windows or a Mac; a Mac's home folder says Darwin."""
+    m = load_matrix()
+    log = (
+        '  File "D:\\anaconda3\\envs\\glm\\Lib\\site-packages\\vllm\\entrypoints\\openai\\api_server.py", line 26\n'
+        "    import uvloop\nModuleNotFoundError: No module named 'uvloop'\n"
+    )
+    f = one(explain(log, EMPTY, m), "vllm-unsupported-platform")
+    assert f.fix == "wsl --install -d Ubuntu"
+    on_linux = log.replace(
+        "D:\\anaconda3\\envs\\glm\\Lib\\site-packages\\", "/opt/conda/lib/python3.10/site-packages/"
+    )
+    assert not by_code(explain(on_linux.replace("\\", "/"), EMPTY, m), "vllm-unsupported-platform")
+    pin = "ERROR: No matching distribution found for torch==2.1.2+cu118"
+    mac = explain(f'File "/Users/ana/miniforge3/lib/python3.10/site-packages/pip/x.py"\n{pin}', EMPTY, m)
+    assert by_code(mac, "no-nvidia-gpu") and not by_code(mac, "pytorch-index-misconfigured")
+    wsl = explain(f"/mnt/c/Users/ana/project/requirements.txt\n{pin}", EMPTY, m)
+    assert by_code(wsl, "pytorch-index-misconfigured") and not by_code(wsl, "no-nvidia-gpu")

@@ -37,6 +37,26 @@ def test_a_plain_torch_1_4_on_an_rtx_3090_lacks_its_architecture() -> None:
     assert f.fix is not None and f.fix.startswith("python3.") and "-m venv .venv" in f.fix
 
 
+def test_an_old_release_with_a_build_for_the_gpu_keeps_the_release() -> None:
+    """torch 1.8.1 from PyPI is its CUDA 10.2 build, with no sm_86; the release also shipped a CUDA
+    11.1 build (Unity-Technologies/ml-agents#5531): that build is the smallest change, a torch the
+    matrix installs the alternative. A driver too old for CUDA 11.1 rules the build out, and a
+    torchvision beside it (which the matrix does not pair with torch 1.x) keeps the plan."""
+    s = {
+        "os": "Linux",
+        "gpus": [{"name": "GeForce RTX 3070 Ti"}],
+        "packages": {"torch": {"version": "1.8.1"}},
+    }
+    f = one(run(s), "gpu-arch-unsupported-by-torch-build")
+    assert f.fix == "pip install torch==1.8.1+cu111 -f https://download.pytorch.org/whl/torch_stable.html"
+    assert "torch 1.8.1 also has a CUDA 11.1+ build" in f.message
+    assert str(f.details["alternative"]).startswith("pip install torch==2.")
+    old_driver = one(run({**s, "driver": {"version": "440.33.01"}}), "gpu-arch-unsupported-by-torch-build")
+    assert "1.8.1+cu111" not in (old_driver.fix or "")
+    with_vision = {**s, "packages": {"torch": {"version": "1.8.1"}, "torchvision": {"version": "0.9.1"}}}
+    assert "1.8.1+cu111" not in (one(run(with_vision), "gpu-arch-unsupported-by-torch-build").fix or "")
+
+
 def test_a_plain_torch_1_3_needs_the_driver_of_cuda_10_1() -> None:
     s = {
         "os": "Linux",

@@ -158,6 +158,32 @@ class Matrix(MatrixData, PackageQueries):
                     return command
         return None
 
+    def legacy_build_for_cuda(
+        self,
+        version: str,
+        floor: str,
+        *,
+        os: str | None = "linux",
+        driver: str | None = None,
+        cuda_max: str | None = None,
+    ) -> str | None:
+        """The install command of a torch 1.x release's own CUDA build at CUDA ``floor`` or
+        later, the lowest such (it runs on the widest range of drivers) that the driver is not
+        known to refuse: the smallest change for a GPU the installed build's CUDA predates. None
+        when the release has no such build or the matrix does not know how to install it."""
+        rel, want = self.legacy_torch(version), cuda_tuple(floor)
+        if rel is None or want is None:
+            return None
+        system = norm_os(os) or "linux"
+        for v in sorted(rel.variants, key=lambda v: cuda_tuple(variant_cuda(v)) or (0, 0)):
+            have = cuda_tuple(variant_cuda(v))
+            if have is None or have < want:
+                continue
+            if self.coverage(variant_cuda(v), system, driver=driver, cuda_max=cuda_max).ok is False:
+                continue
+            return self.legacy_install_command(version, v, system)
+        return None
+
     def legacy_install_command(self, version: str, variant: str, os: str | None = "linux") -> str | None:
         """How the previous-versions page installs one torch 1.x CUDA build: PyPI's own on Linux
         when it is that build, else from its variant's index, the find-links page or the

@@ -375,7 +375,7 @@ class TransformersInfo:
 
 # Machine facts an error entry may require (``when``; ``"!name"``: the fact is not known to
 # hold): a line whose cause is certain only on such a machine.
-ERROR_WHEN = ("wsl", "in_container", "bare_metal", "darwin", "torch_installed", "no_nvidia_gpu")
+ERROR_WHEN = ("wsl", "in_container", "bare_metal", "darwin", "windows", "torch_installed", "no_nvidia_gpu")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -84,6 +85,28 @@ def recognise(text: str, matrix: Matrix, holds: frozenset[str] = frozenset()) ->
     return out
 
 
+# Paths only one OS writes: a Windows install's Lib, site-packages or Scripts folder
+# (C:\\...\\Lib\\site-packages), a Mac's home folder, Homebrew or the python.org framework (at the
+# start of a path: WSL's /mnt/c/Users/ is not a Mac's). Each starts with a literal: linear on any log.
+_WINDOWS_PATH = re.compile(r"\\(?:Lib|site-packages|Scripts)\\", re.IGNORECASE)
+_MAC_PATH = re.compile(r"/(?:Users/[^/\s]+/|opt/homebrew/|Library/Frameworks/Python\.framework/)")
+_PATHS_LOOKED_AT = 64  # Mac-looking paths read before giving up: bounded on any log
+
+
+def _with_os_of_log(snapshot: Snapshot, text: str) -> Snapshot:
+    """The snapshot with its OS read from the log's paths, where the snapshot does not state it."""
+    if snapshot.os:
+        return snapshot
+    if _WINDOWS_PATH.search(text):
+        return dataclasses.replace(snapshot, os="Windows")
+    for i, m in enumerate(_MAC_PATH.finditer(text)):
+        if i == _PATHS_LOOKED_AT:
+            break
+        if m.start() == 0 or text[m.start() - 1] in " \t\n\"'(=":
+            return dataclasses.replace(snapshot, os="Darwin")
+    return snapshot
+
+
 def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
     """The machine facts (of ERROR_WHEN) the snapshot shows to be true."""
     facts = machine_facts(snapshot, matrix)
@@ -93,6 +116,7 @@ def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
         "in_container": in_container,
         "bare_metal": in_container is False and not facts.wsl,  # known to be neither
         "darwin": facts.os == "darwin",
+        "windows": facts.os == "windows",
         "torch_installed": facts.torch is not None,
         "no_nvidia_gpu": facts.has_nvidia_gpu is False,  # probed (or stated) and none found
     }
@@ -213,6 +237,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         if row is not None:
             facts.append(api_change_fact(row, api_key(dict(g)), ctx))
             fix = api_change_fix(row, ctx)
+    if e.id == "torch-older-than-package" and (row := ctx.matrix.api_change(g.get("attr") or "", "torch")):
+        facts.append(api_change_fact(row, f"torch.{g['attr']}", ctx))
     if "cuda_major" in g:
         facts.append(f"the extension needs libcudart.so.{g['cuda_major']}")
     if "container_driver" in g:  # the container's own CUDA needs the newer host driver
@@ -305,6 +331,7 @@ def explain(text: str, snapshot: Snapshot, matrix: Matrix | None = None) -> list
         from loradoc.compat.load import load_matrix
 
         matrix = load_matrix()
+    snapshot = _with_os_of_log(snapshot, text)
     found = recognise(text, matrix, _holds(snapshot, matrix))
     if not found:
         return [_NOTHING_KNOWN]

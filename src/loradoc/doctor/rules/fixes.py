@@ -165,8 +165,11 @@ def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """No NVIDIA driver reached: on an AMD machine, the ROCm build of the installed torch (a CUDA
+    """No NVIDIA GPU: a CUDA build pinned on a Mac, the plain release instead. No NVIDIA driver
+    reached: on an AMD machine, the ROCm build of the installed torch (a CUDA
     build needs an NVIDIA GPU); in a container, the GPUs passed in; else the driver installed."""
+    if entry_id == "cuda-build-pinned-on-macos":  # the pinned release's own (plain) macOS build
+        return f'pip install "{groups["index_pkg"]}=={groups["index_version"]}"'
     t, m = ctx.torch, ctx.matrix
     amd_only = ctx.facts.amd_gpus and ctx.has_nvidia_gpu is not True and ctx.os_or_linux == "linux"
     rel = m.torch_release(t.public) if amd_only and t is not None and t.public else None
@@ -338,8 +341,9 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if entry_id == "package-states-torch-floor":  # the floor is stated: met with torch missing too
         return _newer_torch(ctx, t.public if t else None, t.variant if t else None, groups.get("need_torch"))
     if entry_id in ("torch-older-than-package", "torch-load-needs-torch-2-6"):
-        if t is None or t.public is None:
-            return None
+        row = ctx.matrix.api_change(groups.get("attr") or "", "torch")
+        if t is None or t.public is None:  # the release that added the name, where the matrix knows it
+            return _newer_torch(ctx, None, None, row.added) if row is not None and row.added else None
         return _newer_torch(ctx, t.public, t.variant, None)
     if entry_id == "torch-six-removed":  # DeepSpeed when installed, else which package imports it
         if ctx.pkg("deepspeed") is not None:
@@ -447,7 +451,10 @@ def _newer_torch(ctx: Context, installed: str | None, variant: str | None, need:
     the newest release of the installed build's CUDA major."""
     ran = variant_cuda(variant) if variant and variant != "cpu" else None
     driver_unknown = not (ctx.driver_version or ctx.cuda_max)
-    choices = ctx.torch_choices(gpu=None if variant is None else variant != "cpu", cuda_floor=ran)
+    gpu = None if variant is None else variant != "cpu"
+    if gpu is None and ctx.os == "windows" and ctx.has_nvidia_gpu is not False:
+        gpu = True  # PyPI's Windows wheel is CPU-only; a CUDA build also runs where no GPU is
+    choices = ctx.torch_choices(gpu=gpu, cuda_floor=ran)
     have, floor = parse_version(installed), parse_version(need)
     newer = [
         (v, c) for c in choices if (v := parse_version(c.version)) is not None and (have is None or v > have)

@@ -104,16 +104,30 @@ def _cuda_older_than_gpus(ctx: Context) -> list[Finding]:
     fix, more = torch_fix(ctx, None)
     if fix is None:  # no torch the matrix installs has wheels for this Python: a venv of one that has
         fix = python_fix(ctx)
+    same = _same_release_build(ctx, first)
     return [
         error(
             "gpu-arch-unsupported-by-torch-build",
             f"torch {t.label} was built with CUDA {t.cuda}, older than CUDA {first}, the first that "
             f"compiles for {gpu_labels(old)}: neither its kernels nor that CUDA's cuDNN and cuBLAS carry "
-            "code for it ('no kernel image is available', cuDNN EXECUTION_FAILED or NOT_INITIALIZED)",
-            fix,
-            **more,
+            "code for it ('no kernel image is available', cuDNN EXECUTION_FAILED or NOT_INITIALIZED)"
+            + (f"; torch {t.public} also has a CUDA {first}+ build, the smallest change" if same else ""),
+            same or fix,
+            **({"alternative": fix} if same and fix else more),
         )
     ]
+
+
+def _same_release_build(ctx: Context, first: str | None) -> str | None:
+    """A torch 1.x release that also shipped a build with a CUDA new enough for the GPUs (1.8.1:
+    cu102 on PyPI, cu111 on PyTorch's page): that build, when nothing installed beside torch has
+    to move with it (the matrix pairs torchvision and torchaudio with torch 2.x only)."""
+    t = ctx.torch
+    if t is None or first is None or ctx.companions or ctx.matrix.legacy_torch(t.public) is None:
+        return None
+    return ctx.matrix.legacy_build_for_cuda(
+        t.public, first, os=ctx.os_or_linux, driver=ctx.driver_version, cuda_max=ctx.cuda_max
+    )
 
 
 @rule("gpu-cc-unknown", "no-nvidia-gpu")
