@@ -1706,10 +1706,12 @@ def test_a_toolkit_runtime_or_a_dropped_architecture_is_not_misread() -> None:
     f = one(explain(lcuda, EMPTY, m), "libcuda-stub-needed-at-link")
     assert f.fix == "export LIBRARY_PATH=/usr/local/cuda/lib64/stubs:$LIBRARY_PATH"
     assert not by_code(explain(lcuda, EMPTY, m), "wsl-libcuda-not-on-loader-path")
-    assert not by_code(
+    # pytorch/pytorch#121099: the arch list is older than nvcc, so CUDA_HOME is not the fix
+    f = one(
         explain("nvcc fatal   : Unsupported gpu architecture 'compute_35'", EMPTY, m),
         "nvcc-torch-cuda-mismatch",
     )
+    assert "CUDA 12 dropped sm_35" in f.message and (f.fix or "").startswith("export TORCH_CUDA_ARCH_LIST=")
 
 
 def test_nvls_after_a_fabric_manager_restart_resets_the_gpus() -> None:
@@ -2676,6 +2678,10 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "Support for Maxwell and Pascal architectures is removed for CUDA 12.8+ builds.",
         "gpu-arch-unsupported-by-torch-build",
     ),
+    (
+        "Error checking compiler version for cl: [WinError 2] The system cannot find the file specified",
+        "windows-msvc-missing",
+    ),
     # new hardware, ROCm and Intel
     ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
     ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
@@ -3272,6 +3278,56 @@ FIXES_FROM_THE_WORDING = [
         "unable to execute '/usr/local/cuda-10.0:/usr/local/cuda-10.0:/bin/nvcc': No such file or directory",
         "nvcc-missing",
         "export CUDA_HOME=/usr/local/cuda-10.0",
+    ),
+    # a release asset's wheel for another Python: its plain release on PyPI picks the right one
+    (
+        "ERROR: flash_attn-2.7.2.post1+cu12torch2.5cxx11abiFALSE-cp310-cp310-linux_x86_64.whl is not a supported "
+        "wheel on this platform.",
+        "python-unsupported-by-package",
+        "pip install flash-attn==2.7.2.post1 --no-build-isolation",
+    ),
+    # compilers killed for memory in an extension build: fewer parallel jobs
+    (
+        "nvcc error   : 'cicc' died due to signal 9 (Kill signal)",
+        "extension-build-out-of-memory",
+        "export MAX_JOBS=2",
+    ),
+    (
+        "      Allowing ninja to set a default number of workers... (overridable by setting the environment "
+        "variable MAX_JOBS=N)\n      Killed\n      RuntimeError: Error compiling objects for extension",
+        "extension-build-out-of-memory",
+        "export MAX_JOBS=2",
+    ),
+    (
+        "c++: fatal error: Killed signal terminated program cc1plus",
+        "extension-build-out-of-memory",
+        "export MAX_JOBS=2",
+    ),
+    # mamba's kernels built for another torch: the package rebuilt for this torch, not torch again
+    (
+        "ImportError: /root/miniconda3/lib/python3.12/site-packages/selective_scan_cuda.cpython-312-x86_64-linux-gnu.so:"
+        " undefined symbol: _ZN3c1021throwNullDataPtrErrorEv",
+        "package-requires-other-torch",
+        "pip install --no-build-isolation --no-cache-dir --force-reinstall --no-deps mamba-ssm",
+    ),
+    # ComfyUI's own cudaMallocAsync: its launch flag
+    (
+        "Error occurred when executing CLIPTextEncode:\n\nCUDA error: operation not supported",
+        "cuda-malloc-async-unsupported",
+        "add --disable-cuda-malloc to the ComfyUI launch command in run_nvidia_gpu.bat (or to python main.py)",
+    ),
+    # an nvcc newer than an architecture the build lists: the GPUs' own, as nvidia-smi reports them
+    (
+        "nvcc fatal   : Unsupported gpu architecture 'compute_35'",
+        "nvcc-torch-cuda-mismatch",
+        'export TORCH_CUDA_ARCH_LIST="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | sort -u '
+        "| paste -sd';')\"",
+    ),
+    # Triton's bundled CUDA 12 ptxas on a driver older than CUDA 12: the driver CUDA 12.0 needs
+    (
+        "RuntimeError: Triton Error [CUDA]: device kernel image is invalid",
+        "driver-too-old-for-torch-cuda",
+        "sudo apt-get install -y nvidia-driver-525 && sudo reboot",
     ),
 ]
 

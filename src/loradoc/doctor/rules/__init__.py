@@ -77,6 +77,7 @@ EXPLAIN_CODES = (
     "open-files-limit-too-low",
     "memlock-limit-too-low",
     "torch-extensions-lock-stale",
+    "extension-build-out-of-memory",
     "firewall-blocks-distributed-ports",
     "nccl-ib-roce-unreachable",
     "static-tls-exhausted",

@@ -692,6 +692,10 @@ def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | No
     windows = ctx.os_or_linux == "windows"
     if entry_id == "wheel-for-another-python":  # the same release; pip picks this Python's wheel
         name, version = groups["wheel_name"].replace("_", "-").lower(), groups["wheel_version"]
+        if local_tag(version):  # a release asset's tag (flash-attn's +cu12torch2.5cxx11abiFALSE): not on
+            # PyPI; its plain release there picks (or builds) the wheel for this Python and torch
+            build = " --no-build-isolation" if name == "flash-attn" else ""
+            return f"pip install {name}=={public(version)}{build}"
         return f"pip install {name}=={version}"
     low, below = groups.get("py_min"), groups.get("py_below")
     if groups.get("py_minors"):  # kohya_ss's list of minors: 3.[9, 10]
@@ -884,7 +888,16 @@ def _windows_runtime(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """An nvcc older than the build needs: CUDA_HOME at the toolkit of torch's CUDA (read at run
-    time when the facts do not name it)."""
+    time when the facts do not name it). An nvcc too new for an architecture the build lists: the
+    GPUs' own architectures (as the facts state them, else as nvidia-smi reports them)."""
+    if entry_id == "nvcc-dropped-listed-arch":
+        ccs = sorted(set(ctx.ccs))
+        if ccs:
+            return f'export TORCH_CUDA_ARCH_LIST="{";".join(ccs)}"'
+        return (
+            'export TORCH_CUDA_ARCH_LIST="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader '
+            "| sort -u | paste -sd';')\""
+        )
     t = ctx.torch
     cuda = cuda_tuple(t.cuda) if t is not None and t.cuda else None
     if cuda:
