@@ -655,7 +655,7 @@ FIELD_LINES = [
         "RuntimeError: CUDA unknown error - this may be due to an incorrectly set up environment, e.g. changing "
         "env variable CUDA_VISIBLE_DEVICES after program start.",
         "driver-reboot-needed",
-        "sudo reboot",
+        "sudo reboot\nor: sudo modprobe -r nvidia_uvm && sudo modprobe nvidia_uvm",
     ),
     (  # XLA's libcuda-against-kernel-module check
         "kernel version 515.48.7 does not match DSO version 510.73.5 -- cannot find working devices in this "
@@ -1389,7 +1389,9 @@ def test_bus_errors_and_ncclsystem_errors_are_shared_memory_only_in_a_container(
 def test_jax_cuinit_unknown_error_and_a_lower_cased_flash_attention_title() -> None:
     m = load_matrix()
     jax = "E external/xla/xla/stream_executor/cuda/cuda_driver.cc:268] failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error"
-    assert [(f.code, f.fix) for f in explain(jax, EMPTY, m)] == [("driver-reboot-needed", "sudo reboot")]
+    assert [(f.code, f.fix) for f in explain(jax, EMPTY, m)] == [
+        ("driver-reboot-needed", "sudo reboot\nor: sudo modprobe -r nvidia_uvm && sudo modprobe nvidia_uvm")
+    ]
     title = "FlashAttention only supports ampere gpus or newer"
     assert [f.code for f in explain(title, EMPTY, m)] == ["flash-attn-gpu-too-old"]
 
@@ -2682,6 +2684,11 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "Error checking compiler version for cl: [WinError 2] The system cannot find the file specified",
         "windows-msvc-missing",
     ),
+    ("No CUDA runtime is found, using CUDA_HOME='/usr/local/cuda-11.8'", "torch-cpu-build-on-gpu-machine"),
+    (
+        "2023-08-21 10:06:33,142 - WARNING - qlinear_old.py:16 - CUDA extension not installed.",
+        "package-requires-other-torch",
+    ),
     # new hardware, ROCm and Intel
     ("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89", "fp8-unsupported-gpu"),
     ("RuntimeError: FlashAttention only supports AMD MI200 GPUs or newer.", "flash-attn-gpu-too-old"),
@@ -3316,6 +3323,51 @@ FIXES_FROM_THE_WORDING = [
         "cuda-malloc-async-unsupported",
         "add --disable-cuda-malloc to the ComfyUI launch command in run_nvidia_gpu.bat (or to python main.py)",
     ),
+    # a DeepSpeed op whose first-use build failed: the op built at install time
+    (
+        "AttributeError: 'DeepSpeedCPUAdam' object has no attribute 'ds_opt_adam'",
+        "deepspeed-op-build-failed",
+        "DS_BUILD_CPU_ADAM=1 pip install --no-cache-dir --force-reinstall --no-deps --no-build-isolation deepspeed",
+    ),
+    (
+        "ImportError: /home/u/.cache/torch_extensions/py310_cu121/fused_adam/fused_adam.so: cannot open shared "
+        "object file: No such file or directory",
+        "deepspeed-op-build-failed",
+        "DS_BUILD_FUSED_ADAM=1 pip install --no-cache-dir --force-reinstall --no-deps --no-build-isolation deepspeed",
+    ),
+    # CUDA in the parent before a fork: vLLM's own switch, else the spawn start method
+    (
+        "Exception in worker VllmWorkerProcess while processing method init_device: Cannot re-initialize CUDA in "
+        "forked subprocess. To use CUDA with multiprocessing, you must use the 'spawn' start method",
+        "cuda-initialized-before-fork",
+        "export VLLM_WORKER_MULTIPROC_METHOD=spawn",
+    ),
+    (
+        "RuntimeError: Cannot re-initialize CUDA in forked subprocess. To use CUDA with multiprocessing, you must "
+        "use the 'spawn' start method",
+        "cuda-initialized-before-fork",
+        'set the multiprocessing start method to spawn in the script (torch.multiprocessing.set_start_method("spawn")'
+        " before the workers start)",
+    ),
+    # env:// without a launcher: torchrun sets the rank variables
+    (
+        "ValueError: Error initializing torch.distributed using env:// rendezvous: environment variable RANK "
+        "expected, but not set",
+        "deepspeed-launched-without-launcher",
+        "replace python with torchrun --nproc_per_node=gpu in the launch command",
+    ),
+    # the GPU runtime under WSL 1 or an old WSL; docker without the NVIDIA runtime
+    (
+        "nvidia-container-cli: initialization error: WSL environment detected but no adapters were found: unknown",
+        "no-nvidia-gpu",
+        "wsl --update && wsl --shutdown",
+    ),
+    (
+        "docker: Error response from daemon: Unknown runtime specified nvidia.",
+        "no-nvidia-gpu",
+        "sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure --runtime=docker "
+        "&& sudo systemctl restart docker",
+    ),
     # an nvcc newer than an architecture the build lists: the GPUs' own, as nvidia-smi reports them
     (
         "nvcc fatal   : Unsupported gpu architecture 'compute_35'",
@@ -3548,3 +3600,16 @@ def test_the_os_is_read_from_the_logs_paths_where_the_facts_do_not_state_it() ->
     assert by_code(mac, "no-nvidia-gpu") and not by_code(mac, "pytorch-index-misconfigured")
     wsl = explain(f"/mnt/c/Users/ana/project/requirements.txt\n{pin}", EMPTY, m)
     assert by_code(wsl, "pytorch-index-misconfigured") and not by_code(wsl, "no-nvidia-gpu")
+
+
+def test_an_extension_build_that_saw_no_cuda_is_a_cpu_torch_unless_the_facts_say_cuda() -> None:
+    """graphdeco-inria/gaussian-splatting#748: 'No CUDA runtime is found' while building the
+    submodules, from a CPU pytorch the environment file resolved. Next to a torch the facts show is
+    a CUDA build, the build only saw no GPU (a docker build): no CPU-torch finding then."""
+    m = load_matrix()
+    line = "No CUDA runtime is found, using CUDA_HOME='/usr/local/cuda-11.8'"
+    cpu = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.0+cpu"}}})
+    f = one(explain(line, cpu, m), "torch-cpu-build-on-gpu-machine")
+    assert "download.pytorch.org/whl/cu" in (f.fix or "")
+    cuda = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.0+cu118"}}})
+    assert not by_code(explain(line, cuda, m), "torch-cpu-build-on-gpu-machine")

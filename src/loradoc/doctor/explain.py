@@ -285,9 +285,12 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
 def _disproved(r: Recognised, ctx: Context, text: str) -> bool:
     """An entry whose line states facts the matrix can check, where they show nothing wrong: a
     capability warning for a GPU the build covers, a conda command whose cudatoolkit the pinned
-    release was built for (or that this does not judge)."""
+    release was built for (or that this does not judge), a build that saw no CUDA next to a torch
+    the facts show is a CUDA build."""
     if r.entry.id == "conda-cudatoolkit-without-a-build":
         return not conda_build_missing(r.groups, ctx.matrix)
+    if r.entry.id == "extension-build-sees-no-cuda":  # a CUDA torch: the build saw no GPU, not a CPU torch
+        return ctx.torch is not None and ctx.torch.cuda is not None
     return _capability_warning_disproved(r, ctx, text)
 
 

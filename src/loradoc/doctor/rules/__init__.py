@@ -78,6 +78,8 @@ EXPLAIN_CODES = (
     "memlock-limit-too-low",
     "torch-extensions-lock-stale",
     "extension-build-out-of-memory",
+    "deepspeed-op-build-failed",
+    "cuda-initialized-before-fork",
     "firewall-blocks-distributed-ports",
     "nccl-ib-roce-unreachable",
     "static-tls-exhausted",

@@ -920,6 +920,15 @@ def _nvcc_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"export CUDA_HOME=/usr/local/cuda\nor: {conda}"
 
 
+def _deepspeed_op(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The failed op built at install time (DS_BUILD_<OP>=1), against the installed torch."""
+    op = {"adagrad": "cpu_adagrad", "lion": "cpu_lion"}.get(
+        groups.get("ds_op", "").lower(), groups.get("ds_op")
+    )
+    flag = f"DS_BUILD_{(op or 'cpu_adam').upper()}=1"
+    return f"{flag} pip install --no-cache-dir --force-reinstall --no-deps --no-build-isolation deepspeed"
+
+
 _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-unsupported-by-torch": _python,
     "glibc-too-old-for-torch": _glibc,
@@ -938,6 +947,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "build-isolation-hides-torch": _build_isolation,
     "nvcc-missing": _nvcc_missing,
     "nvcc-torch-cuda-mismatch": _nvcc_old,
+    "deepspeed-op-build-failed": _deepspeed_op,
     "nvcc-host-compiler-unsupported": _host_compiler,
     "windows-vc-runtime-missing": _windows_runtime,
     "c-compiler-missing": _c_compiler,
