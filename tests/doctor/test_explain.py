@@ -3323,6 +3323,14 @@ FIXES_FROM_THE_WORDING = [
         "cuda-malloc-async-unsupported",
         "add --disable-cuda-malloc to the ComfyUI launch command in run_nvidia_gpu.bat (or to python main.py)",
     ),
+    # the image's own driver libraries in the way of the host's
+    (
+        "nvidia-container-cli: mount error: file creation failed: /var/lib/docker/overlay2/36b6fc/merged/usr/lib/"
+        "x86_64-linux-gnu/libnvidia-ml.so.1: file exists: unknown.",
+        "driver-cuda-combination-unsupported",
+        "remove the NVIDIA driver packages (libnvidia-compute-*, nvidia-driver-*) from the image in its Dockerfile "
+        "and start it with --gpus all, so the host's own libraries are mounted",
+    ),
     # a DeepSpeed op whose first-use build failed: the op built at install time
     (
         "AttributeError: 'DeepSpeedCPUAdam' object has no attribute 'ds_opt_adam'",
