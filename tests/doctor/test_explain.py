@@ -3621,3 +3621,28 @@ def test_an_extension_build_that_saw_no_cuda_is_a_cpu_torch_unless_the_facts_say
     assert "download.pytorch.org/whl/cu" in (f.fix or "")
     cuda = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.0.0+cu118"}}})
     assert not by_code(explain(line, cuda, m), "torch-cpu-build-on-gpu-machine")
+
+
+def test_a_pytorch_index_named_with_a_dotted_cuda_is_replaced_by_a_real_one() -> None:
+    """chflame163/ComfyUI_LayerStyle#295: whl/cu12.6 (the driver's CUDA as printed) holds no torch;
+    the fix is a build the driver runs from its cuXYZ index."""
+    m = load_matrix()
+    log = (
+        "Looking in indexes: https://download.pytorch.org/whl/cu12.6, https://pypi.ngc.nvidia.com/\n"
+        "ERROR: Could not find a version that satisfies the requirement torch==2.4.0 (from versions: none)\n"
+    )
+    facts = Snapshot.from_dict({"os": "Windows", "driver": {"cuda_max": "12.6"}})
+    f = one(explain(log, facts, m), "pytorch-index-misconfigured")
+    assert re.search(r"--index-url https://download\.pytorch\.org/whl/cu1\d\d$", f.fix or "")
+    assert "cu12.6" not in (f.fix or "")
+
+
+def test_a_flash_attn_extension_asking_for_torch_1s_split_library_is_a_flash_attn_rebuild() -> None:
+    """Dao-AILab/flash-attention#236: flash-attn's dropout_layer_norm built against a torch that
+    still had libtorch_cuda_cu.so, imported under torch 2."""
+    log = (
+        '  File "/opt/conda/lib/python3.8/site-packages/flash_attn/ops/layer_norm.py", line 7, in <module>\n'
+        "    import dropout_layer_norm\n"
+        "ImportError: libtorch_cuda_cu.so: cannot open shared object file: No such file or directory\n"
+    )
+    assert by_code(explain(log, EMPTY, load_matrix()), "flash-attn-abi-or-torch-mismatch")

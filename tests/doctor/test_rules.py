@@ -1173,3 +1173,19 @@ def test_each_package_conflict_row_is_a_code_its_rule_declares() -> None:
     declared = {c for r in RULES if r.name.startswith("package_conflicts.") for c in r.codes}
     rows = load_matrix().package_conflicts
     assert rows and {row.code for row in rows} <= declared
+
+
+def test_a_cuda_build_whose_every_release_lacks_the_gpu_is_named_without_the_release() -> None:
+    """karpathy/nanochat#178: torch.version.cuda 12.8 on a GTX 1070, the release not stated. No cu128
+    build the matrix lists carries sm_61, so whichever is installed fails; the fix offers builds
+    that do (cu126 among them)."""
+    s = {
+        "os": "Linux",
+        "gpus": [{"name": "GTX 1070", "compute_capability": "6.1"}],
+        "packages": {"torch": {"cuda": "12.8"}},
+    }
+    f = one(run(s), "gpu-arch-unsupported-by-torch-build")
+    assert "cu128 builds (every release the matrix lists) carry no code" in f.message
+    assert "download.pytorch.org/whl/cu126" in f.printed_fix()
+    ampere = {**s, "gpus": [{"name": "RTX 3090", "compute_capability": "8.6"}]}
+    assert not by_code(run(ampere), "gpu-arch-unsupported-by-torch-build")

@@ -793,6 +793,9 @@ def _pytorch_index(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             cuda = f"{major}.{groups['conda_cudatoolkit_minor']}"
             return f"replace cudatoolkit={cuda} with pytorch-cuda={cuda} in the conda install command (with -c pytorch -c nvidia)"
         return None
+    if entry_id == "pytorch-index-variant-does-not-exist":  # the build the driver runs, from a real index
+        choice = ctx.best_torch(gpu=True)
+        return choice.command if choice else None
     package, version, variant = (groups.get(k) for k in ("index_pkg", "index_version", "index_variant"))
     if not (package and version and variant):
         return None

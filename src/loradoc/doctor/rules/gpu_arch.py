@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loradoc.compat.versions import cuda_tuple
+from loradoc.compat.versions import cuda_tuple, cuda_variant
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import gpu_labels, join, torch_fix, torch_source_build
 from loradoc.doctor.rules.context import Context
@@ -15,6 +15,8 @@ def torch_archs(ctx: Context) -> list[Finding]:
     t, m = ctx.torch, ctx.matrix
     if t is None and ctx.gpus and ctx.installed("torch") is None:
         return _no_build_for_gpus(ctx)
+    if t is None and ctx.gpus and (p := ctx.pkg("torch")) is not None and p.cuda:
+        return _variant_lacks_gpus(ctx, cuda_variant(p.cuda))
     if t is None or t.cuda is None or not ctx.gpus:
         return []
     entry = m.archs_for(t.public, t.variant, ctx.machine)
@@ -85,6 +87,31 @@ def _no_build_for_gpus(ctx: Context) -> list[Finding]:
             f"no torch build from {first} to {last} carries code for {gpu_labels(ctx.gpus)}: CUDA fails on it "
             "('no kernel image is available', cuDNN NOT_INITIALIZED); run on the CPU",
             cpu.command if cpu else None,
+        )
+    ]
+
+
+def _variant_lacks_gpus(ctx: Context, variant: str | None) -> list[Finding]:
+    """torch's release is unknown but its CUDA build is stated (torch.version.cuda 12.8): when no
+    release's build of that variant in the matrix carries code for a GPU, whichever is installed
+    fails on it."""
+    m = ctx.matrix
+    entries = [e for v in m.torch_versions() if variant and (e := m.archs_for(v, variant, ctx.machine))]
+    missing = [
+        g
+        for g in ctx.gpus
+        if g.cc and entries and all(m.arch_support(e, g.cc, ctx.os_or_linux) is None for e in entries)
+    ]
+    if not missing:
+        return []
+    fix, more = torch_fix(ctx, None)
+    return [
+        error(
+            "gpu-arch-unsupported-by-torch-build",
+            f"torch's {variant} builds (every release the matrix lists) carry no code for {gpu_labels(missing)}: "
+            "CUDA fails with 'no kernel image is available for execution on the device'",
+            fix,
+            **more,
         )
     ]
 
