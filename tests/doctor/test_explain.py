@@ -3331,6 +3331,19 @@ FIXES_FROM_THE_WORDING = [
         "remove the NVIDIA driver packages (libnvidia-compute-*, nvidia-driver-*) from the image in its Dockerfile "
         "and start it with --gpus all, so the host's own libraries are mounted",
     ),
+    # distutils gone: a source build of an old pin on Python 3.12 gets a 3.11 venv; an import at run time,
+    # setuptools' shim
+    (
+        "  Using cached numpy-1.24.4.tar.gz (10.9 MB)\n  Getting requirements to build wheel ... done\n"
+        "ModuleNotFoundError: No module named 'distutils'",
+        "python-unsupported-by-package",
+        "python3.11 -m venv .venv && . .venv/bin/activate && pip install -U pip setuptools wheel",
+    ),
+    (
+        "    from distutils.version import LooseVersion\nModuleNotFoundError: No module named 'distutils'",
+        "python-unsupported-by-package",
+        "pip install -U setuptools",
+    ),
     # a DeepSpeed op whose first-use build failed: the op built at install time
     (
         "AttributeError: 'DeepSpeedCPUAdam' object has no attribute 'ds_opt_adam'",
@@ -3646,3 +3659,11 @@ def test_a_flash_attn_extension_asking_for_torch_1s_split_library_is_a_flash_att
         "ImportError: libtorch_cuda_cu.so: cannot open shared object file: No such file or directory\n"
     )
     assert by_code(explain(log, EMPTY, load_matrix()), "flash-attn-abi-or-torch-mismatch")
+
+
+def test_distutils_missing_on_an_older_python_is_debians_split_package() -> None:
+    """Before 3.12, distutils is part of CPython, but Debian and Ubuntu ship it apart."""
+    facts = Snapshot.from_dict({"os": "Linux", "python": "3.10.12"})
+    line = "ModuleNotFoundError: No module named 'distutils'"
+    f = one(explain(line, facts, load_matrix()), "python-unsupported-by-package")
+    assert f.fix == "sudo apt-get install -y python3-distutils"

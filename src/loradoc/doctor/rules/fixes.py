@@ -690,6 +690,13 @@ def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | No
     out: a venv of the newest CPython inside its range (of those the matrix's torch releases
     support), and the release installed there; for a trainer, its venv made again."""
     windows = ctx.os_or_linux == "windows"
+    if entry_id.startswith("distutils-gone"):
+        py = parse_version(ctx.python_mm)
+        if py is not None and py < parse_version("3.12") and not windows:  # Debian's split package
+            return "sudo apt-get install -y python3-distutils"
+        if entry_id == "distutils-gone-at-run-time":  # setuptools' shim brings it back on 3.12
+            return "pip install -U setuptools"
+        return venv_fix("3.11", "pip install -U pip setuptools wheel", windows=windows)  # the pin kept
     if entry_id == "wheel-for-another-python":  # the same release; pip picks this Python's wheel
         name, version = groups["wheel_name"].replace("_", "-").lower(), groups["wheel_version"]
         if local_tag(version):  # a release asset's tag (flash-attn's +cu12torch2.5cxx11abiFALSE): not on
