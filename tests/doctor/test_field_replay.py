@@ -64,7 +64,9 @@ KINDS = {
 # 11 cases whose cause no one confirmed removed) and quantization, diffusion-trainer and installer
 # wordings were taught (947/1020 right, 930 usable). Held there since: the next 80 cases from
 # uncited threads arrived at 60 right and 46 usable, and after teaching and an audit that removed
-# 11 of them the figure is 1025/1104 right and 1000 usable (90.6%).
+# 11 of them the figure is 1025/1104 right and 1000 usable (90.6%). Held again: 38 more cases from
+# uncited threads arrived at 27 right and 25 usable (71% and 66%), and with the wordings of four
+# harvests taught the figure is 1058/1142 right and 1034 usable (90.5%).
 FLOOR_RIGHT = 0.92
 FLOOR_USABLE = 0.90
 CASE_FILES = all_cases()
