@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
 from loradoc.compat.versions import cuda_tuple, cuda_variant, local_tag, parse_version, public, variant_cuda
 from loradoc.doctor.facts import visible_indices
@@ -691,8 +692,8 @@ def _python_for_package(groups: Groups, ctx: Context, entry_id: str) -> str | No
     support), and the release installed there; for a trainer, its venv made again."""
     windows = ctx.os_or_linux == "windows"
     if entry_id.startswith("distutils-gone"):
-        py = parse_version(ctx.python_mm)
-        if py is not None and py < parse_version("3.12") and not windows:  # Debian's split package
+        have = parse_version(ctx.python_mm)
+        if have is not None and have < Version("3.12") and not windows:  # Debian's split package
             return "sudo apt-get install -y python3-distutils"
         if entry_id == "distutils-gone-at-run-time":  # setuptools' shim brings it back on 3.12
             return "pip install -U setuptools"
