@@ -223,7 +223,7 @@ BROKEN = [
     (
         'torch = ["2.5", "2.6", "2.7"]',
         'torch = ["2.5", "2.6", "2.7.1"]',
-        r"torchao_build\[0\]: torch should list torch major\.minor versions",
+        r"torch_bound_release\[0\]: torch should list torch major\.minor versions",
     ),
     (
         'force_build = "CAUSAL_CONV1D_FORCE_BUILD"',
@@ -302,7 +302,7 @@ def test_an_error_entry_requiring_an_unknown_fact_is_refused(matrix_text: str, w
     assert bad != errors
     with pytest.raises(
         MatrixError,
-        match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container, bare_metal, darwin, windows, torch_installed, no_nvidia_gpu\)",
+        match=r"when 'wls' is not a machine fact entries may require \(wsl, in_container, bare_metal, darwin, windows, aarch64, torch_installed, nvidia_gpu, no_nvidia_gpu\)",
     ):
         load_matrix(write_matrix(matrix_text, bad))
 

@@ -1527,7 +1527,7 @@ def test_a_missing_cuda_header_is_a_toolkit_without_headers() -> None:
             "ValueError: bf16 requested, but AMP is not supported on this GPU. Requires Ampere series or above.",
             "bf16-unsupported-gpu",
         ),
-        ("AssertionError: libcuda.so cannot found!", "wsl-libcuda-not-on-loader-path"),
+        ("AssertionError: libcuda.so cannot found!", "libcuda-not-in-loader-cache"),
         (
             "torch.distributed.DistBackendError: NCCL error ... Duplicate GPU detected : rank 1 and rank 0 both on CUDA device 1000",
             "config-too-many-processes",
@@ -2464,9 +2464,9 @@ WORDINGS_FROM_THE_FIELD: list[tuple[str, str]] = [
         "package-requires-other-torch",
     ),
     ("ModuleNotFoundError: No module named 'torch._custom_ops'", "package-requires-other-torch"),
-    (
+    (  # torch's inductor and a Triton of another series than the one it pins
         "ImportError: cannot import name 'AttrsDescriptor' from 'triton.compiler.compiler'",
-        "package-requires-other-torch",
+        "package-version-conflict",
     ),
     ("ModuleNotFoundError: No module named 'flash_attn_interface'", "flash-attn-3-missing"),
     (
@@ -3094,11 +3094,11 @@ def test_torchao_skipping_its_kernels_gets_the_release_built_for_this_torch() ->
         "Skipping import of cpp extensions due to incompatible torch version 2.7.1+cu128 for torchao version 0.15.0 "
         "Please see https://github.com/pytorch/ao/issues/2919 for more info"
     )
-    assert m.torchao_for_torch("2.7.1+cu128") == "0.12.0"
+    assert m.release_for_torch("torchao", "2.7.1+cu128") == "0.12.0"
     assert one(explain(line, EMPTY, m), "package-requires-other-torch").fix == "pip install torchao==0.12.0"
     torch29 = Snapshot.from_dict({"os": "Linux", "packages": {"torch": {"version": "2.9.1+cu128"}}})
     assert one(explain(line, torch29, m), "package-requires-other-torch").fix == "pip install torchao==0.15.0"
-    assert m.torchao_for_torch("2.4.1") is None  # older than the table: no release to name
+    assert m.release_for_torch("torchao", "2.4.1") is None  # older than the table: no release to name
 
 
 def test_accelerates_fp8_gates_name_the_precision_and_the_backend() -> None:
@@ -3396,6 +3396,216 @@ FIXES_FROM_THE_WORDING = [
         'export TORCH_CUDA_ARCH_LIST="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | sort -u '
         "| paste -sd';')\"",
     ),
+    # NCCL between nodes over docker bridges and veths (NVIDIA/nccl#697)
+    (
+        "NCCL INFO NET/Socket : Using [0]bond0:192.168.1.161<0> [1]br-05ab815fa14e:172.19.0.1<0> "
+        "[2]veth6163fba:fe80::b878:6cff:fe52:abe2%veth6163fba<0>",
+        "network-interface-mismatch",
+        "export NCCL_SOCKET_IFNAME=^lo,docker,veth,virbr,br-",
+    ),
+    # a rail-optimised RoCE fabric (NVIDIA/nccl#2013)
+    (
+        "ibvwrap.c:262 NCCL WARN Call to ibv_modify_qp failed with 110 Connection timed out, on dev mlx_x:1, "
+        "curr state INIT, next state RTR, local GID index 3",
+        "nccl-ib-roce-unreachable",
+        "export NCCL_CROSS_NIC=0\nor: export NCCL_IB_GID_INDEX=3",
+    ),
+    # basicsr 1.4.2 imports a module torchvision 0.17 removed: the importer's line is edited
+    (
+        '  File "/usr/local/lib/python3.10/dist-packages/basicsr/data/degradations.py", line 8, in <module>\n'
+        "    from torchvision.transforms.functional_tensor import rgb_to_grayscale\n"
+        "ModuleNotFoundError: No module named 'torchvision.transforms.functional_tensor'",
+        "package-version-conflict",
+        "sed -i 's/torchvision[.]transforms[.]functional_tensor/torchvision.transforms.functional/' "
+        "/usr/local/lib/python3.10/dist-packages/basicsr/data/degradations.py",
+    ),
+    # a name torchaudio 2.9 removed: torchaudio (and torch with it) below that release
+    (
+        "AttributeError: module 'torchaudio' has no attribute 'set_audio_backend'",
+        "package-version-conflict",
+        'pip install "torch<2.9" "torchaudio<2.9.0"',
+    ),
+    # the cu121 index stops at 2.5.1: torch 2.6 from the nearest CUDA 12 index that has it
+    (
+        "Looking in indexes: https://download.pytorch.org/whl/cu121\n"
+        "ERROR: Could not find a version that satisfies the requirement torch==2.6.* (from versions: 2.1.0+cu121, "
+        "2.4.1+cu121, 2.5.0+cu121, 2.5.1+cu121)\nERROR: No matching distribution found for torch==2.6.*",
+        "pytorch-index-misconfigured",
+        "pip install torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124",
+    ),
+    # torchcodec built for another torch: the release built for the torch its error names
+    (
+        "RuntimeError: Could not load libtorchcodec. Likely causes:\n"
+        "  2. The PyTorch version (2.8.0+cu126) is not compatible with\n     this version of TorchCodec.\n"
+        "FFmpeg version 4:\n  OSError: /usr/local/lib/python3.12/dist-packages/torchcodec/libtorchcodec_core4.so:\n"
+        "  undefined symbol: _ZN3c104cuda29c10_cuda_check_implementationEiPKcS2_jb",
+        "package-requires-other-torch",
+        "pip install torchcodec==0.7.0",
+    ),
+    # two NCCL wheels of different CUDA majors: the older one goes (pytorch/pytorch#186591)
+    (
+        "Importing Pytorch results in undefined symbol ncclCommResume\n"
+        "[pip3] nvidia-nccl-cu12==2.29.3\n[pip3] nvidia-nccl-cu13==2.29.7",
+        "cuda-library-path-shadows-torch",
+        "pip uninstall -y nvidia-nccl-cu12 && pip install --force-reinstall --no-deps nvidia-nccl-cu13",
+    ),
+    # Triton's and Inductor's caches compiled by another build (woct0rdho/triton-windows#90)
+    (
+        "ImportError: DLL load failed while importing cuda_utils: The specified module could not be found.",
+        "triton-cache-stale",
+        'rmdir /s /q "%USERPROFILE%\\.triton\\cache" & rmdir /s /q "%LOCALAPPDATA%\\Temp\\torchinductor_%USERNAME%"',
+    ),
+    # torch's inductor and a Triton of another series: the one torch's metadata pins
+    (
+        "ImportError: cannot import name 'AttrsDescriptor' from 'triton.compiler.compiler'",
+        "package-version-conflict",
+        "pip install \"$(python -c \"import importlib.metadata as m; print(next(r.split(';')[0] for r in "
+        "m.requires('torch') if r.startswith('triton')))\")\"",
+    ),
+    # flash-attn 1.x's backward limit (modelscope/ms-swift#9)
+    (
+        "RuntimeError: FlashAttention backward for head dim > 64 requires A100 or H100 GPUs as the "
+        "implementation needs a large amount of shared memory.",
+        "flash-attn-gpu-too-old",
+        "set attn_implementation: sdpa (PyTorch SDPA) in the training config instead of flash attention",
+    ),
+    # bitsandbytes' CPU library at the optimizer step (bitsandbytes#1260)
+    (
+        "NameError: name 'str2optimizer32bit' is not defined",
+        "bitsandbytes-cuda-setup",
+        "pip install -U bitsandbytes",
+    ),
+    # DeepSpeed's source build without torch in pip's build environment (DeepSpeed#5663)
+    (
+        "AssertionError: Unable to pre-compile ops without torch installed. Please install torch before "
+        "attempting to pre-compile ops.",
+        "build-isolation-hides-torch",
+        "DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed",
+    ),
+    # numba's setup.py guard (numba/numba#9250): a Python inside its range
+    (
+        "RuntimeError: Cannot install on Python version 3.12.0; only versions >=3.8,<3.12 are supported.",
+        "python-unsupported-by-package",
+        "python3.11 -m venv --clear venv",
+    ),
+    # pathtools (wandb before 0.16) imports imp, gone in 3.12 (wandb/wandb#6519)
+    (
+        'Collecting pathtools (from wandb)\n  File "/tmp/pip-install-x/pathtools_1/setup.py", line 25, in <module>\n'
+        "    import imp\nModuleNotFoundError: No module named 'imp'",
+        "python-unsupported-by-package",
+        'pip install -U "wandb>=0.16.0"',
+    ),
+    (
+        "ModuleNotFoundError: No module named 'imp'",
+        "python-unsupported-by-package",
+        "python3.11 -m venv .venv && . .venv/bin/activate",
+    ),
+    # vLLM without a platform: pynvml before 12 beside nvidia-ml-py (vllm#12947)
+    ("RuntimeError: Failed to infer device type", "package-version-conflict", 'pip install -U "pynvml>=12"'),
+    # ROCm's device files (pytorch/pytorch#99234)
+    (
+        "Unable to open /dev/kfd read-write: Permission denied",
+        "rocm-device-permission",
+        "sudo usermod -a -G render,video $USER && sudo reboot",
+    ),
+    # vLLM's source checkout imported instead of the installed package (vllm#1814)
+    ("ModuleNotFoundError: No module named 'vllm._C'", "package-shadowed-by-source-tree", 'cd "$HOME"'),
+    # flash-attn's own kernel without code for an RTX 5090 (Dao-AILab/flash-attention#1638): not torch's
+    (
+        "    out, softmax_lse, S_dmask, rng_state = flash_attn_gpu.fwd(\n"
+        "RuntimeError: CUDA error: no kernel image is available for execution on the device",
+        "flash-attn-gpu-arch-unsupported",
+        "set attn_implementation: sdpa (PyTorch SDPA) in the training config instead of flash attention",
+    ),
+    # DeepSpeed before 0.14.4 under numpy 2
+    (
+        "ImportError: cannot import name 'BUFSIZE' from 'numpy' (/venv/lib/python3.10/site-packages/numpy/__init__.py)",
+        "package-version-conflict",
+        'pip install -U "deepspeed>=0.14.4"\nor: pip install "numpy<2"',
+    ),
+    # a model's remote code importing a name transformers 5 removed (huggingface/transformers#44561)
+    (
+        "ImportError: cannot import name 'is_torch_fx_available' from 'transformers.utils.import_utils'",
+        "package-version-conflict",
+        'pip install "transformers<5.0.0"',
+    ),
+    (
+        "RuntimeError: TensorBoardCallback requires tensorboard to be installed.",
+        "python-package-missing",
+        "pip install tensorboard",
+    ),
+    # accelerate's fp16 on the Apple GPU (huggingface/transformers#32648): no AMP on mps there
+    (
+        "ValueError: fp16 mixed precision requires a GPU (not 'mps').",
+        "mps-mixed-precision-unsupported",
+        "set mixed_precision to no in the accelerate config (fp16: false in the training config)\n"
+        'or: pip install -U "torch>=2.8" accelerate',
+    ),
+    # ollama's probe after a suspend and resume (ollama/ollama#2934): nvidia_uvm reloaded
+    (
+        'msg="Unable to load nvcuda" library=/usr/lib/x86_64-linux-gnu/libcuda.so.535.183.01 error="nvcuda init failure: 999"',
+        "driver-reboot-needed",
+        "sudo reboot\nor: sudo modprobe -r nvidia_uvm && sudo modprobe nvidia_uvm",
+    ),
+    # nvidia_uvm's HMM bug on newer kernels (NVIDIA/open-gpu-kernel-modules#901)
+    (
+        'msg="Unable to load cudart library /usr/lib/x86_64-linux-gnu/libcuda.so.575.57.08: cuda driver library '
+        'init failure: 3"',
+        "nvidia-uvm-hmm-init-failure",
+        "echo 'options nvidia_uvm uvm_disable_hmm=1' | sudo tee /etc/modprobe.d/nvidia-uvm-hmm.conf && sudo reboot",
+    ),
+    # the nvidia/cuda image's banner: started without --gpus
+    (
+        "WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available.",
+        "no-nvidia-gpu",
+        "add --gpus all to the docker run command (compose: `gpus: all` on the service), with the NVIDIA Container "
+        "Toolkit installed on the host",
+    ),
+    # the container hook waiting on a driver without persistence mode (nvidia-container-toolkit#202)
+    (
+        "nvidia-container-cli: initialization error: driver rpc error: timed out: unknown.",
+        "gpu-persistence-mode-off",
+        "sudo systemctl enable --now nvidia-persistenced\nor: sudo nvidia-smi -pm 1",
+    ),
+    # WSL2 and a GPU in the TCC driver model (microsoft/WSL#12835); in docker, no-cgroups (toolkit#85)
+    (
+        "Failed to initialize NVML: GPU access blocked by the operating system",
+        "wsl-gpu-in-tcc-mode",
+        "nvidia-smi -g 0 -dm 0",
+    ),
+    (
+        "sudo docker run --rm --runtime=nvidia --gpus all ubuntu nvidia-smi\n"
+        "Failed to initialize NVML: GPU access blocked by the operating system",
+        "container-lost-gpu-access",
+        "sudo sed -i 's/^no-cgroups = true/no-cgroups = false/' /etc/nvidia-container-runtime/config.toml && "
+        "sudo systemctl restart docker",
+    ),
+    # Colab's shell magic after the kernel's locale changed (googlecolab/colabtools#3409)
+    (
+        "NotImplementedError: A UTF-8 locale is required. Got ANSI_X3.4-1968",
+        "notebook-locale-not-utf8",
+        "add import locale; locale.getpreferredencoding = lambda: 'UTF-8' to the notebook's first cell",
+    ),
+    # Triton's driver lookup: the cache lacks the driver's directory (Colab's /usr/lib64-nvidia)
+    (
+        "AssertionError: libcuda.so cannot found!",
+        "libcuda-not-in-loader-cache",
+        'sudo ldconfig "$(dirname "$(find / -name libcuda.so.1 -not -path \'*/stubs/*\' 2>/dev/null | head -n 1)")"',
+    ),
+    # ... or found only the versioned library: the plain name beside it
+    (
+        "AssertionError: libcuda.so cannot found!\nPossible files are located at "
+        "['/usr/lib/x86_64-linux-gnu/libcuda.so.1'].Please create a symlink of libcuda.so to any of the files.",
+        "libcuda-not-in-loader-cache",
+        "sudo ln -sf /usr/lib/x86_64-linux-gnu/libcuda.so.1 /usr/lib/x86_64-linux-gnu/libcuda.so",
+    ),
+    # cuDNN's heuristics find no engine: most often another cuDNN loaded ahead of torch's
+    (
+        "RuntimeError: GET was unable to find an engine to execute this computation",
+        "cuda-library-path-shadows-torch",
+        "export LD_LIBRARY_PATH=\"$(printf %s \"$LD_LIBRARY_PATH\" | tr ':' '\\n' | grep -v -i -e cuda -e cudnn -e nccl "
+        '| paste -sd:)"',
+    ),
     # Triton's bundled CUDA 12 ptxas on a driver older than CUDA 12: the driver CUDA 12.0 needs
     (
         "RuntimeError: Triton Error [CUDA]: device kernel image is invalid",
@@ -3408,6 +3618,122 @@ FIXES_FROM_THE_WORDING = [
 @pytest.mark.parametrize(("line", "code", "fix"), FIXES_FROM_THE_WORDING)
 def test_the_wording_decides_the_fix(line: str, code: str, fix: str) -> None:
     assert one(explain(line, EMPTY, load_matrix()), code).fix == fix
+
+
+def test_the_machine_decides_what_a_bare_crash_line_means() -> None:
+    """Lines whose cause the machine decides: Triton's libcuda lookup under WSL, a HIP runtime
+    finding no device where the GPUs are NVIDIA's, SIGILL on an ARM board (numpy's OpenBLAS,
+    numpy/numpy#18131) and under zsh on a Mac (an x86_64 Python under Rosetta)."""
+    m = load_matrix()
+
+    def codes_for(line: str, facts: dict[str, Any]) -> set[str]:
+        found = explain(line, Snapshot.from_dict(facts, source="t"), m)
+        return {f.code for f in found} - {"ok", "no-known-error"}
+
+    libcuda = "AssertionError: libcuda.so cannot found!"
+    assert codes_for(libcuda, {"env": {"wsl": True}}) == {"wsl-libcuda-not-on-loader-path"}
+    hip = "RuntimeError: No HIP GPUs are available"
+    t4 = {"gpus": [{"name": "Tesla T4", "compute_capability": "7.5"}]}
+    assert codes_for(hip, t4) == {"torch-rocm-build-on-nvidia-gpu"}
+    assert codes_for(hip, {}) == {"rocm-device-permission"}  # elsewhere: the device files, as a warning
+    sigill = "Illegal instruction (core dumped)"
+    assert codes_for(sigill, {"os": "Linux", "arch": "aarch64"}) == {"openblas-coretype-misdetected"}
+    assert codes_for(sigill, {"os": "Linux", "arch": "x86_64"}) == set()
+    rosetta = "zsh: illegal hardware instruction  python train.py"
+    assert codes_for(rosetta, {"os": "Darwin"}) == {"python-under-rosetta"}
+    assert codes_for(rosetta, {"os": "Darwin", "arch": "arm64"}) == set()  # already native
+    assert codes_for(rosetta, {}) == set()  # zsh on Linux words SIGILL the same way
+
+
+def test_pytorch_index_errors_on_a_mac_point_at_the_index() -> None:
+    """A CUDA index (DeepSeek-OCR-2#21) or a uv source on PyTorch's CPU index (llama.cpp#29176)
+    holds no macOS wheels: the plain release from PyPI, or the source limited by a marker."""
+    m = load_matrix()
+    mac = Snapshot.from_dict({"os": "Darwin", "arch": "arm64", "python": "3.12.9"}, source="t")
+    cuda_index = (
+        "Looking in indexes: https://download.pytorch.org/whl/cu118\n"
+        "ERROR: Could not find a version that satisfies the requirement torch==2.6.0 (from versions: none)"
+    )
+    assert one(explain(cuda_index, mac, m), "no-nvidia-gpu").fix == 'pip install "torch==2.6.0"'
+    uv = (
+        "error: Distribution `torch==2.14.0+cpu @ registry+https://download.pytorch.org/whl/cpu` can't be "
+        "installed because it doesn't have a source distribution or wheel for the current platform"
+    )
+    f = one(explain(uv, mac, m), "pytorch-index-misconfigured")
+    assert (
+        f.fix
+        == "add marker = \"sys_platform != 'darwin'\" to the torch entry under [tool.uv.sources] in pyproject.toml"
+    )
+    # the +cpu of a requested build is no installed CPU torch
+    assert not by_code(explain(uv, EMPTY, m), "torch-cpu-build-on-gpu-machine")
+
+
+def test_a_cuda_companion_on_a_cpu_torch_is_reinstalled_from_torchs_index() -> None:
+    """bagustris/w2v2-vad#1: PyPI's CUDA torchaudio beside a +cpu torch asks for libc10_cuda.so."""
+    line = "OSError: libc10_cuda.so: cannot open shared object file: No such file or directory"
+    f = one(explain(line, EMPTY, load_matrix()), "package-requires-other-torch")
+    assert f.fix is not None and "torchvision torchaudio --index-url" in f.fix
+    flash = "ImportError: /venv/site-packages/flash_attn_2_cuda.so: libc10_cuda.so: cannot open shared object file"
+    assert not [
+        x
+        for x in explain(flash, EMPTY, load_matrix())
+        if x.details.get("recognised") == "cuda-companion-on-cpu-torch"
+    ]
+
+
+def test_half_precision_on_the_cpu_depends_on_the_gpu() -> None:
+    """fp16 kernels the CPU lacks: a CPU torch on a GPU machine (Huatuo-Llama-Med-Chinese#43),
+    or float32 where there is no GPU at all."""
+    m = load_matrix()
+    line = "RuntimeError: \"addmm_impl_cpu_\" not implemented for 'Half'"
+    gpu = Snapshot.from_dict({"os": "Linux", "gpus": [{"name": "NVIDIA GeForce RTX 3070 Ti"}]}, source="t")
+    f = one(explain(line, gpu, m), "torch-cpu-build-on-gpu-machine")
+    assert f.fix is not None and "download.pytorch.org/whl/cu" in f.fix
+    laptop = Snapshot.from_dict({"os": "Linux", "gpus": [], "driver": None}, source="t")
+    g = one(explain(line, laptop, m), "no-nvidia-gpu")
+    assert g.fix == "set torch_dtype=torch.float32 in the from_pretrained call that loads the model"
+
+
+def test_triton_of_torchs_series_on_windows_and_torchs_bf16_triu() -> None:
+    m = load_matrix()
+    win = Snapshot.from_dict({"os": "Windows", "packages": {"torch": {"version": "2.6.0+cu124"}}}, source="t")
+    line = "ImportError: cannot import name 'AttrsDescriptor' from 'triton.compiler.compiler'"
+    assert one(explain(line, win, m), "package-version-conflict").fix == 'pip install "triton-windows==3.2.*"'
+    triu = "RuntimeError: \"triu_tril_cuda_template\" not implemented for 'BFloat16'"
+    old = Snapshot.from_dict({"packages": {"torch": {"version": "2.0.1+cu118"}}}, source="t")
+    f = one(explain(triu, old, m), "package-requires-other-torch")
+    assert f.fix is not None and "torch==2.0.1" not in f.fix and "cu118" in f.fix
+
+
+def test_under_wsl_the_driver_is_windows_own() -> None:
+    """smallcloudai/refact#368: under WSL nvidia-container-cli misreads the driver's CUDA; no
+    Linux driver may be installed there, and a newer driver comes from NVIDIA's Windows page."""
+    m = load_matrix()
+    wsl = Snapshot.from_dict({"os": "Linux", "env": {"wsl": True}}, source="t")
+    line = "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=11.8, please update your driver"
+    found = explain(line, wsl, m)
+    assert (
+        one(found, "wsl-driver-container-incompatible").fix
+        == "add --env NVIDIA_DISABLE_REQUIRE=1 to the docker run command"
+    )
+    assert all("apt-get" not in (f.fix or "") for f in found)
+
+
+def test_no_kernel_image_never_answers_the_installed_build() -> None:
+    """open-edge-platform/geti#7163: 2.13.0+cu130 failed on a T4 although the matrix lists 7.5 for
+    it; the maintainers moved the stack to cu126. The fix is another build, never the same one."""
+    s = Snapshot.from_dict(
+        {
+            "os": "Linux",
+            "driver": {"version": "580.95.05", "cuda_max": "13.0"},
+            "gpus": [{"name": "Tesla T4", "compute_capability": "7.5"}],
+            "packages": {"torch": {"version": "2.13.0+cu130"}},
+        },
+        source="t",
+    )
+    line = "torch.AcceleratorError: CUDA error: no kernel image is available for execution on the device"
+    f = one(explain(line, s, load_matrix()), "gpu-arch-unsupported-by-torch-build")
+    assert f.fix is not None and f.fix.splitlines()[0].endswith("/whl/cu126")
 
 
 def test_nccls_shared_memory_attach_error_is_not_read_as_a_full_dev_shm() -> None:

@@ -66,7 +66,10 @@ KINDS = {
 # uncited threads arrived at 60 right and 46 usable, and after teaching and an audit that removed
 # 11 of them the figure is 1025/1104 right and 1000 usable (90.6%). Held again: 38 more cases from
 # uncited threads arrived at 27 right and 25 usable (71% and 66%), and with the wordings of four
-# harvests taught the figure is 1058/1142 right and 1034 usable (90.5%).
+# harvests taught the figure is 1058/1142 right and 1034 usable (90.5%). Held again: a re-read of
+# all 108 missed cases and 40 right ones removed 8 unconfirmed cases and added stated facts, 12
+# cases from uncited threads arrived at 8 right and 8 usable, and with eight harvests taught the
+# figure is 1066/1146 right and 1043 usable (91.0%).
 FLOOR_RIGHT = 0.92
 FLOOR_USABLE = 0.90
 CASE_FILES = all_cases()
@@ -117,7 +120,8 @@ def test_replay_figure() -> None:
 # to a config or launch command ("set X in ..."): never prose a user has to turn into a command.
 _COMMAND = re.compile(
     r"^(pip|python[\d.]*|py|export|unset|sudo|docker|conda|wandb|read|loradoc|accelerate|torchrun|git|"
-    r"nvidia-smi|echo|start|rm|grep|winget|reg|ulimit|hf|wsl|wmic|ln|[A-Z_][A-Z0-9_]*=\S+)\s"
+    r"nvidia-smi|echo|start|rm|rmdir|grep|sed|winget|reg|ulimit|hf|wsl|wmic|ln|arch|cd|explorer\.exe|"
+    r"[A-Z_][A-Z0-9_]*=\S+)\s"
 )
 
 

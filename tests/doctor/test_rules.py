@@ -165,6 +165,51 @@ def test_cpu_build_on_linux_gpu_box() -> None:
     )
 
 
+def test_a_rocm_build_on_an_nvidia_machine_gets_the_cuda_build() -> None:
+    """modal-labs/modal-examples#681: a ComfyUI image built from the ROCm index on a T4."""
+    s = {
+        "os": "Linux",
+        "driver": {"version": "550.54.15"},
+        "gpus": [{"name": "Tesla T4", "compute_capability": "7.5"}],
+        "packages": {"torch": {"version": "2.6.0+rocm6.2.4"}},
+    }
+    f = one(run(s), "torch-rocm-build-on-nvidia-gpu")
+    assert f.severity is Severity.ERROR and "No HIP GPUs are available" in f.message
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.6.0 --index-url https://download.pytorch.org/whl/cu124"
+    )
+    amd = dict(s, gpus=[{"name": "AMD Instinct MI250X", "vendor": "amd", "gfx": "gfx90a"}], driver=None)
+    assert not by_code(run(amd), "torch-rocm-build-on-nvidia-gpu")
+    unknown = dict(s, gpus=None, driver=None)  # nothing says which GPUs: no finding
+    assert not by_code(run(unknown), "torch-rocm-build-on-nvidia-gpu")
+    # the mirror: a CUDA build on an AMD machine (AUTOMATIC1111/stable-diffusion-webui#14462)
+    cuda_on_amd = dict(amd, packages={"torch": {"version": "2.6.0+cu124"}})
+    f = one(run(cuda_on_amd), "torch-build-without-rocm-on-amd-gpu")
+    assert f.fix is not None and "--index-url https://download.pytorch.org/whl/rocm" in f.fix
+    assert not by_code(run(amd), "torch-build-without-rocm-on-amd-gpu")
+
+
+def test_a_package_built_for_another_torch_minor_gets_its_release_for_this_torch() -> None:
+    """[[torch_bound_release]]: torchcodec 0.1.1 under torch 2.4 (meta-pytorch/torchcodec#493),
+    torchao 0.12 under torch 2.8, triton-windows 3.5 under torch 2.8 (triton-windows#158)."""
+    s = {"packages": {"torch": {"version": "2.4.0+cu124"}, "torchcodec": {"version": "0.1.1+cu124"}}}
+    f = one(run(s), "package-requires-other-torch")
+    assert "built for torch 2.5" in f.message and f.fix == "pip install torchcodec==0.0.3"
+    win = {
+        "os": "Windows",
+        "packages": {
+            "torch": {"version": "2.8.0+cu128"},
+            "torchao": {"version": "0.12.0"},
+            "triton-windows": {"version": "3.5.0.post21"},
+        },
+    }
+    fixes = {f.fix for f in run(win) if f.code == "package-requires-other-torch"}
+    assert fixes == {"pip install torchao==0.13.0", 'pip install "triton-windows==3.4.*"'}
+    fine = {"packages": {"torch": {"version": "2.9.1"}, "torchcodec": {"version": "0.9.0"}}}
+    assert not by_code(run(fine), "package-requires-other-torch")
+
+
 def test_a_cpu_build_where_the_gpus_are_unknown_is_a_warning() -> None:
     """Facts without GPUs (a thread, a log): a CPU torch is worth a warning, not silence."""
     s = {"os": "Windows", "packages": {"torch": {"version": "2.1.2"}}}  # PyPI's Windows wheel

@@ -669,14 +669,14 @@ def _api_change(t: Table) -> s.ApiChange:
     )
 
 
-def _torchao_build(t: Table) -> s.TorchaoBuild:
-    version = t.text("torchao")
+def _torch_bound_release(t: Table) -> s.TorchBoundRelease:
+    package, version = t.text("package"), t.text("version")
     if parse_version(version) is None:
-        t.fail(f"torchao {version!r} is not a valid version")
+        t.fail(f"{package} {version!r} is not a valid version")
     torch = t._get("torch", list, True)
     if not torch or not all(isinstance(v, str) and _MINOR.match(v) for v in torch):
         t.fail('torch should list torch major.minor versions ("2.7")')
-    return s.TorchaoBuild(torchao=version, torch=tuple(torch), source=t.source())
+    return s.TorchBoundRelease(package=package, version=version, torch=tuple(torch), source=t.source())
 
 
 def _hf(t: Table) -> s.HfFloor:
@@ -847,8 +847,11 @@ def parse_matrix(
         torch_tagged_wheels=_each(
             origin, "torch_tagged_wheel", top.items("torch_tagged_wheel", required=False), _torch_tagged_wheel
         ),
-        torchao_builds=_each(
-            origin, "torchao_build", top.items("torchao_build", required=False), _torchao_build
+        torch_bound_releases=_each(
+            origin,
+            "torch_bound_release",
+            top.items("torch_bound_release", required=False),
+            _torch_bound_release,
         ),
         api_changes=_each(origin, "api_change", top.items("api_change", required=False), _api_change),
         shm=_finish(top.sub("shm", "shm"), _shm) if "shm" in top.data else None,

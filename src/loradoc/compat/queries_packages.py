@@ -22,7 +22,7 @@ from loradoc.compat.schema import (
     FlashAttnRelease,
     HfFloor,
     PackageConflict,
-    TorchaoBuild,
+    TorchBoundRelease,
     TorchTaggedWheel,
     TransformersInfo,
     XformersGitPin,
@@ -98,7 +98,7 @@ class PackageQueries:
     cudnn_majors: tuple[CudnnMajor, ...]
     package_conflicts: tuple[PackageConflict, ...]
     torch_tagged_wheels: tuple[TorchTaggedWheel, ...]
-    torchao_builds: tuple[TorchaoBuild, ...]
+    torch_bound_releases: tuple[TorchBoundRelease, ...]
     api_changes: tuple[ApiChange, ...]
 
     # -- xformers ------------------------------------------------------------------------------
@@ -419,12 +419,15 @@ class PackageQueries:
             if all(name in versions and _contains(spec, versions[name]) for name, spec in c.when)
         ]
 
-    # -- torchao --------------------------------------------------------------------------------
-    def torchao_for_torch(self, torch_version: str | None) -> str | None:
-        """The newest torchao release whose kernels were built for this torch's major.minor."""
+    # -- packages built for one torch (torchao, torchcodec) -------------------------------------
+    def release_for_torch(self, package: str, torch_version: str | None) -> str | None:
+        """The newest release of ``package`` whose compiled parts were built for this torch's
+        major.minor ([[torch_bound_release]])."""
         want = series(torch_version)
         fits = [
-            (v, b.torchao) for b in self.torchao_builds if want in b.torch and (v := parse_version(b.torchao))
+            (v, b.version)
+            for b in self.torch_bound_releases
+            if b.package == package and want in b.torch and (v := parse_version(b.version))
         ]
         return max(fits)[1] if fits else None
 

@@ -298,11 +298,12 @@ class TorchTaggedWheel:
 
 
 @dataclass(frozen=True)
-class TorchaoBuild:
-    """A torchao release and the torch minors its C++/CUDA kernels were built for: under another
-    torch, torchao skips them ('Skipping import of cpp extensions due to incompatible torch')."""
+class TorchBoundRelease:
+    """A release of a package whose compiled parts are built for given torch minors (torchao's
+    kernels, torchcodec's libraries): under another torch they are skipped or fail to load."""
 
-    torchao: str
+    package: str  # "torchao", "torchcodec"
+    version: str
     torch: tuple[str, ...]  # major.minor
     source: str
 
@@ -375,7 +376,17 @@ class TransformersInfo:
 
 # Machine facts an error entry may require (``when``; ``"!name"``: the fact is not known to
 # hold): a line whose cause is certain only on such a machine.
-ERROR_WHEN = ("wsl", "in_container", "bare_metal", "darwin", "windows", "torch_installed", "no_nvidia_gpu")
+ERROR_WHEN = (
+    "wsl",
+    "in_container",
+    "bare_metal",
+    "darwin",
+    "windows",
+    "aarch64",
+    "torch_installed",
+    "nvidia_gpu",
+    "no_nvidia_gpu",
+)
 
 
 @dataclass(frozen=True)
@@ -504,7 +515,7 @@ class MatrixData:
     cudnn_majors: tuple[CudnnMajor, ...] = ()
     package_conflicts: tuple[PackageConflict, ...] = ()
     torch_tagged_wheels: tuple[TorchTaggedWheel, ...] = ()
-    torchao_builds: tuple[TorchaoBuild, ...] = ()
+    torch_bound_releases: tuple[TorchBoundRelease, ...] = ()
     api_changes: tuple[ApiChange, ...] = ()
     shm: ShmInfo | None = None
     fabric_manager: FabricManagerInfo | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from loradoc.compat.choose import TorchChoice
 from loradoc.compat.queries import Matrix
 from loradoc.compat.schema import ERROR_WHEN, ErrorPattern
 from loradoc.compat.versions import (
@@ -121,7 +122,9 @@ def _holds(snapshot: Snapshot, matrix: Matrix) -> frozenset[str]:
         "bare_metal": in_container is False and not facts.wsl,  # known to be neither
         "darwin": facts.os == "darwin",
         "windows": facts.os == "windows",
+        "aarch64": facts.machine == "aarch64",
         "torch_installed": facts.torch is not None,
+        "nvidia_gpu": facts.has_nvidia_gpu is True,  # an NVIDIA GPU or driver probed or stated
         "no_nvidia_gpu": facts.has_nvidia_gpu is False,  # probed (or stated) and none found
     }
     assert set(known) == set(ERROR_WHEN)
@@ -264,6 +267,8 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         # these errors come from a process that wanted a CUDA GPU: plan a GPU build
         floor = _cuda_that_ran(ctx, g) if e.code == "gpu-arch-unsupported-by-torch-build" else None
         choice = ctx.best_torch(ctx.torch.public if ctx.torch else None, gpu=True, cuda_floor=floor)
+        if e.code == "gpu-arch-unsupported-by-torch-build":
+            choice = _another_build(ctx, choice)
         if choice is not None:
             fix = choice.command
             more = choice_details(choice)
@@ -284,6 +289,23 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     if newer:
         details["newer_driver_builds"] = newer
     return Finding(e.code, severity, message, fix, details)
+
+
+def _another_build(ctx: Context, choice: TorchChoice | None) -> TorchChoice | None:
+    """The log shows the installed build has no kernel for this GPU, whatever the matrix lists
+    for it (geti#7163: 2.13.0+cu130 on a T4): not the installed build again but another variant
+    of its release whose CUDA major the driver is proven to run (the installed one's or older);
+    with none, the planned build stands."""
+    t = ctx.torch
+    if choice is None or t is None or (choice.version, choice.variant) != (t.public, t.variant):
+        return choice
+    ran = cuda_tuple(t.cuda)
+    others = [
+        c
+        for c in ctx.torch_choices(t.public, gpu=True)
+        if c.variant != t.variant and ran and (cuda_tuple(c.cuda) or (99, 0))[0] <= ran[0]
+    ]
+    return others[0] if others else choice
 
 
 def _disproved(r: Recognised, ctx: Context, text: str) -> bool:

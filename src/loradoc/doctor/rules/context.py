@@ -120,6 +120,11 @@ class Context:
         """True/False when known; None when the snapshot says nothing about GPUs or a driver."""
         return self.facts.has_nvidia_gpu
 
+    @property
+    def rocm_machine(self) -> bool:
+        """Linux with AMD GPUs and no NVIDIA one: a machine whose GPU build of torch is a ROCm build."""
+        return bool(self.facts.amd_gpus) and self.has_nvidia_gpu is not True and self.os_or_linux == "linux"
+
     # -- packages ------------------------------------------------------------------------------
     def pkg(self, name: str) -> Package | None:
         return self.snapshot.package(name)

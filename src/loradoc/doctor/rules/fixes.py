@@ -9,6 +9,7 @@ resort. Versions come from the matrix, never from here.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -61,9 +62,12 @@ def venv_fix(python: str, install: str, *, windows: bool) -> str:
 def driver_upgrade_fix(ctx: Context, minimum: str | None) -> str:
     """Install an NVIDIA driver of at least ``minimum`` (its branch, e.g. 570) and reboot: the
     distribution's packages on Linux (apt on Debian/Ubuntu and unknown distributions, dnf on the
-    Red Hat family), NVIDIA's download page on Windows."""
+    Red Hat family), NVIDIA's download page on Windows and under WSL, whose driver is Windows' own
+    (a Linux driver must never be installed inside a WSL distribution)."""
     if ctx.os_or_linux == "windows":
         return "start https://www.nvidia.com/Download/index.aspx"
+    if ctx.facts.wsl:  # from the WSL shell, Windows' own browser opens the page
+        return "explorer.exe https://www.nvidia.com/Download/index.aspx"
     branch = (minimum or "").split(".")[0]
     if not branch.isdigit():
         return "sudo ubuntu-drivers install && sudo reboot"
@@ -165,17 +169,27 @@ def _fp8(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"set the weight dtype to {dtype} instead of fp8 in the model loader or training config"
 
 
+def rocm_build_of_installed(ctx: Context) -> str | None:
+    """The ROCm build of the installed torch's release, where the matrix records one."""
+    t, m = ctx.torch, ctx.matrix
+    rel = m.torch_release(t.public) if t is not None and t.public else None
+    if t is None or not t.public or rel is None or not rel.rocm:
+        return None
+    return m.torch_install_command(t.public, f"rocm{rel.rocm}", force=True)
+
+
+_PLAIN_RELEASE_ON_A_MAC = ("cuda-build-pinned-on-macos", "cuda-index-on-macos")
+
+
 def _no_gpu(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     """No NVIDIA GPU: a CUDA build pinned on a Mac, the plain release instead. No NVIDIA driver
     reached: on an AMD machine, the ROCm build of the installed torch (a CUDA
     build needs an NVIDIA GPU); in a container, the GPUs passed in; else the driver installed."""
-    if entry_id == "cuda-build-pinned-on-macos":  # the pinned release's own (plain) macOS build
+    if entry_id in _PLAIN_RELEASE_ON_A_MAC:  # the release's own (plain) macOS build
         return f'pip install "{groups["index_pkg"]}=={groups["index_version"]}"'
-    t, m = ctx.torch, ctx.matrix
-    amd_only = ctx.facts.amd_gpus and ctx.has_nvidia_gpu is not True and ctx.os_or_linux == "linux"
-    rel = m.torch_release(t.public) if amd_only and t is not None and t.public else None
-    if t is not None and t.public and rel is not None and rel.rocm:
-        return m.torch_install_command(t.public, f"rocm{rel.rocm}", force=True)
+    rocm = rocm_build_of_installed(ctx) if ctx.rocm_machine else None
+    if rocm:
+        return rocm
     env = ctx.snapshot.env
     if env is not None and env.in_container:
         return (
@@ -326,11 +340,13 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if entry_id == "launcher-torch-pin-replaced":  # the build the launcher pins, from its index
         command = _pinned_torch_build(ctx, groups["want_torch"], groups["want_variant"])
         return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
+    if entry_id == "torchcodec-built-for-other-torch":  # the torchcodec built for this torch
+        return bound_release_fix(ctx, "torchcodec", t.public if t is not None else None)
     if entry_id == "torchao-kernels-abort":  # the torchao built for this torch, where the matrix knows it
-        return _torchao_for(ctx, t.public if t is not None else None)
+        return bound_release_fix(ctx, "torchao", t.public if t is not None else None)
     if entry_id == "torchao-built-for-newer-torch":  # the torchao built for this torch, else torch's floor
         have = t.public if t is not None else groups.get("have_torch")
-        torchao = _torchao_for(ctx, have)
+        torchao = bound_release_fix(ctx, "torchao", have)
         newer = (
             _newer_torch(ctx, have, t.variant if t else None, groups["need_torch"])
             if "need_torch" in groups
@@ -363,7 +379,8 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         version = pkg.version if pkg is not None and pkg.version else groups.get("pkg_version")
         pin = f"=={public(version) or version}" if version else ""
         return f'pip install --force-reinstall "{named}{pin}"'
-    companions = ctx.companions or (named or "torchvision",)
+    default = ("torchvision", "torchaudio") if entry_id == "cuda-companion-on-cpu-torch" else ("torchvision",)
+    companions = ctx.companions or ((named,) if named else default)
     if t is None or t.public is None:  # at most torch's CUDA is known: reinstall them from its index
         p = ctx.pkg("torch")
         variant = cuda_variant(p.cuda) if p is not None and p.cuda else None
@@ -385,10 +402,17 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     )
 
 
-def _torchao_for(ctx: Context, torch_version: str | None) -> str | None:
-    """The install of the torchao release built for this torch (the matrix's [[torchao_build]])."""
-    torchao = ctx.matrix.torchao_for_torch(torch_version)
-    return f"pip install torchao=={torchao}" if torchao else None
+def bound_release_fix(ctx: Context, package: str, torch_version: str | None) -> str | None:
+    """The install of the release of ``package`` built for this torch (the matrix's
+    [[torch_bound_release]]); a row naming a series (triton-windows' "3.4") pins its newest patch."""
+    release = ctx.matrix.release_for_torch(package, torch_version)
+    if release is None:
+        return None
+    return (
+        f'pip install "{package}=={release}.*"'
+        if release.count(".") == 1
+        else f"pip install {package}=={release}"
+    )
 
 
 def bnb_fix(ctx: Context) -> str | None:
@@ -582,6 +606,16 @@ def _shadowing_library(groups: Groups, ctx: Context, entry_id: str) -> str | Non
     where, major = groups.get("shadow_dir", ""), groups.get("shadow_cudnn", "")
     if where.rstrip("/") in _SYSTEM_LIB_DIRS and major == "8":
         return "sudo apt-get remove -y libcudnn8 libcudnn8-dev"
+    if entry_id == "pip-nccl-wheels-of-two-cuda-majors":  # keep the wheel of torch's CUDA major
+        majors = [groups["nccl_old"], groups["nccl_new"]]
+        cuda = cuda_tuple(ctx.torch.cuda) if ctx.torch is not None else None
+        torch_major = str(cuda[0]) if cuda else None
+        keep = torch_major if torch_major in majors else majors[1]
+        drop = majors[0] if keep == majors[1] else majors[1]
+        return (
+            f"pip uninstall -y nvidia-nccl-cu{drop} && "
+            f"pip install --force-reinstall --no-deps nvidia-nccl-cu{keep}"
+        )
     if groups.get("jitlink_symbol"):  # torch's own nvJitLink wheel (a dependency of its cuSPARSE) first
         return _nvidia_library_first("nvjitlink")
     return None
@@ -785,10 +819,29 @@ def _hf_dependency(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         return _flashinfer_kernels(groups)
     if entry_id == "pip-reports-dependency-conflict" and groups.get("dep"):  # what the package asks for
         return f'pip install "{groups["dep"]}{groups["dep_spec"]}"'
+    if entry_id == "triton-of-another-series-than-torch":
+        return _triton_of_torch(ctx)
+    if entry_id == "torchvision-functional-tensor-import":  # the importer's line, not torch, moves
+        new_module = "torchvision.transforms.functional"
+        edit = f"s/torchvision[.]transforms[.]functional_tensor/{new_module}/"
+        return f"sed -i {shlex.quote(edit)} {shlex.quote(groups['importer'])}"
     if entry_id == "stack-package-older-than-its-importer" and groups.get("package"):
         return f"pip install -U {groups['package']}"
     requirement = groups.get("requirement")
     return f'pip install "{requirement}"\nor: pip install -U transformers' if requirement else None
+
+
+def _triton_of_torch(ctx: Context) -> str | None:
+    """The Triton of the installed torch's series: on Windows the matrix's triton-windows series
+    for it; elsewhere the triton that torch's own Requires-Dist pins, read where it is installed."""
+    if ctx.os_or_linux == "windows":
+        t = ctx.torch
+        return bound_release_fix(ctx, "triton-windows", t.public if t is not None else None)
+    pin = (
+        "import importlib.metadata as m; "
+        "print(next(r.split(';')[0] for r in m.requires('torch') if r.startswith('triton')))"
+    )
+    return f'pip install "$(python -c "{pin}")"'
 
 
 def _pytorch_index(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -807,7 +860,28 @@ def _pytorch_index(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     package, version, variant = (groups.get(k) for k in ("index_pkg", "index_version", "index_variant"))
     if not (package and version and variant):
         return None
+    if entry_id == "pytorch-variant-index-lacks-release":
+        return _release_from_another_variant(ctx, version, variant)
     return f'pip install "{package}=={version}+{variant}" --index-url {ctx.matrix.index_url(variant)}'
+
+
+def _release_from_another_variant(ctx: Context, version: str, variant: str) -> str | None:
+    """The release a variant's index lacks, from the index of the nearest variant that has it:
+    the same CUDA major at or above the one asked for (extensions built for that major keep
+    working), else the build that fits the machine best. A ``2.6`` request is its newest patch."""
+    rel = ctx.matrix.torch_release(version)
+    if version.count(".") == 1 and rel is not None and rel.releases:
+        version = rel.releases[-1].version
+    choices = ctx.torch_choices(version, gpu=variant != "cpu")
+    if not choices:
+        return None
+    asked = cuda_tuple(variant_cuda(variant))
+    same_major = [
+        c
+        for c in choices
+        if asked and (t := cuda_tuple(c.cuda)) is not None and t[0] == asked[0] and t >= asked
+    ]
+    return (same_major or choices)[0].command
 
 
 def _quant_kernel(groups: Groups, ctx: Context, entry_id: str) -> str | None:
@@ -870,7 +944,7 @@ def _package_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             return "sudo dnf install -y python3-tkinter"
         return f"sudo apt-get install -y python{py}-tk" if py else "sudo apt-get install -y python3-tk"
     if module == "torchao" and ctx.torch is not None:  # the torchao built for this torch
-        return _torchao_for(ctx, ctx.torch.public) or "pip install torchao"
+        return bound_release_fix(ctx, "torchao", ctx.torch.public) or "pip install torchao"
     return f"pip install {_PIP_NAME.get(module, module)}" if module else None
 
 
@@ -940,6 +1014,22 @@ def _deepspeed_op(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     return f"{flag} pip install --no-cache-dir --force-reinstall --no-deps --no-build-isolation deepspeed"
 
 
+def _cuda_build(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """A CUDA build of torch (the installed release when one of its builds fits) for an NVIDIA GPU."""
+    choice = ctx.best_torch(ctx.torch.public if ctx.torch else None, gpu=True)
+    return choice.command if choice else None
+
+
+def _libcuda_name(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """The plain libcuda.so beside the driver's libcuda.so.1 in the directory the error names."""
+    where = groups.get("libcuda_dir")
+    return (
+        f"sudo ln -sf {shlex.quote(where + '/libcuda.so.1')} {shlex.quote(where + '/libcuda.so')}"
+        if where
+        else None
+    )
+
+
 _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "python-unsupported-by-torch": _python,
     "glibc-too-old-for-torch": _glibc,
@@ -980,6 +1070,8 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "transformers-too-old-for-model": _transformers_for_model,
     "extension-cuda-major-mismatch": _torch_of_cuda_major,
     "cuda-library-path-shadows-torch": _shadowing_library,
+    "libcuda-not-in-loader-cache": _libcuda_name,
+    "torch-rocm-build-on-nvidia-gpu": _cuda_build,
     "fabric-manager-not-running": _fabric_manager,
     "rocm-gfx-unsupported-by-torch-build": _rocm_gfx,
     "bitsandbytes-cuda-setup": _bnb,

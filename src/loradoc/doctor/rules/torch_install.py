@@ -5,10 +5,17 @@ from __future__ import annotations
 from loradoc.doctor.findings import Finding
 from loradoc.doctor.rules.common import choice_details, driver_label, gpu_labels, join, torch_fix
 from loradoc.doctor.rules.context import Context
+from loradoc.doctor.rules.fixes import rocm_build_of_installed
 from loradoc.doctor.rules.registry import error, info, rule, warning
 
 
-@rule("torch-missing", "torch-cpu-build-on-gpu-machine", "torch-not-in-matrix")
+@rule(
+    "torch-missing",
+    "torch-cpu-build-on-gpu-machine",
+    "torch-rocm-build-on-nvidia-gpu",
+    "torch-build-without-rocm-on-amd-gpu",
+    "torch-not-in-matrix",
+)
 def torch_build(ctx: Context) -> list[Finding]:
     t = ctx.torch
     if t is None:
@@ -79,7 +86,42 @@ def torch_build(ctx: Context) -> list[Finding]:
                 **choice_details(choice),
             )
         )
+    if (t.variant or "").startswith("rocm") and ctx.has_nvidia_gpu and not ctx.facts.amd_gpus:
+        out.append(_rocm_on_nvidia(ctx))
+    if ctx.rocm_machine and not (t.variant or "").startswith("rocm"):
+        out.append(_no_rocm_on_amd(ctx))
     return out
+
+
+def _no_rocm_on_amd(ctx: Context) -> Finding:
+    """A CUDA (or CPU) build where the GPUs are AMD's: the ROCm build of the same release, which
+    PyTorch publishes for Linux (download.pytorch.org/whl/rocmX.Y)."""
+    t = ctx.torch
+    assert t is not None
+    kind = "a CPU-only build" if t.variant == "cpu" else "a CUDA build (for NVIDIA GPUs)"
+    return error(
+        "torch-build-without-rocm-on-amd-gpu",
+        f"torch {t.version} is {kind} but this machine's GPUs are AMD's ({gpu_labels(ctx.facts.amd_gpus)}): "
+        "torch cannot use them ('Torch is not able to use GPU'); ROCm builds come from download.pytorch.org/whl/rocm...",
+        rocm_build_of_installed(ctx),
+        installed_torch=t.version,
+    )
+
+
+def _rocm_on_nvidia(ctx: Context) -> Finding:
+    """A ROCm build (HIP, for AMD GPUs) where the GPUs are NVIDIA's: torch sees no device."""
+    t = ctx.torch
+    assert t is not None
+    choice = ctx.best_torch(t.public, gpu=True)
+    gpus = gpu_labels(ctx.gpus) or "an NVIDIA driver"
+    return error(
+        "torch-rocm-build-on-nvidia-gpu",
+        f"torch {t.version} is a ROCm build (for AMD GPUs) but this machine has {gpus} and no AMD GPU: "
+        "torch sees no device ('No HIP GPUs are available'); CUDA builds come from download.pytorch.org",
+        choice.command if choice else None,
+        installed_torch=t.version,
+        **choice_details(choice),
+    )
 
 
 def _pypi_cpu_wheels(ctx: Context) -> str | None:
