@@ -3612,12 +3612,152 @@ FIXES_FROM_THE_WORDING = [
         "driver-too-old-for-torch-cuda",
         "sudo apt-get install -y nvidia-driver-525 && sudo reboot",
     ),
+    # distributed training: torch 2.0's launcher against a script parsing --local_rank (TecoGAN-PyTorch#31)
+    (
+        "main.py: error: unrecognized arguments: --local-rank=0",
+        "launcher-local-rank-argument",
+        'set parser.add_argument("--local-rank", "--local_rank", type=int, default=0) in the training script '
+        "in place of its --local_rank argument",
+    ),
+    # a quantized model spread over the GPUs by device_map="auto" under DDP (accelerate#1840, transformers#21736)
+    (
+        "ValueError: You can't train a model that has been loaded in 8-bit precision on multiple devices in any "
+        "distributed mode.",
+        "ddp-model-split-across-gpus",
+        'set device_map={"": PartialState().process_index} (from accelerate import PartialState) in the '
+        "script's from_pretrained call",
+    ),
+    (
+        "RuntimeError: module must have its parameters and buffers on device cuda:0 (device_ids[0]) but found one "
+        "of them on device: cuda:1",
+        "ddp-model-split-across-gpus",
+        'set device_map={"": PartialState().process_index} (from accelerate import PartialState) in the '
+        "script's from_pretrained call",
+    ),
+    # reentrant checkpointing under DDP (trl#835), unused parameters (pytorch#68862)
+    (
+        "Parameter at index 386 has been marked as ready twice. This means that multiple autograd engine  hooks "
+        "have fired for this particular parameter during this iteration.",
+        "ddp-reentrant-checkpointing",
+        "set gradient_checkpointing_kwargs: {use_reentrant: false} in the training config",
+    ),
+    (
+        "RuntimeError: Expected to have finished reduction in the prior iteration before starting a new one.",
+        "ddp-unused-parameters",
+        "set ddp_find_unused_parameters: true in the training config",
+    ),
+    # ZeRO-3 with a device_map (LlamaFactory#3949), in both transformers wordings
+    (
+        "ValueError: DeepSpeed Zero-3 is not compatible with `low_cpu_mem_usage=True` or with passing a `device_map`.",
+        "deepspeed-zero3-with-device-map",
+        "set zero_optimization.stage: 2 in the DeepSpeed config the training config names",
+    ),
+    (
+        "ValueError: DeepSpeed Zero-3 is not compatible with passing a `device_map`.",
+        "deepspeed-zero3-with-device-map",
+        "set zero_optimization.stage: 2 in the DeepSpeed config the training config names",
+    ),
+    # one rank busy alone past the process group's timeout (lm-evaluation-harness PR #1404)
+    (
+        "[E ProcessGroupNCCL.cpp:474] [Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=3, "
+        "OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=1800000) ran for 1800668 milliseconds before timing out.",
+        "distributed-collective-timeout",
+        "set ddp_timeout: 7200 in the training config",
+    ),
+    # the deepspeed launcher ignoring CUDA_VISIBLE_DEVICES (accelerate#663): the same GPUs with --include
+    (
+        "Detected CUDA_VISIBLE_DEVICES=2,4,5,7 but ignoring it because one or several of "
+        "--include/--exclude/--num_gpus/--num_nodes cl args were used.",
+        "config-too-many-processes",
+        "set --include localhost:2,4,5,7 in place of --num_gpus in the deepspeed command",
+    ),
+    # a GPU index beyond the visible ones in a single process (RTM3D#11), and with a launcher
+    (
+        "RuntimeError: cuda runtime error (101) : invalid device ordinal at /pytorch/torch/csrc/cuda/Module.cpp:59",
+        "config-too-many-processes",
+        "set --nproc_per_node to the number of visible GPUs in the launch command (accelerate launch: "
+        "--num_processes)\nor: set the device to cuda:0 in the script and choose the GPU with CUDA_VISIBLE_DEVICES",
+    ),
+    (
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError\nRuntimeError: CUDA error: invalid "
+        "device ordinal",
+        "config-too-many-processes",
+        "set --nproc_per_node to the number of visible GPUs in the launch command (accelerate launch: --num_processes)",
+    ),
+    # NCCL with no usable network interface in a container (nccl-tests#14): the network, not /dev/shm
+    (
+        "include/socket.h:311 WARN Socket creation failed : Address family not supported by protocol\n"
+        "NCCL failure common.cu:874 'unhandled system error'",
+        "network-interface-mismatch",
+        "add --net=host in the docker run command",
+    ),
+    # torch without its NVIDIA wheels (pytorch#100974): the installed release again, with its dependencies
+    (
+        "ValueError: libnvrtc.so.*[0-9].*[0-9] not found in the system path ['/a', '/b']",
+        "torch-cuda-wheels-missing",
+        "pip install --force-reinstall \"torch==$(python -c 'import importlib.metadata as m; "
+        'print(m.version("torch"))\')"',
+    ),
+    # a dated nightly the index dropped (pytorch#146575): the release of its series from that variant
+    (
+        "ERROR: Could not find a version that satisfies the requirement torch==2.1.0.dev20230822+cu118 (from "
+        "versions: 1.13.0, 2.0.0, 2.1.0)\nERROR: No matching distribution found for torch==2.1.0.dev20230822+cu118",
+        "pytorch-index-misconfigured",
+        "pip install torch==2.1.0 --index-url https://download.pytorch.org/whl/cu118",
+    ),
+    # torchvision pinned for another torch than the torch pin (mmsegmentation#2449; uv's wording)
+    (
+        "The conflict is caused by:\n    The user requested torch==2.1.0+cu121\n    torchvision 0.15.2 depends on "
+        "torch==2.0.1",
+        "package-requires-other-torch",
+        'pip install "torch==2.1.0+cu121" "torchvision==0.16.*" --index-url https://download.pytorch.org/whl/cu121',
+    ),
+    (
+        "  ╰─▶ Because torchvision==0.20.1 depends on torch==2.5.1 and you require torch==2.6.0, we can conclude "
+        "that your requirements are unsatisfiable.",
+        "package-requires-other-torch",
+        'pip install "torch==2.6.0" "torchvision==0.21.*"',
+    ),
 ]
 
 
 @pytest.mark.parametrize(("line", "code", "fix"), FIXES_FROM_THE_WORDING)
 def test_the_wording_decides_the_fix(line: str, code: str, fix: str) -> None:
     assert one(explain(line, EMPTY, load_matrix()), code).fix == fix
+
+
+def test_a_torchvision_pin_conflict_is_neither_xformers_nor_an_installed_cpu_build() -> None:
+    """pip's "The user requested torch==1.12.1+cpu" names a request: no xformers in the conflict,
+    no CPU torch installed (open-mmlab/mmsegmentation#2449)."""
+    log = (
+        "The conflict is caused by:\n    The user requested torch==1.12.1+cpu\n"
+        "    torchvision 0.13.0+cpu depends on torch==1.12.0\n"
+    )
+    codes = {f.code for f in explain(log, EMPTY, load_matrix())}
+    assert codes == {"package-requires-other-torch"}
+
+
+def test_cuinit_finding_no_device_is_the_wsl_loader_path_only_under_wsl() -> None:
+    """numba's cuInit CUDA_ERROR_NO_DEVICE under WSL: another libcuda ahead of WSL's
+    (NVIDIA/cuml#5624); elsewhere it says nothing about the loader path."""
+    m = load_matrix()
+    line = "numba.cuda.cudadrv.driver.CudaAPIError: [100] Call to cuInit results in CUDA_ERROR_NO_DEVICE"
+    wsl = Snapshot.from_dict({"os": "Linux", "env": {"wsl": True}})
+    assert one(explain(line, wsl, m), "wsl-libcuda-not-on-loader-path").fix == (
+        'export LD_LIBRARY_PATH="/usr/lib/wsl/lib:$LD_LIBRARY_PATH"'
+    )
+    assert not by_code(
+        explain(line, Snapshot.from_dict({"os": "Linux"}), m), "wsl-libcuda-not-on-loader-path"
+    )
+
+
+def test_conda_superseding_the_cuda_build_with_a_cpu_build_is_a_cpu_torch() -> None:
+    """conda's plan replacing pytorch's CUDA build with defaults' CPU build (anaconda-issues#12302)."""
+    plan = (
+        "The following packages will be SUPERSEDED by a higher-priority channel:\n"
+        "  pytorch            pytorch::pytorch-1.7.1-py3.8_cuda10.2~ --> pkgs/main::pytorch-1.7.1-cpu_py38h6a09485_0\n"
+    )
+    assert by_code(explain(plan, EMPTY, load_matrix()), "torch-cpu-build-on-gpu-machine")
 
 
 def test_the_machine_decides_what_a_bare_crash_line_means() -> None:

@@ -143,14 +143,20 @@ def _glibc(groups: Groups, ctx: Context, entry_id: str) -> str | None:
 
 
 def _processes(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """More processes than visible GPUs: one per visible GPU."""
+    """More processes than visible GPUs: one per visible GPU. The deepspeed launcher ignoring
+    CUDA_VISIBLE_DEVICES: the same GPUs named with its --include."""
+    if entry_id == "deepspeed-ignores-cuda-visible-devices" and groups.get("cvd"):
+        return f"set --include localhost:{groups['cvd']} in place of --num_gpus in the deepspeed command"
     n = len(ctx.gpus) if ctx.gpus else _visible_count(ctx)
     if not n:
         return None
-    return (
+    fix = (
         f"set --nproc_per_node {n} in the torchrun command (accelerate launch: --num_processes {n}; "
         f"loradoc train: --num-processes {n})"
     )
+    if entry_id == "invalid-device-ordinal-without-launcher":  # or one script asking for cuda:1
+        fix += "\nor: set the device to cuda:0 in the script and choose the GPU with CUDA_VISIBLE_DEVICES"
+    return fix
 
 
 def _visible_count(ctx: Context) -> int | None:
@@ -325,6 +331,32 @@ WANDB_FIX = (
 
 
 # what the installed torch says of itself, for a fix that must work without the facts
+def _companion_pins(groups: Groups, ctx: Context) -> str | None:
+    """A torchvision (torchaudio) pin for another torch than the torch pin: the torch pin kept, with
+    the companion's release line built for it (the matrix's [[companion]]), from the pin's index."""
+    want, companion = groups.get("want_torch"), groups.get("companion")
+    if not want or not companion:
+        return None
+    variant = local_tag(want) or local_tag(groups.get("comp_version") or "")
+    index = f" --index-url {ctx.matrix.index_url(variant)}" if variant else ""
+    line = ctx.matrix.companion_for_torch(companion, want)
+    if line is None:  # unpaired in the matrix: the torch the companion's pin requires
+        return f'pip install "torch=={groups["comp_torch"]}" "{companion}=={groups["comp_version"]}"{index}'
+    return f'pip install "torch=={want}" "{line}"{index}'
+
+
+def _torch_cuda_wheels(groups: Groups, ctx: Context, entry_id: str) -> str | None:
+    """torch installed without the NVIDIA wheels it depends on: the same build again, with its
+    dependencies (the installed version read at run time when the facts do not give it)."""
+    t = ctx.torch
+    if t is not None and t.public and t.variant and t.variant != "cpu":
+        return ctx.matrix.torch_install_command(t.public, t.variant, os=ctx.os_or_linux, force=True)
+    if t is not None and t.public:
+        return f'pip install --force-reinstall "torch=={t.public}"'
+    read = "'import importlib.metadata as m; print(m.version(\"torch\"))'"
+    return f'pip install --force-reinstall "torch==$(python -c {read})"'
+
+
 _TORCH_PUBLIC = "'import torch; print(torch.__version__.split(\"+\")[0])'"
 _TORCH_VARIANT = (
     "'import torch; c, h = torch.version.cuda, torch.version.hip; "
@@ -340,6 +372,8 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if entry_id == "launcher-torch-pin-replaced":  # the build the launcher pins, from its index
         command = _pinned_torch_build(ctx, groups["want_torch"], groups["want_variant"])
         return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
+    if entry_id == "companion-pin-against-torch-pin":
+        return _companion_pins(groups, ctx)
     if entry_id == "torchcodec-built-for-other-torch":  # the torchcodec built for this torch
         return bound_release_fix(ctx, "torchcodec", t.public if t is not None else None)
     if entry_id == "torchao-kernels-abort":  # the torchao built for this torch, where the matrix knows it
@@ -857,12 +891,27 @@ def _pytorch_index(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if entry_id == "pytorch-index-variant-does-not-exist":  # the build the driver runs, from a real index
         choice = ctx.best_torch(gpu=True)
         return choice.command if choice else None
+    if entry_id == "torch-nightly-pin-expired":
+        return _after_expired_nightly(groups, ctx)
     package, version, variant = (groups.get(k) for k in ("index_pkg", "index_version", "index_variant"))
     if not (package and version and variant):
         return None
-    if entry_id == "pytorch-variant-index-lacks-release":
+    if entry_id in ("pytorch-variant-index-lacks-release", "uv-plain-pin-not-on-index"):
         return _release_from_another_variant(ctx, version, variant)
     return f'pip install "{package}=={version}+{variant}" --index-url {ctx.matrix.index_url(variant)}'
+
+
+def _after_expired_nightly(groups: Groups, ctx: Context) -> str | None:
+    """A dated nightly the index dropped: the release of its series where the matrix has it (from
+    the nearest variant's index), else today's nightly of the same variant."""
+    package, base, variant = (groups.get(k) for k in ("index_pkg", "nightly_base", "index_variant"))
+    if not (package and base and variant):
+        return None
+    if package == "torch" and ctx.matrix.torch_release(base) is not None:
+        released = _release_from_another_variant(ctx, base, variant)
+        if released:
+            return released
+    return f"pip install --pre {package} --index-url {ctx.matrix.index_url(variant, 'nightly')}"
 
 
 def _release_from_another_variant(ctx: Context, version: str, variant: str) -> str | None:
@@ -1064,6 +1113,7 @@ _FIXES: dict[str, Callable[[Groups, Context, str], str | None]] = {
     "package-version-conflict": _hf_dependency,
     "quantization-kernel-gpu-too-old": _quant_kernel,
     "pytorch-index-misconfigured": _pytorch_index,
+    "torch-cuda-wheels-missing": _torch_cuda_wheels,
     "static-tls-exhausted": _static_tls,
     "gpu-display-watchdog-timeout": _display_watchdog,
     "python-package-missing": _package_missing,
