@@ -3691,6 +3691,105 @@ FIXES_FROM_THE_WORDING = [
         "network-interface-mismatch",
         "add --net=host in the docker run command",
     ),
+    # accelerate's Dynamo setting on a torch without Dynamo (kohya_ss#567)
+    (
+        '  File "/venv/lib/site-packages/accelerate/accelerator.py", line 1090, in prepare_model\n'
+        "    model = torch._dynamo.optimize(self.state.dynamo_plugin.backend)(model)\n"
+        "ModuleNotFoundError: No module named 'torch._dynamo'",
+        "accelerate-config-conflict",
+        "accelerate launch --dynamo_backend no",
+    ),
+    # flash-attn's source tree without its cutlass submodule (flash-attention#472)
+    (
+        "csrc/flash_attn/src/flash_fwd_kernel.h:8:10: fatal error: cute/algorithm/copy.hpp: No such file or "
+        "directory\nerror: command '/usr/local/cuda/bin/nvcc' failed: building 'flash_attn_2_cuda' extension",
+        "extension-source-submodule-missing",
+        "git submodule update --init --recursive",
+    ),
+    # float32 tensors into flash-attn (QwenLM/Qwen3#406)
+    (
+        "RuntimeError: FlashAttention only support fp16 and bf16 data type",
+        "flash-attn-needs-half-precision",
+        "set bf16: true (fp16: true below Ampere) in the training config",
+    ),
+    # fine-tuning frameworks: a missing package named by the check (LlamaFactory#4232, lm-evaluation-harness#707)
+    (
+        "importlib.metadata.PackageNotFoundError: No package metadata was found for The 'unsloth' distribution was "
+        "not found and is required by this application.",
+        "python-package-missing",
+        "pip install unsloth",
+    ),
+    (
+        "ImportError: This modeling file requires the following packages that were not found in your environment: "
+        "einops. Run `pip install einops`",
+        "python-package-missing",
+        "pip install einops",
+    ),
+    (
+        "The new behaviour of LlamaTokenizer (with `self.legacy = False`) requires the protobuf library but it was "
+        "not found in your environment.",
+        "python-package-missing",
+        "pip install protobuf",
+    ),
+    # a Trainer subclass written before transformers 4.46's num_items_in_batch (transformers#35838)
+    (
+        "TypeError: CustomTrainerForgetting.compute_loss() got an unexpected keyword argument 'num_items_in_batch'",
+        "package-version-conflict",
+        'pip install "transformers<4.46"',
+    ),
+    (
+        "ValueError: Tokenizer class Qwen2Tokenizer does not exist or is not currently imported.",
+        "transformers-too-old-for-model",
+        'pip install --upgrade "transformers>=4.37.0"',
+    ),
+    # extension builds: an -std flag older than torch's headers, in DeepSpeed's op builder and elsewhere
+    (
+        "torch/csrc/api/include/torch/all.h:4:2: error: #error C++17 or later compatible compiler is required to "
+        "use PyTorch.",
+        "package-requires-other-torch",
+        "sed -i 's/-std=c++14/-std=c++17/g' setup.py && pip install --no-build-isolation .",
+    ),
+    (
+        "torch/all.h:5:2: error: #error C++20 or later compatible compiler is required to use PyTorch.\n"
+        "[2/3] c++ -MMD -MF cpu_adam.o.d -DTORCH_EXTENSION_NAME=cpu_adam -I/envs/torch/site-packages/deepspeed/ops/csrc",
+        "deepspeed-op-build-failed",
+        "pip install -U deepspeed",
+    ),
+    (
+        "/opt/conda/envs/colbert/include/python3.8/Python.h:44:10: fatal error: crypt.h: No such file or directory",
+        "python-dev-headers-missing",
+        'conda install -y -c conda-forge libxcrypt && export CPATH="$CONDA_PREFIX/include:$CPATH"',
+    ),
+    (
+        "subprocess.CalledProcessError: Command '['which', 'c++']' returned non-zero exit status 1.",
+        "c-compiler-missing",
+        "sudo apt-get install -y build-essential",
+    ),
+    (
+        "RuntimeError: The current installed version of x86_64-linux-gnu-g++ (11.3.0) is greater than the maximum "
+        "required version by CUDA 11.3 (10.0.0).",
+        "nvcc-host-compiler-unsupported",
+        "sudo apt-get install -y gcc-10 g++-10 && export CC=gcc-10 CXX=g++-10",
+    ),
+    (
+        "nvcc fatal   : Path to libdevice library not specified",
+        "nvcc-missing",
+        "export CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH",
+    ),
+    # nvcc 11.5 against gcc 11's <functional> (turboderp/exllama#65), torch's CUDA unknown
+    (
+        "/usr/include/c++/11/bits/std_function.h:435:145: error: parameter packs not expanded with '...':",
+        "nvcc-torch-cuda-mismatch",
+        "export CUDA_HOME=/usr/local/cuda-$(python -c 'import torch; print(torch.version.cuda)')",
+    ),
+    # the Trainer's default report_to starting W&B in a script that never meant to (trl#788)
+    (
+        "wandb.errors.UsageError: api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n"
+        "The default value for the training argument `--report_to` will change in v5 (from all installed "
+        "integrations to none).",
+        "wandb-key-missing",
+        "set report_to: none in the training arguments\nor: export WANDB_MODE=disabled",
+    ),
     # torch without its NVIDIA wheels (pytorch#100974): the installed release again, with its dependencies
     (
         "ValueError: libnvrtc.so.*[0-9].*[0-9] not found in the system path ['/a', '/b']",
@@ -3758,6 +3857,30 @@ def test_conda_superseding_the_cuda_build_with_a_cpu_build_is_a_cpu_torch() -> N
         "  pytorch            pytorch::pytorch-1.7.1-py3.8_cuda10.2~ --> pkgs/main::pytorch-1.7.1-cpu_py38h6a09485_0\n"
     )
     assert by_code(explain(plan, EMPTY, load_matrix()), "torch-cpu-build-on-gpu-machine")
+
+
+def test_xformers_beside_a_cpu_torch_is_the_cpu_torch_and_not_xformers() -> None:
+    """xformers' build-info warning with "(you have 2.1.0+cpu)": torch is the CPU build, and
+    reinstalling xformers would keep it (invoke-ai/InvokeAI#5065)."""
+    log = (
+        "WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+        "    PyTorch 2.1.0+cu121 with CUDA 1201 (you have 2.1.0+cpu)\n"
+        "    Python  3.10.11 (you have 3.10.6)\n"
+    )
+    findings = explain(log, EMPTY, load_matrix())
+    assert by_code(findings, "torch-cpu-build-on-gpu-machine")
+    assert not by_code(findings, "xformers-torch-mismatch")
+
+
+def test_triton_and_a_cuda_11_driver_and_triton_common() -> None:
+    """Triton's launcher calling a CUDA 12 driver API (triton#2062): a driver of CUDA 12; code
+    importing triton.common under Triton 3 (fish-speech#541): Triton of the installed torch."""
+    m = load_matrix()
+    line = "ImportError: /root/.triton/cache/abc/cuda_utils.so: undefined symbol: cuTensorMapEncodeTiled"
+    assert "sudo reboot" in one(explain(line, EMPTY, m), "driver-too-old-for-torch-cuda").fix
+    assert by_code(
+        explain("ModuleNotFoundError: No module named 'triton.common'", EMPTY, m), "package-version-conflict"
+    )
 
 
 def test_the_machine_decides_what_a_bare_crash_line_means() -> None:

@@ -72,6 +72,8 @@ EXPLAIN_CODES = (
     "deepspeed-zero3-with-device-map",
     "distributed-collective-timeout",
     "torch-cuda-wheels-missing",
+    "extension-source-submodule-missing",
+    "flash-attn-needs-half-precision",
     "nvcc-missing",
     "build-isolation-hides-torch",
     "extension-cuda-major-mismatch",

@@ -1032,8 +1032,7 @@ def _nvcc_old(groups: Groups, ctx: Context, entry_id: str) -> str | None:
             'export TORCH_CUDA_ARCH_LIST="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader '
             "| sort -u | paste -sd';')\""
         )
-    t = ctx.torch
-    cuda = cuda_tuple(t.cuda) if t is not None and t.cuda else None
+    cuda = cuda_tuple(ctx.torch_cuda)  # torch's CUDA, stated even where its version is not
     if cuda:
         return f"export CUDA_HOME=/usr/local/cuda-{cuda[0]}.{cuda[1]}"
     return "export CUDA_HOME=/usr/local/cuda-$(python -c 'import torch; print(torch.version.cuda)')"
