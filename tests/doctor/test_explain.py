@@ -3624,14 +3624,14 @@ FIXES_FROM_THE_WORDING = [
         "ValueError: You can't train a model that has been loaded in 8-bit precision on multiple devices in any "
         "distributed mode.",
         "ddp-model-split-across-gpus",
-        'set device_map={"": PartialState().process_index} (from accelerate import PartialState) in the '
+        'set device_map={"": PartialState().local_process_index} (from accelerate import PartialState) in the '
         "script's from_pretrained call",
     ),
     (
         "RuntimeError: module must have its parameters and buffers on device cuda:0 (device_ids[0]) but found one "
         "of them on device: cuda:1",
         "ddp-model-split-across-gpus",
-        'set device_map={"": PartialState().process_index} (from accelerate import PartialState) in the '
+        'set device_map={"": PartialState().local_process_index} (from accelerate import PartialState) in the '
         "script's from_pretrained call",
     ),
     # reentrant checkpointing under DDP (trl#835), unused parameters (pytorch#68862)
@@ -3650,12 +3650,14 @@ FIXES_FROM_THE_WORDING = [
     (
         "ValueError: DeepSpeed Zero-3 is not compatible with `low_cpu_mem_usage=True` or with passing a `device_map`.",
         "deepspeed-zero3-with-device-map",
-        "set zero_optimization.stage: 2 in the DeepSpeed config the training config names",
+        "set zero_optimization.stage: 2 in the DeepSpeed config the training config names\n"
+        "or: remove device_map from the script's from_pretrained call",
     ),
     (
         "ValueError: DeepSpeed Zero-3 is not compatible with passing a `device_map`.",
         "deepspeed-zero3-with-device-map",
-        "set zero_optimization.stage: 2 in the DeepSpeed config the training config names",
+        "set zero_optimization.stage: 2 in the DeepSpeed config the training config names\n"
+        "or: remove device_map from the script's from_pretrained call",
     ),
     # one rank busy alone past the process group's timeout (lm-evaluation-harness PR #1404)
     (
@@ -3689,7 +3691,7 @@ FIXES_FROM_THE_WORDING = [
         "include/socket.h:311 WARN Socket creation failed : Address family not supported by protocol\n"
         "NCCL failure common.cu:874 'unhandled system error'",
         "network-interface-mismatch",
-        "add --net=host in the docker run command",
+        "add --net=host in the docker run command\nor: unset NCCL_SOCKET_IFNAME NCCL_SOCKET_FAMILY",
     ),
     # accelerate's Dynamo setting on a torch without Dynamo (kohya_ss#567)
     (
@@ -3697,7 +3699,8 @@ FIXES_FROM_THE_WORDING = [
         "    model = torch._dynamo.optimize(self.state.dynamo_plugin.backend)(model)\n"
         "ModuleNotFoundError: No module named 'torch._dynamo'",
         "accelerate-config-conflict",
-        "accelerate launch --dynamo_backend no",
+        "set dynamo_backend: 'NO' in the accelerate config file (accelerate config writes it)\n"
+        "or: add --dynamo_backend no in the accelerate launch command",
     ),
     # flash-attn's source tree without its cutlass submodule (flash-attention#472)
     (
@@ -3710,7 +3713,7 @@ FIXES_FROM_THE_WORDING = [
     (
         "RuntimeError: FlashAttention only support fp16 and bf16 data type",
         "flash-attn-needs-half-precision",
-        "set bf16: true (fp16: true below Ampere) in the training config",
+        "set bf16: true in the training config",
     ),
     # fine-tuning frameworks: a missing package named by the check (LlamaFactory#4232, lm-evaluation-harness#707)
     (
@@ -3735,7 +3738,8 @@ FIXES_FROM_THE_WORDING = [
     (
         "TypeError: CustomTrainerForgetting.compute_loss() got an unexpected keyword argument 'num_items_in_batch'",
         "package-version-conflict",
-        'pip install "transformers<4.46"',
+        'pip install "transformers<4.46"\n'
+        "or: add num_items_in_batch=None in the compute_loss signature of the script's Trainer subclass",
     ),
     (
         "ValueError: Tokenizer class Qwen2Tokenizer does not exist or is not currently imported.",
@@ -3778,7 +3782,7 @@ FIXES_FROM_THE_WORDING = [
     ),
     # nvcc 11.5 against gcc 11's <functional> (turboderp/exllama#65), torch's CUDA unknown
     (
-        "/usr/include/c++/11/bits/std_function.h:435:145: error: parameter packs not expanded with '...':",
+        "/usr/include/c++/11/bits/std_function.h:435:145: note:         \u2018_ArgTypes\u2019",
         "nvcc-torch-cuda-mismatch",
         "export CUDA_HOME=/usr/local/cuda-$(python -c 'import torch; print(torch.version.cuda)')",
     ),
@@ -3790,12 +3794,24 @@ FIXES_FROM_THE_WORDING = [
         "wandb-key-missing",
         "set report_to: none in the training arguments\nor: export WANDB_MODE=disabled",
     ),
+    (
+        "ImportError: This modeling file requires the following packages that were not found in your environment: "
+        "einops, transformers_stream_generator. Run `pip install einops transformers_stream_generator`",
+        "python-package-missing",
+        "pip install einops transformers_stream_generator",
+    ),
+    (
+        "RuntimeError: The current installed version of g++ (13.2.0) is greater than the maximum required version "
+        "by CUDA 12.1. Please make sure to use an adequate version of g++ (>=6.0.0, <13.0).",
+        "nvcc-host-compiler-unsupported",
+        "sudo apt-get install -y gcc-12 g++-12 && export CC=gcc-12 CXX=g++-12",
+    ),
     # torch without its NVIDIA wheels (pytorch#100974): the installed release again, with its dependencies
     (
         "ValueError: libnvrtc.so.*[0-9].*[0-9] not found in the system path ['/a', '/b']",
         "torch-cuda-wheels-missing",
-        "pip install --force-reinstall \"torch==$(python -c 'import importlib.metadata as m; "
-        'print(m.version("torch"))\')"',
+        "pip install \"torch==$(python -c 'import importlib.metadata as m; "
+        'print(m.version("torch").split("+")[0])\')"',
     ),
     # a dated nightly the index dropped (pytorch#146575): the release of its series from that variant
     (
@@ -3856,7 +3872,9 @@ def test_conda_superseding_the_cuda_build_with_a_cpu_build_is_a_cpu_torch() -> N
         "The following packages will be SUPERSEDED by a higher-priority channel:\n"
         "  pytorch            pytorch::pytorch-1.7.1-py3.8_cuda10.2~ --> pkgs/main::pytorch-1.7.1-cpu_py38h6a09485_0\n"
     )
-    assert by_code(explain(plan, EMPTY, load_matrix()), "torch-cpu-build-on-gpu-machine")
+    assert one(explain(plan, EMPTY, load_matrix()), "torch-cpu-build-on-gpu-machine").fix == (
+        'conda config --prepend channels pytorch && conda install -y -c pytorch "pytorch=*=*cuda*"'
+    )
 
 
 def test_xformers_beside_a_cpu_torch_is_the_cpu_torch_and_not_xformers() -> None:

@@ -258,11 +258,16 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
     ):  # an image or a library that needs a CUDA the driver does not reach: the driver, not torch
         facts.append(f"CUDA {need_cuda} needs NVIDIA driver {minimum} or later")
         fix = driver_upgrade_fix(ctx, minimum)
-    elif "ptx_isa" not in g and e.code in (  # the driver's JIT rejecting a program's PTX: its driver
-        "driver-too-old-for-torch-cuda",
-        "gpu-arch-unsupported-by-torch-build",
-        "torch-missing",
-        "torch-cpu-build-on-gpu-machine",
+    elif (
+        "ptx_isa" not in g
+        and not e.exact_fix
+        and e.code
+        in (  # an exact fix stands as the entry gives it
+            "driver-too-old-for-torch-cuda",
+            "gpu-arch-unsupported-by-torch-build",
+            "torch-missing",
+            "torch-cpu-build-on-gpu-machine",
+        )
     ):
         # these errors come from a process that wanted a CUDA GPU: plan a GPU build
         floor = _cuda_that_ran(ctx, g) if e.code == "gpu-arch-unsupported-by-torch-build" else None

@@ -346,15 +346,16 @@ def _companion_pins(groups: Groups, ctx: Context) -> str | None:
 
 
 def _torch_cuda_wheels(groups: Groups, ctx: Context, entry_id: str) -> str | None:
-    """torch installed without the NVIDIA wheels it depends on: the same build again, with its
-    dependencies (the installed version read at run time when the facts do not give it)."""
+    """torch installed without the NVIDIA wheels it depends on: the same release asked for again,
+    which pip counts as installed and so adds only the missing dependencies (from the build's
+    index, which carries them; the installed release read at run time when the facts lack it)."""
     t = ctx.torch
     if t is not None and t.public and t.variant and t.variant != "cpu":
-        return ctx.matrix.torch_install_command(t.public, t.variant, os=ctx.os_or_linux, force=True)
+        return ctx.matrix.torch_install_command(t.public, t.variant, os=ctx.os_or_linux)
     if t is not None and t.public:
-        return f'pip install --force-reinstall "torch=={t.public}"'
-    read = "'import importlib.metadata as m; print(m.version(\"torch\"))'"
-    return f'pip install --force-reinstall "torch==$(python -c {read})"'
+        return f'pip install "torch=={t.public}"'
+    read = '\'import importlib.metadata as m; print(m.version("torch").split("+")[0])\''
+    return f'pip install "torch==$(python -c {read})"'
 
 
 _TORCH_PUBLIC = "'import torch; print(torch.__version__.split(\"+\")[0])'"
@@ -684,6 +685,9 @@ def _host_compiler(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     installed beside the system's and named in CC and CXX, which torch's extension builds hand to
     nvcc (``-ccbin $CC``); on the Red Hat family, its gcc-toolset."""
     newest = groups.get("gcc_max", "")
+    below = groups.get("gcc_below", "")
+    if not newest.isdigit() and below.isdigit():  # "(>=6.0.0, <13.0)": the gcc below the bound
+        newest = str(int(below) - 1)
     if not newest.isdigit():
         return None
     if _red_hat_family(ctx):
@@ -905,13 +909,18 @@ def _after_expired_nightly(groups: Groups, ctx: Context) -> str | None:
     """A dated nightly the index dropped: the release of its series where the matrix has it (from
     the nearest variant's index), else today's nightly of the same variant."""
     package, base, variant = (groups.get(k) for k in ("index_pkg", "nightly_base", "index_variant"))
-    if not (package and base and variant):
+    if not (package and base):
         return None
     if package == "torch" and ctx.matrix.torch_release(base) is not None:
-        released = _release_from_another_variant(ctx, base, variant)
-        if released:
-            return released
-    return f"pip install --pre {package} --index-url {ctx.matrix.index_url(variant, 'nightly')}"
+        if variant:
+            return _release_from_another_variant(ctx, base, variant)
+        choices = ctx.torch_choices(base, gpu=True)  # the variant unknown: the build for this machine
+        return choices[0].command if choices else None
+    return (
+        f"pip install --pre {package} --index-url {ctx.matrix.index_url(variant, 'nightly')}"
+        if variant
+        else None
+    )
 
 
 def _release_from_another_variant(ctx: Context, version: str, variant: str) -> str | None:
@@ -992,6 +1001,8 @@ def _package_missing(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         if _red_hat_family(ctx):
             return "sudo dnf install -y python3-tkinter"
         return f"sudo apt-get install -y python{py}-tk" if py else "sudo apt-get install -y python3-tk"
+    if groups.get("pip_modules"):  # the packages the message lists, as it asks for them
+        return f"pip install {groups['pip_modules'].strip()}"
     if module == "torchao" and ctx.torch is not None:  # the torchao built for this torch
         return bound_release_fix(ctx, "torchao", ctx.torch.public) or "pip install torchao"
     return f"pip install {_PIP_NAME.get(module, module)}" if module else None
