@@ -259,10 +259,10 @@ def _generic(r: Recognised, ctx: Context) -> Finding:
         facts.append(f"CUDA {need_cuda} needs NVIDIA driver {minimum} or later")
         fix = driver_upgrade_fix(ctx, minimum)
     elif (
-        "ptx_isa" not in g
-        and not e.exact_fix
+        "ptx_isa" not in g  # the driver's JIT rejecting a program's PTX: its driver
+        and not e.exact_fix  # an exact fix stands as the entry gives it
         and e.code
-        in (  # an exact fix stands as the entry gives it
+        in (
             "driver-too-old-for-torch-cuda",
             "gpu-arch-unsupported-by-torch-build",
             "torch-missing",

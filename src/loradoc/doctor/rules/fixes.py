@@ -330,7 +330,6 @@ WANDB_FIX = (
 )
 
 
-# what the installed torch says of itself, for a fix that must work without the facts
 def _companion_pins(groups: Groups, ctx: Context) -> str | None:
     """A torchvision (torchaudio) pin for another torch than the torch pin: the torch pin kept, with
     the companion's release line built for it (the matrix's [[companion]]), from the pin's index."""
@@ -358,6 +357,7 @@ def _torch_cuda_wheels(groups: Groups, ctx: Context, entry_id: str) -> str | Non
     return f'pip install "torch==$(python -c {read})"'
 
 
+# what the installed torch says of itself, for a fix that must work without the facts
 _TORCH_PUBLIC = "'import torch; print(torch.__version__.split(\"+\")[0])'"
 _TORCH_VARIANT = (
     "'import torch; c, h = torch.version.cuda, torch.version.hip; "
