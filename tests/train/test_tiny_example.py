@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -117,19 +118,48 @@ def test_the_committed_base_model_is_up_to_date(
     assert tinybase.build_hash(spec, tinybase.corpus_files(copy)) != info["build_hash"]
 
 
+def sha256(path: Path) -> str:
+    # compare files by digest: a failed `assert bytes == bytes` on megabytes makes pytest diff them for hours
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def corpus_loss(model_dir: Path, windows: int = 8, size: int = 128) -> float:
+    """Mean next-token loss of a build on the first windows of the corpus (the same tokens for every build)."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    ids: list[int] = []
+    for f in tinybase.corpus_files(TINY / "corpus"):
+        ids += tok(f.read_text(encoding="utf-8"))["input_ids"]
+    batch = torch.tensor(ids[: windows * size]).view(windows, size)
+    with torch.no_grad():
+        return float(model(input_ids=batch, labels=batch).loss)
+
+
 @pytest.mark.slow
-def test_build_base_remakes_the_committed_model_bit_for_bit(build_base: ModuleType, tmp_path: Path) -> None:
+def test_build_base_remakes_the_committed_model(build_base: ModuleType, tmp_path: Path) -> None:
     # the whole 300-step pretraining (20 s on 2 idle cores, several minutes on a busy machine)
     out = tmp_path / "model"
     assert build_base.main(["--out", str(out), "--force"]) == 0
-    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-        assert (out / name).read_bytes() == (MODEL / name).read_bytes(), f"{name} differs: {REBUILD}"
+    # the tokenizer and config are text from integer work: the same bytes on any machine
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        assert sha256(out / name) == sha256(MODEL / name), f"{name} differs: {REBUILD}"
     config, committed = (json.loads((d / "config.json").read_text()) for d in (out, MODEL))
     config.pop("transformers_version", None), committed.pop("transformers_version", None)
     assert config == committed
     fresh, info = (json.loads((d / tinybase.BUILD_INFO).read_text()) for d in (out, MODEL))
-    same = ("build_hash", "spec", "corpus_tokens", "parameters", "loss_first", "loss_last", "sample")
+    same = ("build_hash", "spec", "corpus_tokens", "parameters")
     assert {k: fresh[k] for k in same} == {k: info[k] for k in same}
+    # the weights only up to float rounding: another CPU's vector width (AVX2, AVX-512) sums in
+    # another order and 300 steps amplify it (seen: every weight differs, up to 11% of a tensor's
+    # range, with the same losses to 4 decimals and the same greedy sample). So the rebuild must
+    # train the same way, and the committed weights must score like the rebuilt ones.
+    assert fresh["loss_first"] == pytest.approx(info["loss_first"], abs=1e-3)
+    assert fresh["loss_last"] == pytest.approx(info["loss_last"], rel=0.03), REBUILD
+    rebuilt, shipped = corpus_loss(out), corpus_loss(MODEL)
+    assert rebuilt < 0.5 * info["loss_first"]  # a trained model, far below the untrained one
+    assert shipped == pytest.approx(rebuilt, rel=0.02), (
+        f"the committed weights are not this build's: {REBUILD}"
+    )
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
