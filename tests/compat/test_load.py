@@ -252,6 +252,11 @@ BROKEN = [
         'pypi_default = "cu126"\npypi_default_detail = "CUDA runtime 12.4.127"',
         r"torch\.\"2\.5\": pypi_default 'cu126' is not among its variants",
     ),
+    (
+        'python_linux_x86_64_only = ["3.13"]',
+        'python_linux_x86_64_only = ["3.14"]',
+        r"torch\.\"2\.5\": python_linux_x86_64_only '3\.14' is not in its python list",
+    ),
 ]
 
 

@@ -61,7 +61,13 @@ class TestTorch:
         assert matrix.torch_install_command("2.5.1", "cpu", os="Darwin") == "pip install torch==2.5.1"
 
     def test_python_support(self, matrix: Matrix) -> None:
-        assert matrix.python_supported("2.5.1", "3.13.0") is True
+        # 2.5's cp313 wheels are Linux x86_64's only (PyPI's files): not Windows, macOS or aarch64
+        assert matrix.python_supported("2.5.1", "3.13.0", "Linux") is True
+        assert matrix.python_supported("2.5.1", "3.13.0", "linux", "aarch64") is False
+        for system in ("Windows", "Darwin", None):  # with the OS unknown: wheels on every OS
+            assert matrix.python_supported("2.5.1", "3.13.0", system) is False
+            assert matrix.torch_pythons("2.5.1", system) == ("3.9", "3.10", "3.11", "3.12")
+        assert matrix.python_supported("2.6.0", "3.13.0", "Windows") is True
         assert matrix.python_supported("2.5.1", "3.8.10") is False  # metadata >=3.8, but no cp38 wheel
         assert matrix.python_supported("2.9.0", "3.9.18") is False
         assert matrix.python_supported("2.15.0", "3.10.12") is False

@@ -696,10 +696,11 @@ FIELD_LINES = [
         "package-requires-other-torch",
         'pip install --force-reinstall "mmcv"',
     ),
-    (  # pip's line quoted without its "(from versions: ...)" tail, no Python known: a venv of one 2.5.1 supports
+    (  # pip's line quoted without its "(from versions: ...)" tail, no Python or OS known: a venv of
+        # one 2.5.1 has wheels for on every OS (its 3.13 is Linux x86_64's only)
         "ERROR: Could not find a version that satisfies the requirement torch==2.5.1",
         "python-unsupported-by-torch",
-        "python3.13 -m venv .venv && . .venv/bin/activate && pip install torch==2.5.1",
+        "python3.12 -m venv .venv && . .venv/bin/activate && pip install torch==2.5.1",
     ),
 ]
 
@@ -4311,3 +4312,33 @@ def test_distutils_missing_on_an_older_python_is_debians_split_package() -> None
     line = "ModuleNotFoundError: No module named 'distutils'"
     f = one(explain(line, facts, load_matrix()), "python-unsupported-by-package")
     assert f.fix == "sudo apt-get install -y python3-distutils"
+
+
+def test_a_release_a_variant_index_has_but_not_for_this_python_is_the_python() -> None:
+    """pytorch/pytorch#170293: torch 2.5.1 from the cu124 index on Windows with Python 3.13 lists
+    only 2.6.0+cu124. The index has 2.5.1+cu124; 2.5's cp313 wheels are Linux x86_64's only, so
+    the answer is a Python 3.12 venv with the same pin, not that index again."""
+    m = load_matrix()
+    log = (
+        "Looking in indexes: https://download.pytorch.org/whl/cu124\n"
+        "ERROR: Could not find a version that satisfies the requirement torch==2.5.1 (from versions: 2.6.0+cu124)\n"
+        "ERROR: No matching distribution found for torch==2.5.1\n"
+    )
+    windows = Snapshot.from_dict({"os": "Windows", "python": "3.13.7"})
+    found = explain(log, windows, m)
+    f = one(found, "python-unsupported-by-torch")
+    assert f.fix == (
+        r"py -3.12-64 -m venv .venv && .venv\Scripts\activate && "
+        "pip install torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124"
+    )
+    assert not by_code(found, "pytorch-index-misconfigured")
+    # the OS unknown: a Python 2.5.1 has wheels for on every OS
+    f = one(explain(log, Snapshot.from_dict({}), m), "python-unsupported-by-torch")
+    assert (f.fix or "").startswith("python3.12 -m venv .venv")
+    # an index that lacks the release (cu121 stops at 2.5.1) stays the index's, whatever the Python
+    other = log.replace("cu124", "cu121").replace("torch==2.5.1", "torch==2.6.0").replace("2.6.0+", "2.5.1+")
+    for facts in ({}, {"os": "Windows", "python": "3.13.7"}):
+        found = explain(other, Snapshot.from_dict(facts), m)
+        assert by_code(found, "pytorch-index-misconfigured") and not by_code(
+            found, "python-unsupported-by-torch"
+        )

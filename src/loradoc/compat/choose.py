@@ -89,7 +89,7 @@ def torch_choices(
     for v in versions:
         if v is None:
             continue
-        if m.python_supported(v, python) is False:
+        if m.python_supported(v, python, system, machine) is False:
             continue
         if system == "linux" and not _glibc_ok(glibc, m.glibc_floor(v)):
             continue

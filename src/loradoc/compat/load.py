@@ -198,6 +198,7 @@ def _torch_release(series: str, t: Table) -> s.TorchRelease:
         variants=t.strs("variants", required=True),
         experimental=t.strs("experimental"),
         free_threaded=t.strs("free_threaded"),
+        python_linux_x86_64_only=t.strs("python_linux_x86_64_only"),
         variants_verified=t.flag("variants_verified", True),
         pypi_default=t.text("pypi_default"),
         pypi_default_detail=t.opt_str("pypi_default_detail"),
@@ -212,6 +213,8 @@ def _torch_release(series: str, t: Table) -> s.TorchRelease:
         note=t.opt_str("note"),
         source=t.source(),
     )
+    if stray := [p for p in rel.python_linux_x86_64_only if p not in rel.python]:
+        t.fail(f"python_linux_x86_64_only {stray[0]!r} is not in its python list")
     arm_default = (rel.pypi_default_aarch64,) if rel.pypi_default_aarch64 else ()
     for v in rel.all_variants + (rel.pypi_default,) + arm_default + rel.cxx11_abi_variants:
         if v != "cpu" and variant_cuda(v) is None:

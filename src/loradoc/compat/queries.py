@@ -287,13 +287,28 @@ class Matrix(MatrixData, PackageQueries):
             return f"{pip} {names}"
         return f"{pip} {names} --index-url {self.index_url(variant)}"
 
-    def python_supported(self, torch_version: str | None, python: str | None) -> bool | None:
-        """Whether the torch release has a wheel for this CPython (None if either is unknown)."""
+    def torch_pythons(
+        self, torch_version: str | None, os: str | None = None, machine: str | None = None
+    ) -> tuple[str, ...]:
+        """The CPythons ("3.X") the torch release has wheels for on this OS and machine (x86_64
+        where the machine is not known; with the OS not known, on every OS); () for a release the
+        matrix does not know."""
         rel = self.torch_release(torch_version) or self.legacy_torch(torch_version)
+        if rel is None:
+            return ()
+        x86 = (machine or "x86_64").lower() in ("x86_64", "amd64")
+        if (norm_os(os) == "linux" and x86) or not isinstance(rel, TorchRelease):
+            return rel.python
+        return tuple(p for p in rel.python if p not in rel.python_linux_x86_64_only)
+
+    def python_supported(
+        self, torch_version: str | None, python: str | None, os: str | None = None, machine: str | None = None
+    ) -> bool | None:
+        """Whether the torch release has a wheel for this CPython on this OS and machine (as
+        ``torch_pythons`` reads them); None if the release or the Python is unknown."""
         mm = python_mm(python)
-        if rel is None or mm is None:
-            return None
-        return mm in rel.python
+        pythons = self.torch_pythons(torch_version, os, machine)
+        return mm in pythons if pythons and mm is not None else None
 
     def torch_cxx11_abi(self, torch_version: str | None, variant: str | None = None) -> bool | None:
         """The C++ ABI of the Linux build (``torch._C._GLIBCXX_USE_CXX11_ABI``)."""

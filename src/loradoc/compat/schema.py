@@ -36,6 +36,9 @@ class TorchRelease:
     source: str
     experimental: tuple[str, ...] = ()
     free_threaded: tuple[str, ...] = ()
+    # of `python`, those with a Linux x86_64 wheel only (2.5's cp313: none for Windows, macOS or
+    # Linux aarch64)
+    python_linux_x86_64_only: tuple[str, ...] = ()
     variants_verified: bool = True
     pypi_default_detail: str | None = None
     rocm: str | None = None

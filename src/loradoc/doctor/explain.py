@@ -317,11 +317,24 @@ def _disproved(r: Recognised, ctx: Context, text: str) -> bool:
     """An entry whose line states facts the matrix can check, where they show nothing wrong: a
     capability warning for a GPU the build covers, a conda command whose cudatoolkit the pinned
     release was built for (or that this does not judge), a build that saw no CUDA next to a torch
-    the facts show is a CUDA build."""
+    the facts show is a CUDA build, a release missing from a variant's index put down to the index
+    or to this Python by what the matrix says of the release's Pythons."""
     if r.entry.id == "conda-cudatoolkit-without-a-build":
         return not conda_build_missing(r.groups, ctx.matrix)
     if r.entry.id == "extension-build-sees-no-cuda":  # a CUDA torch: the build saw no GPU, not a CPU torch
         return ctx.torch is not None and ctx.torch.cuda is not None
+    if "listed_variant" in r.groups or r.entry.id == "pytorch-variant-index-lacks-release":
+        # a variant's index listing only other releases: the index lacks the release, unless the
+        # matrix has it built for that variant (the wheels are there, not for this Python or
+        # platform) or says it has no wheel for this Python here (pytorch#170293: 2.5.1 on 3.13
+        # on Windows, cp313 being Linux x86_64's only)
+        g, m = r.groups, ctx.matrix
+        version = g.get("want_torch") or g.get("index_version")
+        variant = g.get("listed_variant") or g.get("index_variant")
+        not_the_index = m.python_supported(version, ctx.python_mm, ctx.os_or_linux, ctx.machine) is False or (
+            variant in m.variants_for(version, machine=ctx.machine)
+        )
+        return not_the_index if r.entry.id == "pytorch-variant-index-lacks-release" else not not_the_index
     return _capability_warning_disproved(r, ctx, text)
 
 

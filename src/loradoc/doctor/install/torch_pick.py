@@ -227,7 +227,7 @@ def _pick_rocm(mach: Machine, m: Matrix, wants: Wants) -> TorchPick:
             continue
         if wants.torch is not None and not wants.torch.contains(v, prereleases=True):
             continue
-        if m.python_supported(v, mach.python) is False:
+        if m.python_supported(v, mach.python, mach.os, mach.machine) is False:
             continue
         if wants.rocm and rel.rocm != wants.rocm:
             continue
@@ -298,7 +298,7 @@ def _explain_no_fit(mach: Machine, m: Matrix, wants: Wants) -> str:
             f"({m.torch_versions()[0]} ... {m.latest_torch()}); pick one of those"
         )
     py = mach.python_mm
-    usable = [v for v in versions if m.python_supported(v, mach.python) is not False]
+    usable = [v for v in versions if m.python_supported(v, mach.python, mach.os, mach.machine) is not False]
     if not usable:
         return f"no torch release{_bounds(wants)} has a wheel for Python {py}; use another Python"
     glibc_ok = [v for v in usable if mach.os != "linux" or _glibc_meets(mach.glibc, m.glibc_floor(v))]

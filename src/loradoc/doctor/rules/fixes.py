@@ -91,14 +91,14 @@ def _python(groups: Groups, ctx: Context, entry_id: str) -> str | None:
     if "wheel" in groups:  # a wheel for another CPython: a venv of that Python, then the same wheel
         python = f"{groups['wheel_major']}.{groups['wheel_minor']}"
         return venv_fix(python, f"pip install {groups['wheel']}", windows=windows)
-    want = ctx.matrix.torch_release(groups.get("want_torch")) or ctx.matrix.legacy_torch(
-        groups.get("want_torch")
-    )
-    if want is not None and "python32" not in groups and ctx.python_mm not in want.python:
-        # the pinned release (a project's requirement), in a venv of the newest Python it has wheels for
-        version, variant = groups["want_torch"], groups.get("want_variant")
+    # with the OS unknown, a Python the release has wheels for on every OS
+    pythons = ctx.matrix.torch_pythons(groups.get("want_torch"), ctx.os, ctx.machine)
+    if pythons and "python32" not in groups and ctx.python_mm not in pythons:
+        # the pinned release (a project's requirement), in a venv of the newest Python it has wheels
+        # for on this OS (torch 2.5.1: 3.13 on Linux x86_64 only)
+        version, variant = groups["want_torch"], groups.get("want_variant") or groups.get("listed_variant")
         install = (variant and _pinned_torch_build(ctx, version, variant)) or f"pip install torch=={version}"
-        return venv_fix(want.python[-1], install, windows=windows)
+        return venv_fix(pythons[-1], install, windows=windows)
     return python_fix(ctx, bits32="python32" in groups)
 
 
@@ -132,7 +132,7 @@ def glibc_fix(ctx: Context, need_glibc: str | None = None) -> str:
         if choice is not None and choice.version in fits[-1].versions:
             return choice.command
     py = ctx.python_mm
-    if py is None or not any(m.python_supported(v, py) for v in m.torch_versions()):
+    if py is None or not any(m.python_supported(v, py, "linux", ctx.machine) for v in m.torch_versions()):
         py = m.torch[-1].python[-1]
     gpus = "--gpus all " if ctx.has_nvidia_gpu else ""
     return f'docker run --rm -it {gpus}-v "$PWD":/work -w /work python:{py}-slim bash'

@@ -35,19 +35,21 @@ def python_vs_torch(ctx: Context) -> list[Finding]:
     if py is None:
         return []
     if t is not None and t.known_release:
-        rel = m.torch_release(t.public)
-        if rel is None or m.python_supported(t.public, py) is not False:
+        pythons = m.torch_pythons(t.public, ctx.os_or_linux, ctx.machine)
+        if not pythons or m.python_supported(t.public, py, ctx.os_or_linux, ctx.machine) is not False:
             return []
         fix, details = torch_fix(ctx)
         return [
             error(
                 "python-unsupported-by-torch",
-                f"torch {t.version} has wheels for Python {rel.python[0]} to {rel.python[-1]}, not Python {py}",
-                fix or python_fix(ctx) or f"python{rel.python[-1]} -m venv .venv",
+                f"torch {t.version} has wheels for Python {pythons[0]} to {pythons[-1]}, not Python {py}",
+                fix or python_fix(ctx) or f"python{pythons[-1]} -m venv .venv",
                 **details,
             )
         ]
-    if t is None and not any(m.python_supported(v, py) for v in m.torch_versions()):
+    if t is None and not any(
+        m.python_supported(v, py, ctx.os_or_linux, ctx.machine) for v in m.torch_versions()
+    ):
         newest = m.torch[-1]
         return [
             error(
