@@ -754,7 +754,7 @@ def check_error_regexes(m: Matrix) -> None:
         ):
             for text in texts:
                 try:
-                    re.compile(text)
+                    s.compile_error_regex(text)
                 except re.error as exc:
                     raise MatrixError(
                         f"{m.errors_origin}: error[{i}]: {key} regex {text!r} does not compile ({exc})"
