@@ -3871,6 +3871,12 @@ FIXES_FROM_THE_WORDING = [
         "package-requires-other-torch",
         'pip install "torch==2.6.0" "torchvision==0.21.*"',
     ),
+    # torch 2.0's launcher passing --local-rank to a transformers script (transformers#22171)
+    (
+        "ValueError: Some specified arguments are not used by the HfArgumentParser: ['--local-rank=0']",
+        "launcher-local-rank-argument",
+        "replace python -m torch.distributed.launch with torchrun in the launch command",
+    ),
 ]
 
 
