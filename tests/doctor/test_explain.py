@@ -3877,6 +3877,48 @@ FIXES_FROM_THE_WORDING = [
         "launcher-local-rank-argument",
         "replace python -m torch.distributed.launch with torchrun in the launch command",
     ),
+    # a C++17 extension built by a g++ older than 8.1 (NVIDIA/TransformerEngine#459)
+    (
+        "transformer_engine/common/util/cuda_driver.cpp:9:10: fatal error: filesystem: No such file or directory",
+        "nvcc-host-compiler-unsupported",
+        "sudo apt-get install -y gcc-11 g++-11 && export CC=gcc-11 CXX=g++-11",
+    ),
+    # an NGC container's Transformer Engine after pip replaced its torch (chenfei-wu/TaskMatrix#116)
+    (
+        "ImportError: /usr/local/lib/python3.8/dist-packages/transformer_engine_extensions.cpython-38-x86_64-linux-gnu"
+        ".so: undefined symbol: _ZN5torch3jit17parseSchemaOrNameERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
+        "package-requires-other-torch",
+        "pip uninstall -y transformer-engine",
+    ),
+    # Transformer Engine's core without its torch extension (NVIDIA/TransformerEngine#1379, #1981)
+    (
+        "AttributeError: module 'transformer_engine' has no attribute 'pytorch'",
+        "python-package-missing",
+        'pip install --no-build-isolation "transformer_engine[pytorch]"',
+    ),
+    (
+        "FileNotFoundError: Could not find shared object file for Transformer Engine torch lib.",
+        "python-package-missing",
+        'pip install --no-build-isolation "transformer_engine[pytorch]"',
+    ),
+    # Transformer Engine imported from its own source checkout (NVIDIA/TransformerEngine#1109)
+    (
+        "AssertionError: Could not find libtransformer_engine.so",
+        "package-shadowed-by-source-tree",
+        'cd "$HOME"',
+    ),
+    # liger-kernel 0.5.9 under transformers 4.52 (linkedin/Liger-Kernel#709)
+    (
+        '  File "/env/lib/python3.11/site-packages/liger_kernel/transformers/model/gemma.py", line 12, in <module>\n'
+        "ImportError: cannot import name '_CONFIG_FOR_DOC' from 'transformers.models.gemma.modeling_gemma'",
+        "package-version-conflict",
+        "pip install -U liger-kernel",
+    ),
+    (
+        "TypeError: liger_fused_linear_cross_entropy() got an unexpected keyword argument 'return_dict'",
+        "package-version-conflict",
+        'pip install -U "transformers>=4.57.0"\nor: pip install "liger-kernel==0.6.0"',
+    ),
 ]
 
 
@@ -3923,15 +3965,24 @@ def test_conda_superseding_the_cuda_build_with_a_cpu_build_is_a_cpu_torch() -> N
 
 def test_xformers_beside_a_cpu_torch_is_the_cpu_torch_and_not_xformers() -> None:
     """xformers' build-info warning with "(you have 2.1.0+cpu)": torch is the CPU build, and
-    reinstalling xformers would keep it (invoke-ai/InvokeAI#5065)."""
+    reinstalling xformers would keep it (invoke-ai/InvokeAI#5065). The fix is the build of the CUDA
+    xformers was built for (cu121), not the widest-driver cu118 it would not load beside."""
     log = (
         "WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
         "    PyTorch 2.1.0+cu121 with CUDA 1201 (you have 2.1.0+cpu)\n"
         "    Python  3.10.11 (you have 3.10.6)\n"
     )
     findings = explain(log, EMPTY, load_matrix())
-    assert by_code(findings, "torch-cpu-build-on-gpu-machine")
+    f = one(findings, "torch-cpu-build-on-gpu-machine")
+    assert (
+        f.fix
+        == "pip install --force-reinstall torch==2.1.0 --index-url https://download.pytorch.org/whl/cu121"
+    )
     assert not by_code(findings, "xformers-torch-mismatch")
+    # a driver too old for CUDA 12.1: the build it runs, whatever xformers was built for
+    old_driver = Snapshot.from_dict({"driver": {"version": "470.82.01", "cuda_max": "11.4"}})
+    f = one(explain(log, old_driver, load_matrix()), "torch-cpu-build-on-gpu-machine")
+    assert "whl/cu121" not in (f.fix or "")
 
 
 def test_triton_and_a_cuda_11_driver_and_triton_common() -> None:
