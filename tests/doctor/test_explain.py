@@ -3919,6 +3919,59 @@ FIXES_FROM_THE_WORDING = [
         "package-version-conflict",
         'pip install -U "transformers>=4.57.0"\nor: pip install "liger-kernel==0.6.0"',
     ),
+    # spawn (Windows, macOS): unguarded top-level code, unpicklable workers (pytorch/pytorch#5858, openai/CLIP#151,
+    # icaros-usc/pyribs#346)
+    (
+        "RuntimeError:\n        An attempt has been made to start a new process before the\n"
+        "        current process has finished its bootstrapping phase.",
+        "multiprocessing-main-guard-missing",
+        "set num_workers=0 in the training script's DataLoader\n"
+        "or: add an if __name__ == '__main__': guard around the top-level code in the training script",
+    ),
+    (
+        '  File "C:\\Python39\\lib\\multiprocessing\\popen_spawn_win32.py", line 93, in __init__\n'
+        "AttributeError: Can't pickle local object '_transform.<locals>.<lambda>'",
+        "spawn-worker-not-picklable",
+        "set num_workers=0 in the training script's DataLoader\n"
+        "or: replace the lambda with a module-level def in the training script",
+    ),
+    (
+        "AttributeError: Can't get attribute 'simulate' on <module '__main__' (built-in)>",
+        "spawn-worker-not-picklable",
+        "set num_workers=0 in the notebook's DataLoader\n"
+        "or: add the function or Dataset class to a .py file and import it from the notebook",
+    ),
+    # accelerate's notebook_launcher after CUDA was touched (huggingface/accelerate#940, #3524)
+    (
+        "RuntimeError: CUDA has been initialized before the `notebook_launcher` could create a forked subprocess.",
+        "cuda-initialized-before-fork",
+        "pip install -U accelerate",
+    ),
+    (
+        '  File "/opt/conda/lib/python3.10/site-packages/accelerate/launchers.py", in notebook_launcher\n'
+        "RuntimeError: Cannot re-initialize CUDA in forked subprocess. To use CUDA with multiprocessing, you must "
+        "use the 'spawn' start method",
+        "cuda-initialized-before-fork",
+        "pip install -U accelerate",
+    ),
+    # gloo on a hostname that resolves to loopback (aws-samples/aws-do-eks#69)
+    (
+        "[rank9]:[W ProcessGroupGloo.cpp:721] Warning: Unable to resolve hostname to a (local) address. Using the "
+        "loopback address as fallback. Manually set the network interface to bind to with GLOO_SOCKET_IFNAME.",
+        "network-interface-mismatch",
+        "export GLOO_SOCKET_IFNAME=$(ip -o -4 route show to default | awk '{print $5}')",
+    ),
+    # the open-files limit, as OSError 24 (MhLiao/MaskTextSpotterV3#51)
+    ("OSError: [Errno 24] Too many open files", "open-files-limit-too-low", "ulimit -n 65536"),
+    # a rendezvous host this node cannot resolve (meta-pytorch/monarch#1571)
+    (
+        "[W1008 23:40:22.781961348 socket.cpp:767] [c10d] The IPv6 network addresses of (job-01k7.internal, 50745) "
+        "cannot be retrieved (gai error: -2 - Name or service not known).\n"
+        "[W1008 23:40:22.836678340 socket.cpp:767] [c10d] The client socket has failed to connect to "
+        "[job-01k7.internal]:50745 (errno: 22 - Invalid argument).",
+        "master-addr-unresolvable",
+        "export MASTER_ADDR=$(hostname -I | awk '{print $1}')",
+    ),
 ]
 
 
@@ -4399,3 +4452,16 @@ def test_a_release_a_variant_index_has_but_not_for_this_python_is_the_python() -
         assert by_code(found, "pytorch-index-misconfigured") and not by_code(
             found, "python-unsupported-by-torch"
         )
+
+
+def test_lines_harmless_on_their_own_are_not_reported() -> None:
+    """c10d's IPv6 gai warning with the connection then made (antgroup/animate-x#15 shows it alone),
+    and a lambda that cannot be pickled outside any worker start, are no finding."""
+    m = load_matrix()
+    gai = (
+        "[W socket.cpp:601] [c10d] The IPv6 network addresses of (i-7840df31, 37340) cannot be retrieved "
+        "(gai error: -2 - Name or service not known)."
+    )
+    assert not by_code(explain(gai, EMPTY, m), "master-addr-unresolvable")
+    pickle = "AttributeError: Can't pickle local object 'main.<locals>.<lambda>'"
+    assert not by_code(explain(pickle, EMPTY, m), "spawn-worker-not-picklable")
