@@ -4465,3 +4465,15 @@ def test_lines_harmless_on_their_own_are_not_reported() -> None:
     assert not by_code(explain(gai, EMPTY, m), "master-addr-unresolvable")
     pickle = "AttributeError: Can't pickle local object 'main.<locals>.<lambda>'"
     assert not by_code(explain(pickle, EMPTY, m), "spawn-worker-not-picklable")
+
+
+def test_a_new_long_wandb_key_refused_by_an_old_sdk_is_the_sdk_not_a_missing_key() -> None:
+    """wandb/server#163: the key prompt, then 'API key must be 40 characters long, yours was 86':
+    the key was given; wandb before 0.22.3 refuses W&B's new 86-character keys."""
+    line = (
+        "wandb: Paste an API key from your profile and hit enter, or press ctrl+c to quit: wandb: ERROR API key "
+        "must be 40 characters long, yours was 86"
+    )
+    found = explain(line, EMPTY, load_matrix())
+    assert one(found, "wandb-too-old-for-api-key").fix == 'pip install -U "wandb>=0.22.3"'
+    assert not by_code(found, "wandb-key-missing")

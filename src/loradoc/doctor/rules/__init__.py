@@ -128,6 +128,7 @@ EXPLAIN_CODES = (
     "tls-interception-ca-missing",
     "disk-space-exhausted",
     "wandb-run-init-failed",
+    "wandb-too-old-for-api-key",
     "transformers-too-old-for-model",
     "vllm-unsupported-platform",
     "bitsandbytes-gpu-arch-unsupported",
