@@ -3972,6 +3972,48 @@ FIXES_FROM_THE_WORDING = [
         "master-addr-unresolvable",
         "export MASTER_ADDR=$(hostname -I | awk '{print $1}')",
     ),
+    # the data and Hub stack: datasets older than fsspec 2023.10 or pyarrow 21 (huggingface/datasets#6352,
+    # meta-pytorch/torchtune#2890), protobuf older than generated code (Akegarasu/lora-scripts#250),
+    # source builds of sentencepiece and tokenizers (google/sentencepiece#990, huggingface/tokenizers#1359),
+    # the Hub out of reach and hf_transfer failing (hmchuong/MaGGIe#1, huggingface/huggingface_hub#3008)
+    (
+        "NotImplementedError: Loading a dataset cached in a LocalFileSystem is not supported.",
+        "package-version-conflict",
+        'pip install -U "datasets>=2.14.6"\nor: pip install "fsspec<=2023.9.2"',
+    ),
+    (
+        "AttributeError: module 'pyarrow' has no attribute 'PyExtensionType'. Did you mean: 'ExtensionType'?",
+        "package-version-conflict",
+        'pip install -U "datasets>=2.14.7"\nor: pip install "pyarrow<21"',
+    ),
+    (
+        "ImportError: cannot import name 'builder' from 'google.protobuf.internal'",
+        "package-version-conflict",
+        'pip install "protobuf==3.20.3"\nor: pip install -U protobuf',
+    ),
+    (
+        "./build_bundled.sh: line 21: cmake: command not found",
+        "package-has-no-wheel-for-python",
+        "pip install -U sentencepiece",
+    ),
+    (
+        "  Building wheel for tokenizers (pyproject.toml) ... error\n      error: casting `&T` to `&mut T` is "
+        "undefined behavior, even if the reference is unused, consider instead using an `UnsafeCell`",
+        "package-has-no-wheel-for-python",
+        'pip install -U "tokenizers>=0.14.1" transformers',
+    ),
+    (
+        "huggingface_hub.errors.LocalEntryNotFoundError: An error happened while trying to locate the file on the "
+        "Hub and we cannot find the requested files in the local cache.",
+        "hf-hub-unreachable",
+        "export HF_ENDPOINT=https://hf-mirror.com",
+    ),
+    (
+        "RuntimeError: An error occurred while downloading using `hf_transfer`. Consider disabling "
+        "HF_HUB_ENABLE_HF_TRANSFER for better error handling.",
+        "hf-hub-unreachable",
+        "export HF_HUB_ENABLE_HF_TRANSFER=0",
+    ),
 ]
 
 
