@@ -4014,6 +4014,43 @@ FIXES_FROM_THE_WORDING = [
         "hf-hub-unreachable",
         "export HF_HUB_ENABLE_HF_TRANSFER=0",
     ),
+    # xformers refusing a GPU newer than its operators' caps, or running kernels built for an older GPU
+    # (Comfy-Org/ComfyUI#10871, mosaicml/diffusion#56)
+    (
+        "`cutlassF-pt` is not supported because:\n    requires device with capability < (5, 0) but your GPU has "
+        "capability (12, 0) (too new)",
+        "xformers-gpu-arch-unsupported",
+        "pip uninstall -y xformers",
+    ),
+    (
+        "FATAL: kernel `fmha_cutlassF_f32_aligned_64x64_rf_sm80` is for sm80-sm100, but was built for sm50",
+        "xformers-gpu-arch-unsupported",
+        "pip uninstall -y xformers",
+    ),
+    # Azure's NCCL_GRAPH_FILE on fewer than 4 GPUs (NVIDIA/nccl#1240, Azure/azhpc-images#327)
+    (
+        "::16674:17023 [0] NCCL INFO NCCL_GRAPH_FILE set by environment to /opt/microsoft/ncv4/graph.xml\n"
+        "::16674:17023 [0] graph/search.cc:703 NCCL WARN XML Import Channel : dev 1 not found.\n"
+        "::16674:17023 [0] NCCL INFO graph/search.cc:733 -> 2",
+        "nccl-graph-file-set",
+        "unset NCCL_GRAPH_FILE && sudo sed -i '/^NCCL_GRAPH_FILE/d' /etc/nccl.conf",
+    ),
+    # a run that hangs at NVLS set-up on an NVSwitch box (NVIDIA/nccl-tests#216)
+    (
+        "c2ce1c877ea3:1023:1032 [0] NCCL INFO NVLS Bind mem 0xac0000000 UC handle 0x7f3310ccb240 MC handle "
+        "0x7f3310ccaa20 size 1073741824",
+        "fabric-manager-not-running",
+        "export NCCL_NVLS_ENABLE=0",
+    ),
+    # the deepspeed launcher's ssh check of its hostfile (thu-coai/EVA#4)
+    (
+        "ssh: Could not resolve hostname node-0: Name or service not known\n"
+        "subprocess.CalledProcessError: Command '['ssh node-0 hostname -I']' returned non-zero exit status 255.",
+        "deepspeed-hostfile-ssh-unreachable",
+        "set --hostfile to a file listing only hosts this user reaches by ssh without a password in the deepspeed "
+        "command\nor: ssh-keygen -t ed25519 -N '' -f ~/.ssh/id_ed25519 && cat ~/.ssh/id_ed25519.pub >> "
+        "~/.ssh/authorized_keys",
+    ),
 ]
 
 

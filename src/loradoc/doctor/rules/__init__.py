@@ -123,6 +123,8 @@ EXPLAIN_CODES = (
     "windows-torch-libuv-unsupported",
     "network-interface-mismatch",
     "master-addr-unresolvable",
+    "nccl-graph-file-set",
+    "deepspeed-hostfile-ssh-unreachable",
     "deepspeed-launched-without-launcher",
     "hf-gated-repo-access",
     "tls-interception-ca-missing",
