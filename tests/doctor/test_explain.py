@@ -4051,6 +4051,29 @@ FIXES_FROM_THE_WORDING = [
         "command\nor: ssh-keygen -t ed25519 -N '' -f ~/.ssh/id_ed25519 && cat ~/.ssh/id_ed25519.pub >> "
         "~/.ssh/authorized_keys",
     ),
+    # the requirements' torch pin against a package's exact torch pin (NineAbyss/S2R#2)
+    (
+        "ERROR: Cannot install -r requirements.txt (line 20) and torch==2.1.1 because these package versions have "
+        "conflicting dependencies.\n\nThe conflict is caused by:\n    The user requested torch==2.1.1\n"
+        "    vllm 0.5.4 depends on torch==2.4.0",
+        "package-requires-other-torch",
+        'pip install "torch==2.4.0" "vllm==0.5.4"',
+    ),
+    # uv's first-index strategy hiding PyPI's versions behind a PyTorch index (astral-sh/uv#2840)
+    (
+        "--extra-index-url https://download.pytorch.org/whl/cpu\n  × No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because there is no version of filelock==3.12.4 and you require filelock==3.12.4, we can conclude that "
+        "the requirements are unsatisfiable.",
+        "pytorch-index-misconfigured",
+        "export UV_INDEX_STRATEGY=unsafe-best-match",
+    ),
+    # vllm-flash-attn installed beside a vLLM that builds flash-attention in (vllm-project/vllm#11283)
+    (
+        "  ╰─▶ Because vllm==0.6.5 depends on torch{platform_machine != 'aarch64'}==2.5.1 and vllm-flash-attn>=2.6.1 "
+        "depends on torch==2.4.0, we can conclude that vllm==0.6.5 and vllm-flash-attn>=2.6.1 are incompatible.",
+        "package-version-conflict",
+        "pip uninstall -y vllm-flash-attn",
+    ),
 ]
 
 

@@ -375,6 +375,8 @@ def _companions(groups: Groups, ctx: Context, entry_id: str) -> str | None:
         return command.replace("pip install ", "pip install --force-reinstall ", 1) if command else None
     if entry_id == "companion-pin-against-torch-pin":
         return _companion_pins(groups, ctx)
+    if entry_id == "package-pin-against-torch-pin":  # the torch that release pins, installed with it
+        return f'pip install "torch=={groups["pkg_torch"]}" "{groups["package"]}=={groups["pkg_version"]}"'
     if entry_id == "torchcodec-built-for-other-torch":  # the torchcodec built for this torch
         return bound_release_fix(ctx, "torchcodec", t.public if t is not None else None)
     if entry_id == "torchao-kernels-abort":  # the torchao built for this torch, where the matrix knows it
