@@ -4074,6 +4074,57 @@ FIXES_FROM_THE_WORDING = [
         "package-version-conflict",
         "pip uninstall -y vllm-flash-attn",
     ),
+    # Triton finding no ldconfig (state-spaces/mamba#363, utensils/comfyui-nix#60), a cache it cannot write or
+    # shares over NFS (llm-d/llm-d#1430, PrimeIntellect-ai/prime-rl PR #2305), stale cached helpers
+    # (deepbeepmeep/Wan2GP#1136, pytorch/pytorch#108868)
+    (
+        "FileNotFoundError: [Errno 2] No such file or directory: 'ldconfig'",
+        "libcuda-not-in-loader-cache",
+        'export PATH="$PATH:/sbin:/usr/sbin"',
+    ),
+    (
+        "(EngineCore pid=84) torch._inductor.exc.InductorError: PermissionError: [Errno 13] Permission denied: '/.triton'",
+        "triton-cache-dir-unusable",
+        "export TRITON_CACHE_DIR=/tmp/triton-cache-$(id -u)",
+    ),
+    (
+        "torch._inductor.exc.InductorError: OSError: [Errno 16] Device or resource busy: "
+        "'/root/.triton/cache/XU5D/tmp.pid_2017351/cuda_utils.cpython-310-x86_64-linux-gnu.so'",
+        "triton-cache-dir-unusable",
+        "export TRITON_CACHE_DIR=/tmp/triton-cache-$(id -u)",
+    ),
+    (
+        '  File "/env/lib/python3.10/site-packages/triton/backends/nvidia/driver.py", line 70, in __init__\n'
+        "SystemError: PY_SSIZE_T_CLEAN macro must be defined for '#' formats",
+        "triton-cache-stale",
+        'rm -rf ~/.triton/cache "/tmp/torchinductor_$USER"',
+    ),
+    (
+        "ImportError: /tmp/torchinductor_ezyang/triton/0/abc/__triton_launcher.so: undefined symbol: cuLaunchKernel",
+        "triton-cache-stale",
+        'rm -rf "/tmp/torchinductor_$USER" ~/.triton/cache',
+    ),
+    # ROCm's hipBLASLt without kernels for the card (Comfy-Org/ComfyUI#3698), Intel XPU runtimes on Windows
+    # (intel/intel-extension-for-pytorch#632), MPS autocast before torch 2.5 (huggingface/transformers#29431)
+    (
+        "rocblaslt warning: No paths matched /venv/lib/python3.10/site-packages/torch/lib/hipblaslt/library/*gfx906*co."
+        " Make sure that HIPBLASLT_TENSILE_LIBPATH is set correctly.\n"
+        "RuntimeError: CUDA error: HIPBLAS_STATUS_NOT_SUPPORTED when calling `HIPBLAS_STATUS_NOT_SUPPORTED`",
+        "rocm-gfx-unsupported-by-torch-build",
+        "export TORCH_BLAS_PREFER_HIPBLASLT=0",
+    ),
+    (
+        'OSError: [WinError 126] The specified module could not be found. Error loading "C:\\ProgramData\\anaconda3'
+        '\\Lib\\site-packages\\intel_extension_for_pytorch\\bin\\intel-ext-pt-gpu.dll" or one of its dependencies.',
+        "system-library-missing",
+        'call "C:\\Program Files (x86)\\Intel\\oneAPI\\compiler\\latest\\env\\vars.bat" && '
+        'call "C:\\Program Files (x86)\\Intel\\oneAPI\\mkl\\latest\\env\\vars.bat"',
+    ),
+    (
+        "RuntimeError: User specified an unsupported autocast device_type 'mps'",
+        "mps-mixed-precision-unsupported",
+        'pip install -U "torch>=2.5"\nor: pip install -U transformers',
+    ),
 ]
 
 

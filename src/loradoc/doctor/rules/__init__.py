@@ -125,6 +125,7 @@ EXPLAIN_CODES = (
     "master-addr-unresolvable",
     "nccl-graph-file-set",
     "deepspeed-hostfile-ssh-unreachable",
+    "triton-cache-dir-unusable",
     "deepspeed-launched-without-launcher",
     "hf-gated-repo-access",
     "tls-interception-ca-missing",
