@@ -4125,6 +4125,38 @@ FIXES_FROM_THE_WORDING = [
         "mps-mixed-precision-unsupported",
         'pip install -U "torch>=2.5"\nor: pip install -U transformers',
     ),
+    # bitsandbytes: 0.45.3-0.45.5 built on glibc 2.34 (bitsandbytes-foundation/bitsandbytes#1610), the CPU-only
+    # Windows DLL before 0.43 (EvilBT/ComfyUI_SLK_joy_caption_two#186), transformers' version check
+    # (Vaibhavs10/fast-whisper-finetuning#15); transformers 5 without load_in_4bit (huggingface/trl PR #4262)
+    (
+        "Could not load bitsandbytes native library: /lib64/libc.so.6: version `GLIBC_2.34' not found (required by "
+        "/home/u/.local/lib/python3.11/site-packages/bitsandbytes/libbitsandbytes_cuda128.so)",
+        "glibc-too-old-for-torch",
+        'pip install -U "bitsandbytes>=0.46.0"',
+    ),
+    (
+        "AttributeError: function 'cdequantize_blockwise_fp32' not found",
+        "bitsandbytes-cuda-setup",
+        'pip install -U "bitsandbytes>=0.43.1"',
+    ),
+    (
+        "ValueError: You have a version of `bitsandbytes` that is not compatible with 8bit inference and training "
+        "make sure you have the latest version of `bitsandbytes` installed",
+        "bitsandbytes-missing",
+        "pip install -U bitsandbytes",
+    ),
+    (
+        "TypeError: Qwen2ForCausalLM.__init__() got an unexpected keyword argument 'load_in_4bit'",
+        "package-version-conflict",
+        "replace load_in_4bit=True with quantization_config=BitsAndBytesConfig(load_in_4bit=True) in the "
+        'from_pretrained call of the script\nor: pip install "transformers<5"',
+    ),
+    (
+        "ValueError: You can't pass `load_in_4bit`or `load_in_8bit` as a kwarg when passing `quantization_config` "
+        "argument at the same time.",
+        "package-version-conflict",
+        "remove load_in_4bit and load_in_8bit from the from_pretrained call of the script, keeping quantization_config",
+    ),
 ]
 
 
