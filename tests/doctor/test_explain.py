@@ -4157,6 +4157,44 @@ FIXES_FROM_THE_WORDING = [
         "package-version-conflict",
         "remove load_in_4bit and load_in_8bit from the from_pretrained call of the script, keeping quantization_config",
     ),
+    # flash-attn 2.7.4+ built against torch 2.1's headers (hpcaitech/Open-Sora#780), a model class without
+    # FlashAttention-2 (huggingface/transformers#31485), FlashAttention-2 on the CPU (xorbitsai/inference#3732),
+    # xformers refusing the installed flash-attn (huggingface/diffusers#11805), ROCm's CK build on RDNA
+    # (ROCm/flash-attention#93)
+    (
+        "csrc/flash_attn/flash_api.cpp:1133:68: error: invalid initialization of reference of type "
+        "'const c10::optional<at::Generator>&' from expression of type 'std::optional<at::Generator>'",
+        "flash-attn-abi-or-torch-mismatch",
+        "MAX_JOBS=4 pip install --no-build-isolation flash-attn==2.7.3",
+    ),
+    (
+        "ValueError: ChatGLMForConditionalGeneration does not support Flash Attention 2.0 yet. Please request to add "
+        "support where the model is hosted, on its model hub page",
+        "model-lacks-flash-attn-2",
+        "set attn_implementation: sdpa in the training config",
+    ),
+    (
+        "ValueError: Flash Attention 2 is not available on CPU. Please make sure torch can access a CUDA device.",
+        "flash-attn-gpu-too-old",
+        "set attn_implementation: sdpa in the training config",
+    ),
+    (
+        "ImportError: Requires Flash-Attention version >=2.7.1,<=2.7.4 but got 2.8.0.post2.",
+        "package-version-conflict",
+        "pip uninstall -y xformers",
+    ),
+    (
+        "ValueError: One of GPU archs of ['gfx1100'] is invalid or not supported by Flash-Attention",
+        "flash-attn-gpu-too-old",
+        "set attn_implementation: sdpa in the training config",
+    ),
+    # flash-attn's own library failing to load: the rebuild replaces the installed flash-attn
+    (
+        "ImportError: /usr/local/lib/python3.10/dist-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: "
+        "undefined symbol: _ZN3c104cuda9SetDeviceEi",
+        "flash-attn-abi-or-torch-mismatch",
+        "MAX_JOBS=4 pip install --force-reinstall --no-deps --no-cache-dir flash-attn --no-build-isolation",
+    ),
 ]
 
 

@@ -192,6 +192,8 @@ def _enrich(snapshot: Snapshot, found: list[Recognised]) -> tuple[Snapshot, Simp
             fa = packages.setdefault("flash-attn", Package())
             if fa.cxx11_abi is None:
                 fa.cxx11_abi = FA_WHEEL_ABI[eid]
+        if eid == "flash-attn-other-torch":  # its library failed to load: flash-attn is installed
+            packages.setdefault("flash-attn", Package())
         if eid == "nvcc-major-mismatch" and g.get("detected"):
             snap.nvcc = snap.nvcc or Nvcc()
             snap.nvcc.version = snap.nvcc.version or g["detected"]

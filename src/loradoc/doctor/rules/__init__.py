@@ -126,6 +126,7 @@ EXPLAIN_CODES = (
     "nccl-graph-file-set",
     "deepspeed-hostfile-ssh-unreachable",
     "triton-cache-dir-unusable",
+    "model-lacks-flash-attn-2",
     "deepspeed-launched-without-launcher",
     "hf-gated-repo-access",
     "tls-interception-ca-missing",
