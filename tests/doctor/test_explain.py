@@ -4195,6 +4195,30 @@ FIXES_FROM_THE_WORDING = [
         "flash-attn-abi-or-torch-mismatch",
         "MAX_JOBS=4 pip install --force-reinstall --no-deps --no-cache-dir flash-attn --no-build-isolation",
     ),
+    # LLaMA-Factory's own version check (hiyouga/LlamaFactory#6661, #8006), its CLI not installed (#3640);
+    # accelerate's DeepSpeed names without deepspeed (axolotl-ai-cloud/axolotl#598); deepspeed probing nvcc at
+    # import on a runtime image (saturncloud/images#479)
+    (
+        "ImportError: transformers>=4.41.2,<=4.49.0,!=4.46.0 is required for a normal functioning of this module, "
+        "but found transformers==4.57.3.\nTo fix: run `pip install transformers>=4.41.2,<=4.49.0,!=4.46.0` or set "
+        "`DISABLE_VERSION_CHECK=1` to skip this check.",
+        "package-version-conflict",
+        "export DISABLE_VERSION_CHECK=1\nor: pip install -U llamafactory",
+    ),
+    ("bash: llamafactory-cli: command not found", "python-package-missing", "pip install -e ."),
+    (
+        "RuntimeError: Failed to import transformers.trainer because of the following error (look up to see its "
+        "traceback):\ncannot import name 'DeepSpeedSchedulerWrapper' from 'accelerate.utils' "
+        "(/opt/conda/lib/python3.10/site-packages/accelerate/utils/__init__.py)",
+        "python-package-missing",
+        "pip install deepspeed",
+    ),
+    (
+        "FileNotFoundError: [Errno 2] No such file or directory: '/usr/local/cuda/bin/nvcc'\n"
+        "  deepspeed/ops/op_builder/builder.py installed_cuda_version() ...",
+        "nvcc-missing",
+        "pip uninstall -y deepspeed",
+    ),
 ]
 
 
