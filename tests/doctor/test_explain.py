@@ -4219,6 +4219,91 @@ FIXES_FROM_THE_WORDING = [
         "nvcc-missing",
         "pip uninstall -y deepspeed",
     ),
+    # RL trainers with vLLM: pickle fallback off (facebookresearch/fairseq2#1396), cuMem on one side only
+    # (NVIDIA-NeMo/RL#564), the server on the trainer's GPU (huggingface/trl#3706), an old vLLM (trl#3304)
+    (
+        "TypeError: Object of type <class 'torch.dtype'> is not serializable. Set VLLM_ALLOW_INSECURE_SERIALIZATION=1 "
+        "to allow fallback to pickle-based serialization.",
+        "vllm-insecure-serialization-disabled",
+        "export VLLM_ALLOW_INSECURE_SERIALIZATION=1",
+    ),
+    (
+        "fc43:30344:30344 [0] transport/p2p.cc:298 NCCL WARN Cuda failure 'invalid argument'\n"
+        "ERROR 08-01 10:48:03 [core.py:459] Invocation of collective_rpc method failed",
+        "nccl-cumem-mismatch",
+        "export NCCL_CUMEM_ENABLE=1",
+    ),
+    (
+        '  File "/env/lib/python3.12/site-packages/trl/extras/vllm_client.py", line 248, in init_communicator\n'
+        "init.cc:1113 NCCL WARN Duplicate GPU detected: rank 1 and rank 0 both on CUDA device 1b000",
+        "config-too-many-processes",
+        "set CUDA_VISIBLE_DEVICES to GPU lists that do not overlap in the trl vllm-serve command and in the trainer's "
+        "launch command",
+    ),
+    (
+        "TypeError: EngineArgs.__init__() got an unexpected keyword argument 'worker_extension_cls'",
+        "package-version-conflict",
+        'pip install -U "trl[vllm]"',
+    ),
+    # Python environments: PEP 668 (Comfy-Org/ComfyUI#3554), a torch folder shadowing the install
+    # (pytorch/pytorch#574), conda's cudatoolkit under a pip torch (vios-s/DiffAN#7)
+    (
+        "error: externally-managed-environment\n\n× This environment is externally managed",
+        "system-python-externally-managed",
+        "sudo apt-get install -y python3-venv python3-full && python3 -m venv .venv && . .venv/bin/activate && "
+        "python -m pip install -U pip",
+    ),
+    ("ModuleNotFoundError: No module named 'torch._C'", "package-shadowed-by-source-tree", 'cd "$HOME"'),
+    (
+        "OSError: /data/envs/x/lib/python3.10/site-packages/torch/lib/../../../../libcublas.so.11: undefined symbol: "
+        "cublasLtBIIMatmulAlgoGetHeuristic, version libcublasLt.so.11",
+        "cuda-library-path-shadows-torch",
+        "conda remove -y cudatoolkit",
+    ),
+    # Windows: Smart App Control (Comfy-Org/ComfyUI#15117), cl.exe (HRNet/HRNet-Semantic-Segmentation#176),
+    # triton-windows' runtime (woct0rdho/triton-windows#26)
+    (
+        "OSError: [WinError 4551] An Application Control policy has blocked this file.",
+        "windows-app-control-blocks-dll",
+        "set Smart App Control to Off in Windows Security > App & browser control > Smart App Control settings",
+    ),
+    (
+        "subprocess.CalledProcessError: Command '['where', 'cl']' returned non-zero exit status 1.",
+        "windows-msvc-missing",
+        'winget install -e --id Microsoft.VisualStudio.2022.BuildTools --override "--add '
+        'Microsoft.VisualStudio.Workload.VCTools --includeRecommended --passive"',
+    ),
+    (
+        "ImportError: DLL load failed while importing libtriton: A dynamic link library (DLL) initialization routine "
+        "failed.",
+        "windows-vc-runtime-missing",
+        "winget install -e --id Microsoft.VCRedist.2015+.x64",
+    ),
+    # diffusion trainers: pkg_resources gone (bmaltais/kohya_ss#2404), a zip instead of a clone (#2807), sd-scripts'
+    # bitsandbytes message (Akegarasu/lora-scripts#228), Prodigy looked up in torch.optim (konstmish/prodigy#2)
+    (
+        "ModuleNotFoundError: No module named 'pkg_resources'",
+        "setuptools-version-conflict",
+        'pip install "setuptools<82"',
+    ),
+    (
+        "fatal: not a git repository (or any of the parent directories): .git\nERROR    Error during Git operation: "
+        "Command '['git', 'submodule', 'update', '--init', '--recursive',\n                         '--quiet']' "
+        "returned non-zero exit status 128.",
+        "extension-source-submodule-missing",
+        "git clone --recursive https://github.com/bmaltais/kohya_ss.git",
+    ),
+    (
+        "No bitsandbytes / bitsandbytesがインストールされていないようです\n"
+        "ModuleNotFoundError: No module named 'bitsandbytes.cuda_setup.paths'",
+        "bitsandbytes-missing",
+        "pip install --force-reinstall bitsandbytes",
+    ),
+    (
+        "AttributeError: module 'torch.optim' has no attribute 'Prodigy'",
+        "python-package-missing",
+        'pip install prodigyopt\nor: set optimizer_type = "prodigyopt.Prodigy" in the training config',
+    ),
 ]
 
 
