@@ -4069,6 +4069,12 @@ FIXES_FROM_THE_WORDING = [
     ),
     # vllm-flash-attn installed beside a vLLM that builds flash-attention in (vllm-project/vllm#11283)
     (
+        "The conflict is caused by:\n    vllm 0.6.4.post1 depends on torch==2.5.1\n    vllm-flash-attn 2.6.2 depends on "
+        "torch==2.4.0",
+        "package-version-conflict",
+        "pip uninstall -y vllm-flash-attn",
+    ),
+    (
         "  ╰─▶ Because vllm==0.6.5 depends on torch{platform_machine != 'aarch64'}==2.5.1 and vllm-flash-attn>=2.6.1 "
         "depends on torch==2.4.0, we can conclude that vllm==0.6.5 and vllm-flash-attn>=2.6.1 are incompatible.",
         "package-version-conflict",
@@ -4084,6 +4090,16 @@ FIXES_FROM_THE_WORDING = [
     ),
     (
         "(EngineCore pid=84) torch._inductor.exc.InductorError: PermissionError: [Errno 13] Permission denied: '/.triton'",
+        "triton-cache-dir-unusable",
+        "export TRITON_CACHE_DIR=/tmp/triton-cache-$(id -u)",
+    ),
+    (
+        "OSError: [Errno 116] Stale file handle: '/home/u/.triton/cache/abc/kernel.json'",
+        "triton-cache-dir-unusable",
+        "export TRITON_CACHE_DIR=/tmp/triton-cache-$(id -u)",
+    ),
+    (
+        "PermissionError: [Errno 13] Permission denied: '/home/u/.triton/cache/4f3a'",
         "triton-cache-dir-unusable",
         "export TRITON_CACHE_DIR=/tmp/triton-cache-$(id -u)",
     ),
@@ -4148,8 +4164,8 @@ FIXES_FROM_THE_WORDING = [
     (
         "TypeError: Qwen2ForCausalLM.__init__() got an unexpected keyword argument 'load_in_4bit'",
         "package-version-conflict",
-        "replace load_in_4bit=True with quantization_config=BitsAndBytesConfig(load_in_4bit=True) in the "
-        'from_pretrained call of the script\nor: pip install "transformers<5"',
+        'pip install "transformers>=4.30,<5"\nor: replace load_in_4bit=True with '
+        "quantization_config=BitsAndBytesConfig(load_in_4bit=True) in the from_pretrained call of the script",
     ),
     (
         "ValueError: You can't pass `load_in_4bit`or `load_in_8bit` as a kwarg when passing `quantization_config` "
@@ -4171,7 +4187,7 @@ FIXES_FROM_THE_WORDING = [
         "ValueError: ChatGLMForConditionalGeneration does not support Flash Attention 2.0 yet. Please request to add "
         "support where the model is hosted, on its model hub page",
         "model-lacks-flash-attn-2",
-        "set attn_implementation: sdpa in the training config",
+        "set attn_implementation: eager in the training config",
     ),
     (
         "ValueError: Flash Attention 2 is not available on CPU. Please make sure torch can access a CUDA device.",
@@ -4206,6 +4222,8 @@ FIXES_FROM_THE_WORDING = [
         "export DISABLE_VERSION_CHECK=1\nor: pip install -U llamafactory",
     ),
     ("bash: llamafactory-cli: command not found", "python-package-missing", "pip install -e ."),
+    ("-bash: llamafactory-cli: 未找到命令", "python-package-missing", "pip install -e ."),
+    ("/bin/sh: 1: llamafactory-cli: not found", "python-package-missing", "pip install -e ."),
     (
         "RuntimeError: Failed to import transformers.trainer because of the following error (look up to see its "
         "traceback):\ncannot import name 'DeepSpeedSchedulerWrapper' from 'accelerate.utils' "
@@ -4231,7 +4249,7 @@ FIXES_FROM_THE_WORDING = [
         "fc43:30344:30344 [0] transport/p2p.cc:298 NCCL WARN Cuda failure 'invalid argument'\n"
         "ERROR 08-01 10:48:03 [core.py:459] Invocation of collective_rpc method failed",
         "nccl-cumem-mismatch",
-        "export NCCL_CUMEM_ENABLE=1",
+        "export NCCL_CUMEM_ENABLE=0",
     ),
     (
         '  File "/env/lib/python3.12/site-packages/trl/extras/vllm_client.py", line 248, in init_communicator\n'
@@ -4248,10 +4266,17 @@ FIXES_FROM_THE_WORDING = [
     # Python environments: PEP 668 (Comfy-Org/ComfyUI#3554), a torch folder shadowing the install
     # (pytorch/pytorch#574), conda's cudatoolkit under a pip torch (vios-s/DiffAN#7)
     (
-        "error: externally-managed-environment\n\n× This environment is externally managed",
+        "error: externally-managed-environment\n\n× This environment is externally managed\n╰─> To install Python "
+        "packages system-wide, try apt install\n    python3-xyz, where xyz is the package you are trying to",
         "system-python-externally-managed",
         "sudo apt-get install -y python3-venv python3-full && python3 -m venv .venv && . .venv/bin/activate && "
         "python -m pip install -U pip",
+    ),
+    (
+        "error: externally-managed-environment\n\n× This environment is externally managed\n╰─> To install Python "
+        "packages system-wide, try brew install\n    xyz, where xyz is the package you are trying to",
+        "system-python-externally-managed",
+        "python3 -m venv .venv && . .venv/bin/activate && python -m pip install -U pip",
     ),
     ("ModuleNotFoundError: No module named 'torch._C'", "package-shadowed-by-source-tree", 'cd "$HOME"'),
     (
@@ -4297,12 +4322,12 @@ FIXES_FROM_THE_WORDING = [
         "No bitsandbytes / bitsandbytesがインストールされていないようです\n"
         "ModuleNotFoundError: No module named 'bitsandbytes.cuda_setup.paths'",
         "bitsandbytes-missing",
-        "pip install --force-reinstall bitsandbytes",
+        "pip install --force-reinstall --no-deps bitsandbytes",
     ),
     (
         "AttributeError: module 'torch.optim' has no attribute 'Prodigy'",
         "python-package-missing",
-        'pip install prodigyopt\nor: set optimizer_type = "prodigyopt.Prodigy" in the training config',
+        'set optimizer_type = "prodigyopt.Prodigy" in the training config, then pip install prodigyopt',
     ),
 ]
 
@@ -4809,3 +4834,18 @@ def test_a_new_long_wandb_key_refused_by_an_old_sdk_is_the_sdk_not_a_missing_key
     found = explain(line, EMPTY, load_matrix())
     assert one(found, "wandb-too-old-for-api-key").fix == 'pip install -U "wandb>=0.22.3"'
     assert not by_code(found, "wandb-key-missing")
+
+
+def test_triton_launcher_lines_point_the_right_way() -> None:
+    """cuLaunchKernelEx missing from a cached launcher is a CUDA 11 driver under an early Triton 2.2
+    (triton-lang/triton PR #2771), not a stale cache; the stale-helper line on Windows gets the
+    Windows commands (woct0rdho/triton-windows' README)."""
+    m = load_matrix()
+    ex = "ImportError: /tmp/torchinductor_u/triton/0/ab/__triton_launcher.so: undefined symbol: cuLaunchKernelEx"
+    assert not by_code(explain(ex, EMPTY, m), "triton-cache-stale")
+    windows = (
+        '  File "C:\\ComfyUI_windows_portable\\python_embeded\\Lib\\site-packages\\triton\\runtime\\build.py", '
+        "line 70\nSystemError: PY_SSIZE_T_CLEAN macro must be defined for '#' formats"
+    )
+    fix = one(explain(windows, EMPTY, m), "triton-cache-stale").fix or ""
+    assert fix.startswith('rmdir /s /q "%USERPROFILE%\\.triton\\cache"')
