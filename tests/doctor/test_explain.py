@@ -3957,7 +3957,9 @@ FIXES_FROM_THE_WORDING = [
     # gloo on a hostname that resolves to loopback (aws-samples/aws-do-eks#69)
     (
         "[rank9]:[W ProcessGroupGloo.cpp:721] Warning: Unable to resolve hostname to a (local) address. Using the "
-        "loopback address as fallback. Manually set the network interface to bind to with GLOO_SOCKET_IFNAME.",
+        "loopback address as fallback. Manually set the network interface to bind to with GLOO_SOCKET_IFNAME.\n"
+        "RuntimeError: Gloo connectFullMesh failed with [/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:152] "
+        "timed out connecting: SO_ERROR: Connection refused, remote=[127.0.0.1]:14215",
         "network-interface-mismatch",
         "export GLOO_SOCKET_IFNAME=$(ip -o -4 route show to default | awk '{print $5}')",
     ),
@@ -3970,7 +3972,7 @@ FIXES_FROM_THE_WORDING = [
         "[W1008 23:40:22.836678340 socket.cpp:767] [c10d] The client socket has failed to connect to "
         "[job-01k7.internal]:50745 (errno: 22 - Invalid argument).",
         "master-addr-unresolvable",
-        "export MASTER_ADDR=$(hostname -I | awk '{print $1}')",
+        "set MASTER_ADDR to the master node's IP address (hostname -I on that node) in the launch command of every node",
     ),
     # the data and Hub stack: datasets older than fsspec 2023.10 or pyarrow 21 (huggingface/datasets#6352,
     # meta-pytorch/torchtune#2890), protobuf older than generated code (Akegarasu/lora-scripts#250),
@@ -4023,6 +4025,7 @@ FIXES_FROM_THE_WORDING = [
         "pip uninstall -y xformers",
     ),
     (
+        '  File "/opt/conda/lib/python3.10/site-packages/xformers/ops/fmha/cutlass.py", line 202, in apply\n'
         "FATAL: kernel `fmha_cutlassF_f32_aligned_64x64_rf_sm80` is for sm80-sm100, but was built for sm50",
         "xformers-gpu-arch-unsupported",
         "pip uninstall -y xformers",
@@ -4219,7 +4222,7 @@ FIXES_FROM_THE_WORDING = [
         "but found transformers==4.57.3.\nTo fix: run `pip install transformers>=4.41.2,<=4.49.0,!=4.46.0` or set "
         "`DISABLE_VERSION_CHECK=1` to skip this check.",
         "package-version-conflict",
-        "export DISABLE_VERSION_CHECK=1\nor: pip install -U llamafactory",
+        "export DISABLE_VERSION_CHECK=1\nor: git pull && pip install -e .",
     ),
     ("bash: llamafactory-cli: command not found", "python-package-missing", "pip install -e ."),
     ("-bash: llamafactory-cli: 未找到命令", "python-package-missing", "pip install -e ."),
@@ -4822,6 +4825,25 @@ def test_lines_harmless_on_their_own_are_not_reported() -> None:
     assert not by_code(explain(gai, EMPTY, m), "master-addr-unresolvable")
     pickle = "AttributeError: Can't pickle local object 'main.<locals>.<lambda>'"
     assert not by_code(explain(pickle, EMPTY, m), "spawn-worker-not-picklable")
+    # gloo's loopback fallback on a single node that trains (PyTorch prints it on purpose)
+    loopback = (
+        "[W ProcessGroupGloo.cpp:721] Warning: Unable to resolve hostname to a (local) address. Using the loopback "
+        "address as fallback. Manually set the network interface to bind to with GLOO_SOCKET_IFNAME."
+    )
+    assert not by_code(explain(loopback, EMPTY, m), "network-interface-mismatch")
+    # a localhost rendezvous retried until the store came up
+    local = (
+        "[W socket.cpp:697] [c10d] The IPv6 network addresses of (localhost, 29500) cannot be retrieved (gai error: "
+        "-2 - Name or service not known).\n[W socket.cpp:697] [c10d] The client socket has failed to connect to "
+        "[localhost]:29500 (errno: 99 - Cannot assign requested address)."
+    )
+    assert not by_code(explain(local, EMPTY, m), "master-addr-unresolvable")
+    # an installed torch that lost torch._C is broken, not shadowed by a source folder
+    broken = (
+        '  File "/env/lib/python3.11/site-packages/torch/__init__.py", line 290, in <module>\n'
+        "ModuleNotFoundError: No module named 'torch._C'"
+    )
+    assert not by_code(explain(broken, EMPTY, m), "package-shadowed-by-source-tree")
 
 
 def test_a_new_long_wandb_key_refused_by_an_old_sdk_is_the_sdk_not_a_missing_key() -> None:
