@@ -61,10 +61,10 @@ def torch_build(ctx: Context) -> list[Finding]:
     # a CPU build where a GPU is seen, or where the facts say nothing about GPUs (a thread, a log);
     # never on macOS, where no torch has CUDA and no Mac has an NVIDIA GPU
     if t.variant == "cpu" and ctx.os != "darwin" and (gpu_seen or ctx.has_nvidia_gpu is None):
+        choice = ctx.best_torch(t.public, gpu=True)
         # the CUDA the installed extensions were built for, so that they load again (xformers
         # built for 2.1.0+cu121 beside 2.1.0+cpu: 2.1.0+cu121, not the widest-driver cu118)
-        choice = ctx.best_torch(t.public, gpu=True)
-        built = cuda_tuple(_extension_cuda(ctx))
+        built = _extension_cuda(ctx)
         if built and choice is not None:  # the same release's build of that CUDA, where it fits
             same = [c for c in ctx.torch_choices(choice.version, gpu=True) if cuda_tuple(c.cuda) == built]
             choice = same[0] if same else choice
@@ -173,14 +173,14 @@ def _windows_pypi_torch(ctx: Context) -> list[Finding]:
     ]
 
 
-def _extension_cuda(ctx: Context) -> str | None:
-    """The highest CUDA ("12.1") that an installed xformers or flash-attn was built for, if known."""
+def _extension_cuda(ctx: Context) -> tuple[int, int] | None:
+    """The highest CUDA ((12, 1)) that an installed xformers or flash-attn was built for, if known."""
     built = [
         t
         for name in ("xformers", "flash-attn")
         if (pkg := (ctx.snapshot.packages or {}).get(name)) is not None and (t := cuda_tuple(pkg.cuda))
     ]
-    return f"{max(built)[0]}.{max(built)[1]}" if built else None
+    return max(built, default=None)
 
 
 def _built_for_cuda(ctx: Context) -> list[str]:
